@@ -1,0 +1,101 @@
+"""Every attribute key hive-otel writes, in one place.
+
+Standard keys come from the OpenTelemetry semantic conventions (GenAI, errors,
+service); everything Hive-specific lives under the single ``hive.`` prefix.
+Import the constant instead of retyping the string, so a rename is one edit.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = "1"
+"""Version of the hive-otel payload shape; sent as ``hive.schema_version`` on every resource."""
+
+# --- OpenTelemetry resource / service -------------------------------------------------------
+SERVICE_NAME = "service.name"
+SERVICE_VERSION = "service.version"
+TELEMETRY_SDK_NAME = "telemetry.sdk.name"
+
+# --- GenAI semantic conventions --------------------------------------------------------------
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"  # includes cached tokens
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_AGENT_ID = "gen_ai.agent.id"
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"  # private: redacted by default
+GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"  # private: redacted by default
+GEN_AI_OUTPUT_TEXT = "gen_ai.output.text"  # private: LLM text, redacted by default
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+ERROR_TYPE = "error.type"
+
+OP_CHAT = "chat"
+OP_EXECUTE_TOOL = "execute_tool"
+OP_INVOKE_AGENT = "invoke_agent"
+
+# --- hive.* namespace ------------------------------------------------------------------------
+HIVE_SCHEMA_VERSION = "hive.schema_version"
+HIVE_SESSION_ID = "hive.session.id"
+HIVE_PARENT_SESSION_ID = "hive.parent_session.id"  # the queen session that spawned a worker
+HIVE_ROOT_SESSION_ID = "hive.root_session.id"  # top of the tree: where a colony's cost rolls up
+HIVE_QUEEN_ID = "hive.queen.id"
+HIVE_COLONY_ID = "hive.colony.id"
+HIVE_WORKER_ID = "hive.worker.id"
+HIVE_AGENT_ROLE = "hive.agent.role"  # queen | worker
+HIVE_USER_ID = "hive.user.id"
+HIVE_TENANT_ID = "hive.tenant.id"
+HIVE_STREAM_ID = "hive.stream.id"
+HIVE_NODE_ID = "hive.node.id"
+HIVE_EXECUTION_ID = "hive.execution.id"  # the bus execution id
+HIVE_RUN_ID = "hive.run.id"
+HIVE_ITERATION = "hive.iteration"
+HIVE_CALL_KEY = "hive.call_key"  # stable identity of one LLM or tool call, whichever channel it came by
+HIVE_CALL_SOURCE = "hive.call.source"  # event | log | event+log
+HIVE_COST_USD = "hive.cost_usd"
+HIVE_COST_SOURCE = "hive.cost_source"  # runtime | unpriced (the collector may add estimated:...)
+HIVE_CREDITS = "hive.credits"
+HIVE_LATENCY_MS = "hive.latency_ms"
+HIVE_STOP_REASON = "hive.stop_reason"
+HIVE_STATUS = "hive.status"
+HIVE_QUEEN_PHASE = "hive.queen.phase"
+HIVE_EVENT_TYPE = "hive.event.type"
+HIVE_EVENT_SEQ = "hive.event.seq"
+HIVE_VERDICT = "hive.verdict"
+HIVE_EXIT_STATUS = "hive.exit_status"
+HIVE_TOOL_IS_ERROR = "hive.tool.is_error"
+HIVE_TASK_ID = "hive.task.id"
+HIVE_TASK_STATUS = "hive.task.status"
+HIVE_TRIGGER_ID = "hive.trigger.id"
+HIVE_UNKNOWN_EVENT = "hive.unknown_event"  # set on pass-through records of event types we do not map
+HIVE_ERROR_MESSAGE = "hive.error.message"  # private: redacted by default
+HIVE_FILE_PATH = "hive.file.path"  # private: redacted by default
+HIVE_EVENT_DATA = "hive.event.data"  # private: raw event payload of unknown types, redacted by default
+
+COST_SOURCE_RUNTIME = "runtime"
+COST_SOURCE_UNPRICED = "unpriced"
+COST_SOURCE_ESTIMATED_PREFIX = "estimated:"
+
+ROLE_QUEEN = "queen"
+ROLE_WORKER = "worker"
+
+# --- metric names ----------------------------------------------------------------------------
+METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
+METRIC_COST = "hive.cost"
+METRIC_TOOL_CALLS = "hive.tool.calls"
+METRIC_ERRORS = "hive.errors"
+
+# Bucket boundaries from the GenAI semantic conventions.
+TOKEN_USAGE_BUCKETS = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)
+OPERATION_DURATION_BUCKETS = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)

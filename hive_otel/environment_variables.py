@@ -1,0 +1,73 @@
+"""Every environment variable hive-otel reads, with its meaning and default.
+
+Precedence everywhere: explicit argument, then environment, then the default named here.
+Callers import the constant rather than retyping the string; `hive_otel.settings` parses them.
+"""
+
+from __future__ import annotations
+
+HIVE_HOME = "HIVE_HOME"
+"""Hive's data root, read exactly as Hive reads it. Default: ``~/.hive``."""
+
+HIVE_OTEL_ENDPOINT = "HIVE_OTEL_ENDPOINT"
+"""OTLP base URL to export to, e.g. ``http://127.0.0.1:4318``. Unset (the default): nothing is
+exported, nothing is buffered and no socket is opened — hive-otel is opt-in."""
+
+HIVE_OTEL_STATE_DIR = "HIVE_OTEL_STATE_DIR"
+"""Where the client keeps its checkpoints and outbox. Default: ``$HIVE_HOME/otel``."""
+
+HIVE_OTEL_TOKEN = "HIVE_OTEL_TOKEN"
+"""Bearer token sent as ``Authorization: Bearer <token>``. Default: none."""
+
+HIVE_OTEL_USER_ID = "HIVE_OTEL_USER_ID"
+"""User identity pinned on every session resource (``hive.user.id``). Default: none."""
+
+HIVE_OTEL_TENANT_ID = "HIVE_OTEL_TENANT_ID"
+"""Tenant identity pinned on every session resource (``hive.tenant.id``). Default: none."""
+
+HIVE_OTEL_POLICY = "HIVE_OTEL_POLICY"
+"""Path of the redaction policy file. Default: the packaged copy of ``collector/redaction.yaml``."""
+
+HIVE_OTEL_OUTBOX_MAX_BYTES = "HIVE_OTEL_OUTBOX_MAX_BYTES"
+"""Outbox size cap in bytes; when full the oldest requests are dropped and counted.
+Default: 536870912 (512 MB)."""
+
+HIVE_OTEL_QUEUE_SIZE = "HIVE_OTEL_QUEUE_SIZE"
+"""Capacity of the in-memory queue between the runtime thread and the export worker; a full
+queue drops and counts. Default: 65536 events."""
+
+HIVE_OTEL_JOIN_WINDOW_S = "HIVE_OTEL_JOIN_WINDOW_S"
+"""Seconds an LLM or tool call waits for its other half (bus event vs. L3 log line) before it is
+exported alone. Default: 5."""
+
+HIVE_CLICKHOUSE_URL = "HIVE_CLICKHOUSE_URL"
+"""Store for the cloud collector and ``hive-otel usage``: ``chdb:///path`` (embedded, the default at
+``chdb://$HIVE_HOME/otel/clickhouse``) or ``http(s)://user:pass@host:8123/db`` (a ClickHouse server)."""
+
+HIVE_OTEL_COLLECTOR_MAX_BODY = "HIVE_OTEL_COLLECTOR_MAX_BODY"
+"""Largest OTLP request body the collector accepts, in bytes (after decompression).
+Default: 16777216 (16 MiB)."""
+
+# Standard OpenTelemetry variables honoured by the client.
+OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
+"""``true`` turns hive-otel off entirely, as it does the OpenTelemetry SDK."""
+
+OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
+"""``service.name`` on every resource. Default: ``hive``."""
+
+OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
+"""Extra resource attributes, ``k1=v1,k2=v2`` (W3C baggage-style, percent-decoded)."""
+
+OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+"""``http/protobuf`` (default) or ``grpc``."""
+
+OTEL_EXPORTER_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+"""Extra request headers, ``k1=v1,k2=v2``."""
+
+OTEL_EXPORTER_OTLP_COMPRESSION = "OTEL_EXPORTER_OTLP_COMPRESSION"
+"""``gzip`` (default here) or ``none``."""
+
+OTEL_EXPORTER_OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
+"""Per-request timeout in milliseconds. Default: 10000."""
+
+__all__ = [name for name in dir() if name.isupper()]

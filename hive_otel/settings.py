@@ -1,0 +1,151 @@
+"""Client settings resolved from arguments, then the environment, then defaults.
+
+Bad values fail here, before anything starts, with an error that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from hive_otel import environment_variables as ev
+
+DEFAULT_OUTBOX_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_QUEUE_SIZE = 65536
+DEFAULT_JOIN_WINDOW_S = 5.0
+DEFAULT_TIMEOUT_MS = 10_000
+PROTOCOLS = ("http/protobuf", "grpc")
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+def hive_home(env: dict[str, str] | None = None) -> Path:
+    """Hive's data root, resolved as Hive resolves it (``HIVE_HOME``, else ``~/.hive``)."""
+    env = os.environ if env is None else env
+    raw = env.get(ev.HIVE_HOME, "").strip()
+    return Path(raw).expanduser() if raw else Path.home() / ".hive"
+
+
+def parse_key_values(raw: str, name: str) -> dict[str, str]:
+    """Parse the ``k1=v1,k2=v2`` form used by OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS."""
+    out: dict[str, str] = {}
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{name}: expected key=value pairs separated by commas, got {part!r}")
+        out[unquote(key.strip())] = unquote(value.strip())
+    return out
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name}: must be positive, got {value}")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name}: must not be negative, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything the client side (sources → outbox → exporter) needs to know."""
+
+    hive_home: Path
+    state_dir: Path
+    endpoint: str | None
+    protocol: str = "http/protobuf"
+    headers: dict[str, str] = field(default_factory=dict)
+    compression: str = "gzip"
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    service_name: str = "hive"
+    resource_attributes: dict[str, str] = field(default_factory=dict)
+    user_id: str | None = None
+    tenant_id: str | None = None
+    policy_path: Path | None = None
+    outbox_max_bytes: int = DEFAULT_OUTBOX_MAX_BYTES
+    queue_size: int = DEFAULT_QUEUE_SIZE
+    join_window_s: float = DEFAULT_JOIN_WINDOW_S
+    disabled: bool = False
+
+    @property
+    def exporting(self) -> bool:
+        """True only when the user opted in by setting an endpoint and did not disable the SDK."""
+        return bool(self.endpoint) and not self.disabled
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> ClientSettings:
+        """Resolve settings: explicit ``overrides`` win over ``env``, which wins over defaults."""
+        env = dict(os.environ if env is None else env)
+        home = Path(str(overrides.pop("hive_home"))) if overrides.get("hive_home") else hive_home(env)
+        state_raw = env.get(ev.HIVE_OTEL_STATE_DIR, "").strip()
+        state_dir = Path(state_raw).expanduser() if state_raw else home / "otel"
+
+        endpoint = env.get(ev.HIVE_OTEL_ENDPOINT, "").strip() or None
+        if endpoint:
+            parsed = urlparse(endpoint)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise SettingsError(
+                    f"{ev.HIVE_OTEL_ENDPOINT}: expected an OTLP base URL like http://127.0.0.1:4318, "
+                    f"got {endpoint!r}"
+                )
+            endpoint = endpoint.rstrip("/")
+
+        protocol = env.get(ev.OTEL_EXPORTER_OTLP_PROTOCOL, "").strip() or "http/protobuf"
+        if protocol not in PROTOCOLS:
+            raise SettingsError(f"{ev.OTEL_EXPORTER_OTLP_PROTOCOL}: expected one of {PROTOCOLS}, got {protocol!r}")
+        compression = env.get(ev.OTEL_EXPORTER_OTLP_COMPRESSION, "").strip().lower() or "gzip"
+        if compression not in ("gzip", "none"):
+            raise SettingsError(f"{ev.OTEL_EXPORTER_OTLP_COMPRESSION}: expected gzip or none, got {compression!r}")
+
+        headers = parse_key_values(env.get(ev.OTEL_EXPORTER_OTLP_HEADERS, ""), ev.OTEL_EXPORTER_OTLP_HEADERS)
+        token = env.get(ev.HIVE_OTEL_TOKEN, "").strip()
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+
+        policy_raw = env.get(ev.HIVE_OTEL_POLICY, "").strip()
+        values: dict[str, object] = dict(
+            hive_home=home,
+            state_dir=state_dir,
+            endpoint=endpoint,
+            protocol=protocol,
+            headers=headers,
+            compression=compression,
+            timeout_ms=_int(env, ev.OTEL_EXPORTER_OTLP_TIMEOUT, DEFAULT_TIMEOUT_MS),
+            service_name=env.get(ev.OTEL_SERVICE_NAME, "").strip() or "hive",
+            resource_attributes=parse_key_values(
+                env.get(ev.OTEL_RESOURCE_ATTRIBUTES, ""), ev.OTEL_RESOURCE_ATTRIBUTES
+            ),
+            user_id=env.get(ev.HIVE_OTEL_USER_ID, "").strip() or None,
+            tenant_id=env.get(ev.HIVE_OTEL_TENANT_ID, "").strip() or None,
+            policy_path=Path(policy_raw).expanduser() if policy_raw else None,
+            outbox_max_bytes=_int(env, ev.HIVE_OTEL_OUTBOX_MAX_BYTES, DEFAULT_OUTBOX_MAX_BYTES),
+            queue_size=_int(env, ev.HIVE_OTEL_QUEUE_SIZE, DEFAULT_QUEUE_SIZE),
+            join_window_s=_float(env, ev.HIVE_OTEL_JOIN_WINDOW_S, DEFAULT_JOIN_WINDOW_S),
+            disabled=env.get(ev.OTEL_SDK_DISABLED, "").strip().lower() == "true",
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

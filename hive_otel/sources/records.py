@@ -1,0 +1,41 @@
+"""What a source hands to the mapping: one raw Hive record plus where it came from.
+
+Sources read; they never interpret. ``HiveRecord.data`` is exactly the JSON object Hive wrote
+(an ``AgentEvent.to_dict()`` for events, a pydantic dump for L1/L2/L3 lines).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class RecordKind(StrEnum):
+    EVENT = "event"  # one EventBus event (live, events.jsonl or event_logs/*.jsonl)
+    RUN_SUMMARY = "l1"  # sessions/<sid>/logs/summary.json
+    NODE_DETAIL = "l2"  # sessions/<sid>/logs/details.jsonl
+    NODE_STEP = "l3"  # sessions/<sid>/logs/tool_logs.jsonl
+
+
+@dataclass(frozen=True, slots=True)
+class SessionContext:
+    """Who a record belongs to, as far as its location (file path or instrument() call) tells.
+
+    ``session_id`` is the session whose file (or bus) the record came from. The mapping refines it
+    for worker streams seen in a queen's file (``stream_id == "worker:<id>"``).
+    """
+
+    session_id: str
+    queen_id: str | None = None
+    colony_id: str | None = None
+    worker_id: str | None = None
+    parent_session_id: str | None = None  # for a worker: the queen session that spawned it
+    agent_role: str = "queen"  # queen | worker
+
+
+@dataclass(frozen=True, slots=True)
+class HiveRecord:
+    kind: RecordKind
+    data: dict[str, Any]
+    context: SessionContext
