@@ -1,0 +1,12 @@
+"""The durable outbox: encoded OTLP export requests wait here, in SQLite, until acknowledged."""
+
+from hive_otel.outbox._sqlite_outbox import (
+    DEFAULT_MAX_BYTES,
+    SIGNALS,
+    DeadLetter,
+    Outbox,
+    OutboxItem,
+    Signal,
+)
+
+__all__ = ["DEFAULT_MAX_BYTES", "SIGNALS", "DeadLetter", "Outbox", "OutboxItem", "Signal"]

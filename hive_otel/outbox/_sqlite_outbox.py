@@ -1,0 +1,332 @@
+"""A durable, bounded queue of encoded OTLP export requests in one SQLite file."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from hive_otel.outbox._schema import COUNTERS, DDL, SCHEMA_VERSION, TOTALS
+
+_log = logging.getLogger(__name__)
+
+Signal = Literal["traces", "metrics", "logs"]
+SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")
+
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+_BUSY_TIMEOUT_MS = 10_000  # another process (backfill, doctor) may hold the write lock briefly
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One pending export request, as :meth:`Outbox.due` hands it to the sender."""
+
+    id: int
+    signal: Signal
+    body: bytes
+    item_count: int
+    created_at: float
+    attempts: int  # failed delivery attempts so far
+    next_attempt_at: float
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A request the receiver refused for good, kept for inspection."""
+
+    id: int
+    signal: Signal
+    body: bytes
+    item_count: int
+    created_at: float
+    attempts: int
+    reason: str
+    dead_at: float
+
+
+class Outbox:
+    """Durable queue of encoded OTLP export requests (``HIVE_HOME/otel/outbox.db``).
+
+    A request is written here before anything is sent and removed only when the receiver
+    acknowledged it, so a crash, a ``kill -9`` or a long outage loses nothing that
+    :meth:`enqueue` accepted; at worst a request is sent twice and the collector recognises its ids.
+
+    Size cap policy: ``max_bytes`` bounds the stored request bodies, pending and dead-lettered
+    together (the file is somewhat larger: indexes, free pages, the WAL). When a new request would
+    push the total past the cap, room is made by deleting, in this order, the oldest dead letters
+    (counted as ``dead_letters_evicted``; they will never be delivered anyway) and then the oldest
+    pending requests (counted as ``dropped_full``). Newest data wins because it describes the
+    current state and is what an operator looks at first. A single request larger than the cap is
+    refused and counted as ``dropped_full``; it never evicts anything.
+
+    Delivery order: :meth:`due` returns requests in enqueue order and stops at the first one that
+    is still waiting for its retry time, so the receiver sees requests in the order they were written.
+
+    Lifecycle, as the OpenTelemetry SDK's batch processor: bounded, drop-and-count when full or
+    after :meth:`shutdown`, and ``shutdown`` is idempotent. After shutdown, :meth:`enqueue` drops
+    and counts (``dropped_after_shutdown``), :meth:`due` returns nothing and acknowledgements are
+    ignored (the request stays stored and is sent again by the next run).
+
+    Thread-safe: one connection serialised by a lock, used by a writer thread and a sender thread.
+    Several processes may open the same file; every write is one ``BEGIN IMMEDIATE`` transaction.
+    Counters are lifetime totals stored in the file, except ``dropped_after_shutdown``, which
+    belongs to this instance.
+    """
+
+    def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._dropped_after_shutdown = 0
+        self._final_stats: dict[str, int] = {}
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is exactly one transaction.
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        # Durability choice: in WAL mode a COMMIT has appended the transaction to the -wal file with
+        # write() before it returns, so the data sits in the operating system's page cache. Killing
+        # the process (kill -9, OOM killer, a crash) does not touch that cache, and the next open
+        # replays the WAL: nothing that enqueue() returned for is lost. synchronous=NORMAL only skips
+        # the fsync per commit, which matters for power loss or a kernel crash (then the last few
+        # commits may roll back, never corrupt). FULL would add an fsync (milliseconds) to every
+        # enqueue and ack for a guarantee the issue does not ask for.
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._create_schema()
+
+    # ------------------------------------------------------------------ writing
+
+    def enqueue(self, signal: Signal, body: bytes, items: int) -> bool:
+        """Store one export request. Returns False when it was dropped (after shutdown, or larger
+        than the whole cap); the drop is counted. Raises ``sqlite3.Error`` if the file cannot be
+        written (disk full, locked longer than the busy timeout): then nothing was stored."""
+        return self.enqueue_many([(signal, body, items)]) == 1
+
+    def enqueue_many(self, requests: Iterable[tuple[Signal, bytes, int]]) -> int:
+        """Store ``(signal, body, item_count)`` requests in one transaction; returns how many were
+        stored. Drops are counted as in :meth:`enqueue`."""
+        batch = list(requests)
+        for signal, body, items in batch:
+            _check_request(signal, body, items)
+        with self._lock:
+            if self._closed:
+                self._dropped_after_shutdown += len(batch)
+                _log.warning("outbox is shut down: dropped %d export request(s)", len(batch))
+                return 0
+            fitting = [r for r in batch if len(r[1]) <= self.max_bytes]
+            oversized = len(batch) - len(fitting)
+            now = time.time()
+            with self._transaction() as db:
+                db.executemany(
+                    "INSERT INTO outbox (signal, body, item_count, created_at, next_attempt_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(signal, body, items, now, now) for signal, body, items in fitting],
+                )
+                _bump(db, enqueued=len(fitting), dropped_full=oversized)
+                self._evict_to_cap(db)
+        if oversized:
+            _log.warning(
+                "outbox: dropped %d request(s) larger than the %d-byte cap", oversized, self.max_bytes
+            )
+        return len(fitting)
+
+    def ack(self, ids: Iterable[int]) -> None:
+        """Forget requests the receiver acknowledged."""
+        rows = [(i,) for i in ids]
+        with self._lock:
+            if self._closed or not rows:
+                return
+            with self._transaction() as db:
+                # rowcount sums the deleted rows and leaves out the triggers' stat updates.
+                deleted = db.executemany("DELETE FROM outbox WHERE id = ?", rows).rowcount
+                _bump(db, acked=deleted)
+
+    def retry_later(self, id: int, delay_s: float, reason: str) -> None:
+        """Record a failed attempt; the request becomes due again ``delay_s`` seconds from now."""
+        with self._lock:
+            if self._closed:
+                return
+            with self._transaction() as db:
+                changed = db.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
+                    "WHERE id = ?",
+                    (time.time() + max(0.0, delay_s), reason, id),
+                ).rowcount
+                _bump(db, retried=changed)
+
+    def dead_letter(self, id: int, reason: str) -> None:
+        """Move a request the receiver refused for good to the dead-letter table, with the reason."""
+        with self._lock:
+            if self._closed:
+                return
+            with self._transaction() as db:
+                moved = db.execute(
+                    "INSERT INTO dead_letter "
+                    "(id, signal, body, item_count, created_at, attempts, reason, dead_at) "
+                    "SELECT id, signal, body, item_count, created_at, attempts + 1, ?, ? "
+                    "FROM outbox WHERE id = ?",
+                    (reason, time.time(), id),
+                ).rowcount
+                db.execute("DELETE FROM outbox WHERE id = ?", (id,))
+                _bump(db, dead_lettered=moved)
+
+    # ------------------------------------------------------------------ reading
+
+    def due(self, limit: int, now: float) -> list[OutboxItem]:
+        """Up to ``limit`` pending requests in enqueue order, stopping at the first one whose retry
+        time is after ``now`` (that keeps delivery in order)."""
+        with self._lock:
+            if self._closed:
+                return []
+            rows = self._db.execute(
+                "SELECT id, signal, body, item_count, created_at, attempts, next_attempt_at, last_error "
+                "FROM outbox ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        items: list[OutboxItem] = []
+        for row in rows:
+            if row[6] > now:
+                break
+            items.append(OutboxItem(*row))
+        return items
+
+    def next_attempt_at(self) -> float | None:
+        """When the oldest pending request may be sent (Unix seconds), or None when nothing is pending."""
+        with self._lock:
+            if self._closed:
+                return None
+            row = self._db.execute("SELECT next_attempt_at FROM outbox ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else float(row[0])
+
+    def depth(self) -> tuple[int, int]:
+        """Pending requests and their body bytes (dead letters not included)."""
+        stats = self._stats()
+        return stats["pending_count"], stats["pending_bytes"]
+
+    def counters(self) -> dict[str, int]:
+        """Lifetime counters: enqueued, acked, retried, dead_lettered, dropped_full,
+        dead_letters_evicted; plus dropped_after_shutdown (this instance) and the dead-letter depth."""
+        stats = self._stats()
+        out = {name: stats[name] for name in COUNTERS}
+        out["dropped_after_shutdown"] = self._dropped_after_shutdown
+        out["dead_letter_count"] = stats["dead_count"]
+        out["dead_letter_bytes"] = stats["dead_bytes"]
+        return out
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The most recent dead letters, newest first."""
+        with self._lock:
+            if self._closed:
+                return []
+            rows = self._db.execute(
+                "SELECT id, signal, body, item_count, created_at, attempts, reason, dead_at "
+                "FROM dead_letter ORDER BY dead_at DESC, id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [DeadLetter(*row) for row in rows]
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def shutdown(self) -> None:
+        """Close the file. Idempotent; later enqueues are dropped and counted."""
+        with self._lock:
+            if self._closed:
+                return
+            self._final_stats = self._read_stats()
+            self._closed = True
+            self._db.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _create_schema(self) -> None:
+        stat_rows = ", ".join(f"('{name}', 0)" for name in (*TOTALS, *COUNTERS))
+        try:
+            self._db.executescript(
+                f"BEGIN IMMEDIATE; {DDL}"
+                f"INSERT OR IGNORE INTO stat (name, value) VALUES {stat_rows};"
+                f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so a read-then-write (the cap check) cannot be
+        # interleaved with another process's write.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _evict_to_cap(self, db: sqlite3.Connection) -> None:
+        stats = _read_stats(db)
+        excess = stats["pending_bytes"] + stats["dead_bytes"] - self.max_bytes
+        if excess <= 0:
+            return
+        evicted_dead, excess = _delete_oldest(db, "dead_letter", excess)
+        dropped, excess = _delete_oldest(db, "outbox", excess)
+        _bump(db, dead_letters_evicted=evicted_dead, dropped_full=dropped)
+        if dropped:
+            _log.warning(
+                "outbox full (%d bytes): dropped the %d oldest pending request(s)", self.max_bytes, dropped
+            )
+
+    def _stats(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._final_stats) if self._closed else self._read_stats()
+
+    def _read_stats(self) -> dict[str, int]:
+        return _read_stats(self._db)
+
+
+def _check_request(signal: str, body: bytes, items: int) -> None:
+    if signal not in SIGNALS:
+        raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise TypeError(f"body must be bytes, got {type(body).__name__}")
+    if items < 0:
+        raise ValueError(f"item count must not be negative, got {items}")
+
+
+def _read_stats(db: sqlite3.Connection) -> dict[str, int]:
+    return {name: int(value) for name, value in db.execute("SELECT name, value FROM stat")}
+
+
+def _bump(db: sqlite3.Connection, **deltas: int) -> None:
+    db.executemany(
+        "UPDATE stat SET value = value + ? WHERE name = ?",
+        [(delta, name) for name, delta in deltas.items() if delta],
+    )
+
+
+def _delete_oldest(db: sqlite3.Connection, table: str, excess: int) -> tuple[int, int]:
+    """Delete the oldest rows of ``table`` until ``excess`` bytes are freed; returns (rows, still excess)."""
+    if excess <= 0:
+        return 0, excess
+    last_id = None
+    rows = 0
+    for row_id, size in db.execute(f"SELECT id, length(body) FROM {table} ORDER BY id"):
+        last_id, rows, excess = row_id, rows + 1, excess - size
+        if excess <= 0:
+            break
+    if last_id is not None:
+        db.execute(f"DELETE FROM {table} WHERE id <= ?", (last_id,))
+    return rows, excess
+
+
+__all__ = ["DEFAULT_MAX_BYTES", "SIGNALS", "DeadLetter", "Outbox", "OutboxItem", "Signal"]
