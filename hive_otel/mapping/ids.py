@@ -1,0 +1,71 @@
+"""Span and trace ids: Hive's own where it has them, otherwise derived deterministically.
+
+Derived ids are hashes of stable fields, so the same Hive record always yields the same id and a
+replay is recognisable downstream as a duplicate rather than a new span.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+
+_SEP = "\x1f"
+
+
+def derive_trace_id(*parts: object) -> bytes:
+    return blake2b(_SEP.join(map(str, parts)).encode(), digest_size=16, person=b"hive-otel-trace").digest()
+
+
+def derive_span_id(*parts: object) -> bytes:
+    return blake2b(_SEP.join(map(str, parts)).encode(), digest_size=8, person=b"hive-otel-span").digest()
+
+
+def session_trace_id(session_id: str) -> bytes:
+    """All spans built from one session's bus events share this trace."""
+    return derive_trace_id("session", session_id)
+
+
+def session_span_id(session_id: str) -> bytes:
+    return derive_span_id("session", session_id)
+
+
+def run_span_id(trace_id: bytes) -> bytes:
+    """The root of one Hive run trace (an L1 summary); L2 nodes and L3 steps hang under it."""
+    return derive_span_id("run", trace_id.hex())
+
+
+def hive_trace_id(value: object) -> bytes | None:
+    """Hive's 32-hex trace id as bytes, or None when absent or malformed."""
+    return _hex_id(value, 16)
+
+
+def hive_span_id(value: object) -> bytes | None:
+    """Hive's 16-hex span id as bytes, or None when absent or malformed."""
+    return _hex_id(value, 8)
+
+
+def _hex_id(value: object, size: int) -> bytes | None:
+    if not isinstance(value, str) or len(value) != size * 2:
+        return None
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return None
+    return raw if any(raw) else None
+
+
+def llm_call_key(session_id: str, node_id: str, iteration: int, input_tokens: int, output_tokens: int) -> str:
+    """Stable identity of one LLM call, computable from the bus event and from the L3 step alike.
+
+    The bus event and the L3 step share no id (L3's execution id is the trace context's, not the
+    bus's), so the key is built from what both really carry: session, node, iteration (= L3
+    step_index) and the token counts, which are the same numbers in both records.
+    """
+    return "llm-" + blake2b(
+        f"{session_id}{_SEP}{node_id}{_SEP}{iteration}{_SEP}{input_tokens}{_SEP}{output_tokens}".encode(),
+        digest_size=10,
+    ).hexdigest()
+
+
+def tool_call_key(session_id: str, tool_use_id: str) -> str:
+    """Stable identity of one tool call: the provider's tool_use_id is unique within a session."""
+    return "tool-" + blake2b(f"{session_id}{_SEP}{tool_use_id}".encode(), digest_size=10).hexdigest()

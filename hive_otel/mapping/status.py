@@ -1,0 +1,157 @@
+"""Status events → OpenTelemetry log records (pure functions).
+
+Every bus event that is not a call or a lifecycle span becomes one log record named
+``hive.<event_type>``, carrying only typed, safe fields pulled out of its data. Free text (reasons,
+errors, reports) goes under private keys that the default redaction policy drops.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hive_otel import attributes as A
+from hive_otel.mapping.telemetry import Attributes, LogRecord, Resource
+
+SEVERITY_INFO, SEVERITY_WARN, SEVERITY_ERROR = 9, 13, 17
+
+# Every EventType value of aden-hive 1.0.12 (framework.host.event_bus.EventType). Anything else is
+# passed through as a counted ``hive.unknown_event`` record rather than dropped or crashed on.
+KNOWN_EVENT_TYPES = frozenset(
+    {
+        "execution_started", "execution_completed", "execution_failed", "execution_paused",
+        "execution_resumed", "payment_required", "state_changed", "state_conflict", "goal_progress",
+        "goal_achieved", "constraint_violation", "stream_started", "stream_stopped", "node_loop_started",
+        "node_loop_iteration", "node_loop_completed", "llm_text_delta", "llm_reasoning_delta",
+        "llm_turn_complete", "tool_call_started", "tool_call_completed", "client_output_delta",
+        "client_reasoning", "client_input_requested", "client_input_received", "client_input_committed",
+        "client_credential_form_requested", "colony_suggestion_requested", "node_internal_output",
+        "node_input_blocked", "node_stalled", "node_tool_doom_loop", "judge_verdict", "node_retry",
+        "stream_ttft_exceeded", "stream_inactive", "stream_nudge_sent", "loop_state_changed",
+        "reminder_injected", "tool_call_replay_detected", "worker_completed", "worker_failed",
+        "context_compaction_started", "context_compacted", "context_usage_updated", "webhook_received",
+        "custom", "escalation_requested", "execution_resurrected", "worker_colony_loaded", "colony_created",
+        "credentials_required", "session_forked", "session_title_updated", "queen_phase_changed",
+        "queen_identity_selected", "subagent_report", "trigger_available", "trigger_activated",
+        "trigger_deactivated", "trigger_fired", "trigger_removed", "trigger_updated", "missed_triggers",
+        "task_created", "task_updated", "task_deleted", "task_list_reset", "task_list_reattach_mismatch",
+        "session_snapshot", "credential_provider_connected", "credential_provider_disconnected",
+        "tool_catalog_refreshed", "tools_config_changed", "crm_changed",
+    }
+)
+
+# Per-token streams (seed §8.1) and conversation text: never exported, never persisted.
+DROPPED_EVENT_TYPES = frozenset(
+    {"llm_text_delta", "llm_reasoning_delta", "client_output_delta", "client_reasoning"}
+)
+
+_ERROR_TYPES = frozenset({"execution_failed", "worker_failed", "payment_required", "constraint_violation"})
+_WARN_TYPES = frozenset(
+    {
+        "node_stalled",
+        "node_tool_doom_loop",
+        "stream_inactive",
+        "stream_ttft_exceeded",
+        "node_retry",
+        "tool_call_replay_detected",
+        "escalation_requested",
+        "state_conflict",
+        "credentials_required",
+    }
+)
+# Free-text fields that may carry user content or errors: exported only under private keys.
+_FREE_TEXT_KEYS = ("error", "reason", "description", "message")
+
+
+def severity_for(event_type: str) -> tuple[int, str]:
+    if event_type in _ERROR_TYPES:
+        return SEVERITY_ERROR, "ERROR"
+    if event_type in _WARN_TYPES:
+        return SEVERITY_WARN, "WARN"
+    return SEVERITY_INFO, "INFO"
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def status_attributes(event_type: str, data: dict[str, Any], include_content: bool) -> Attributes:
+    """The safe, typed fields of one event's data (free text only when the policy lets content out)."""
+    attrs: Attributes = {}
+    if event_type == "queen_phase_changed":
+        phase = _str(data.get("phase"))
+        if phase:
+            attrs[A.HIVE_QUEEN_PHASE] = phase
+    elif event_type.startswith("task_"):
+        task = data.get("task") or data.get("after") or {}
+        task_id = _str(data.get("task_id")) or (_str(task.get("id")) if isinstance(task, dict) else None)
+        if task_id is None and isinstance(task, dict) and isinstance(task.get("id"), int):
+            task_id = str(task["id"])
+        if task_id:
+            attrs[A.HIVE_TASK_ID] = task_id
+        if isinstance(task, dict) and _str(task.get("status")):
+            attrs[A.HIVE_TASK_STATUS] = task["status"]
+    elif event_type.startswith("trigger_"):
+        trigger_id = _str(data.get("trigger_id")) or _str(data.get("id"))
+        if trigger_id:
+            attrs[A.HIVE_TRIGGER_ID] = trigger_id
+    elif event_type in ("worker_completed", "worker_failed"):
+        worker_id = _str(data.get("worker_id"))
+        if worker_id:
+            attrs[A.HIVE_WORKER_ID] = worker_id
+        success = data.get("success")
+        attrs[A.HIVE_STATUS] = "failed" if event_type == "worker_failed" or success is False else "completed"
+    elif event_type == "loop_state_changed":
+        activity = _str(data.get("activity"))
+        if activity:
+            attrs[A.HIVE_STATUS] = activity
+    for key in _FREE_TEXT_KEYS if include_content else ():
+        text = _str(data.get(key))
+        if text:
+            attrs[A.HIVE_ERROR_MESSAGE] = text
+            break
+    return attrs
+
+
+def status_log(
+    event: dict[str, Any],
+    resource: Resource,
+    time_ns: int,
+    trace_id: bytes,
+    span_id: bytes,
+    include_content: bool,
+) -> LogRecord:
+    """One bus event as a log record; unknown types keep their raw data under a private key."""
+    event_type = str(event.get("type") or "")
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    known = event_type in KNOWN_EVENT_TYPES
+    attrs: Attributes = {A.HIVE_EVENT_TYPE: event_type}
+    seq = event.get("seq")
+    if isinstance(seq, int):
+        attrs[A.HIVE_EVENT_SEQ] = seq
+    for key, attr in (
+        ("stream_id", A.HIVE_STREAM_ID),
+        ("node_id", A.HIVE_NODE_ID),
+        ("execution_id", A.HIVE_EXECUTION_ID),
+        ("run_id", A.HIVE_RUN_ID),
+    ):
+        value = _str(event.get(key))
+        if value:
+            attrs[attr] = value
+    if known:
+        attrs.update(status_attributes(event_type, data, include_content))
+    else:
+        attrs[A.HIVE_UNKNOWN_EVENT] = True
+    if include_content and data and (not known or event_type == "custom"):
+        attrs[A.HIVE_EVENT_DATA] = json.dumps(data, default=str, sort_keys=True)
+    severity, severity_text = severity_for(event_type)
+    return LogRecord(
+        resource=resource,
+        time_ns=time_ns,
+        event_name=f"hive.{event_type}" if event_type else "hive.unknown",
+        severity_number=severity,
+        severity_text=severity_text,
+        attributes=attrs,
+        trace_id=trace_id,
+        span_id=span_id,
+    )
