@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench clean otelcol
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,26 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all
+
+# The local agent (collector/agent.yaml) runs a real OpenTelemetry Collector built by ocb from
+# collector/builder-config.yaml into a cache outside the repo. Skipped when a binary built from the
+# same manifest is already there; the manifest copy is written last, so an interrupted build reruns.
+OTELCOL_VERSION := $(shell sed -n 's/^  version: *//p' collector/builder-config.yaml)
+HIVE_OTEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hive-otel
+OTELCOL_DIR     := $(HIVE_OTEL_CACHE)/otelcol-$(OTELCOL_VERSION)
+
+otelcol:
+	@if [ -x "$(OTELCOL_DIR)/otelcol-hive" ] && \
+	    cmp -s collector/builder-config.yaml "$(OTELCOL_DIR)/builder-config.yaml"; then \
+	  echo "otelcol-hive $(OTELCOL_VERSION) is built: $(OTELCOL_DIR)/otelcol-hive"; \
+	else \
+	  set -e; rm -f "$(OTELCOL_DIR)/builder-config.yaml"; mkdir -p "$(OTELCOL_DIR)"; \
+	  GOBIN="$(OTELCOL_DIR)/bin" go install go.opentelemetry.io/collector/cmd/builder@v$(OTELCOL_VERSION); \
+	  cd "$(OTELCOL_DIR)" && "$(OTELCOL_DIR)/bin/builder" --config "$(CURDIR)/collector/builder-config.yaml"; \
+	  mv "$(OTELCOL_DIR)/src/otelcol-hive" "$(OTELCOL_DIR)/otelcol-hive"; \
+	  cp "$(CURDIR)/collector/builder-config.yaml" "$(OTELCOL_DIR)/builder-config.yaml"; \
+	  echo "built $(OTELCOL_DIR)/otelcol-hive"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
