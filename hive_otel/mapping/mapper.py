@@ -134,11 +134,16 @@ class EventMapper:
         out.spans.extend(tool_call_span(c) for c in self._tools.expired(now_ns))
         return out
 
-    def flush(self) -> Telemetry:
-        """Everything still pending, and one session span per session seen."""
+    def release_all(self) -> Telemetry:
+        """Every call still waiting for its partner, exported alone (the store merges late partners)."""
         out = Telemetry()
         out.spans.extend(llm_call_span(c) for c in self._llm.flush())
         out.spans.extend(tool_call_span(c) for c in self._tools.flush())
+        return out
+
+    def flush(self) -> Telemetry:
+        """Everything still pending, and one session span per session seen."""
+        out = self.release_all()
         for session_id, s in self._sessions.items():
             out.spans.append(self._session_span(session_id, s))
         return out
