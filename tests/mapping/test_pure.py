@@ -56,7 +56,10 @@ def test_call_keys_are_stable_and_distinct() -> None:
     ("value", "expected"),
     [
         ("2026-01-02T03:04:05+00:00", int(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()) * 10**9),
-        ("2026-01-02T03:04:05.250000+02:00", (int(datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC).timestamp()) * 10**9) + 250_000_000),
+        (
+            "2026-01-02T03:04:05.250000+02:00",
+            int(datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC).timestamp()) * 10**9 + 250_000_000,
+        ),
         (1_700_000_000, 1_700_000_000 * 10**9),
         ("not a time", None),
         ("", None),
