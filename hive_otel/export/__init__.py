@@ -1,0 +1,24 @@
+"""Exporters that send encoded OTLP requests and report the outcome, and the sender that retries.
+
+Exporters (:class:`OtlpHttpExporter`, :class:`OtlpGrpcExporter`) make one attempt and return an
+:class:`ExportResult`; they never raise and never retry. :class:`OutboxSender` is the only place
+with retry and backoff: it moves requests from the durable outbox to an exporter.
+"""
+
+from hive_otel.export._factory import create_exporter
+from hive_otel.export._grpc import OtlpGrpcExporter
+from hive_otel.export._http import OtlpHttpExporter
+from hive_otel.export._result import Exporter, ExportResult, ExportStatus
+from hive_otel.export._retry_after import parse_retry_after
+from hive_otel.export._sender import OutboxSender
+
+__all__ = [
+    "ExportResult",
+    "ExportStatus",
+    "Exporter",
+    "OtlpGrpcExporter",
+    "OtlpHttpExporter",
+    "OutboxSender",
+    "create_exporter",
+    "parse_retry_after",
+]

@@ -1,0 +1,189 @@
+"""The one place that retries: a worker thread moving requests from the outbox to an exporter."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+
+from hive_otel.export._result import Exporter, ExportResult, ExportStatus
+from hive_otel.outbox import Outbox, OutboxItem
+
+_log = logging.getLogger(__name__)
+
+
+class OutboxSender:
+    """Delivers what the outbox holds, oldest first, on its own daemon thread (started here).
+
+    Each round takes up to ``batch_size`` due requests and exports them one after another:
+
+    * success → ack (the request is gone);
+    * retryable → ``retry_later`` by exactly the receiver's ``Retry-After`` / ``RetryInfo`` when it
+      gave one, else by exponential backoff with full jitter (uniform in
+      ``[0, min(max_backoff_s, initial_backoff_s * 2**attempts)]``). The round stops there: the
+      outbox keeps later requests behind a waiting one, so delivery stays in order;
+    * permanent → dead letter, with the receiver's reason; the round goes on.
+
+    When there is work it loops without sleeping; when there is none it sleeps until the oldest
+    request's retry time, a :meth:`notify` or ``poll_interval_s`` (which picks up requests that
+    another process wrote into the same file), whichever comes first.
+
+    Lifecycle as the OpenTelemetry SDK's processors: :meth:`force_flush` takes a timeout in
+    milliseconds and returns a bool; :meth:`shutdown` is idempotent and shuts the exporter down.
+    The outbox belongs to the caller and stays open.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        exporter: Exporter,
+        *,
+        max_backoff_s: float = 60.0,
+        initial_backoff_s: float = 1.0,
+        batch_size: int = 64,
+        poll_interval_s: float = 1.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if initial_backoff_s <= 0 or max_backoff_s < initial_backoff_s:
+            raise ValueError(
+                f"need 0 < initial_backoff_s <= max_backoff_s, got {initial_backoff_s} and {max_backoff_s}"
+            )
+        if batch_size <= 0 or poll_interval_s <= 0:
+            raise ValueError(f"batch_size and poll_interval_s must be positive, got {batch_size}, {poll_interval_s}")
+        self._outbox = outbox
+        self._exporter = exporter
+        self._max_backoff_s = max_backoff_s
+        self._initial_backoff_s = initial_backoff_s
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._rng = rng or random.Random()
+        # One condition for both directions: notify() wakes the worker; the worker wakes
+        # force_flush() waiters after every round.
+        self._condition = threading.Condition()
+        self._wake_requested = False
+        self._stopping = False
+        self._counts = {
+            "exported_requests": 0,
+            "exported_items": 0,
+            "retryable_failures": 0,
+            "permanent_failures": 0,
+        }
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="hive-otel-sender", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ public API
+
+    def notify(self) -> None:
+        """Something was enqueued: deliver it now rather than at the next poll."""
+        with self._condition:
+            self._wake_requested = True
+            self._condition.notify_all()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Wait until nothing deliverable is left in the outbox; False if that did not happen within
+        the timeout. Retry times the receiver asked for are respected, not cut short."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        self.notify()
+        with self._condition:
+            while True:
+                if self._outbox.depth()[0] == 0:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping:
+                    return False
+                self._condition.wait(min(remaining, self._poll_interval_s))
+
+    def shutdown(self, timeout_millis: int = 30_000) -> None:
+        """Stop after the request in flight (waiting at most ``timeout_millis``), then shut the
+        exporter down. Undelivered requests stay in the outbox for the next run. Idempotent."""
+        with self._condition:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._condition.notify_all()
+        self._thread.join(timeout_millis / 1000)
+        if self._thread.is_alive():
+            _log.warning("sender still busy after %d ms; closing the exporter under it", timeout_millis)
+        self._exporter.shutdown()
+
+    def counters(self) -> dict[str, int]:
+        """Requests and items delivered, and failed attempts by kind, since this sender started."""
+        with self._condition:
+            return dict(self._counts)
+
+    # ------------------------------------------------------------------ worker thread
+
+    def _run(self) -> None:
+        while not self._stopping:
+            try:
+                delivered_something = self._deliver_round()
+            except Exception:  # a broken outbox (disk full, locked) must not kill the thread
+                _log.exception("sender round failed; trying again in %.1f s", self._poll_interval_s)
+                delivered_something = False
+            with self._condition:
+                self._condition.notify_all()  # let force_flush() re-check the depth
+                if delivered_something or self._stopping:
+                    continue
+                if not self._wake_requested:
+                    self._condition.wait(self._idle_wait_s())
+                self._wake_requested = False
+
+    def _deliver_round(self) -> bool:
+        """Export one batch of due requests; True when at least one was due."""
+        items = self._outbox.due(self._batch_size, time.time())
+        acked: list[int] = []
+        try:
+            for item in items:
+                if self._stopping:
+                    break
+                result = self._export(item)
+                if result.status is ExportStatus.SUCCESS:
+                    acked.append(item.id)
+                    self._count(exported_requests=1, exported_items=item.item_count)
+                elif result.status is ExportStatus.PERMANENT:
+                    self._outbox.dead_letter(item.id, result.reason)
+                    self._count(permanent_failures=1)
+                    self.last_error = result.reason
+                    _log.error("OTLP %s request %d refused for good: %s", item.signal, item.id, result.reason)
+                else:
+                    delay = self._retry_delay(item, result)
+                    self._outbox.retry_later(item.id, delay, result.reason)
+                    self._count(retryable_failures=1)
+                    self.last_error = result.reason
+                    _log.warning(
+                        "OTLP %s request %d not delivered (%s); retrying in %.1f s",
+                        item.signal,
+                        item.id,
+                        result.reason,
+                        delay,
+                    )
+                    break
+        finally:
+            self._outbox.ack(acked)
+        return bool(items)
+
+    def _export(self, item: OutboxItem) -> ExportResult:
+        try:
+            return self._exporter.export(item.signal, item.body)
+        except Exception as error:  # exporters must not raise; if one does, keep the request
+            _log.exception("exporter raised on OTLP %s request %d", item.signal, item.id)
+            return ExportResult.retryable(f"exporter raised {type(error).__name__}: {error}")
+
+    def _retry_delay(self, item: OutboxItem, result: ExportResult) -> float:
+        if result.retry_after_s is not None:
+            return result.retry_after_s
+        ceiling = min(self._max_backoff_s, self._initial_backoff_s * 2 ** min(item.attempts, 32))
+        return self._rng.uniform(0, ceiling)
+
+    def _idle_wait_s(self) -> float:
+        next_attempt_at = self._outbox.next_attempt_at()
+        if next_attempt_at is None:
+            return self._poll_interval_s
+        return min(self._poll_interval_s, max(0.0, next_attempt_at - time.time()))
+
+    def _count(self, **deltas: int) -> None:
+        with self._condition:
+            for name, delta in deltas.items():
+                self._counts[name] += delta
