@@ -118,16 +118,15 @@ class OutboxSender:
     def _run(self) -> None:
         while not self._stopping:
             try:
-                delivered_something = self._deliver_round()
+                idle_wait_s = 0.0 if self._deliver_round() else self._idle_wait_s()
             except Exception:  # a broken outbox (disk full, locked) must not kill the thread
                 _log.exception("sender round failed; trying again in %.1f s", self._poll_interval_s)
-                delivered_something = False
+                idle_wait_s = self._poll_interval_s
             with self._condition:
                 self._condition.notify_all()  # let force_flush() re-check the depth
-                if delivered_something or self._stopping:
-                    continue
-                if not self._wake_requested:
-                    self._condition.wait(self._idle_wait_s())
+                # A notify() that arrived since the round started means new work: do not sleep.
+                if idle_wait_s > 0 and not self._wake_requested and not self._stopping:
+                    self._condition.wait(idle_wait_s)
                 self._wake_requested = False
 
     def _deliver_round(self) -> bool:

@@ -297,7 +297,7 @@ class Outbox:
 def _check_request(signal: str, body: bytes, items: int) -> None:
     if signal not in SIGNALS:
         raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
-    if not isinstance(body, bytes | bytearray | memoryview):
+    if not isinstance(body, bytes):
         raise TypeError(f"body must be bytes, got {type(body).__name__}")
     if items < 0:
         raise ValueError(f"item count must not be negative, got {items}")
