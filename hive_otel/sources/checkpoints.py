@@ -45,9 +45,10 @@ class Checkpoints:
     """The checkpoint table in ``<state_dir>/checkpoints.db`` (WAL).
 
     Safe to use from a thread other than the one that opened it (the export worker usually polls).
+    ``fresh=True`` forgets every saved position first, so everything is read again (a replay).
     """
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, fresh: bool = False) -> None:
         state_dir = Path(state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / CHECKPOINTS_FILE
@@ -58,6 +59,8 @@ class Checkpoints:
         # downstream by id), so the cheaper sync level is enough.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        if fresh:
+            self._db.execute("DELETE FROM file_checkpoints")
 
     def load(self) -> dict[str, FileCheckpoint]:
         with self._lock:

@@ -33,7 +33,7 @@ from hive_otel.settings import ClientSettings
 from hive_otel.sources.checkpoints import Checkpoints, FileCheckpoint
 from hive_otel.sources.records import HiveRecord, RecordKind, SessionContext
 
-__all__ = ["EVENT_LOG_SESSION_PREFIX", "FileTailer"]
+__all__ = ["EVENT_LOG_SESSION_PREFIX", "Checkpoints", "FileTailer"]
 
 logger = logging.getLogger(__name__)
 
