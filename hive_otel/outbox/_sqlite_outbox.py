@@ -89,6 +89,7 @@ class Outbox:
         self._lock = threading.Lock()
         self._closed = False
         self._dropped_after_shutdown = 0
+        self._warned: set[str] = set()  # drop kinds already logged; later drops are only counted
         self._final_stats: dict[str, int] = {}
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is exactly one transaction.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -121,7 +122,7 @@ class Outbox:
         with self._lock:
             if self._closed:
                 self._dropped_after_shutdown += len(batch)
-                _log.warning("outbox is shut down: dropped %d export request(s)", len(batch))
+                self._warn_once("dropped_after_shutdown", "outbox is shut down: dropping export requests")
                 return 0
             fitting = [r for r in batch if len(r[1]) <= self.max_bytes]
             oversized = len(batch) - len(fitting)
@@ -135,9 +136,7 @@ class Outbox:
                 _bump(db, enqueued=len(fitting), dropped_full=oversized)
                 self._evict_to_cap(db)
         if oversized:
-            _log.warning(
-                "outbox: dropped %d request(s) larger than the %d-byte cap", oversized, self.max_bytes
-            )
+            self._warn_once("oversized", f"outbox: dropping requests larger than the {self.max_bytes}-byte cap")
         return len(fitting)
 
     def ack(self, ids: Iterable[int]) -> None:
@@ -282,9 +281,12 @@ class Outbox:
         dropped, excess = _delete_oldest(db, "outbox", excess)
         _bump(db, dead_letters_evicted=evicted_dead, dropped_full=dropped)
         if dropped:
-            _log.warning(
-                "outbox full (%d bytes): dropped the %d oldest pending request(s)", self.max_bytes, dropped
-            )
+            self._warn_once("full", f"outbox full ({self.max_bytes} bytes): dropping the oldest pending requests")
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            _log.warning("%s (logged once; see counters() for how many)", message)
 
     def _stats(self) -> dict[str, int]:
         with self._lock:
