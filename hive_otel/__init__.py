@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from hive_otel.sources.live import Instrumentation
+    from hive_otel.client import LiveExport
 
 
-def instrument(event_bus: Any, **kwargs: Any) -> Instrumentation:
-    """Subscribe hive-otel to a live ``framework`` EventBus; see :func:`hive_otel.sources.live.instrument`."""
-    from hive_otel.sources.live import instrument as _instrument
+def instrument(event_bus: Any, **kwargs: Any) -> LiveExport:
+    """Export a live ``framework`` EventBus over OTLP; see :func:`hive_otel.client.instrument`.
+
+    Opt-in: without ``HIVE_OTEL_ENDPOINT`` it subscribes to nothing and opens nothing.
+    """
+    from hive_otel.client import instrument as _instrument
 
     return _instrument(event_bus, **kwargs)
 

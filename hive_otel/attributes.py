@@ -99,3 +99,16 @@ TOKEN_USAGE_BUCKETS = (
 OPERATION_DURATION_BUCKETS = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )
+
+# Keys that carry conversation content, arguments, results, errors or paths: never exported unless
+# the user's redaction policy opts in. The mapping does not even build them when the policy doesn't.
+PRIVATE_CONTENT_KEYS = frozenset(
+    {
+        GEN_AI_TOOL_CALL_ARGUMENTS,
+        GEN_AI_TOOL_CALL_RESULT,
+        GEN_AI_OUTPUT_TEXT,
+        HIVE_ERROR_MESSAGE,
+        HIVE_FILE_PATH,
+        HIVE_EVENT_DATA,
+    }
+)
