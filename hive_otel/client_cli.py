@@ -1,9 +1,260 @@
-"""Client-side subcommands: backfill, watch, doctor (filled in by the client pipeline)."""
+"""Client-side subcommands: ``backfill`` (all history once), ``watch`` (tail forever), ``doctor``.
+
+Exit codes: 0 done (everything acknowledged by the receiver), 1 some requests were refused for good
+(dead-lettered), 2 configuration error (e.g. no endpoint), 4 timed out with data still queued.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from hive_otel import environment_variables as ev
+from hive_otel.client import OUTBOX_FILE, Client
+from hive_otel.settings import ClientSettings, SettingsError
+from hive_otel.sources.files import Checkpoints, FileTailer
+
+EXIT_OK, EXIT_DEAD_LETTERS, EXIT_CONFIG, EXIT_TIMEOUT = 0, 1, 2, 4
+CHECKPOINT_INTERVAL_S = 10.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    backfill = sub.add_parser(
+        "backfill",
+        help="export all Hive history under HIVE_HOME once, then exit",
+        description=(
+            "Read every events.jsonl and L1-L3 run log under HIVE_HOME, map it to OpenTelemetry and "
+            f"deliver it to {ev.HIVE_OTEL_ENDPOINT}. Resumes from checkpoints, so a second run sends only "
+            "what is new. Exits 0 once the receiver acknowledged everything."
+        ),
+    )
+    _common(backfill)
+    backfill.add_argument("--no-wait", action="store_true", help="only write to the outbox; do not wait for delivery")
+    backfill.add_argument(
+        "--replay", action="store_true", help="ignore checkpoints and send everything again (downstream deduplicates)"
+    )
+    backfill.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for delivery (default 600)")
+    backfill.set_defaults(func=cmd_backfill)
+
+    watch = sub.add_parser(
+        "watch",
+        help="tail HIVE_HOME continuously and export as Hive writes",
+        description="Tail Hive's files and export new records as they are written, until interrupted.",
+    )
+    _common(watch)
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    watch.set_defaults(func=cmd_watch)
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="print the effective configuration, endpoint reachability, outbox depth and counters",
+    )
+    _common(doctor)
+    doctor.add_argument("--json", action="store_true", help="print as JSON")
+    doctor.set_defaults(func=cmd_doctor)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hive-home", type=Path, help=f"Hive's data root (default: ${ev.HIVE_HOME} or ~/.hive)")
+
+
+def _settings(args: argparse.Namespace) -> ClientSettings:
+    return ClientSettings.from_env(hive_home=args.hive_home)
+
+
+def _require_exporting(settings: ClientSettings) -> int | None:
+    if settings.disabled:
+        print(f"hive-otel: {ev.OTEL_SDK_DISABLED}=true, nothing to do", file=sys.stderr)
+        return EXIT_OK
+    if not settings.endpoint:
+        print(
+            f"hive-otel: {ev.HIVE_OTEL_ENDPOINT} is not set, so nothing leaves this machine. "
+            f"Set it to an OTLP endpoint (e.g. http://127.0.0.1:4318) to export.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     return None
+
+
+class _Progress:
+    """One self-rewriting status line on a terminal; silent otherwise."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self._last = 0.0
+
+    def show(self, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.enabled and (force or now - self._last > 0.1):
+            self._last = now
+            sys.stderr.write("\r\x1b[2K" + text)
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args)
+    except SettingsError as err:
+        print(f"hive-otel: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    if (code := _require_exporting(settings)) is not None:
+        return code
+    return backfill(settings, no_wait=args.no_wait, replay=args.replay, timeout_s=args.timeout)
+
+
+def backfill(settings: ClientSettings, *, no_wait: bool = False, replay: bool = False, timeout_s: float = 600.0) -> int:
+    """Export all history once; the library form of ``hive-otel backfill``."""
+    progress = _Progress()
+    client = Client(settings, join_window_ns=None)
+    checkpoints = Checkpoints(settings.state_dir, fresh=replay)
+    tailer = FileTailer(settings.hive_home, checkpoints)
+    records = 0
+    for record in tailer.poll():
+        client.pipeline.consume((record,))
+        records += 1
+        if records % 5000 == 0:
+            progress.show(f"reading Hive files: {records:,} records")
+    client.pipeline.finish()
+    tailer.commit()
+    dead_before = client.outbox.counters().get("dead_lettered", 0)
+    pipeline = client.pipeline.counters
+    summary = f"{records:,} records → {pipeline['spans']:,} spans, {pipeline['logs']:,} log records"
+    if no_wait:
+        progress.done()
+        print(f"hive-otel: {summary} queued in the outbox ({settings.state_dir / OUTBOX_FILE})")
+        client.outbox.shutdown()
+        return EXIT_OK
+
+    client.start_sending()
+    deadline = time.monotonic() + timeout_s
+    total = max(1, client.outbox.depth()[0])
+    while True:
+        pending, _ = client.outbox.depth()
+        progress.show(f"delivering: {total - pending:,}/{total:,} requests", force=pending == 0)
+        if pending == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    progress.done()
+    delivered = client.shutdown(timeout_millis=1000)
+    dead = client.outbox.counters().get("dead_lettered", 0) - dead_before
+    pending, _ = client.outbox.depth()
+    if pending:
+        print(f"hive-otel: {summary}; {pending} requests still queued after {timeout_s:.0f}s", file=sys.stderr)
+        return EXIT_TIMEOUT
+    if dead:
+        print(f"hive-otel: {summary}; {dead} requests refused by the receiver (see `hive-otel doctor`)", file=sys.stderr)
+        return EXIT_DEAD_LETTERS
+    print(f"hive-otel: {summary}, all delivered to {settings.endpoint}" + ("" if delivered else " (late flush)"))
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args)
+    except SettingsError as err:
+        print(f"hive-otel: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    if (code := _require_exporting(settings)) is not None:
+        return code
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    watch(settings, stop, interval_s=args.interval)
+    return EXIT_OK
+
+
+def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float = 1.0) -> Client:
+    """Tail until ``stop`` is set; the library form of ``hive-otel watch``."""
+    client = Client(settings, join_window_ns=int(settings.join_window_s * 1e9))
+    tailer = FileTailer(settings.hive_home, Checkpoints(settings.state_dir))
+    client.start_sending()
+    last_checkpoint = time.monotonic()
+    print(f"hive-otel: watching {settings.hive_home} → {settings.endpoint}", file=sys.stderr)
+    while not stop.is_set():
+        client.pipeline.consume(tailer.poll())
+        client.pipeline.tick()
+        client.emit()
+        if time.monotonic() - last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            # Calls still waiting for a partner go out alone so the checkpoint never skips a record.
+            client.pipeline.checkpoint()
+            tailer.commit()
+            last_checkpoint = time.monotonic()
+        stop.wait(interval_s)
+    client.pipeline.consume(tailer.poll())
+    client.pipeline.finish()
+    tailer.commit()
+    client.shutdown(timeout_millis=int(settings.timeout_ms))
+    return client
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args)
+    except SettingsError as err:
+        print(f"hive-otel: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    report = doctor_report(settings)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        for section, values in report.items():
+            print(f"{section}:")
+            for key, value in (values.items() if isinstance(values, dict) else [("", values)]):
+                print(f"  {key:<24} {value}")
+    return EXIT_OK
+
+
+def doctor_report(settings: ClientSettings) -> dict[str, object]:
+    headers = {k: ("Bearer ***" if k.lower() == "authorization" else v) for k, v in settings.headers.items()}
+    config = {
+        "exporting": settings.exporting,
+        "endpoint": settings.endpoint or f"(unset: set {ev.HIVE_OTEL_ENDPOINT} to opt in)",
+        "protocol": settings.protocol,
+        "compression": settings.compression,
+        "headers": headers or "-",
+        "service.name": settings.service_name,
+        "user": settings.user_id or "-",
+        "tenant": settings.tenant_id or "-",
+        "hive_home": str(settings.hive_home),
+        "state_dir": str(settings.state_dir),
+        "policy": str(settings.policy_path or "(packaged default)"),
+        "outbox cap (bytes)": settings.outbox_max_bytes,
+    }
+    report: dict[str, object] = {"config": config}
+    if settings.endpoint:
+        report["endpoint"] = {"reachable": _reachable(settings.endpoint)}
+    outbox_path = settings.state_dir / OUTBOX_FILE
+    if outbox_path.exists():
+        from hive_otel.outbox import Outbox
+
+        outbox = Outbox(outbox_path, settings.outbox_max_bytes)
+        count, size = outbox.depth()
+        report["outbox"] = {"pending requests": count, "pending bytes": size, **outbox.counters()}
+        dead = outbox.dead_letters(limit=5)
+        if dead:
+            report["dead letters (latest)"] = {str(d.id): d.reason for d in dead}
+        outbox.shutdown()
+    else:
+        report["outbox"] = {"pending requests": 0, "note": "no outbox yet"}
+    return report
+
+
+def _reachable(endpoint: str) -> str:
+    parsed = urlparse(endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", port), timeout=2):
+            return f"yes ({parsed.hostname}:{port} accepts connections)"
+    except OSError as err:
+        return f"NO ({parsed.hostname}:{port}: {err})"

@@ -8,6 +8,10 @@ The span tree of one session (in the session's derived trace):
                 ├─ chat <model>            one per LLM call (llm_turn_complete ⨝ L3 step)
                 └─ execute_tool <tool>     one per tool call (tool_call_* ⨝ L3 tool_calls)
 
+HIVE_DEBUG_EVENTS dumps (``event_logs/*.jsonl``) repeat the per-session files without saying which
+session an event belongs to, so they yield status log records only, never calls or spans: counting
+their calls would count every call twice.
+
 The run logs keep Hive's own trace: L1 becomes ``hive.run`` (root), L2 nodes and L3 steps keep
 their trace and span ids verbatim. A call seen both ways is exported once, with Hive's ids and the
 event's model and cost; a link points back to the session trace. Worker sessions link to the
@@ -48,7 +52,7 @@ from hive_otel.mapping.joiner import CallJoiner
 from hive_otel.mapping.status import DROPPED_EVENT_TYPES, KNOWN_EVENT_TYPES, status_log
 from hive_otel.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
 from hive_otel.mapping.timestamps import to_unix_ns
-from hive_otel.sources.records import HiveRecord, RecordKind, SessionContext
+from hive_otel.sources.records import EVENT_LOG_SESSION_PREFIX, HiveRecord, RecordKind, SessionContext
 
 _LIFECYCLE_SPAN_EVENTS = frozenset(
     {
@@ -226,7 +230,7 @@ class EventMapper:
 
         if event_type not in KNOWN_EVENT_TYPES:
             self.counters["unknown_event_types"] += 1
-        if event_type in _LIFECYCLE_SPAN_EVENTS:
+        if event_type in _LIFECYCLE_SPAN_EVENTS and not context.session_id.startswith(EVENT_LOG_SESSION_PREFIX):
             self._map_lifecycle(event_type, event, data, session, sid, stream_id, node_id, exec_id, time_ns, out)
         if event_type in ("execution_failed", "worker_failed"):
             session.failed = True

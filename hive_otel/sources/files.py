@@ -31,13 +31,12 @@ from typing import Any
 
 from hive_otel.settings import ClientSettings
 from hive_otel.sources.checkpoints import Checkpoints, FileCheckpoint
-from hive_otel.sources.records import HiveRecord, RecordKind, SessionContext
+from hive_otel.sources.records import EVENT_LOG_SESSION_PREFIX, HiveRecord, RecordKind, SessionContext
 
 __all__ = ["EVENT_LOG_SESSION_PREFIX", "Checkpoints", "FileTailer"]
 
 logger = logging.getLogger(__name__)
 
-EVENT_LOG_SESSION_PREFIX = "event_logs/"
 _CHUNK = 1 << 20  # bytes per read
 _FINGERPRINT_MAX = 1024  # leading bytes hashed to recognise a file rewritten in place
 _WARNINGS_PER_FILE = 20  # malformed-line warnings logged per file (all are counted)

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+# Session id given to records from HIVE_DEBUG_EVENTS dumps (event_logs/<name>.jsonl), which do not
+# say which session an event belongs to.
+EVENT_LOG_SESSION_PREFIX = "event_logs/"
+
 
 class RecordKind(StrEnum):
     EVENT = "event"  # one EventBus event (live, events.jsonl or event_logs/*.jsonl)
