@@ -22,6 +22,19 @@ logger = logging.getLogger(__name__)
 OUTBOX_FILE = "outbox.db"
 
 
+def load_policy(settings: ClientSettings) -> RedactionPolicy:
+    """The redaction policy, with the keys the user set in OTEL_RESOURCE_ATTRIBUTES allowed.
+
+    Those keys are the user's own configuration, not Hive content, so they pass the allowlist;
+    their values are still masked by ``blocked_values`` like every other allowed value.
+    """
+    policy = RedactionPolicy.load(settings.policy_path)
+    extra = tuple(k for k in settings.resource_attributes if k not in policy.exported_keys)
+    if not extra:
+        return policy
+    return RedactionPolicy.model_validate({**policy.model_dump(), "allowed_keys": policy.allowed_keys + extra})
+
+
 class Client:
     """One process's export machinery. ``join_window_ns=None`` waits for ``finish()`` (backfill)."""
 
@@ -31,7 +44,7 @@ class Client:
         self.settings = settings
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(settings.state_dir / OUTBOX_FILE, settings.outbox_max_bytes)
-        self.redaction = RedactionProcessor(RedactionPolicy.load(settings.policy_path))
+        self.redaction = RedactionProcessor(load_policy(settings))
         self.pipeline = ClientPipeline(settings, self.outbox, self.redaction, join_window_ns=join_window_ns)
         self.sender: OutboxSender | None = None
 

@@ -1,0 +1,59 @@
+"""Decoding what a loopback receiver got, for the client end-to-end tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+
+def value_of(v: AnyValue) -> object:
+    kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [value_of(x) for x in v.array_value.values]
+    return getattr(v, kind) if kind else None
+
+
+def attrs(kvs: Iterable[KeyValue]) -> dict[str, object]:
+    return {kv.key: value_of(kv.value) for kv in kvs}
+
+
+@dataclass
+class Delivered:
+    """Spans and log records as (resource attributes, item) pairs, plus the raw bodies."""
+
+    spans: list[tuple[dict[str, object], object]] = field(default_factory=list)
+    logs: list[tuple[dict[str, object], object]] = field(default_factory=list)
+    metrics: list[tuple[dict[str, object], object]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+
+    def chat_spans(self) -> list[tuple[dict[str, object], object, dict[str, object]]]:
+        out = []
+        for resource, span in self.spans:
+            a = attrs(span.attributes)
+            if a.get("gen_ai.operation.name") == "chat":
+                out.append((resource, span, a))
+        return out
+
+
+def decode(delivered: Iterable[tuple[str, bytes]]) -> Delivered:
+    out = Delivered()
+    for signal, body in delivered:
+        out.bodies.append(body)
+        if signal == "traces":
+            for rs in ExportTraceServiceRequest.FromString(body).resource_spans:
+                resource = attrs(rs.resource.attributes)
+                out.spans.extend((resource, s) for ss in rs.scope_spans for s in ss.spans)
+        elif signal == "logs":
+            for rl in ExportLogsServiceRequest.FromString(body).resource_logs:
+                resource = attrs(rl.resource.attributes)
+                out.logs.extend((resource, r) for sl in rl.scope_logs for r in sl.log_records)
+        elif signal == "metrics":
+            for rm in ExportMetricsServiceRequest.FromString(body).resource_metrics:
+                resource = attrs(rm.resource.attributes)
+                out.metrics.extend((resource, m) for sm in rm.scope_metrics for m in sm.metrics)
+    return out

@@ -1,0 +1,236 @@
+"""End to end on the client side: a Hive home written by the real aden-hive runtime pieces →
+``hive-otel backfill`` / ``watch`` → a real OTLP receiver on 127.0.0.1 (HTTP and gRPC)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from hive_otel.cli import run
+from hive_otel.client_cli import EXIT_CONFIG, EXIT_OK, backfill, doctor_report, watch
+from hive_otel.settings import ClientSettings
+from hive_otel.workload import CANARIES, WorkloadTruth, write_workload
+from tests.client_helpers import Delivered, attrs, decode
+from tests.export.receivers import GrpcReceiver, HttpReceiver, Reply
+
+
+def _settings(home: Path, state: Path, endpoint: str, **env: str) -> ClientSettings:
+    return ClientSettings.from_env(
+        {"HIVE_HOME": str(home), "HIVE_OTEL_STATE_DIR": str(state), "HIVE_OTEL_ENDPOINT": endpoint, **env}
+    )
+
+
+@pytest.fixture
+def receiver():
+    r = HttpReceiver()
+    yield r
+    r.down()
+
+
+@pytest.fixture(scope="module")
+def canary_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, WorkloadTruth]:
+    home = tmp_path_factory.mktemp("canary_home")
+    return home, write_workload(home, canaries=True, seed=3)
+
+
+def _backfilled(home: Path, tmp_path: Path, receiver: HttpReceiver, **kw: object) -> Delivered:
+    assert backfill(_settings(home, tmp_path / "state", receiver.endpoint), timeout_s=60, **kw) == EXIT_OK
+    return decode(receiver.delivered())
+
+
+def test_every_llm_call_once_with_exact_totals(hive_workload, tmp_path, receiver) -> None:
+    home, truth = hive_workload
+    got = _backfilled(home, tmp_path, receiver)
+    chat = got.chat_spans()
+    keys = Counter(a["hive.call_key"] for _, _, a in chat)
+    assert len(chat) == len(truth.llm_calls) and max(keys.values()) == 1
+    assert all(a["hive.call.source"] == "event+log" for _, _, a in chat)  # each call seen both ways, merged
+    t = truth.totals()
+    assert sum(a["gen_ai.usage.input_tokens"] for _, _, a in chat) == t.input_tokens
+    assert sum(a["gen_ai.usage.output_tokens"] for _, _, a in chat) == t.output_tokens
+    assert sum(a.get("gen_ai.usage.cache_read.input_tokens", 0) for _, _, a in chat) == t.cached_tokens
+    assert sum(a.get("hive.cost_usd", 0.0) for _, _, a in chat) == pytest.approx(t.cost_usd)
+    by_model = Counter(a.get("gen_ai.request.model") for _, _, a in chat)
+    assert by_model == Counter(c.model for c in truth.llm_calls)
+    tools = [attrs(s.attributes) for _, s in got.spans if s.name.startswith("execute_tool")]
+    assert len(tools) == len(truth.tool_calls)
+    assert sum(bool(a["hive.tool.is_error"]) for a in tools) == sum(c.is_error for c in truth.tool_calls)
+
+
+def test_metric_totals_agree_with_spans(hive_workload, tmp_path, receiver) -> None:
+    home, truth = hive_workload
+    got = _backfilled(home, tmp_path, receiver)
+    token_sums: Counter[str] = Counter()
+    for _, metric in got.metrics:
+        if metric.name == "gen_ai.client.token.usage":
+            for dp in metric.histogram.data_points:
+                token_sums[attrs(dp.attributes)["gen_ai.token.type"]] += dp.sum
+    t = truth.totals()
+    assert token_sums == {"input": t.input_tokens, "output": t.output_tokens}
+
+
+def test_hive_ids_are_kept_verbatim_and_the_tree_resolves(hive_workload, tmp_path, receiver) -> None:
+    home, truth = hive_workload
+    got = _backfilled(home, tmp_path, receiver)
+    ids = {(s.trace_id, s.span_id) for _, s in got.spans}
+    step_ids = set()
+    for sess in truth.sessions.values():
+        path = sess.logs_dir / "tool_logs.jsonl"
+        for line in path.read_text().splitlines() if path.exists() else []:
+            step = json.loads(line)
+            if step["input_tokens"] or step["output_tokens"]:
+                step_ids.add((bytes.fromhex(step["trace_id"]), bytes.fromhex(step["span_id"])))
+    assert step_ids and step_ids <= ids  # L3 trace and span ids verbatim
+    for _, s in got.spans:  # every parent is a span we sent, in the same trace
+        if s.parent_span_id:
+            assert (s.trace_id, s.parent_span_id) in ids, s.name
+    sessions = {attrs(s.attributes)["gen_ai.agent.id"]: (r, s) for r, s in got.spans if s.name.startswith("invoke_agent")}
+    assert set(sessions) == set(truth.sessions)
+    for sess in truth.sessions.values():
+        resource, span = sessions[sess.session_id]
+        assert resource["hive.root_session.id"] == sess.root_session_id
+        assert resource["hive.agent.role"] == sess.agent_role
+        if sess.parent_session_id:
+            assert [link.span_id for link in span.links] == [sessions[sess.parent_session_id][1].span_id]
+
+
+def test_no_delta_and_no_secret_leaves(canary_home, tmp_path, receiver) -> None:
+    home, truth = canary_home
+    got = _backfilled(home, tmp_path, receiver)
+    raw = b"".join(got.bodies)
+    assert truth.canaries and all(c.encode() not in raw for c in CANARIES)
+    assert b"delta" not in raw
+    assert not any("delta" in r.event_name for _, r in got.logs)
+    assert str(home).encode() not in raw  # no file path of the user's
+
+
+def test_replay_yields_identical_ids(hive_workload, tmp_path, receiver) -> None:
+    home, _ = hive_workload
+    first = _backfilled(home, tmp_path, receiver)
+    second_receiver = HttpReceiver()
+    try:
+        settings = _settings(home, tmp_path / "state", second_receiver.endpoint)
+        assert backfill(settings, replay=True, timeout_s=60) == EXIT_OK
+        second = decode(second_receiver.delivered())
+    finally:
+        second_receiver.down()
+    ids = sorted((s.trace_id, s.span_id) for _, s in first.spans)
+    assert ids == sorted((s.trace_id, s.span_id) for _, s in second.spans)
+
+
+def test_checkpoints_resume_and_only_new_lines_are_sent(hive_workload, tmp_path, receiver) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(hive_workload[0], home)
+    first = _backfilled(home, tmp_path, receiver)
+    assert first.spans
+    before = len(receiver.delivered())
+    assert backfill(_settings(home, tmp_path / "state", receiver.endpoint), timeout_s=30) == EXIT_OK
+    assert len(receiver.delivered()) == before  # nothing new, nothing sent
+    events = next(home.glob("queens/*/sessions/*/events.jsonl"))
+    with events.open("a") as f:
+        f.write(json.dumps({"type": "queen_phase_changed", "stream_id": "queen", "data": {"phase": "colony"},
+                            "timestamp": "2026-01-01T00:00:00", "seq": 99999}) + "\n")
+    assert backfill(_settings(home, tmp_path / "state", receiver.endpoint), timeout_s=30) == EXIT_OK
+    new = decode(receiver.delivered()[before:])
+    assert not new.spans or all(s.name.startswith("invoke_agent") for _, s in new.spans)
+    assert [attrs(r.attributes).get("hive.event.seq") for _, r in new.logs] == [99999]
+
+
+def test_bad_input_is_counted_and_skipped(hive_workload, tmp_path, receiver) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(hive_workload[0], home)
+    truth = hive_workload[1]
+    events = next(home.glob("queens/*/sessions/*/events.jsonl"))
+    with events.open("a") as f:
+        f.write("{this is not json\n")
+        f.write(json.dumps({"type": "from_the_future", "stream_id": "queen", "data": {"x": 1}, "seq": 1}) + "\n")
+        f.write('{"type": "execution_started", "stream_')  # truncated last line, no newline yet
+    got = _backfilled(home, tmp_path, receiver)
+    assert len(got.chat_spans()) == len(truth.llm_calls)
+    unknown = [attrs(r.attributes) for _, r in got.logs if r.event_name == "hive.from_the_future"]
+    assert unknown and unknown[0]["hive.unknown_event"] is True
+    report = doctor_report(_settings(home, tmp_path / "state", receiver.endpoint))
+    assert report["outbox"]["pending requests"] == 0
+
+
+def test_receiver_down_then_up_delivers_everything(hive_workload, tmp_path) -> None:
+    home, truth = hive_workload
+    receiver = HttpReceiver(up=False)
+    try:
+        settings = _settings(home, tmp_path / "state", receiver.endpoint)
+        assert backfill(settings, no_wait=True) == EXIT_OK
+        assert receiver.delivered() == []
+        receiver.up()
+        assert backfill(settings, timeout_s=60) == EXIT_OK  # nothing new to read; drains the outbox
+        assert len(decode(receiver.delivered()).chat_spans()) == len(truth.llm_calls)
+    finally:
+        receiver.down()
+
+
+def test_retry_after_is_honoured(hive_workload, tmp_path, receiver) -> None:
+    home, truth = hive_workload
+    receiver.answer(Reply("unavailable", retry_after_s=1.0))
+    started = time.monotonic()
+    got = _backfilled(home, tmp_path, receiver)
+    assert time.monotonic() - started >= 1.0
+    assert len(got.chat_spans()) == len(truth.llm_calls)
+
+
+def test_grpc_protocol(hive_workload, tmp_path) -> None:
+    home, truth = hive_workload
+    receiver = GrpcReceiver()
+    try:
+        settings = _settings(home, tmp_path / "state", receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+        assert backfill(settings, timeout_s=60) == EXIT_OK
+        assert len(decode(receiver.delivered()).chat_spans()) == len(truth.llm_calls)
+    finally:
+        receiver.down()
+
+
+def test_identity_and_resource_settings_are_on_every_resource(hive_workload, tmp_path, receiver) -> None:
+    home, _ = hive_workload
+    settings = _settings(
+        home, tmp_path / "state", receiver.endpoint,
+        HIVE_OTEL_USER_ID="u-42", HIVE_OTEL_TENANT_ID="acme", OTEL_SERVICE_NAME="hive-desktop",
+        OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=dev", HIVE_OTEL_TOKEN="t0ken",
+    )
+    assert backfill(settings, timeout_s=60) == EXIT_OK
+    got = decode(receiver.delivered())
+    for resource, _ in got.spans + got.logs:
+        assert resource["hive.user.id"] == "u-42" and resource["hive.tenant.id"] == "acme"
+        assert resource["service.name"] == "hive-desktop" and resource["deployment.environment.name"] == "dev"
+        assert resource["hive.schema_version"] == "1"
+    assert all(a.headers.get("authorization") == "Bearer t0ken" for a in receiver.arrivals)
+
+
+def test_no_endpoint_means_nothing_is_built(hive_workload, tmp_path, monkeypatch) -> None:
+    home, _ = hive_workload
+    monkeypatch.delenv("HIVE_OTEL_ENDPOINT", raising=False)
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path / "state"))
+    assert run(["backfill", "--hive-home", str(home)]) == EXIT_CONFIG
+    assert not (tmp_path / "state").exists()
+
+
+def test_watch_tails_new_sessions(tmp_path, receiver) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    settings = _settings(home, tmp_path / "state", receiver.endpoint, HIVE_OTEL_JOIN_WINDOW_S="0.2")
+    stop = threading.Event()
+    thread = threading.Thread(target=watch, args=(settings, stop), kwargs={"interval_s": 0.1})
+    thread.start()
+    try:
+        truth = write_workload(home, queens=1, colonies=0, turns_per_session=3)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(decode(receiver.delivered()).chat_spans()) < len(truth.llm_calls):
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(30)
+    chat = decode(receiver.delivered()).chat_spans()
+    assert len({a["hive.call_key"] for _, _, a in chat}) == len(truth.llm_calls)
