@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 from hive_otel.export import OutboxSender, create_exporter
 from hive_otel.outbox import Outbox
@@ -134,8 +134,13 @@ def instrument(
     queen_id: str | None = None,
     colony_id: str | None = None,
     settings: ClientSettings | None = None,
+    via: Literal["subscribe", "publish"] = "subscribe",
 ) -> LiveExport:
-    """Export a live Hive EventBus. Without HIVE_OTEL_ENDPOINT this subscribes to nothing."""
+    """Export a live Hive EventBus. Without HIVE_OTEL_ENDPOINT this subscribes to nothing.
+
+    ``via="subscribe"`` uses the bus's public subscribe API; ``via="publish"`` wraps the bus's
+    ``publish`` and costs the runtime thread far less (see bench/ and hive_otel.sources.live).
+    """
     from hive_otel.sources.live import instrument as subscribe
 
     settings = settings or ClientSettings.from_env()
@@ -144,6 +149,11 @@ def instrument(
         return LiveExport(None, None)
     client = Client(settings, join_window_ns=int(settings.join_window_s * 1e9))
     instrumentation = subscribe(
-        event_bus, session_id=session_id, queen_id=queen_id, colony_id=colony_id, queue_size=settings.queue_size
+        event_bus,
+        session_id=session_id,
+        queen_id=queen_id,
+        colony_id=colony_id,
+        queue_size=settings.queue_size,
+        via=via,
     )
     return LiveExport(instrumentation, client)
