@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS usage_ledger {on_cluster};

@@ -1,0 +1,262 @@
+"""Thin transports to ClickHouse: embedded chDB or a server over HTTP (clickhouse-connect).
+
+Both run the same SQL strings and take the same insert payloads: a ``pyarrow.Table`` for rows built
+by the collector, or raw bytes in a ClickHouse input format (the OTLP protobuf requests). Query
+results come back as ``(columns, rows)`` parsed from ``JSONCompact`` on both, so callers and tests
+see identical values whichever store they run on.
+
+A chDB path is owned by one process: :class:`PathLock` takes an exclusive ``flock`` on a lock file
+inside it and records the owner's pid and, once known, the URL where the owner answers queries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+
+LOCK_FILE = "hive-otel.lock"
+
+# Output settings both transports apply, so JSON numbers and Arrow strings look the same everywhere.
+SESSION_SETTINGS: dict[str, Any] = {
+    "output_format_json_quote_64bit_integers": 0,
+    "output_format_json_quote_decimals": 0,
+    "output_format_arrow_string_as_string": 1,
+    "output_format_arrow_low_cardinality_as_dictionary": 0,
+    "session_timezone": "UTC",
+    "async_insert": 0,  # an insert returns only once its rows are in parts on disk
+}
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or a statement failed; the message says which and why."""
+
+
+class StoreLockedError(StoreError):
+    """Another process owns the chDB path. ``owner`` is what it recorded: pid, optional owner_url."""
+
+    def __init__(self, path: Path, owner: dict[str, Any] | None) -> None:
+        self.path = path
+        self.owner = owner or {}
+        who = f"process {self.owner['pid']}" if self.owner.get("pid") else "another process"
+        hint = (
+            f"; it answers queries at {self.owner['owner_url']}"
+            if self.owner.get("owner_url")
+            else "; stop it or point --store at another path"
+        )
+        super().__init__(f"chDB store {path} is in use by {who}{hint}")
+
+
+class Transport(Protocol):
+    def execute(self, sql: str) -> None: ...
+
+    def query(self, sql: str) -> tuple[list[str], list[list[Any]]]: ...
+
+    def query_arrow(self, sql: str) -> pa.Table: ...
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None: ...
+
+    def insert_bytes(self, table: str, fmt: str, data: bytes, settings: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _parse_json_compact(text: str | bytes) -> tuple[list[str], list[list[Any]]]:
+    if not text:
+        return [], []
+    doc = json.loads(text)
+    return [m["name"] for m in doc["meta"]], doc["data"]
+
+
+def sql_string(value: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _settings_clause(settings: dict[str, Any]) -> str:
+    parts = []
+    for key, value in settings.items():
+        literal = sql_string(value) if isinstance(value, str) else str(int(value) if isinstance(value, bool) else value)
+        parts.append(f"{key} = {literal}")
+    return "SETTINGS " + ", ".join(parts)
+
+
+class PathLock:
+    """Exclusive, process-wide ownership of a chDB directory (released when the process dies)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise StoreLockedError(path, read_owner(path)) from None
+        self.record(None)
+
+    def record(self, owner_url: str | None) -> None:
+        payload = json.dumps({"pid": os.getpid(), "owner_url": owner_url, "since": time.time()}).encode()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, payload, 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_owner(path: str | Path) -> dict[str, Any] | None:
+    """Who holds the chDB path right now (``{"pid", "owner_url", "since"}``), or None if nobody does."""
+    lock_path = Path(path) / LOCK_FILE
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            for _ in range(3):  # the owner may be rewriting it this very moment
+                with contextlib.suppress(ValueError):
+                    return json.loads(os.pread(fd, 4096, 0) or b"{}")
+                time.sleep(0.01)
+            return {}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+class ChdbTransport:
+    """In-process ClickHouse (chDB) on a directory this process has locked."""
+
+    def __init__(self, path: Path) -> None:
+        from chdb import session as chdb_session
+
+        self.path = path
+        self._lock = PathLock(path)
+        try:
+            self._session = chdb_session.Session(str(path))
+        except RuntimeError as exc:
+            self._lock.release()
+            if "already initialized with path" in str(exc):
+                raise StoreError(
+                    f"this process already has another chDB store open; chDB embeds one path per "
+                    f"process, so close it before opening {path} ({exc})"
+                ) from exc
+            raise StoreError(f"cannot open chDB store at {path}: {exc}") from exc
+        for key, value in SESSION_SETTINGS.items():
+            literal = sql_string(value) if isinstance(value, str) else value
+            self._session.query(f"SET {key} = {literal}")
+
+    def advertise(self, owner_url: str | None) -> None:
+        self._lock.record(owner_url)
+
+    def execute(self, sql: str) -> None:
+        try:
+            self._session.query(sql)
+        except RuntimeError as exc:
+            raise StoreError(str(exc)) from exc
+
+    def query(self, sql: str) -> tuple[list[str], list[list[Any]]]:
+        try:
+            result = self._session.query(sql, "JSONCompact")
+        except RuntimeError as exc:
+            raise StoreError(str(exc)) from exc
+        return _parse_json_compact(result.bytes() if hasattr(result, "bytes") else result)
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        try:
+            return self._session.query(sql, "ArrowTable")
+        except RuntimeError as exc:
+            raise StoreError(str(exc)) from exc
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        columns = ", ".join(f"`{name}`" for name in data.column_names)
+        rows = data  # chDB's Python() table function reads this local by name, without copying
+        try:
+            self._session.query(f"INSERT INTO {table} ({columns}) SELECT * FROM Python(rows)")
+        except RuntimeError as exc:
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
+        del rows
+
+    def insert_bytes(self, table: str, fmt: str, data: bytes, settings: dict[str, Any]) -> None:
+        try:
+            inserter = self._session.send_insert(f"INSERT INTO {table} {_settings_clause(settings)}", fmt)
+            inserter.append(data)
+            inserter.finish()
+        except RuntimeError as exc:
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._lock.release()
+
+
+class HttpTransport:
+    """A ClickHouse server through clickhouse-connect (HTTP/HTTPS)."""
+
+    def __init__(self, url: str) -> None:
+        import clickhouse_connect
+
+        parsed = urlparse(url)
+        database = parsed.path.strip("/") or "default"
+        try:
+            self._client = clickhouse_connect.get_client(
+                host=parsed.hostname or "localhost",
+                port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
+                username=unquote(parsed.username or "default"),
+                password=unquote(parsed.password or ""),
+                database=database,
+                secure=parsed.scheme == "https",
+                settings=dict(SESSION_SETTINGS),
+            )
+        except Exception as exc:
+            raise StoreError(f"cannot reach ClickHouse at {parsed.hostname}:{parsed.port}: {exc}") from exc
+
+    def advertise(self, owner_url: str | None) -> None:  # a server has no single owner
+        return None
+
+    def execute(self, sql: str) -> None:
+        try:
+            self._client.command(sql)
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+
+    def query(self, sql: str) -> tuple[list[str], list[list[Any]]]:
+        try:
+            return _parse_json_compact(self._client.raw_query(sql, fmt="JSONCompact"))
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        try:
+            return self._client.query_arrow(sql)
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        try:
+            self._client.insert_arrow(table, data)
+        except Exception as exc:
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
+
+    def insert_bytes(self, table: str, fmt: str, data: bytes, settings: dict[str, Any]) -> None:
+        try:
+            self._client.raw_insert(table, insert_block=data, fmt=fmt, settings=settings)
+        except Exception as exc:
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,316 @@
+"""The collector's store: OTLP requests in, raw OTel tables + exact usage facts and rollups out.
+
+``open_store(url)`` opens ``chdb:///abs/path`` (embedded ClickHouse, one owning process per path) or
+``http(s)://user:pass@host:8123/db`` (a ClickHouse server). Both run the same SQL and inserts.
+
+Ingest of one request (``ingest_traces`` / ``ingest_logs`` / ``ingest_metrics``):
+
+1. The request's protobuf bytes, plus a trailer carrying the tenant override and a batch id, go
+   into ``otlp_*_input`` (a Null table) as one ``ProtobufSingle`` row. Materialized views flatten it
+   inside ClickHouse into the exporter-compatible ``otel_*`` tables and, for LLM and tool spans,
+   into ``usage_staging``. Session state (``agent_sessions``) is folded from the raw tables.
+2. For traces, the batch's candidates are merged with the stored facts of the same keys (see
+   :mod:`hive_otel.collector._usage_merge`) under the store's lock, and only changed calls are
+   written to ``usage_facts`` and, as -1/+1 pairs, to ``usage_ledger``, which the rollups sum.
+
+Everything is in ClickHouse parts on disk when an ingest method returns, so the receiver may ack.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from hive_otel import environment_variables as ev
+from hive_otel.collector import _usage_merge
+from hive_otel.collector._otlp_schema import OTLP_SUBSET_PROTO, ingest_trailer
+from hive_otel.collector._transport import (
+    ChdbTransport,
+    HttpTransport,
+    StoreError,
+    StoreLockedError,
+    Transport,
+    read_owner,
+)
+from hive_otel.collector.migrate import RenderOptions, apply_migrations
+from hive_otel.collector.pricing import CostEstimator
+from hive_otel.settings import hive_home
+
+__all__ = [
+    "IngestResult",
+    "Store",
+    "StoreError",
+    "StoreLockedError",
+    "chdb_path",
+    "default_store_url",
+    "is_read_only_sql",
+    "open_store",
+    "read_owner",
+]
+
+DIRTY_MARKER = "hive-otel.dirty"
+_READ_ONLY_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS")
+
+
+@dataclass
+class IngestResult:
+    """What one export request produced, in OTLP partial-success terms."""
+
+    accepted: int = 0
+    rejected: int = 0
+    messages: list[str] = field(default_factory=list)
+    new_calls: int = 0
+    updated_calls: int = 0
+    unchanged_calls: int = 0
+
+    @property
+    def error_message(self) -> str:
+        return "; ".join(self.messages)
+
+
+def default_store_url(env: dict[str, str] | None = None) -> str:
+    """``HIVE_CLICKHOUSE_URL``, else ``chdb://$HIVE_HOME/otel/clickhouse``."""
+    env = os.environ if env is None else env
+    url = env.get(ev.HIVE_CLICKHOUSE_URL, "").strip()
+    return url or f"chdb://{hive_home(env) / 'otel' / 'clickhouse'}"
+
+
+def chdb_path(url: str) -> Path | None:
+    """The directory of a ``chdb:///abs/path`` URL, or None for a server URL."""
+    parsed = urlparse(url)
+    if parsed.scheme != "chdb":
+        return None
+    raw = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
+    if not raw.startswith("/"):
+        raise StoreError(f"a chDB store URL needs an absolute path (chdb:///abs/path), got {url!r}")
+    return Path(raw)
+
+
+def is_read_only_sql(sql: str) -> bool:
+    """True for a single SELECT/WITH/SHOW/DESCRIBE/EXPLAIN/EXISTS statement."""
+    text = sql.strip()
+    while text.startswith("--") or text.startswith("/*"):
+        end = text.find("\n") if text.startswith("--") else text.find("*/") + 1
+        text = text[end + 1 :].strip() if end > 0 else ""
+    text = text.rstrip().rstrip(";")
+    if ";" in text:
+        from hive_otel.collector.migrate import split_statements
+
+        if len(split_statements(text)) != 1:
+            return False
+    first = text.split(None, 1)[0].upper() if text else ""
+    return first in _READ_ONLY_KEYWORDS
+
+
+class Store:
+    """One open store. Thread-safe: ingest and queries are serialised by a per-store lock."""
+
+    def __init__(self, url: str, transport: Transport, dirty_marker: Path | None = None) -> None:
+        self.url = url
+        self._transport = transport
+        self._dirty_marker = dirty_marker
+        self._lock = threading.RLock()
+        self._estimator: CostEstimator | None = None
+        self._closed = False
+
+    # -- queries ------------------------------------------------------------------------------
+    def query(self, sql: str, readonly: bool = False) -> tuple[list[str], list[list[Any]]]:
+        """Run one statement; ``(column names, rows)`` with JSON-typed values.
+
+        ``readonly=True`` (the ``hive-otel sql`` command and the owner's HTTP query endpoint) admits
+        only a single read statement and runs SELECTs with ``readonly = 2``, so nothing can change.
+        """
+        if readonly:
+            if not is_read_only_sql(sql):
+                raise StoreError("only a single read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) is allowed")
+            text = sql.strip().rstrip(";")
+            if text.split(None, 1)[0].upper() in ("SELECT", "WITH"):
+                sql = f"SELECT * FROM ({text}) SETTINGS readonly = 2"
+        with self._lock:
+            return self._transport.query(sql)
+
+    def execute(self, sql: str) -> None:
+        with self._lock:
+            self._transport.execute(sql)
+
+    # -- ingest -------------------------------------------------------------------------------
+    def _insert_request(self, table: str, message: str, payload: bytes, tenant: str | None) -> int:
+        batch = secrets.randbits(63)
+        settings = {
+            "input_format_protobuf_oneof_presence": 1,
+            "format_schema_source": "string",
+            "format_schema": OTLP_SUBSET_PROTO,
+            "format_schema_message_name": message,
+            "async_insert": 0,
+        }
+        self._transport.insert_bytes(table, "ProtobufSingle", payload + ingest_trailer(tenant, batch), settings)
+        return batch
+
+    def ingest_traces(self, request: ExportTraceServiceRequest, tenant: str | None = None) -> IngestResult:
+        """Store the spans and merge their LLM/tool calls into the usage facts and rollups."""
+        spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        result = IngestResult()
+        if not spans:
+            return result
+        with self._lock:
+            batch = self._insert_request(
+                "otlp_traces_input", "ExportTraceServiceRequest", request.SerializeToString(), tenant
+            )
+            _, rows = self._transport.query(
+                f"SELECT count() FROM usage_staging WHERE batch = {batch} AND call_key = ''"
+            )
+            unkeyed = int(rows[0][0]) if rows else 0
+            merged = self._transport.query_arrow(_usage_merge.merge_sql(batch))
+            outcome = _usage_merge.merge_batch(merged, self._cost_estimator())
+            # The ledger and the facts are two inserts. A marker file brackets them: if the process
+            # dies in between, the next open finds it and rebuilds the rollups from the facts.
+            self._mark_dirty(True)
+            if outcome.ledger is not None:
+                self._transport.insert_arrow("usage_ledger", outcome.ledger)
+            if outcome.facts is not None:
+                self._transport.insert_arrow("usage_facts", outcome.facts)
+            self._mark_dirty(False)
+        result.accepted = spans - unkeyed
+        result.rejected = unkeyed
+        if unkeyed:
+            result.messages.append(
+                f"{unkeyed} LLM/tool span(s) had neither hive.call_key nor valid trace and span ids; "
+                "they were stored as spans but not counted as usage"
+            )
+        result.new_calls = outcome.new_calls
+        result.updated_calls = outcome.updated_calls
+        result.unchanged_calls = outcome.unchanged_calls
+        return result
+
+    def ingest_logs(self, request: ExportLogsServiceRequest, tenant: str | None = None) -> IngestResult:
+        """Store the log records; session phase and last-seen follow through materialized views."""
+        records = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+        if records:
+            with self._lock:
+                self._insert_request("otlp_logs_input", "ExportLogsServiceRequest", request.SerializeToString(), tenant)
+        return IngestResult(accepted=records)
+
+    def ingest_metrics(self, request: ExportMetricsServiceRequest, tenant: str | None = None) -> IngestResult:
+        """Store sum, gauge and histogram points; other point types are rejected with a reason."""
+        stored = unsupported = 0
+        for rm in request.resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    kind = metric.WhichOneof("data")
+                    points = len(getattr(metric, kind).data_points) if kind else 0
+                    if kind in ("sum", "gauge", "histogram"):
+                        stored += points
+                    else:
+                        unsupported += points
+        result = IngestResult(accepted=stored, rejected=unsupported)
+        if unsupported:
+            result.messages.append(f"{unsupported} exponential-histogram or summary point(s) are not stored")
+        if stored:
+            with self._lock:
+                self._insert_request(
+                    "otlp_metrics_input", "ExportMetricsServiceRequest", request.SerializeToString(), tenant
+                )
+        return result
+
+    def _mark_dirty(self, dirty: bool) -> None:
+        if self._dirty_marker is None:
+            return
+        if dirty:
+            self._dirty_marker.touch()
+        else:
+            self._dirty_marker.unlink(missing_ok=True)
+
+    def recover(self) -> bool:
+        """Rebuild the rollups if a previous owner died between the ledger and the facts insert."""
+        if self._dirty_marker is None or not self._dirty_marker.exists():
+            return False
+        self.reconcile()
+        self._mark_dirty(False)
+        return True
+
+    def _cost_estimator(self) -> CostEstimator:
+        if self._estimator is None:
+            self._estimator = CostEstimator()
+        return self._estimator
+
+    # -- maintenance --------------------------------------------------------------------------
+    def migrate(self, options: RenderOptions | None = None) -> list[int]:
+        with self._lock:
+            return apply_migrations(self._transport, options)
+
+    def reconcile(self) -> dict[str, int]:
+        """Rebuild the ledger and every rollup from ``usage_facts FINAL``.
+
+        For a store written by several collectors that did not partition by tenant or session, or
+        after a crash between the ledger and the facts insert. Run it with ingest paused.
+        """
+        with self._lock:
+            for table in ("usage_ledger", "usage_hourly", "usage_daily", "usage_session_totals"):
+                self._transport.execute(f"TRUNCATE TABLE IF EXISTS {table}")
+            columns = ", ".join(_usage_merge.LEDGER_COLUMNS)
+            self._transport.execute(
+                f"INSERT INTO usage_ledger ({columns}, unpriced, sign, version) "
+                f"SELECT {columns}, toUInt8(kind = 'llm' AND cost_source = 'unpriced'), 1, version "
+                "FROM usage_facts FINAL"
+            )
+            _, rows = self._transport.query("SELECT count() FROM usage_ledger")
+        return {"facts": int(rows[0][0])}
+
+    def advertise(self, owner_url: str | None) -> None:
+        """Record where this process answers ``POST {owner_url}/hive/v1/query`` (chDB lock file)."""
+        self._transport.advertise(owner_url)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._transport.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(
+    url: str | None = None,
+    *,
+    owner_url: str | None = None,
+    migrate: bool = True,
+    render: RenderOptions | None = None,
+) -> Store:
+    """Open (and by default migrate) the store at ``url`` (default: :func:`default_store_url`).
+
+    Raises :class:`StoreLockedError` when another process owns a chDB path, and
+    :class:`StoreError` for anything else that keeps the store from opening.
+    """
+    url = url or default_store_url()
+    path = chdb_path(url)
+    scheme = urlparse(url).scheme
+    if path is not None:
+        transport: Transport = ChdbTransport(path)
+    elif scheme in ("http", "https"):
+        transport = HttpTransport(url)
+    else:
+        raise StoreError(f"unsupported store URL {url!r}: use chdb:///abs/path or http(s)://host:8123/db")
+    store = Store(url, transport, dirty_marker=path / DIRTY_MARKER if path is not None else None)
+    try:
+        if migrate:
+            store.migrate(render)
+            store.recover()
+        if owner_url:
+            store.advertise(owner_url)
+    except Exception:
+        store.close()
+        raise
+    return store
