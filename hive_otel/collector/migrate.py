@@ -198,9 +198,7 @@ def apply_migrations(executor: _Executor, options: RenderOptions | None = None) 
             try:
                 executor.execute(statement)
             except Exception as exc:
-                raise MigrationError(
-                    f"migration {migration.version:04d}_{migration.name} failed: {exc}"
-                ) from exc
+                raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
         _record(executor, migration, applied=True)
         applied.append(migration.version)
     return applied

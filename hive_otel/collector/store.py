@@ -41,7 +41,7 @@ from hive_otel.collector._transport import (
     Transport,
     read_owner,
 )
-from hive_otel.collector.migrate import RenderOptions, apply_migrations
+from hive_otel.collector.migrate import RenderOptions, apply_migrations, rollback_migrations
 from hive_otel.collector.pricing import CostEstimator
 from hive_otel.settings import hive_home
 
@@ -73,7 +73,8 @@ class IngestResult:
     unchanged_calls: int = 0
 
     @property
-    def error_message(self) -> str:
+    def message(self) -> str:
+        """The OTLP ``partial_success.error_message``: every reason, joined."""
         return "; ".join(self.messages)
 
 
@@ -165,9 +166,7 @@ class Store:
             batch = self._insert_request(
                 "otlp_traces_input", "ExportTraceServiceRequest", request.SerializeToString(), tenant
             )
-            _, rows = self._transport.query(
-                f"SELECT count() FROM usage_staging WHERE batch = {batch} AND call_key = ''"
-            )
+            _, rows = self._transport.query(f"SELECT count() FROM usage_staging WHERE batch = {batch} AND call_key = ''")
             unkeyed = int(rows[0][0]) if rows else 0
             merged = self._transport.query_arrow(_usage_merge.merge_sql(batch))
             outcome = _usage_merge.merge_batch(merged, self._cost_estimator())
@@ -265,9 +264,14 @@ class Store:
             _, rows = self._transport.query("SELECT count() FROM usage_ledger")
         return {"facts": int(rows[0][0])}
 
-    def advertise(self, owner_url: str | None) -> None:
+    def set_owner_url(self, owner_url: str | None) -> None:
         """Record where this process answers ``POST {owner_url}/hive/v1/query`` (chDB lock file)."""
         self._transport.advertise(owner_url)  # type: ignore[attr-defined]
+
+    def rollback(self, to_version: int, options: RenderOptions | None = None) -> list[int]:
+        """Run the down migrations above ``to_version``, newest first."""
+        with self._lock:
+            return rollback_migrations(self._transport, to_version, options)
 
     def close(self) -> None:
         with self._lock:
@@ -309,7 +313,7 @@ def open_store(
             store.migrate(render)
             store.recover()
         if owner_url:
-            store.advertise(owner_url)
+            store.set_owner_url(owner_url)
     except Exception:
         store.close()
         raise
