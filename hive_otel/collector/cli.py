@@ -19,7 +19,7 @@ from typing import Any
 from hive_otel import environment_variables as ev
 from hive_otel.collector._transport import StoreError, StoreLockedError, sql_string
 from hive_otel.collector.migrate import RenderOptions
-from hive_otel.collector.store import chdb_path, default_store_url, open_store, read_owner
+from hive_otel.collector.store import chdb_path, default_store_url, is_read_only_sql, open_store, read_owner
 from hive_otel.collector.usage import GROUP_KEYS, MEASURES, Queryable, RemoteStore, usage
 
 EXIT_OK, EXIT_USAGE, EXIT_STORE = 0, 2, 3
@@ -142,6 +142,8 @@ def _cmd_usage(args: argparse.Namespace) -> int:
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
+    if not is_read_only_sql(args.statement):
+        raise ValueError("only a single read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) is allowed")
     reader, close = _open_reader(args.store)
     try:
         columns, rows = reader.query(args.statement, readonly=True)
