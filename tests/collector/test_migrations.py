@@ -1,0 +1,162 @@
+"""Migrations: idempotent, reversible, a pinned cluster rendering, and exporter-compatible raw tables."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from hive_otel.collector._otlp_schema import OTLP_SUBSET_PROTO
+from hive_otel.collector.migrate import (
+    RenderOptions,
+    applied_versions,
+    load_migrations,
+    render,
+    split_statements,
+)
+from hive_otel.collector.store import Store
+
+# Column name → type of the OpenTelemetry Collector contrib clickhouseexporter tables
+# (internal/sqltemplates/*_table.sql), as ClickHouse reports them in system.columns.
+MAP = "Map(LowCardinality(String), String)"
+METRIC_HEAD = {
+    "ResourceAttributes": MAP, "ResourceSchemaUrl": "String", "ScopeName": "String", "ScopeVersion": "String",
+    "ScopeAttributes": MAP, "ScopeDroppedAttrCount": "UInt32", "ScopeSchemaUrl": "String",
+    "ServiceName": "LowCardinality(String)", "MetricName": "LowCardinality(String)", "MetricDescription": "String",
+    "MetricUnit": "String", "Attributes": MAP, "StartTimeUnix": "DateTime", "TimeUnix": "DateTime",
+}  # fmt: skip
+EXEMPLARS = {
+    "Exemplars.FilteredAttributes": f"Array({MAP})", "Exemplars.TimeUnix": "Array(DateTime)",
+    "Exemplars.Value": "Array(Float64)", "Exemplars.SpanId": "Array(String)", "Exemplars.TraceId": "Array(String)",
+}  # fmt: skip
+EXPORTER_COLUMNS = {
+    "otel_traces": {
+        "Timestamp": "DateTime64(9)", "TraceId": "String", "SpanId": "String", "ParentSpanId": "String",
+        "TraceState": "String", "SpanName": "LowCardinality(String)", "SpanKind": "LowCardinality(String)",
+        "ServiceName": "LowCardinality(String)", "ResourceAttributes": MAP, "ScopeName": "String",
+        "ScopeVersion": "String", "SpanAttributes": MAP, "Duration": "UInt64", "StatusCode": "LowCardinality(String)",
+        "StatusMessage": "String", "Events.Timestamp": "Array(DateTime64(9))",
+        "Events.Name": "Array(LowCardinality(String))", "Events.Attributes": f"Array({MAP})",
+        "Links.TraceId": "Array(String)", "Links.SpanId": "Array(String)", "Links.TraceState": "Array(String)",
+        "Links.Attributes": f"Array({MAP})", "ResourceAttributeItems": "Array(String)",
+        "SpanAttributeItems": "Array(String)",
+    },
+    "otel_logs": {
+        "Timestamp": "DateTime64(9)", "TraceId": "String", "SpanId": "String", "TraceFlags": "UInt8",
+        "SeverityText": "LowCardinality(String)", "SeverityNumber": "UInt8", "ServiceName": "LowCardinality(String)",
+        "Body": "String", "ResourceSchemaUrl": "LowCardinality(String)", "ResourceAttributes": MAP,
+        "ScopeSchemaUrl": "LowCardinality(String)", "ScopeName": "String", "ScopeVersion": "LowCardinality(String)",
+        "ScopeAttributes": MAP, "LogAttributes": MAP, "EventName": "String",
+        **{f"__otel_materialized_{k}": "LowCardinality(String)" for k in (
+            "k8s.cluster.name", "k8s.container.name", "k8s.deployment.name", "k8s.namespace.name",
+            "k8s.node.name", "k8s.pod.name", "k8s.pod.uid", "deployment.environment.name")},
+    },
+    "otel_metrics_sum": {**METRIC_HEAD, "Value": "Float64", "Flags": "UInt32", **EXEMPLARS,
+                         "AggregationTemporality": "Int32", "IsMonotonic": "Bool"},
+    "otel_metrics_gauge": {**METRIC_HEAD, "Value": "Float64", "Flags": "UInt32", **EXEMPLARS},
+    "otel_metrics_histogram": {
+        **METRIC_HEAD, "Count": "UInt64", "Sum": "Float64", "BucketCounts": "Array(UInt64)",
+        "ExplicitBounds": "Array(Float64)", **EXEMPLARS, "Flags": "UInt32", "Min": "Float64", "Max": "Float64",
+        "AggregationTemporality": "Int32",
+    },
+}  # fmt: skip
+
+# sha256 of every up migration rendered for a cluster named "hive". Shipped migrations are history:
+# if this changes, a shipped file was edited — add a new numbered migration instead.
+CLUSTER_RENDERING_SHA256 = "9b412bf560f8"
+
+
+@pytest.mark.parametrize("table", sorted(EXPORTER_COLUMNS))
+def test_raw_tables_have_the_exporter_columns_in_order(store: Store, table: str) -> None:
+    _, rows = store.query(f"SELECT name, type FROM system.columns WHERE table = '{table}' ORDER BY position")
+    assert dict((name, typ) for name, typ in rows) == EXPORTER_COLUMNS[table]
+    assert [name for name, _ in rows] == list(EXPORTER_COLUMNS[table])
+
+
+def test_migrate_is_idempotent_and_records_every_version(store: Store) -> None:
+    versions = {m.version for m in load_migrations()}
+    assert store.migrate() == []
+    assert store.migrate() == []
+    assert applied_versions(store._transport) == versions
+
+
+def test_down_files_undo_everything_and_up_files_restore_it(store: Store) -> None:
+    versions = [m.version for m in load_migrations()]
+    assert store.rollback(0) == sorted(versions, reverse=True)
+    _, rows = store.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name != 'schema_migrations'"
+    )
+    assert rows == [[0]]
+    assert store.migrate() == versions
+
+
+def test_every_migration_is_one_numbered_pair_with_safe_down_files() -> None:
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    for migration in migrations:
+        for statement in split_statements(migration.down):
+            assert "IF EXISTS" in statement, (migration.name, statement)
+
+
+def test_single_node_rendering_leaves_no_placeholder_and_plain_engines() -> None:
+    for migration in load_migrations():
+        sql = render(migration.up, RenderOptions())
+        assert "{" not in sql.replace("{{", "") and "Replicated" not in sql and "ON CLUSTER" not in sql
+
+
+def test_cluster_rendering_is_pinned() -> None:
+    options = RenderOptions(cluster="hive", ttl_days=30)
+    rendered = "\n".join(render(m.up, options) for m in load_migrations())
+    facts = render(next(m.up for m in load_migrations() if m.name == "create_usage_facts"), options)
+    assert "CREATE TABLE IF NOT EXISTS usage_facts ON CLUSTER 'hive' (" in facts
+    assert "ENGINE = ReplicatedReplacingMergeTree(version)" in facts
+    traces = render(load_migrations()[0].up, options)
+    assert "TTL toDate(Timestamp) + toIntervalDay(30)" in traces
+    assert "CREATE MATERIALIZED VIEW IF NOT EXISTS otel_traces_trace_id_ts_mv ON CLUSTER 'hive'" in traces
+    assert hashlib.sha256(rendered.encode()).hexdigest()[:12] == CLUSTER_RENDERING_SHA256
+
+
+def _fields(message_name: str) -> dict[str, tuple[int, bool]]:
+    """``name → (number, repeated)`` for one message of our OTLP subset .proto text."""
+    start = OTLP_SUBSET_PROTO.index(f"message {message_name} {{") + len(f"message {message_name} {{")
+    depth, end = 1, start
+    while depth:
+        depth += {"{": 1, "}": -1}.get(OTLP_SUBSET_PROTO[end], 0)
+        end += 1
+    body = OTLP_SUBSET_PROTO[start : end - 1]
+    found = re.finditer(r"(repeated )?\w+ (\w+) = (\d+);", body)
+    return {m[2]: (int(m[3]), bool(m[1])) for m in found}
+
+
+@pytest.mark.parametrize(
+    "descriptor",
+    [
+        trace_service_pb2.ExportTraceServiceRequest.DESCRIPTOR,
+        logs_service_pb2.ExportLogsServiceRequest.DESCRIPTOR,
+        metrics_service_pb2.ExportMetricsServiceRequest.DESCRIPTOR,
+    ],
+    ids=["traces", "logs", "metrics"],
+)
+def test_the_otlp_subset_matches_opentelemetry_proto(descriptor) -> None:  # type: ignore[no-untyped-def]
+    seen: set[str] = set()
+
+    def check(desc) -> None:  # type: ignore[no-untyped-def]
+        if desc.name in seen:
+            return
+        seen.add(desc.name)
+        ours = _fields(desc.name)
+        real = {f.name: (f.number, f.is_repeated) for f in desc.fields}
+        for name, spec in ours.items():
+            if name in ("hive_tenant", "hive_batch"):
+                assert spec[0] >= 1000  # our trailer fields, far from OTLP's numbers
+                continue
+            assert real.get(name) == spec, (desc.name, name)
+        for f in desc.fields:
+            if f.message_type is not None and f.name in ours:
+                check(f.message_type)
+
+    check(descriptor)
