@@ -1,0 +1,120 @@
+"""The usage query layer: JSON shape, table choice, time keys, and the owner's remote query contract."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from hive_otel.collector.store import Store
+from hive_otel.collector.usage import MEASURES, QUERY_PATH, RemoteStore, usage
+from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, ToolCall, traces_request
+
+HOUR_NS = 3600 * 10**9
+DAY_NS = 24 * HOUR_NS
+QUEEN = Session("sess-u1", "sess-u1", colony="colony-u")
+
+
+@pytest.fixture
+def loaded(store: Store, tenant: str) -> str:
+    spans = [
+        LlmCall("u:1", model="gpt-4o", cost_usd=0.01, at_ns=BASE_NS).span(),
+        LlmCall("u:2", model="gpt-4o", cost_usd=0.02, at_ns=BASE_NS + HOUR_NS + 5).span(),
+        LlmCall("u:3", model="no-such-model-xyz", at_ns=BASE_NS + 40 * DAY_NS).span(),
+        ToolCall("u:t1", is_error=True, at_ns=BASE_NS + 10).span(),
+    ]
+    store.ingest_traces(traces_request([SessionBatch(QUEEN, spans)]), tenant=tenant)
+    return tenant
+
+
+def test_json_shape_is_exactly_the_documented_one(store: Store, loaded: str) -> None:
+    report = usage(store, ["model"], since="2026-01-01", until="2026-03-01", tenant=loaded).as_dict()
+    assert list(report) == ["group_by", "since", "until", "rows", "totals"]
+    assert report["group_by"] == ["model"]
+    assert report["since"] == "2026-01-01T00:00:00+00:00" and report["until"] == "2026-03-01T00:00:00+00:00"
+    assert all(list(row) == ["model", *MEASURES] for row in report["rows"])
+    assert list(report["totals"]) == list(MEASURES)
+    by_model = {row["model"]: row for row in report["rows"]}
+    assert by_model["gpt-4o"]["llm_calls"] == 2 and by_model["gpt-4o"]["cost_usd"] == 0.03
+    assert by_model["no-such-model-xyz"]["unpriced_calls"] == 1  # nobody prices it: counted, never $0
+    assert report["totals"]["tool_calls"] == 1 and report["totals"]["tool_errors"] == 1
+    json.dumps(report)
+
+
+@pytest.mark.parametrize(
+    ("keys", "since", "until", "table"),
+    [
+        (["model"], None, None, "usage_daily"),
+        (["month"], "2026-01-01", None, "usage_daily"),
+        (["hour"], None, None, "usage_hourly"),
+        (["model"], "2026-01-01T01:00:00", None, "usage_hourly"),
+        (["session"], None, None, "usage_facts"),
+        (["model"], "2026-01-01T00:30:00", None, "usage_facts"),
+    ],
+)
+def test_each_query_reads_the_smallest_table_that_is_exact(
+    store: Store, loaded: str, keys: list[str], since: str | None, until: str | None, table: str
+) -> None:
+    report = usage(store, keys, since=since, until=until, tenant=loaded)
+    assert report.source == table
+    facts = usage(store, ["session"], since=since, until=until, tenant=loaded)
+    assert report.totals == facts.totals  # every table answers the same totals
+
+
+def test_time_keys_and_ranges(store: Store, loaded: str) -> None:
+    months = usage(store, ["month"], tenant=loaded)
+    assert [(r["month"], r["llm_calls"]) for r in months.rows] == [("2026-01-01", 2), ("2026-02-01", 1)]
+    hours = usage(store, ["hour", "model"], until="2026-01-02", tenant=loaded)
+    assert [(r["hour"], r["model"], r["llm_calls"], r["tool_calls"]) for r in hours.rows] == [
+        ("2026-01-01 00:00:00", "", 0, 1),
+        ("2026-01-01 00:00:00", "gpt-4o", 1, 0),
+        ("2026-01-01 01:00:00", "gpt-4o", 1, 0),
+    ]
+    assert usage(store, ["model"], since="2026-01-01T01:00:00", until="2026-01-01T02:00:00", tenant=loaded).totals[
+        "cost_usd"
+    ] == pytest.approx(0.02)
+
+
+def test_bad_keys_and_ranges_are_usage_errors(store: Store) -> None:
+    with pytest.raises(ValueError, match="unknown group-by"):
+        usage(store, ["nope"])
+    with pytest.raises(ValueError, match="before"):
+        usage(store, ["model"], since="2026-02-01", until="2026-01-01")
+    with pytest.raises(ValueError, match="ISO"):
+        usage(store, ["model"], since="yesterday")
+
+
+@pytest.fixture
+def owner(store: Store) -> Iterator[str]:
+    """A minimal server side of the query contract, the way the collector's HTTP receiver serves it."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            assert self.path == QUERY_PATH
+            doc = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            columns, rows = store.query(doc["sql"], readonly=doc["readonly"])
+            body = json.dumps({"columns": columns, "rows": rows}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_usage_through_the_owner_equals_usage_on_the_store(store: Store, loaded: str, owner: str) -> None:
+    remote = usage(RemoteStore(owner), ["model", "day"], tenant=loaded)
+    local = usage(store, ["model", "day"], tenant=loaded)
+    assert remote.as_dict() == local.as_dict()
