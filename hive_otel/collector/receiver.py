@@ -9,8 +9,12 @@ server behind a load balancer.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
+import signal
 import socket
+import sys
 import threading
 import time
 from typing import Any, NamedTuple
@@ -18,6 +22,7 @@ from typing import Any, NamedTuple
 import grpc
 import uvicorn
 
+from hive_otel import environment_variables as ev
 from hive_otel.collector._grpc import build_grpc_server
 from hive_otel.collector._http import build_http_app, is_loopback_client
 from hive_otel.collector._ingest import Ingestor, IngestResult, IngestStore
@@ -29,13 +34,16 @@ from hive_otel.collector.config import (
     ReceiverConfig,
     parse_host_port,
 )
+from hive_otel.settings import SettingsError
 
 __all__ = [
     "BoundPorts",
     "CollectorServer",
     "IngestResult",
     "IngestStore",
+    "add_collector_command",
     "is_loopback_client",
+    "run_collector",
 ]
 
 logger = logging.getLogger(__name__)
@@ -195,3 +203,90 @@ def _local_host(host: str) -> str:
     if host == "::":
         return "[::1]"
     return f"[{host}]" if ":" in host else host
+
+
+# --- the `hive-otel collector` command --------------------------------------------------------
+
+# The same codes as the other cloud-side commands (hive_otel.collector.cli), plus 1 for a taken port.
+EXIT_OK = 0
+EXIT_PORT_TAKEN = 1
+EXIT_USAGE = 2  # a flag or environment variable is invalid
+EXIT_STORE = 3  # the store cannot be opened, or another process owns the embedded store
+
+
+def add_collector_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hive-otel collector`` on the CLI's subparsers."""
+    parser = sub.add_parser(
+        "collector",
+        help="receive OTLP (gRPC and HTTP) and write it to the store",
+        description=(
+            "Run the OTLP receiver in the foreground until SIGTERM or SIGINT. Requests are acknowledged "
+            "only after the store has ingested them. Exit codes: 0 after a clean shutdown, 1 when a port "
+            "is taken, 2 for invalid settings, 3 when the store cannot be opened or another process owns "
+            "the embedded store."
+        ),
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help=f"chdb:///path or http(s)://user:pass@host:8123/db (default: ${ev.HIVE_CLICKHOUSE_URL}, "
+        "else chdb://$HIVE_HOME/otel/clickhouse)",
+    )
+    parser.add_argument(
+        "--grpc", metavar="HOST:PORT", help=f"OTLP/gRPC listen address (default: {DEFAULT_GRPC_ENDPOINT}; port 0 = any)"
+    )
+    parser.add_argument(
+        "--http", metavar="HOST:PORT", help=f"OTLP/HTTP listen address (default: {DEFAULT_HTTP_ENDPOINT}; port 0 = any)"
+    )
+    parser.add_argument(
+        "--max-body",
+        metavar="BYTES",
+        type=int,
+        help=f"largest request accepted, before and after gzip (default: ${ev.HIVE_OTEL_COLLECTOR_MAX_BODY}, "
+        f"else {DEFAULT_MAX_BODY})",
+    )
+    parser.set_defaults(func=run_collector)
+    return parser
+
+
+def run_collector(args: argparse.Namespace) -> int:
+    """Open the store, serve until SIGTERM/SIGINT, shut down gracefully; returns the exit code."""
+    from hive_otel.collector.store import StoreError, open_store
+
+    try:
+        config = ReceiverConfig.from_env(grpc=args.grpc, http=args.http, max_body=args.max_body)
+    except SettingsError as exc:
+        print(f"hive-otel collector: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store = open_store(args.store)
+    except StoreError as exc:  # StoreLockedError included: another process owns the chDB path
+        print(f"hive-otel collector: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    stop_requested = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server = CollectorServer.from_config(store, config)
+        try:
+            server.start()
+        except OSError as exc:
+            print(f"hive-otel collector: {exc}", file=sys.stderr)
+            return EXIT_PORT_TAKEN
+        try:
+            store.set_owner_url(server.http_url)
+            print(
+                f"hive-otel collector: OTLP/gRPC on {server.grpc_target}, OTLP/HTTP on {server.http_url} "
+                f"(pid {os.getpid()})",
+                flush=True,
+            )
+            while not stop_requested.wait(0.5):
+                pass  # a timed wait keeps the main thread responsive to signals
+            print("hive-otel collector: shutting down", file=sys.stderr, flush=True)
+            store.set_owner_url(None)  # readers stop asking us before the listener goes away
+        finally:
+            server.stop()
+        return EXIT_OK
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        store.close()

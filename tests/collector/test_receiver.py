@@ -8,7 +8,6 @@ store is exercised in tests/collector/test_receiver_store.py.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import http.client
 import json
@@ -39,6 +38,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from hive_otel.collector.receiver import CollectorServer, is_loopback_client
+from tests.collector.otlp_json import otlp_json
 
 TRACE_ID = bytes.fromhex("5b8efff798038103d269b633813fc60c")
 SPAN_ID = bytes.fromhex("eee19b7ec3c1b174")
@@ -101,25 +101,6 @@ def metrics_request() -> metrics_service_pb2.ExportMetricsServiceRequest:
     return metrics_service_pb2.ExportMetricsServiceRequest(
         resource_metrics=[ResourceMetrics(resource=_resource(), scope_metrics=[ScopeMetrics(metrics=[metric])])]
     )
-
-
-def otlp_json(message: Message) -> bytes:
-    """OTLP/JSON as the specification writes it: lowerCamelCase, hex ids, enums as integers."""
-    document = json_format.MessageToDict(message, use_integers_for_enums=True)
-
-    def hexify(node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("traceId", "spanId", "parentSpanId"):
-                    node[key] = base64.b64decode(value).hex()
-                else:
-                    hexify(value)
-        elif isinstance(node, list):
-            for item in node:
-                hexify(item)
-
-    hexify(document)
-    return json.dumps(document).encode()
 
 
 SIGNALS = {

@@ -1,0 +1,223 @@
+"""The receiver in front of the real store (embedded chDB), over real sockets on 127.0.0.1.
+
+In-process: gRPC, OTLP/HTTP protobuf+gzip and OTLP/JSON land as exact usage facts, replays change
+nothing, and ``hive-otel usage``'s reader gets the same answers through ``/hive/v1/query``.
+As a process: ``hive-otel collector`` owns the chDB path, advertises its URL for ``hive-otel sql``,
+refuses a second owner with exit code 3 and shuts down cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    ExponentialHistogram,
+    ExponentialHistogramDataPoint,
+    Gauge,
+    Metric,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+
+from hive_otel.collector.receiver import CollectorServer
+from hive_otel.collector.store import Store, read_owner
+from hive_otel.collector.usage import RemoteStore, usage
+from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, ToolCall, traces_request
+from tests.collector.otlp_json import otlp_json
+
+REPO = Path(__file__).resolve().parents[2]
+QUEEN = Session("sess-rq1", "sess-rq1", queen="queen-1")
+WORKER = Session("sess-rw1", "sess-rq1", role="worker", colony="colony-r", worker="worker-1", parent="sess-rq1")
+OTHER = Session("sess-rq2", "sess-rq2", queen="queen-2", colony="colony-s")
+
+
+def _calls(session: Session, model: str, n: int) -> list[LlmCall | ToolCall]:
+    calls: list[LlmCall | ToolCall] = [
+        LlmCall(f"{session.session}:llm:{i}", model=model, input_tokens=100 + i, output_tokens=10, cost_usd=0.01,
+                at_ns=BASE_NS + i * 1_000_000_000)
+        for i in range(n)
+    ]  # fmt: skip
+    calls.append(ToolCall(f"{session.session}:tool:0", is_error=True))
+    return calls
+
+
+WORKLOAD = {
+    QUEEN: _calls(QUEEN, "gpt-4o", 3),
+    WORKER: _calls(WORKER, "claude-sonnet-4-5", 4),
+    OTHER: _calls(OTHER, "gpt-4o", 2),
+}
+
+
+def _request(session: Session) -> trace_service_pb2.ExportTraceServiceRequest:
+    return traces_request([SessionBatch(session, [call.span() for call in WORKLOAD[session]])])
+
+
+@pytest.fixture
+def collector(store: Store) -> Iterator[CollectorServer]:
+    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
+        yield server
+
+
+def _post(url: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _send_workload(collector: CollectorServer, tenant: str) -> None:
+    """The queen over gRPC, the worker as gzip protobuf over HTTP, the other queen as OTLP/JSON."""
+    with grpc.insecure_channel(collector.grpc_target) as channel:
+        response = trace_service_pb2_grpc.TraceServiceStub(channel).Export(
+            _request(QUEEN), metadata=[("x-hive-tenant-id", tenant)], compression=grpc.Compression.Gzip, timeout=30
+        )
+        assert not response.HasField("partial_success")
+    status, _ = _post(
+        collector.http_url,
+        "/v1/traces",
+        gzip.compress(_request(WORKER).SerializeToString()),
+        {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip", "x-hive-tenant-id": tenant},
+    )
+    assert status == 200
+    status, body = _post(
+        collector.http_url,
+        "/v1/traces",
+        otlp_json(_request(OTHER)),
+        {"Content-Type": "application/json", "x-hive-tenant-id": tenant},
+    )
+    assert (status, json.loads(body)) == (200, {})
+
+
+def test_every_transport_lands_exact_facts_and_replays_change_nothing(collector: CollectorServer, tenant: str) -> None:
+    reader = RemoteStore(collector.http_url)  # what `hive-otel usage` uses while the collector owns the store
+    expected = {
+        "gpt-4o": {"llm_calls": 5, "input_tokens": 3 * 100 + 3 + 2 * 100 + 1},
+        "claude-sonnet-4-5": {"llm_calls": 4, "input_tokens": 4 * 100 + 6},
+    }
+    for _ in range(3):  # the first send and two replays
+        _send_workload(collector, tenant)
+        report = usage(reader, ["model"], tenant=tenant)
+        by_model = {row["model"]: {k: row[k] for k in ("llm_calls", "input_tokens")} for row in report.rows if row["model"]}
+        assert by_model == expected
+        assert report.totals["tool_calls"] == report.totals["tool_errors"] == 3
+        columns, rows = reader.query(f"SELECT count(), uniqExact(call_key) FROM usage_facts FINAL WHERE tenant = '{tenant}'")
+        assert rows == [[12, 12]], (columns, rows)
+    assert collector.counters()["items_accepted"] == {"traces": 3 * 12}
+
+
+def test_points_the_store_does_not_keep_come_back_as_partial_success(collector: CollectorServer, tenant: str) -> None:
+    gauge = Metric(name="hive.cost", gauge=Gauge(data_points=[NumberDataPoint(time_unix_nano=BASE_NS, as_double=1.0)]))
+    exponential = Metric(
+        name="gen_ai.client.operation.duration",
+        exponential_histogram=ExponentialHistogram(
+            data_points=[ExponentialHistogramDataPoint(time_unix_nano=BASE_NS, count=1)] * 2
+        ),
+    )
+    request = metrics_service_pb2.ExportMetricsServiceRequest(
+        resource_metrics=[ResourceMetrics(scope_metrics=[ScopeMetrics(metrics=[gauge, exponential])])]
+    )
+    status, body = _post(
+        collector.http_url,
+        "/v1/metrics",
+        request.SerializeToString(),
+        {"Content-Type": "application/x-protobuf", "x-hive-tenant-id": tenant},
+    )
+    assert status == 200
+    partial = metrics_service_pb2.ExportMetricsServiceResponse.FromString(body).partial_success
+    assert partial.rejected_data_points == 2
+    assert "exponential-histogram" in partial.error_message
+    assert collector.counters()["items_accepted"] == {"metrics": 1}
+
+
+def test_query_endpoint_refuses_writes_through_the_real_store(collector: CollectorServer) -> None:
+    status, body = _post(
+        collector.http_url, "/hive/v1/query", b'{"sql": "DROP TABLE usage_facts"}', {"Content-Type": "application/json"}
+    )
+    assert status == 400
+    assert "read-only" in json.loads(body)["error"]
+
+
+# --- `hive-otel collector` as a process -------------------------------------------------------
+
+
+def _hive_otel(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hive_otel.cli", *args]
+
+
+def _wait_for_owner_url(path: Path, process: subprocess.Popen[str], timeout_s: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        owner = read_owner(path)
+        if owner and owner.get("owner_url"):
+            return str(owner["owner_url"])
+        if process.poll() is not None:
+            raise AssertionError(f"the collector exited early: {process.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError("the collector did not advertise its URL in time")
+
+
+def test_collector_command_owns_the_store_serves_readers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    store_flag = f"--store=chdb://{path}"
+    ports = ["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        _hive_otel("collector", store_flag, *ports), cwd=REPO, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        owner_url = _wait_for_owner_url(path, process)
+        assert read_owner(path)["pid"] == process.pid
+
+        status, _ = _post(owner_url, "/v1/traces", _request(QUEEN).SerializeToString(),
+                          {"Content-Type": "application/x-protobuf"})  # fmt: skip
+        assert status == 200
+
+        # `hive-otel sql` cannot open the files while the collector owns them; it asks the collector.
+        sql = subprocess.run(
+            _hive_otel("sql", store_flag, "--format=json", "SELECT count() AS calls FROM usage_facts FINAL"),
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert sql.returncode == 0, sql.stderr
+        assert json.loads(sql.stdout) == [{"calls": len(WORKLOAD[QUEEN])}]
+
+        second = subprocess.run(
+            _hive_otel("collector", store_flag, *ports), cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode == 3
+        assert f"in use by process {process.pid}" in second.stderr
+        assert owner_url in second.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert f"OTLP/HTTP on {owner_url}" in stdout
+    assert read_owner(path) is None  # the lock went with the process
+
+
+def test_collector_command_rejects_bad_flags_before_opening_the_store(tmp_path: Path) -> None:
+    result = subprocess.run(
+        _hive_otel("collector", f"--store=chdb://{tmp_path / 'store'}", "--http", "localhost"),
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--http: expected HOST:PORT" in result.stderr
+    assert not (tmp_path / "store").exists()
