@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import time
@@ -190,12 +191,32 @@ class ChdbTransport:
         del rows
 
     def insert_bytes(self, table: str, fmt: str, data: bytes, settings: dict[str, Any]) -> None:
+        if settings.get("format_schema_source") == "string":
+            settings = self._schema_file_settings(settings)
         try:
             inserter = self._session.send_insert(f"INSERT INTO {table} {_settings_clause(settings)}", fmt)
             inserter.append(data)
             inserter.finish()
         except RuntimeError as exc:
             raise StoreError(f"insert into {table} failed: {exc}") from exc
+
+    def _schema_file_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """An inline schema becomes a file inside the store.
+
+        chDB caches inline (``format_schema_source='string'``) schemas in a ``__cache__`` folder of
+        the process's working directory; a file under the store keeps the user's directory clean.
+        """
+        schema = str(settings["format_schema"])
+        name = hashlib.sha256(schema.encode()).hexdigest()[:16] + ".proto"
+        path = self.path / "format_schemas" / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(schema, encoding="utf-8")
+            tmp.replace(path)
+        out = {k: v for k, v in settings.items() if k not in ("format_schema_source", "format_schema_message_name")}
+        out["format_schema"] = f"{path}:{settings['format_schema_message_name']}"
+        return out
 
     def close(self) -> None:
         if self._session is not None:
