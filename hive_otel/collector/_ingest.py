@@ -40,6 +40,9 @@ class IngestStore(Protocol):
 
     def query(self, sql: str, readonly: bool = True) -> tuple[list[str], list[Any]]: ...
 
+    def set_owner_url(self, owner_url: str | None) -> None:
+        """Advertise (or withdraw) where readers of an embedded store can ask this collector."""
+
 
 class StoreBusy(Exception):
     """Every ingest slot stayed taken for the whole wait; the client should retry later."""

@@ -128,6 +128,8 @@ class CollectorServer:
                 self._stop_listeners(grace_s=0)
                 raise
             self._ports = BoundPorts(grpc=grpc_port, http=http_socket.getsockname()[1])
+            # Readers of an embedded store (hive-otel usage/sql/status) ask us instead of opening it.
+            self._store.set_owner_url(self.http_url)
             logger.info("OTLP receiver listening: gRPC %s, HTTP %s", self.grpc_target, self.http_url)
             return self._ports
 
@@ -155,6 +157,8 @@ class CollectorServer:
     def stop(self) -> None:
         """Stop accepting, let in-flight requests finish, then return. Idempotent."""
         with self._lock:
+            if self._ports is not None:
+                self._store.set_owner_url(None)  # readers stop asking us before the listener goes away
             self._stop_listeners(self.config.shutdown_grace_s)
             self._ports = None
 
@@ -273,7 +277,6 @@ def run_collector(args: argparse.Namespace) -> int:
             print(f"hive-otel collector: {exc}", file=sys.stderr)
             return EXIT_PORT_TAKEN
         try:
-            store.set_owner_url(server.http_url)
             print(
                 f"hive-otel collector: OTLP/gRPC on {server.grpc_target}, OTLP/HTTP on {server.http_url} "
                 f"(pid {os.getpid()})",
@@ -282,7 +285,6 @@ def run_collector(args: argparse.Namespace) -> int:
             while not stop_requested.wait(0.5):
                 pass  # a timed wait keeps the main thread responsive to signals
             print("hive-otel collector: shutting down", file=sys.stderr, flush=True)
-            store.set_owner_url(None)  # readers stop asking us before the listener goes away
         finally:
             server.stop()
         return EXIT_OK

@@ -153,6 +153,9 @@ class RecordingStore:
             raise RuntimeError("Syntax error near boom")
         return ["model", "calls"], [["claude-sonnet-4", 3]]
 
+    def set_owner_url(self, owner_url: str | None) -> None:
+        self.owner_url = owner_url
+
 
 @pytest.fixture
 def store() -> RecordingStore:

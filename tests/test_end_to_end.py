@@ -1,0 +1,177 @@
+"""The main job end to end: real aden-hive output → hive-otel backfill → the collector over OTLP/HTTP
+and OTLP/gRPC → ClickHouse (chDB) → ``hive-otel usage --format json``, equal to the totals the
+workload counted itself while emitting — through replays and collector restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import urllib3
+
+from hive_otel.cli import run
+from hive_otel.client_cli import EXIT_OK, backfill
+from hive_otel.collector.receiver import CollectorServer
+from hive_otel.collector.store import Store, open_store
+from hive_otel.collector.usage import RemoteStore, usage
+from hive_otel.settings import ClientSettings
+from hive_otel.workload import GROUP_KEYS, UNPRICED, UsageTotals, WorkloadTruth, write_workload
+
+KEYS = ("model", "colony", "session", "root_session", "agent_role")
+FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_creation_tokens",
+          "unpriced_calls", "tool_calls", "tool_errors")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, CollectorServer, str]]:
+    path = tmp_path_factory.mktemp("e2e") / "clickhouse"
+    store = open_store(f"chdb://{path}")
+    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    server.start()
+    yield store, server, f"chdb://{path}"
+    server.stop()
+    store.close()
+
+
+def _settings(home: Path, state: Path, endpoint: str, tenant: str, **env: str) -> ClientSettings:
+    return ClientSettings.from_env(
+        {
+            "HIVE_HOME": str(home),
+            "HIVE_OTEL_STATE_DIR": str(state),
+            "HIVE_OTEL_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_HEADERS": f"x-hive-tenant-id={tenant}",
+            **env,
+        }
+    )
+
+
+def _expected(truth: WorkloadTruth, key: str) -> dict[str, dict[str, object]]:
+    """Totals per key from what the workload emitted. ``unpriced_calls`` in usage counts calls nobody
+    priced: not the runtime and not genai-prices, which in this workload is exactly the private model."""
+    attr = GROUP_KEYS[key]
+    out = {}
+    for value, totals in truth.totals_by(key).items():
+        row = {f: getattr(totals, f) for f in FIELDS} | {"cost_usd": round(totals.cost_usd, 6)}
+        row["unpriced_calls"] = sum(
+            1 for c in truth.llm_calls if getattr(c, attr) == value and c.model == UNPRICED.name and not c.priced
+        )
+        out[value or ""] = row
+    return out
+
+
+def _actual(report: dict, key: str) -> dict[str, dict[str, object]]:
+    return {
+        (row[key] or ""): {f: row[f] for f in FIELDS} | {"cost_usd": round(float(row["cost_usd"]), 6)}
+        for row in report["rows"]
+    }
+
+
+def _usage_json(capsys: pytest.CaptureFixture[str], url: str, key: str, tenant: str) -> dict:
+    """``hive-otel usage --format json``: the collector owns the chDB path, so the CLI asks it."""
+    code = run(["usage", "--store", url, "--group-by", key, "--tenant", tenant, "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_usage_equals_what_hive_emitted(hive_workload, collector, tmp_path, capsys, protocol) -> None:
+    home, truth = hive_workload
+    _, server, url = collector
+    tenant = f"e2e-{protocol.replace('/', '-')}"
+    endpoint = server.http_url if protocol == "http/protobuf" else f"http://{server.grpc_target}"
+    settings = _settings(home, tmp_path / "state", endpoint, tenant, OTEL_EXPORTER_OTLP_PROTOCOL=protocol)
+    assert backfill(settings, timeout_s=120) == EXIT_OK
+    capsys.readouterr()
+    for key in KEYS:
+        report = _usage_json(capsys, url, key, tenant)
+        assert report["group_by"] == [key]
+        assert _actual(report, key) == _expected(truth, key), key
+    totals: UsageTotals = truth.totals()
+    assert report["totals"]["llm_calls"] == totals.llm_calls
+    assert float(report["totals"]["cost_usd"]) == pytest.approx(totals.cost_usd)
+
+
+def test_three_replays_change_nothing(hive_workload, collector, tmp_path) -> None:
+    home, truth = hive_workload
+    store, server, _ = collector
+    tenant = "e2e-replays"
+    settings = _settings(home, tmp_path / "state", server.http_url, tenant)
+    snapshots = []
+    for attempt in range(3):
+        assert backfill(settings, replay=attempt > 0, timeout_s=120) == EXIT_OK
+        facts = store.query(f"SELECT count() FROM usage_facts FINAL WHERE tenant = '{tenant}'")[1][0][0]
+        snapshots.append((facts, [usage(store, [k], tenant=tenant).as_dict() for k in KEYS]))
+    assert snapshots[0] == snapshots[1] == snapshots[2]
+    assert snapshots[0][0] == len(truth.llm_calls) + len(truth.tool_calls)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_collector(store_url: str, port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "hive_otel.cli", "collector", "--store", store_url]
+    proc = subprocess.Popen(
+        [*command, "--http", f"127.0.0.1:{port}", "--grpc", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    http = urllib3.PoolManager()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if http.request("GET", f"http://127.0.0.1:{port}/healthz", timeout=1.0, retries=False).status == 200:
+                return proc
+        except urllib3.exceptions.HTTPError:
+            pass
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        time.sleep(0.1)
+    raise AssertionError("collector did not come up")
+
+
+def test_collector_killed_mid_stream_loses_and_doubles_nothing(tmp_path) -> None:
+    """kill -9 of the collector process while the client is delivering; a restart on the same port."""
+    home = tmp_path / "home"
+    truth = write_workload(home, queens=2, colonies=2, workers_per_colony=4, turns_per_session=200, seed=11)
+    store_url = f"chdb://{tmp_path / 'clickhouse'}"
+    port = _free_port()
+    proc = _start_collector(store_url, port)
+    remote = RemoteStore(f"http://127.0.0.1:{port}")
+    settings = _settings(home, tmp_path / "state", f"http://127.0.0.1:{port}", "e2e-crash")
+    result: list[int] = []
+    client = threading.Thread(target=lambda: result.append(backfill(settings, timeout_s=180)))
+    try:
+        client.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until some, not all, calls are stored
+            stored = remote.query("SELECT count() FROM usage_facts FINAL")[1][0][0]
+            if stored > 0:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert 0 < stored < len(truth.llm_calls) + len(truth.tool_calls)  # killed mid-stream
+        proc = _start_collector(store_url, port)
+        client.join(180)
+        assert result == [EXIT_OK]
+        remote = RemoteStore(f"http://127.0.0.1:{port}")
+        report = usage(remote, ["model"], tenant="e2e-crash").as_dict()
+        assert _actual(report, "model") == _expected(truth, "model")
+        facts = remote.query("SELECT count() FROM usage_facts FINAL WHERE tenant = 'e2e-crash'")[1][0][0]
+        assert facts == len(truth.llm_calls) + len(truth.tool_calls)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
