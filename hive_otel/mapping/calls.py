@@ -10,6 +10,7 @@ stable ``call_key`` travels on the span so the store can merge halves that were 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 
 from hive_otel import attributes as A
 from hive_otel.mapping.ids import derive_span_id, session_trace_id
@@ -51,6 +52,7 @@ _PROVIDER_BY_MODEL_START = (
 )
 
 
+@lru_cache(maxsize=4096)
 def provider_for_model(model: str) -> str | None:
     """Best-effort gen_ai.provider.name from a model string; None when it cannot be told."""
     if not model:
@@ -125,13 +127,21 @@ class ToolCall:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+_LACKING = (None, "", False)  # an event-half field with one of these values is filled from the log half
+_ABSENT = (None, "")  # ... unless the log half's value is one of these
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
 def _merge(event_half: LlmCall | ToolCall, log_half: LlmCall | ToolCall) -> None:
     """Fill every field the event half lacks from the log half (event values win when both exist)."""
-    for f in fields(event_half):
-        if getattr(event_half, f.name) in (None, "", False):
-            value = getattr(log_half, f.name)
-            if value not in (None, ""):
-                setattr(event_half, f.name, value)
+    names = _field_names.get(type(event_half))
+    if names is None:  # looked up once per class: dataclasses.fields() is slow on every merge
+        names = _field_names[type(event_half)] = tuple(f.name for f in fields(event_half))
+    for name in names:
+        if getattr(event_half, name) in _LACKING:
+            value = getattr(log_half, name)
+            if value not in _ABSENT:
+                setattr(event_half, name, value)
 
 
 def merge_llm(event_half: LlmCall, log_half: LlmCall) -> LlmCall:

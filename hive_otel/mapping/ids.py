@@ -6,9 +6,13 @@ replay is recognisable downstream as a duplicate rather than a new span.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from hashlib import blake2b
 
 _SEP = "\x1f"
+# Session and run ids repeat on every record of their session; their derived ids are remembered
+# (a bounded cache: the functions are pure, so evicting only costs a hash).
+_ID_CACHE_SIZE = 16384
 
 
 def derive_trace_id(*parts: object) -> bytes:
@@ -19,15 +23,18 @@ def derive_span_id(*parts: object) -> bytes:
     return blake2b(_SEP.join(map(str, parts)).encode(), digest_size=8, person=b"hive-otel-span").digest()
 
 
+@lru_cache(maxsize=_ID_CACHE_SIZE)
 def session_trace_id(session_id: str) -> bytes:
     """All spans built from one session's bus events share this trace."""
     return derive_trace_id("session", session_id)
 
 
+@lru_cache(maxsize=_ID_CACHE_SIZE)
 def session_span_id(session_id: str) -> bytes:
     return derive_span_id("session", session_id)
 
 
+@lru_cache(maxsize=_ID_CACHE_SIZE)
 def run_span_id(trace_id: bytes) -> bytes:
     """The root of one Hive run trace (an L1 summary); L2 nodes and L3 steps hang under it."""
     return derive_span_id("run", trace_id.hex())

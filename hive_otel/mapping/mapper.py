@@ -174,10 +174,12 @@ class EventMapper:
             s = _Session(context, self._resources.for_context(context), time_ns, time_ns)
             self._sessions[context.session_id] = s
         else:
-            if context != s.context and _richer(context, s.context):
+            if context is not s.context and context != s.context and _richer(context, s.context):
                 s.context, s.resource = context, self._resources.for_context(context)
-            s.first_ns = min(s.first_ns, time_ns)
-            s.last_ns = max(s.last_ns, time_ns)
+            if time_ns < s.first_ns:
+                s.first_ns = time_ns
+            elif time_ns > s.last_ns:
+                s.last_ns = time_ns
         return s
 
     def _session_span(self, session_id: str, s: _Session) -> SpanRecord:
@@ -208,25 +210,37 @@ class EventMapper:
 
     # ------------------------------------------------------------------ bus events
     def _map_event(self, event: dict[str, Any], file_context: SessionContext, now_ns: int, out: Telemetry) -> None:
-        event_type = event.get("type")
+        get = event.get
+        event_type = get("type")
         if not isinstance(event_type, str):
             self.counters["unusable_records"] += 1
             return
-        stream_id = event.get("stream_id") if isinstance(event.get("stream_id"), str) else ""
-        node_id = event.get("node_id") if isinstance(event.get("node_id"), str) else ""
-        exec_id = event.get("execution_id") if isinstance(event.get("execution_id"), str) else ""
-        time_ns = to_unix_ns(event.get("timestamp")) or now_ns
+        stream_id = get("stream_id")
+        if not isinstance(stream_id, str):
+            stream_id = ""
+        node_id = get("node_id")
+        if not isinstance(node_id, str):
+            node_id = ""
+        exec_id = get("execution_id")
+        if not isinstance(exec_id, str):
+            exec_id = ""
 
         if event_type in DROPPED_EVENT_TYPES:
-            # Only the moment the turn started streaming survives, as the LLM span's start time.
-            self._turn_start.setdefault((stream_id, node_id, exec_id), time_ns)
+            # Only the moment the turn started streaming survives, as the LLM span's start time; so
+            # only the turn's first delta needs its time read.
+            turn = (stream_id, node_id, exec_id)
+            if turn not in self._turn_start:
+                self._turn_start[turn] = to_unix_ns(get("timestamp")) or now_ns
             self.counters["deltas_dropped"] += 1
             return
 
-        context = with_colony(context_for_stream(file_context, stream_id), event.get("colony_id"))
+        time_ns = to_unix_ns(get("timestamp")) or now_ns
+        context = with_colony(context_for_stream(file_context, stream_id), get("colony_id"))
         session = self._touch(context, time_ns)
         sid = context.session_id
-        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        data = get("data")
+        if not isinstance(data, dict):
+            data = {}
 
         if event_type not in KNOWN_EVENT_TYPES:
             self.counters["unknown_event_types"] += 1
@@ -432,10 +446,12 @@ class EventMapper:
         trace_id = hive_trace_id(step.get("trace_id"))
         span_id = hive_span_id(step.get("span_id"))
         parent = hive_span_id(step.get("parent_span_id")) or (run_span_id(trace_id) if trace_id else None)
-        tool_calls = step.get("tool_calls") if isinstance(step.get("tool_calls"), list) else []
-        tool_times = [
-            t for t in (to_unix_ns(tc.get("start_timestamp")) for tc in tool_calls if isinstance(tc, dict)) if t
-        ]
+        tool_calls = step.get("tool_calls")
+        if not isinstance(tool_calls, list):
+            tool_calls = []
+        # Each tool call's start, read once: it dates the LLM call and starts the tool's span.
+        tool_starts = [to_unix_ns(tc.get("start_timestamp")) if isinstance(tc, dict) else None for tc in tool_calls]
+        tool_times = [t for t in tool_starts if t]
 
         input_tokens, output_tokens = _int(step.get("input_tokens")), _int(step.get("output_tokens"))
         if input_tokens or output_tokens:
@@ -463,7 +479,7 @@ class EventMapper:
             if merged is not None:
                 out.spans.append(self._linked(llm_call_span(merged), merged))
 
-        for tc in tool_calls:
+        for tc, tool_start in zip(tool_calls, tool_starts, strict=True):
             if not isinstance(tc, dict) or not isinstance(tc.get("tool_use_id"), str) or not tc["tool_use_id"]:
                 continue
             duration = tc.get("duration_s")
@@ -476,7 +492,7 @@ class EventMapper:
                 tool_name=str(tc.get("tool_name") or ""),
                 node_id=node_id or None,
                 is_error=bool(tc.get("is_error")),
-                start_ns=to_unix_ns(tc.get("start_timestamp")) or now_ns,
+                start_ns=tool_start or now_ns,
                 latency_ms=int(duration * 1000) if isinstance(duration, (int, float)) else None,
                 arguments=json.dumps(tc.get("tool_input"), default=str) if self._include_content else None,
                 result=str(tc.get("result") or "") if self._include_content else None,

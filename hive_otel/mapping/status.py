@@ -113,6 +113,27 @@ def status_attributes(event_type: str, data: dict[str, Any], include_content: bo
     return attrs
 
 
+_ID_FIELDS = (
+    ("stream_id", A.HIVE_STREAM_ID),
+    ("node_id", A.HIVE_NODE_ID),
+    ("execution_id", A.HIVE_EXECUTION_ID),
+    ("run_id", A.HIVE_RUN_ID),
+)
+# event type -> (event name, severity number, severity text), the same for every event of a type.
+_log_names: dict[str, tuple[str, int, str]] = {}
+_LOG_NAMES_LIMIT = 4096
+
+
+def _log_name(event_type: str) -> tuple[str, int, str]:
+    named = _log_names.get(event_type)
+    if named is None:
+        named = (f"hive.{event_type}" if event_type else "hive.unknown", *severity_for(event_type))
+        if len(_log_names) >= _LOG_NAMES_LIMIT:
+            _log_names.clear()
+        _log_names[event_type] = named
+    return named
+
+
 def status_log(
     event: dict[str, Any],
     resource: Resource,
@@ -122,21 +143,20 @@ def status_log(
     include_content: bool,
 ) -> LogRecord:
     """One bus event as a log record; unknown types keep their raw data under a private key."""
-    event_type = str(event.get("type") or "")
-    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    event_type = event.get("type")
+    if type(event_type) is not str:
+        event_type = str(event_type or "")
+    data = event.get("data")
+    if not isinstance(data, dict):
+        data = {}
     known = event_type in KNOWN_EVENT_TYPES
     attrs: Attributes = {A.HIVE_EVENT_TYPE: event_type}
     seq = event.get("seq")
     if isinstance(seq, int):
         attrs[A.HIVE_EVENT_SEQ] = seq
-    for key, attr in (
-        ("stream_id", A.HIVE_STREAM_ID),
-        ("node_id", A.HIVE_NODE_ID),
-        ("execution_id", A.HIVE_EXECUTION_ID),
-        ("run_id", A.HIVE_RUN_ID),
-    ):
-        value = _str(event.get(key))
-        if value:
+    for key, attr in _ID_FIELDS:
+        value = event.get(key)
+        if isinstance(value, str) and value:
             attrs[attr] = value
     if known:
         attrs.update(status_attributes(event_type, data, include_content))
@@ -144,14 +164,5 @@ def status_log(
         attrs[A.HIVE_UNKNOWN_EVENT] = True
     if include_content and data and (not known or event_type == "custom"):
         attrs[A.HIVE_EVENT_DATA] = json.dumps(data, default=str, sort_keys=True)
-    severity, severity_text = severity_for(event_type)
-    return LogRecord(
-        resource=resource,
-        time_ns=time_ns,
-        event_name=f"hive.{event_type}" if event_type else "hive.unknown",
-        severity_number=severity,
-        severity_text=severity_text,
-        attributes=attrs,
-        trace_id=trace_id,
-        span_id=span_id,
-    )
+    event_name, severity, severity_text = _log_name(event_type)
+    return LogRecord(resource, time_ns, event_name, severity, severity_text, attrs, None, trace_id, span_id)
