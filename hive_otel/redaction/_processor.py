@@ -62,14 +62,15 @@ class RedactionProcessor:
 
     def process(self, telemetry: Telemetry) -> Telemetry:
         """Return a redacted copy of ``telemetry``; the input is left as it was."""
-        return Telemetry(
-            spans=[self._span(span) for span in telemetry.spans],
-            logs=[self._log(log) for log in telemetry.logs],
-        )
+        span, log = self._span, self._log
+        return Telemetry([span(s) for s in telemetry.spans], [log(r) for r in telemetry.logs])
 
     def _span(self, span: SpanRecord) -> SpanRecord:
-        name = self._mask(span.name)
-        if name != span.name:
+        name = span.name
+        masked_name = self._masked.get(name)
+        if masked_name is None:
+            masked_name = self._mask(name)
+        if masked_name is not name and masked_name != name:
             self.counters["span_names_masked"] += 1
         message = span.status_message
         if message:
@@ -80,24 +81,28 @@ class RedactionProcessor:
                 message = self._mask(message)
                 if message != span.status_message:
                     self.counters["status_messages_masked"] += 1
+        # Positional: SpanRecord's field order (resource, ids, name, kind, times, attributes, status, links).
         return SpanRecord(
-            resource=self._resource(span.resource),
-            trace_id=span.trace_id,
-            span_id=span.span_id,
-            parent_span_id=span.parent_span_id,
-            name=name,
-            kind=span.kind,
-            start_ns=span.start_ns,
-            end_ns=span.end_ns,
-            attributes=self._attributes(span.attributes),
-            status_code=span.status_code,
-            status_message=message,
-            links=list(span.links),
+            self._resource(span.resource),
+            span.trace_id,
+            span.span_id,
+            span.parent_span_id,
+            masked_name,
+            span.kind,
+            span.start_ns,
+            span.end_ns,
+            self._attributes(span.attributes),
+            span.status_code,
+            message,
+            list(span.links),
         )
 
     def _log(self, log: LogRecord) -> LogRecord:
-        event_name = self._mask(log.event_name)
-        if event_name != log.event_name:
+        event_name = log.event_name
+        masked_name = self._masked.get(event_name)
+        if masked_name is None:
+            masked_name = self._mask(event_name)
+        if masked_name is not event_name and masked_name != event_name:
             self.counters["event_names_masked"] += 1
         body = log.body
         if body is not None:
@@ -108,16 +113,17 @@ class RedactionProcessor:
                 body = self._mask(body)
                 if body != log.body:
                     self.counters["log_bodies_masked"] += 1
+        # Positional: LogRecord's field order (resource, time, names, severity, attributes, body, ids).
         return LogRecord(
-            resource=self._resource(log.resource),
-            time_ns=log.time_ns,
-            event_name=event_name,
-            severity_number=log.severity_number,
-            severity_text=log.severity_text,
-            attributes=self._attributes(log.attributes),
-            body=body,
-            trace_id=log.trace_id,
-            span_id=log.span_id,
+            self._resource(log.resource),
+            log.time_ns,
+            masked_name,
+            log.severity_number,
+            log.severity_text,
+            self._attributes(log.attributes),
+            body,
+            log.trace_id,
+            log.span_id,
         )
 
     def _resource(self, resource: Resource) -> Resource:
@@ -138,7 +144,11 @@ class RedactionProcessor:
 
     def _attributes(self, attributes: Attributes) -> Attributes:
         kept, removed, masked = self._redact(attributes)
-        self._count(removed, len(masked))
+        if removed:
+            self.counters["attributes_removed"] += len(removed)
+            self.removed_keys.update(removed)
+        if masked:
+            self.counters["values_masked"] += len(masked)
         return kept
 
     def _count(self, removed: list[str] | tuple[str, ...], masked_count: int) -> None:
@@ -150,19 +160,22 @@ class RedactionProcessor:
     def _redact(self, attributes: Attributes) -> tuple[Attributes, list[str], list[str]]:
         """Allowed attributes with blocked values masked, and the keys removed and masked."""
         # The hot path: one set lookup per key, one dict lookup per string value seen before.
-        exported, unmasked, cache = self._exported, self._unmasked, self._masked
+        exported, unmasked, cached = self._exported, self._unmasked, self._masked.get
         kept: Attributes = {}
         removed: list[str] = []
         masked: list[str] = []
         for key, value in attributes.items():
             if key not in exported:
                 removed.append(key)
-                continue
-            if type(value) is str and key not in unmasked:
-                new_value = cache.get(value)
+            elif type(value) is str:
+                if key in unmasked:
+                    kept[key] = value
+                    continue
+                new_value = cached(value)
                 if new_value is None:
                     new_value = self._mask(value)
-                if new_value is not value:
+                # The cache may hand back an equal string that is another object: compare values.
+                if new_value is not value and new_value != value:
                     masked.append(key)
                 kept[key] = new_value
             elif type(value) is list and key not in unmasked:
