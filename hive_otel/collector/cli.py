@@ -55,8 +55,8 @@ def _open_reader(url: str | None) -> tuple[Queryable, Callable[[], None]]:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
+    if value is None or value == "":
+        return "-"  # e.g. the model of tool calls, the colony of a queen's own session
     if isinstance(value, float):
         return f"{value:.6f}".rstrip("0").rstrip(".") if value else "0"
     if isinstance(value, dict | list):
