@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
+from hive_otel.collector._auth import AUTHORIZATION, Unauthenticated
 from hive_otel.collector._ingest import Ingestor, StoreBusy, StoreUnavailable
 from hive_otel.collector._otlp import SIGNALS, RequestRejected, Signal, decode_protobuf
 from hive_otel.collector.config import TENANT_HEADER, ReceiverConfig
@@ -35,14 +36,18 @@ def _export_handler(signal: Signal, ingestor: Ingestor):
     def export(body: bytes, context: grpc.ServicerContext) -> bytes:
         peer = context.peer()
         ingestor.counters.request("grpc", signal.name)
-        tenant = dict(context.invocation_metadata()).get(TENANT_HEADER) or None
+        metadata = dict(context.invocation_metadata())
         try:
-            request = decode_protobuf(signal, body)
-        except RequestRejected as exc:
+            principal = ingestor.authenticate(
+                "grpc", signal.name, peer, metadata.get(AUTHORIZATION), metadata.get(TENANT_HEADER) or None
+            )
+        except Unauthenticated as exc:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
+        try:
+            outcome = ingestor.export(signal, decode_protobuf(signal, body), principal.tenant, peer)
+        except RequestRejected as exc:  # undecodable, bad ids, or a schema version we cannot read
             ingestor.reject(signal.name, "grpc", peer, exc)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
-        try:
-            outcome = ingestor.export(signal, request, tenant, peer)
         except StoreBusy as exc:
             _abort_retryable(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after_s)
         except StoreUnavailable as exc:

@@ -1,8 +1,14 @@
 """OTLP/HTTP receiver and the collector's small local API, as one Starlette (ASGI) app.
 
 Routes: ``POST /v1/traces|metrics|logs`` (OTLP, protobuf or JSON, optionally gzip), ``GET /healthz``
-(liveness and counters) and ``POST /hive/v1/query`` (read-only SQL for ``hive-otel usage/sql/status``
-on this machine, which cannot open the embedded store while the collector holds it).
+(liveness and counters), ``POST /hive/v1/query`` (read-only SQL for ``hive-otel usage/sql/status``
+on this machine, which cannot open the embedded store while the collector holds it) and
+``POST /hive/v1/usage`` (the usage report of the caller's own tenant).
+
+With a tokens file every route but ``/healthz`` needs a bearer token: OTLP writes as the token's
+tenant, ``/hive/v1/usage`` reads only that tenant, and ``/hive/v1/query`` (arbitrary SQL over every
+tenant) is served only to an admin token from this machine. Without one, the query and usage
+routes serve this machine only, as the whole collector then does.
 
 Size limits are enforced before memory is spent: the declared ``Content-Length`` is checked before
 reading, the streamed body is cut off at the limit, and gzip output is capped during decompression.
@@ -26,6 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hive_otel.collector._auth import AUTHORIZATION, Principal, Unauthenticated
 from hive_otel.collector._ingest import ExportOutcome, Ingestor, IngestStore, StoreBusy, StoreUnavailable
 from hive_otel.collector._otlp import (
     JSON,
@@ -40,12 +47,14 @@ from hive_otel.collector._otlp import (
     status_message,
 )
 from hive_otel.collector.config import TENANT_HEADER, ReceiverConfig
+from hive_otel.collector.usage import usage
 
 MAX_QUERY_BODY = 1024 * 1024
 """A SQL query request is small; anything larger is a mistake or an attack."""
 
 # google.rpc.Code values carried in the Status body of each HTTP error.
-_RPC_CODE_BY_HTTP_STATUS = {400: 3, 403: 7, 413: 8, 415: 3, 429: 8, 503: 14}
+_RPC_CODE_BY_HTTP_STATUS = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 503: 14}
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="hive-otel"'}
 
 # Headers a reverse proxy adds; their presence means the TCP peer is not the real client.
 _FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
@@ -124,6 +133,12 @@ class _OtlpEndpoint:
         self._ingestor.counters.request("http", signal.name)
         media_type = _media_type(request)
         reply_type = PROTOBUF if media_type == PROTOBUF else JSON
+        try:  # before the body is read: an unauthenticated client costs no memory
+            principal = self._ingestor.authenticate(
+                "http", signal.name, peer, request.headers.get(AUTHORIZATION), request.headers.get(TENANT_HEADER) or None
+            )
+        except Unauthenticated as exc:
+            return self._error(401, exc.message, reply_type, _CHALLENGE)
         try:
             if media_type not in (PROTOBUF, JSON):
                 raise RequestRejected(
@@ -139,8 +154,7 @@ class _OtlpEndpoint:
                     http_status=415,
                 )
             body = await _read_body(request, self._config.max_body)
-            tenant = request.headers.get(TENANT_HEADER) or None
-            outcome = await run_in_threadpool(self._decode_and_store, body, media_type, encoding, tenant, peer)
+            outcome = await run_in_threadpool(self._decode_and_store, body, media_type, encoding, principal.tenant, peer)
         except RequestRejected as exc:
             self._ingestor.reject(signal.name, "http", peer, exc)
             return self._error(exc.http_status, exc.message, reply_type)
@@ -151,7 +165,7 @@ class _OtlpEndpoint:
         response = signal.response(outcome.rejected, outcome.message)
         return Response(encode(response, reply_type), media_type=reply_type)
 
-    def _decode_and_store(self, body: bytes, media_type: str, encoding: str, tenant: str | None, peer: str) -> ExportOutcome:
+    def _decode_and_store(self, body: bytes, media_type: str, encoding: str, tenant: str, peer: str) -> ExportOutcome:
         if encoding == "gzip":
             body = gunzip_capped(body, self._config.max_body)
         decode = decode_json if media_type == JSON else decode_protobuf
@@ -163,36 +177,117 @@ class _OtlpEndpoint:
         return Response(body, status_code=status, media_type=reply_type, headers=headers)
 
 
-class _QueryEndpoint:
-    """``POST /hive/v1/query``: ``{"sql": ..., "readonly": true}`` → ``{"columns", "rows"}``."""
+async def _read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object; raises :class:`RequestRejected` with a 4xx status."""
+    body = await _read_body(request, MAX_QUERY_BODY)
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestRejected("bad_json", f"body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise RequestRejected("bad_json", "expected a JSON object")
+    return document
 
-    def __init__(self, store: IngestStore) -> None:
+
+def _refusal(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status, headers=_CHALLENGE if status == 401 else None)
+
+
+class _QueryEndpoint:
+    """``POST /hive/v1/query``: ``{"sql": ..., "readonly": true}`` → ``{"columns", "rows"}``.
+
+    SQL reads every tenant's rows, so it is served only on this machine, and with a tokens file
+    only to an admin token.
+    """
+
+    def __init__(self, store: IngestStore, ingestor: Ingestor) -> None:
         self._store = store
+        self._ingestor = ingestor
 
     async def handle(self, request: Request) -> Response:
         host = request.client.host if request.client else None
         if not is_loopback_client(host, request.headers):
-            return JSONResponse({"error": "the query endpoint only serves clients on this machine"}, 403)
+            return _refusal(403, "the query endpoint only serves clients on this machine")
         try:
-            body = await _read_body(request, MAX_QUERY_BODY)
-            document = json.loads(body)
+            principal = self._ingestor.authenticate(
+                "http", "query", _peer(request), request.headers.get(AUTHORIZATION), None
+            )
+        except Unauthenticated as exc:
+            return _refusal(401, f"{exc.message}; this collector runs with --tokens, so SQL needs an admin token")
+        if not principal.may_query_sql:
+            return _refusal(
+                403, f"the token of tenant {principal.tenant!r} is not an admin token; use POST {USAGE_PATH} for its usage"
+            )
+        try:
+            document = await _read_json_object(request)
         except RequestRejected as exc:
-            return JSONResponse({"error": exc.message}, exc.http_status)
-        except (UnicodeDecodeError, ValueError) as exc:
-            return JSONResponse({"error": f"body is not valid JSON: {exc}"}, 400)
-        sql = document.get("sql") if isinstance(document, dict) else None
+            return _refusal(exc.http_status, exc.message)
+        sql = document.get("sql")
         if not isinstance(sql, str) or not sql.strip():
-            return JSONResponse({"error": 'expected a JSON object {"sql": "SELECT ...", "readonly": true}'}, 400)
+            return _refusal(400, 'expected a JSON object {"sql": "SELECT ...", "readonly": true}')
         if document.get("readonly", True) is not True:
-            return JSONResponse({"error": "only read-only queries are served"}, 400)
+            return _refusal(400, "only read-only queries are served")
         try:
             columns, rows = await run_in_threadpool(self._store.query, sql, True)
         except Exception as exc:
             # The store refuses writes and reports bad SQL by raising; either way the caller
             # needs the reason, not a stack trace.
-            return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, 400)
+            return _refusal(400, f"{type(exc).__name__}: {exc}")
         payload = json.dumps({"columns": list(columns), "rows": [list(row) for row in rows]}, default=_json_value)
         return Response(payload, media_type=JSON)
+
+
+USAGE_PATH = "/hive/v1/usage"
+
+
+class _UsageEndpoint:
+    """``POST /hive/v1/usage``: ``{"group_by": [...], "since"?, "until"?, "tenant"?}`` → the usage report.
+
+    A tenant token reads its own tenant only (naming another is 403); an admin token, or any local
+    client of a collector without tokens, may name any tenant or none (all of them).
+    """
+
+    def __init__(self, store: IngestStore, ingestor: Ingestor) -> None:
+        self._store = store
+        self._ingestor = ingestor
+
+    async def handle(self, request: Request) -> Response:
+        host = request.client.host if request.client else None
+        if not self._ingestor.auth.requires_tokens and not is_loopback_client(host, request.headers):
+            return _refusal(403, "without a tokens file the usage endpoint only serves clients on this machine")
+        try:
+            principal = self._ingestor.authenticate(
+                "http", "usage", _peer(request), request.headers.get(AUTHORIZATION), None
+            )
+        except Unauthenticated as exc:
+            return _refusal(401, exc.message)
+        try:
+            document = await _read_json_object(request)
+            group_by, since, until, tenant = self._arguments(document, principal)
+        except RequestRejected as exc:
+            return _refusal(exc.http_status, exc.message)
+        try:
+            report = await run_in_threadpool(usage, self._store, group_by, since, until, tenant)
+        except ValueError as exc:  # unknown key, bad time: the caller's mistake
+            return _refusal(400, str(exc))
+        return Response(json.dumps(report.as_dict(), default=_json_value), media_type=JSON)
+
+    @staticmethod
+    def _arguments(document: dict[str, Any], principal: Principal) -> tuple[list[str], Any, Any, str | None]:
+        group_by = document.get("group_by")
+        if not isinstance(group_by, list) or not group_by or not all(isinstance(k, str) for k in group_by):
+            raise RequestRejected("bad_json", 'expected {"group_by": ["model", ...], "since"?: ISO, "until"?: ISO}')
+        since, until = document.get("since"), document.get("until")
+        if not all(v is None or isinstance(v, str) for v in (since, until)):
+            raise RequestRejected("bad_json", "since and until must be ISO time strings")
+        tenant = document.get("tenant")
+        if tenant is not None and not isinstance(tenant, str):
+            raise RequestRejected("bad_json", "tenant must be a string")
+        if principal.authenticated and not principal.may_query_sql:
+            if tenant not in (None, principal.tenant):
+                raise RequestRejected("forbidden", f"this token reads tenant {principal.tenant!r} only", http_status=403)
+            tenant = principal.tenant
+        return group_by, since, until, tenant
 
 
 def build_http_app(store: IngestStore, ingestor: Ingestor, config: ReceiverConfig) -> Starlette:
@@ -205,8 +300,9 @@ def build_http_app(store: IngestStore, ingestor: Ingestor, config: ReceiverConfi
         Route(signal.http_path, _OtlpEndpoint(signal, ingestor, config).handle, methods=["POST"]) for signal in SIGNALS
     ]
     routes.append(Route("/healthz", healthz, methods=["GET"]))
-    routes.append(Route("/hive/v1/query", _QueryEndpoint(store).handle, methods=["POST"]))
+    routes.append(Route("/hive/v1/query", _QueryEndpoint(store, ingestor).handle, methods=["POST"]))
+    routes.append(Route(USAGE_PATH, _UsageEndpoint(store, ingestor).handle, methods=["POST"]))
     return Starlette(routes=routes)
 
 
-__all__ = ["build_http_app", "is_loopback_client"]
+__all__ = ["USAGE_PATH", "build_http_app", "is_loopback_client"]

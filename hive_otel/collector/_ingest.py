@@ -1,4 +1,5 @@
-"""The transport-independent half of the receiver: hand a decoded request to the store, count, log.
+"""The transport-independent half of the receiver: authenticate, upgrade old schema versions, hand
+the decoded request to the store, count, log.
 
 Both receivers (gRPC and HTTP) call :meth:`Ingestor.export` and reply only after it returns, so an
 acknowledgement always means the store's ingest finished. A bounded number of ingests run at once;
@@ -16,7 +17,9 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
+from hive_otel.collector._auth import Principal, TenantAuth, Unauthenticated
 from hive_otel.collector._otlp import RequestRejected, Signal
+from hive_otel.collector._schema_versions import UnsupportedSchemaVersion, upgrade_request
 from hive_otel.collector.config import ReceiverConfig
 
 logger = logging.getLogger("hive_otel.collector.receiver")
@@ -78,6 +81,8 @@ class ReceiverCounters:
         self._bad_requests: Counter[str] = Counter()
         self._busy: Counter[str] = Counter()
         self._unavailable: Counter[str] = Counter()
+        self._unauthenticated: Counter[str] = Counter()
+        self._schema_versions: Counter[str] = Counter()
 
     def request(self, transport: str, signal: str) -> None:
         with self._lock:
@@ -100,6 +105,15 @@ class ReceiverCounters:
         with self._lock:
             self._unavailable[signal] += 1
 
+    def unauthenticated(self, reason: str) -> None:
+        with self._lock:
+            self._unauthenticated[reason] += 1
+
+    def schema_version(self, outcome: str, count: int = 1) -> None:
+        """``upgraded`` resources, or requests ``refused_future`` / ``refused_retired`` / ``refused_malformed``."""
+        with self._lock:
+            self._schema_versions[outcome] += count
+
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self._lock:
             return {
@@ -109,6 +123,8 @@ class ReceiverCounters:
                 "bad_requests": dict(self._bad_requests),
                 "store_busy": dict(self._busy),
                 "store_unavailable": dict(self._unavailable),
+                "unauthenticated": dict(self._unauthenticated),
+                "schema_versions": dict(self._schema_versions),
             }
 
 
@@ -119,7 +135,20 @@ class Ingestor:
         self._store = store
         self._config = config
         self._slots = threading.BoundedSemaphore(config.max_inflight_ingests)
+        self.auth = TenantAuth(config.tokens)
         self.counters = ReceiverCounters()
+
+    def authenticate(
+        self, transport: str, what: str, peer: str, authorization: str | None, tenant_header: str | None
+    ) -> Principal:
+        """The principal of a request; raises (after counting and logging) :class:`Unauthenticated`.
+        The log names the peer and the reason, never the token."""
+        try:
+            return self.auth.principal(authorization, tenant_header)
+        except Unauthenticated as exc:
+            self.counters.unauthenticated(exc.reason)
+            logger.warning("refused unauthenticated %s %s request from %s (%s)", transport, what, peer, exc.reason)
+            raise
 
     def reject(self, signal: str, transport: str, peer: str, error: RequestRejected) -> None:
         """Count and log a request turned away for its content (the client's fault, not retryable)."""
@@ -127,8 +156,16 @@ class Ingestor:
         logger.warning("rejected %s %s request from %s (%s): %s", transport, signal, peer, error.reason, error)
 
     def export(self, signal: Signal, request: Message, tenant: str | None, peer: str) -> ExportOutcome:
-        """Store ``request`` and return what was accepted; raises :class:`StoreBusy` or
-        :class:`StoreUnavailable` when nothing was stored and the client should retry."""
+        """Store ``request`` as ``tenant`` and return what was accepted; raises :class:`StoreBusy` or
+        :class:`StoreUnavailable` when nothing was stored and the client should retry, and
+        :class:`UnsupportedSchemaVersion` (a :class:`RequestRejected`) for a version it cannot read."""
+        try:
+            upgraded = upgrade_request(signal, request)
+        except UnsupportedSchemaVersion as exc:
+            self.counters.schema_version(f"refused_{exc.kind}")
+            raise
+        if upgraded:
+            self.counters.schema_version("upgraded", upgraded)
         total = signal.count_items(request)
         retry_after = self._config.retry_after_s
         if not self._slots.acquire(timeout=self._config.busy_wait_s):

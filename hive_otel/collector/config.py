@@ -9,18 +9,22 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 from hive_otel import environment_variables as ev
+from hive_otel.collector.tokens import TokenTable
 from hive_otel.settings import SettingsError
 
 __all__ = [
     "DEFAULT_GRPC_ENDPOINT",
     "DEFAULT_HTTP_ENDPOINT",
     "DEFAULT_MAX_BODY",
+    "LOCAL_TENANT",
     "TENANT_HEADER",
     "HostPort",
     "ReceiverConfig",
+    "is_loopback_host",
     "parse_host_port",
 ]
 
@@ -43,8 +47,13 @@ DEFAULT_SHUTDOWN_GRACE_S = 5.0
 """How long ``stop()`` lets in-flight requests finish before cutting them off."""
 
 TENANT_HEADER = "x-hive-tenant-id"
-"""Request header (HTTP) / metadata key (gRPC) with the tenant an authenticating proxy in front of
-the collector vouched for. Absent: the store uses the resource's ``hive.tenant.id``."""
+"""Request header (HTTP) / metadata key (gRPC) naming the tenant on a collector without a tokens
+file, which only local clients can reach (a label, not an identity). Ignored with ``--tokens``:
+there the token alone decides the tenant."""
+
+LOCAL_TENANT = "local"
+"""The tenant of a collector without a tokens file, unless a request names one in ``TENANT_HEADER``.
+Either way it overwrites any ``hive.tenant.id`` in the payload."""
 
 
 class HostPort(NamedTuple):
@@ -90,6 +99,16 @@ def parse_host_port(raw: str, name: str) -> HostPort:
     return HostPort(host, port)
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): a bind only this machine reaches."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a wildcard (0.0.0.0, ::) or another host name: reachable from elsewhere
+
+
 @dataclass(frozen=True)
 class ReceiverConfig:
     """Everything the OTLP receiver needs; construct it through :meth:`from_env` or directly."""
@@ -102,6 +121,8 @@ class ReceiverConfig:
     retry_after_s: int = DEFAULT_RETRY_AFTER_S
     grpc_workers: int = DEFAULT_GRPC_WORKERS
     shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
+    tokens: TokenTable | None = None
+    """Bearer tokens → tenants (``--tokens``). None: single-tenant and loopback-only."""
 
     def __post_init__(self) -> None:
         for name in ("max_body", "max_inflight_ingests", "retry_after_s", "grpc_workers"):
@@ -115,6 +136,15 @@ class ReceiverConfig:
             raise SettingsError(
                 f"grpc_workers ({self.grpc_workers}) must be at least max_inflight_ingests ({self.max_inflight_ingests})"
             )
+        if self.tokens is None:
+            # Without tokens nobody is authenticated, so nobody but this machine may connect.
+            for flag, endpoint in (("--grpc", self.grpc_endpoint), ("--http", self.http_endpoint)):
+                if not is_loopback_host(endpoint.host):
+                    raise SettingsError(
+                        f"{flag} {endpoint}: without --tokens FILE the collector "
+                        "is single-tenant and listens on loopback only (127.0.0.1, [::1] or localhost); give it a "
+                        "tokens file (see `hive-otel tokens add`) to accept other machines"
+                    )
 
     @classmethod
     def from_env(
@@ -124,9 +154,11 @@ class ReceiverConfig:
         grpc: str | None = None,
         http: str | None = None,
         max_body: int | None = None,
+        tokens: str | Path | None = None,
     ) -> ReceiverConfig:
-        """Resolve flags over ``HIVE_OTEL_COLLECTOR_MAX_BODY`` over defaults."""
+        """Resolve flags over ``HIVE_OTEL_COLLECTOR_MAX_BODY`` over defaults; load the ``tokens`` file."""
         env = os.environ if env is None else env
+        table = TokenTable.load(tokens) if tokens else None
         if max_body is None:
             raw = env.get(ev.HIVE_OTEL_COLLECTOR_MAX_BODY, "").strip()
             try:
@@ -141,4 +173,5 @@ class ReceiverConfig:
             grpc_endpoint=parse_host_port(grpc, "--grpc") if grpc else DEFAULT_GRPC_ENDPOINT,
             http_endpoint=parse_host_port(http, "--http") if http else DEFAULT_HTTP_ENDPOINT,
             max_body=max_body,
+            tokens=table,
         )

@@ -5,6 +5,11 @@ in-process; ``hive-otel collector`` (registered by :func:`add_collector_command`
 foreground until SIGTERM or SIGINT. The receiver keeps no state of its own besides counters: every
 acknowledgement follows a finished store ingest, so several collectors can share one ClickHouse
 server behind a load balancer.
+
+Tenancy: with ``tokens`` (``--tokens FILE``) each request's bearer token decides its tenant, and a
+request without a known token gets 401 / UNAUTHENTICATED with nothing stored; without it the
+collector is single-tenant (``local``) and refuses to listen beyond loopback. Resources of the
+previous ``hive.schema_version`` are upgraded before the store, newer ones refused.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from hive_otel.collector.config import (
     ReceiverConfig,
     parse_host_port,
 )
+from hive_otel.collector.tokens import add_tokens_command
 from hive_otel.settings import SettingsError
 
 __all__ = [
@@ -71,7 +77,8 @@ class CollectorServer:
     ``start()`` binds and returns :class:`BoundPorts`; ``stop()`` lets in-flight requests finish
     (up to ``shutdown_grace_s``) and is safe to call twice. The store is not closed here: whoever
     opened it closes it after ``stop()``. Extra keyword ``options`` are the remaining
-    :class:`ReceiverConfig` fields (``max_inflight_ingests``, ``busy_wait_s``, ``retry_after_s``, ...).
+    :class:`ReceiverConfig` fields (``tokens``, ``max_inflight_ingests``, ``busy_wait_s``, ...);
+    without ``tokens`` both addresses must be loopback (:class:`SettingsError` otherwise).
     """
 
     def __init__(
@@ -219,13 +226,15 @@ EXIT_STORE = 3  # the store cannot be opened, or another process owns the embedd
 
 
 def add_collector_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``hive-otel collector`` on the CLI's subparsers."""
+    """Register ``hive-otel collector``, and ``hive-otel tokens`` that makes its tokens file."""
+    add_tokens_command(sub)
     parser = sub.add_parser(
         "collector",
         help="receive OTLP (gRPC and HTTP) and write it to the store",
         description=(
             "Run the OTLP receiver in the foreground until SIGTERM or SIGINT. Requests are acknowledged "
-            "only after the store has ingested them. Exit codes: 0 after a clean shutdown, 1 when a port "
+            "only after the store has ingested them. Without --tokens the collector is single-tenant "
+            "('local') and listens on loopback only. Exit codes: 0 after a clean shutdown, 1 when a port "
             "is taken, 2 for invalid settings, 3 when the store cannot be opened or another process owns "
             "the embedded store."
         ),
@@ -249,6 +258,13 @@ def add_collector_command(sub: argparse._SubParsersAction) -> argparse.ArgumentP
         help=f"largest request accepted, before and after gzip (default: ${ev.HIVE_OTEL_COLLECTOR_MAX_BODY}, "
         f"else {DEFAULT_MAX_BODY})",
     )
+    parser.add_argument(
+        "--tokens",
+        metavar="FILE",
+        help="YAML/JSON file of bearer-token SHA-256 hashes and their tenants; every request then needs a "
+        "listed token, and its tenant overwrites the payload's (default: none: single-tenant, loopback only). "
+        "Make it with `hive-otel tokens add`",
+    )
     parser.set_defaults(func=run_collector)
     return parser
 
@@ -258,7 +274,7 @@ def run_collector(args: argparse.Namespace) -> int:
     from hive_otel.collector.store import StoreError, open_store
 
     try:
-        config = ReceiverConfig.from_env(grpc=args.grpc, http=args.http, max_body=args.max_body)
+        config = ReceiverConfig.from_env(grpc=args.grpc, http=args.http, max_body=args.max_body, tokens=args.tokens)
     except SettingsError as exc:
         print(f"hive-otel collector: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -277,9 +293,12 @@ def run_collector(args: argparse.Namespace) -> int:
             print(f"hive-otel collector: {exc}", file=sys.stderr)
             return EXIT_PORT_TAKEN
         try:
+            tenancy = (
+                f"{len(config.tokens)} token(s), tenant from the token" if config.tokens else "single-tenant, no tokens"
+            )
             print(
                 f"hive-otel collector: OTLP/gRPC on {server.grpc_target}, OTLP/HTTP on {server.http_url} "
-                f"(pid {os.getpid()})",
+                f"({tenancy}; pid {os.getpid()})",
                 flush=True,
             )
             while not stop_requested.wait(0.5):

@@ -252,7 +252,8 @@ def test_http_accepts_protobuf_and_json_plain_or_gzip(
         assert json.loads(reply.body) == {}
     else:
         assert response_type.FromString(reply.body) == response_type()
-    assert store.received == [(signal, request, None)]  # hex ids decoded to the exact bytes
+    # hex ids decoded to the exact bytes; no tokens file and no tenant header: the single tenant "local"
+    assert store.received == [(signal, request, "local")]
     assert collector.counters()["items_accepted"] == {signal: count}
 
 

@@ -26,9 +26,9 @@ def test_empty_environment_gives_exactly_the_defaults() -> None:
 def test_flags_win_over_the_environment() -> None:
     env = {HIVE_OTEL_COLLECTOR_MAX_BODY: "1000"}
     assert ReceiverConfig.from_env(env).max_body == 1000
-    config = ReceiverConfig.from_env(env, grpc="0.0.0.0:14317", http="[::1]:0", max_body=2000)
+    config = ReceiverConfig.from_env(env, grpc="127.0.0.2:14317", http="[::1]:0", max_body=2000)
     assert (config.grpc_endpoint, config.http_endpoint, config.max_body) == (
-        HostPort("0.0.0.0", 14317),
+        HostPort("127.0.0.2", 14317),
         HostPort("::1", 0),
         2000,
     )
