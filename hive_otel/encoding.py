@@ -56,6 +56,11 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+# Every one- and two-byte varint (0 to 16383: iterations, token counts, latencies), ready made.
+_TWO_BYTE_VARINTS = 1 << 14
+_VARINTS = tuple(_varint(n) for n in range(_TWO_BYTE_VARINTS))
+
+
 def _tag(field: int, wire_type: int) -> bytes:
     return _varint((field << 3) | wire_type)
 
@@ -161,7 +166,7 @@ class _AttributeEncoder:
     value's bytes) plus the value.
     """
 
-    __slots__ = ("_bools", "_float_heads", "_int_heads", "_lists", "_strings", "_tag")
+    __slots__ = ("_bools", "_float_heads", "_int_heads", "_key_fields", "_lists", "_strings", "_tag")
 
     def __init__(self, field: int) -> None:
         self._tag = _tag(field, _LEN)
@@ -170,20 +175,49 @@ class _AttributeEncoder:
         self._bools: dict[tuple[str, AttrValue], bytes] = {}  # only bools looked up: True == 1 elsewhere
         self._int_heads: dict[str, tuple[bytes, ...]] = {}  # key -> head by varint length (1-10)
         self._float_heads: dict[str, bytes] = {}
+        self._key_fields: dict[str, bytes] = {}  # key -> the KeyValue's key field
 
     def encode(self, attributes: Iterable[tuple[str, AttrValue]]) -> list[bytes]:
         get, new_string, other = self._strings.get, self._new_string, self._other
+        int_heads, new_int_heads = self._int_heads.get, self._new_int_heads
         out = []
         for item in attributes:
-            if type(item[1]) is str:
+            value = item[1]
+            value_type = type(value)
+            if value_type is str:
                 encoded = get(item)
                 out.append(new_string(item) if encoded is None else encoded)
+            elif value_type is int and 0 <= value < _TWO_BYTE_VARINTS:  # type: ignore[operator]
+                heads = int_heads(item[0]) or new_int_heads(item[0])
+                out.append(heads[1 if value < 0x80 else 2] + _VARINTS[value])  # type: ignore[index]
             else:
                 out.append(other(item))
         return out
 
     def _new_string(self, item: tuple[str, AttrValue]) -> bytes:
-        encoded = _field(self._tag, _key_value(*item))
+        key, value = item
+        encoded_value = value.encode()  # type: ignore[union-attr]
+        size = len(encoded_value)
+        prefix = self._key_fields.get(key)  # type: ignore[arg-type]
+        if prefix is None:
+            if len(self._key_fields) >= _CACHE_LIMIT:
+                self._key_fields.clear()
+            prefix = self._key_fields[key] = _field(_KV_KEY, key.encode()) if key else b""  # type: ignore[index]
+        if size < 0x7C and len(prefix) + size < 0x7C:  # every length below is a one-byte varint
+            encoded = b"".join(
+                (
+                    self._tag,
+                    _SMALL_VARINTS[len(prefix) + size + 4],
+                    prefix,
+                    _KV_VALUE,
+                    _SMALL_VARINTS[size + 2],
+                    _ANY_STRING,
+                    _SMALL_VARINTS[size],
+                    encoded_value,
+                )
+            )
+        else:
+            encoded = _field(self._tag, prefix + _field(_KV_VALUE, _field(_ANY_STRING, encoded_value)))
         strings = self._strings
         if len(strings) >= _CACHE_LIMIT:
             strings.clear()
