@@ -58,6 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _common(doctor)
     doctor.add_argument("--json", action="store_true", help="print as JSON")
+    doctor.add_argument(
+        "--show-payload",
+        action="store_true",
+        help="print, as OTLP/JSON, exactly what one session would send after redaction; sends nothing",
+    )
+    doctor.add_argument(
+        "--session", metavar="ID", help="with --show-payload: this session instead of the most recent one"
+    )
     doctor.set_defaults(func=cmd_doctor)
 
 
@@ -204,6 +212,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except SettingsError as err:
         print(f"hive-otel: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.show_payload:
+        return show_payload(settings, args.session)
     report = doctor_report(settings)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -212,6 +222,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"{section}:")
             for key, value in (values.items() if isinstance(values, dict) else [("", values)]):
                 print(f"  {key:<24} {value}")
+    return EXIT_OK
+
+
+def show_payload(settings: ClientSettings, session_id: str | None = None) -> int:
+    """``hive-otel doctor --show-payload``: one session's redacted export requests as OTLP/JSON."""
+    from hive_otel.payload_preview import SessionNotFound, preview_session
+
+    try:
+        preview = preview_session(settings, session_id)
+    except SessionNotFound as err:
+        print(f"hive-otel: {err} under {settings.hive_home}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(json.dumps(preview.as_dict(), indent=2))
+    print(
+        f"hive-otel: session {preview.session_id}: {len(preview.requests)} export request(s) shown above, "
+        "nothing sent" + ("" if settings.exporting else f" ({ev.HIVE_OTEL_ENDPOINT} is not set)"),
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
