@@ -213,7 +213,7 @@ class _QueryEndpoint:
                 "http", "query", _peer(request), request.headers.get(AUTHORIZATION), None
             )
         except Unauthenticated as exc:
-            return _refusal(401, f"{exc.message}; this collector runs with --tokens, so SQL needs an admin token")
+            return _refusal(401, f"{exc.message}; with --tokens, SQL needs an admin token")
         if not principal.may_query_sql:
             return _refusal(
                 403, f"the token of tenant {principal.tenant!r} is not an admin token; use POST {USAGE_PATH} for its usage"
