@@ -1,0 +1,49 @@
+"""A chDB store loaded the way the product loads it, for tests that read what dashboards and reports show.
+
+Two tenants, each a realistic Hive home written by the real aden-hive runtime (queens, colonies with
+workers, priced, partly priced and unpriced models, tool calls, stalls), exported with the real
+``backfill`` to a real collector on 127.0.0.1. The collector has no tokens file, so each client names
+its tenant in the tenant header, as a local client may.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hive_otel.client_cli import EXIT_OK, backfill
+from hive_otel.collector.config import TENANT_HEADER
+from hive_otel.collector.receiver import CollectorServer
+from hive_otel.collector.store import Store, open_store
+from hive_otel.settings import ClientSettings
+from hive_otel.workload import WorkloadTruth, write_workload
+
+TENANTS = {"acme": ("alice", 0), "globex": ("bob", 1)}  # tenant → (user, workload seed)
+
+
+def load_demo_store(work: Path) -> tuple[Store, dict[str, WorkloadTruth]]:
+    """Open a store under ``work`` and load one workload per tenant; the caller closes the store."""
+    store = open_store(f"chdb://{work / 'clickhouse'}")
+    truths: dict[str, WorkloadTruth] = {}
+    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    server.start()
+    try:
+        for tenant, (user, seed) in TENANTS.items():
+            home = work / tenant
+            truths[tenant] = write_workload(home, queens=2, colonies=2, workers_per_colony=3, turns_per_session=4, seed=seed)
+            settings = ClientSettings.from_env(
+                {
+                    "HIVE_HOME": str(home),
+                    "HIVE_OTEL_ENDPOINT": server.http_url,
+                    "HIVE_OTEL_STATE_DIR": str(work / f"{tenant}-state"),
+                    "HIVE_OTEL_USER_ID": user,
+                    "HIVE_OTEL_TENANT_ID": tenant,
+                    "OTEL_EXPORTER_OTLP_HEADERS": f"{TENANT_HEADER}={tenant}",
+                }
+            )
+            assert backfill(settings, timeout_s=120) == EXIT_OK
+    except BaseException:
+        store.close()
+        raise
+    finally:
+        server.stop()
+    return store, truths
