@@ -50,7 +50,9 @@ from hive_otel.collector.config import TENANT_HEADER, ReceiverConfig
 from hive_otel.collector.usage import usage
 
 MAX_QUERY_BODY = 1024 * 1024
-"""A SQL query request is small; anything larger is a mistake or an attack."""
+"""A SQL query (or usage) request is small; anything larger is a mistake or an attack."""
+
+USAGE_PATH = "/hive/v1/usage"
 
 # google.rpc.Code values carried in the Status body of each HTTP error.
 _RPC_CODE_BY_HTTP_STATUS = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 503: 14}
@@ -235,9 +237,6 @@ class _QueryEndpoint:
             return _refusal(400, f"{type(exc).__name__}: {exc}")
         payload = json.dumps({"columns": list(columns), "rows": [list(row) for row in rows]}, default=_json_value)
         return Response(payload, media_type=JSON)
-
-
-USAGE_PATH = "/hive/v1/usage"
 
 
 class _UsageEndpoint:
