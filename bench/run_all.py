@@ -1,0 +1,137 @@
+"""Run the client benchmarks and write bench/results/<name>.json and the table bench/results/README.md.
+
+    python -m bench.run_all [--skip-run]     (make bench)
+
+Each benchmark runs as its own process, one after another (they measure one core each and must not
+share the machine). ``--skip-run`` only rewrites the table from the JSON files already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench._common import RESULTS_DIR
+
+BENCHES = {"instrument": "bench.bench_instrument", "mapping": "bench.bench_mapping", "backfill": "bench.bench_backfill"}
+
+
+def _us(ns: float) -> str:
+    return f"{ns / 1000:.2f} µs"
+
+
+def _rate(per_s: float) -> str:
+    return f"{per_s / 1000:,.1f}k spans/s"
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, str]]:
+    """(what, figure, goal, baseline from the same run, met) per line of the table."""
+    out = []
+    if inst := results.get("instrument"):
+        goal = inst["goal_added_ns"]
+        bare = f"bare `EventBus.publish` {_us(inst['bare_publish_ns'])}; SDK span start+end {_us(inst['sdk_span_ns'])}"
+        note_subscribe = f"; a no-op subscriber adds {_us(inst['noop_subscriber']['added_ns'])} (Hive's dispatch)"
+        for mode in ("publish", "subscribe"):
+            added = inst[mode]["added_ns"]
+            note_publish = f"; the SDK span costs {inst['sdk_span_ns'] / max(1, added):.0f}x the hook"
+            out.append(
+                (
+                    f'`instrument(via="{mode}")`: runtime-thread time added per event (median)',
+                    _us(added),
+                    f"≤ {_us(goal)}",
+                    bare + (note_subscribe if mode == "subscribe" else note_publish),
+                    _met(added <= goal),
+                )
+            )
+    if mapping := results.get("mapping"):
+        goal_rate, goal_ratio = mapping["goals"]["spans_per_s"], mapping["goals"]["ratio_vs_official"]
+        official = mapping["official_encode"]["spans_per_s"]
+        baseline = f"official encoder {_rate(official)} ({mapping['official_encode']['us_per_span']} µs/span)"
+        labels = {
+            "map_encode": "Mapping + encoding, records → OTLP bytes (one core)",
+            "map_redact_encode": "Mapping + redaction + encoding (one core)",
+            "encode_only": "Span encoding alone, `encode_spans` (one core)",
+        }
+        for config, label in labels.items():
+            rate, ratio = mapping[config]["spans_per_s"], mapping["ratio_vs_official"][config]
+            goal = f"≥ {_rate(goal_rate)} and ≥ {goal_ratio:g}x" if config != "encode_only" else f"≥ {goal_ratio:g}x"
+            met = ratio >= goal_ratio and (config == "encode_only" or rate >= goal_rate)
+            out.append((label, f"{_rate(rate)} ({ratio:g}x official)", goal, baseline, _met(met)))
+    if backfill := results.get("backfill"):
+        goals = backfill["goals"]
+        load = backfill["workload"]
+        records = f"{load['records']:,} records, {load['llm_calls']:,} LLM calls, {load['sessions']} sessions"
+        out.append(
+            (
+                "`hive-otel backfill` end to end to a loopback OTLP/HTTP receiver",
+                f"{backfill['seconds']:.1f} s ({backfill['records_per_s']:,} records/s)",
+                f"≤ {goals['seconds']:g} s",
+                records,
+                _met(backfill["seconds"] <= goals["seconds"]),
+            )
+        )
+        by_signal = ", ".join(f"{k} {v:g}" for k, v in backfill["gzip_bytes_per_llm_call_by_signal"].items())
+        out.append(
+            (
+                "gzip body bytes per LLM call (all signals)",
+                f"{backfill['gzip_bytes_per_llm_call']:g} B",
+                f"≤ {goals['gzip_bytes_per_llm_call']:g} B",
+                f"{by_signal}; uncompressed {backfill['raw_bytes_per_llm_call']:g} B",
+                _met(backfill["gzip_bytes_per_llm_call"] <= goals["gzip_bytes_per_llm_call"]),
+            )
+        )
+    return out
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    machine = next((r["machine"] for r in results.values() if "machine" in r), {})
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`python -m bench.run_all`); how each is measured: [../README.md](../README.md).",
+        f"Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, Python {machine.get('python', '?')}"
+        f" ({machine.get('platform', '?')}). Baselines and ratios are from the same run as each figure.",
+        "",
+        "| Benchmark | Figure | Goal | Baseline (same run) | Met |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {' | '.join(row)} |" for row in rows(results)]
+    others = sorted(p.name for p in RESULTS_DIR.glob("*.json") if p.stem not in BENCHES)
+    if others:
+        listed = ", ".join(f"`{o}`" for o in others)
+        lines += ["", f"Other results in this folder (from their own benchmarks): {listed}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-run", action="store_true", help="only rewrite the table from the existing JSON")
+    args = parser.parse_args(argv)
+    root = Path(__file__).resolve().parents[1]
+    if not args.skip_run:
+        for name, module in BENCHES.items():
+            started = time.perf_counter()
+            print(f"== {name}", file=sys.stderr, flush=True)
+            subprocess.run([sys.executable, "-m", module], cwd=root, check=True, stdout=subprocess.DEVNULL)
+            print(f"== {name}: {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
+    results = {}
+    for name in BENCHES:
+        path = RESULTS_DIR / f"{name}.json"
+        if path.exists():
+            results[name] = json.loads(path.read_text())
+    (RESULTS_DIR / "README.md").write_text(table(results))
+    print(f"wrote {RESULTS_DIR / 'README.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
