@@ -33,7 +33,7 @@ _UINT64_MAX = (1 << 64) - 1
 
 # Values repeat (operation names, models, node ids, resources) but some are unique per record
 # (call keys), so a cache that fills up is simply started again.
-_CACHE_LIMIT = 65536
+_CACHE_LIMIT = 16384
 _RESOURCE_CACHE_LIMIT = 4096
 
 # ---------------------------------------------------------------------------------------- wire format
