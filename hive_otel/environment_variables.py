@@ -48,6 +48,14 @@ HIVE_OTEL_COLLECTOR_MAX_BODY = "HIVE_OTEL_COLLECTOR_MAX_BODY"
 """Largest OTLP request body the collector accepts, in bytes (after decompression).
 Default: 16777216 (16 MiB)."""
 
+HIVE_OTEL_COLLECTOR_TOKENS = "HIVE_OTEL_COLLECTOR_TOKENS"
+"""Tokens file of the collector (``--tokens``): SHA-256 hashes of bearer tokens and the tenant each
+one writes as. Default: none, which makes the collector single-tenant (``local``) and loopback-only."""
+
+HIVE_OTEL_CACHE = "HIVE_OTEL_CACHE"
+"""Where ``make otelcol`` builds the local agent (``otelcol-<version>/otelcol-hive``) and ``make stack``
+finds it. Default: ``$XDG_CACHE_HOME/hive-otel``, else ``~/.cache/hive-otel``."""
+
 # Standard OpenTelemetry variables honoured by the client.
 OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
 """``true`` turns hive-otel off entirely, as it does the OpenTelemetry SDK."""

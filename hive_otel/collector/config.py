@@ -141,7 +141,7 @@ class ReceiverConfig:
             for flag, endpoint in (("--grpc", self.grpc_endpoint), ("--http", self.http_endpoint)):
                 if not is_loopback_host(endpoint.host):
                     raise SettingsError(
-                        f"{flag} {endpoint}: without --tokens FILE the collector "
+                        f"{flag} {endpoint}: without --tokens FILE (${ev.HIVE_OTEL_COLLECTOR_TOKENS}) the collector "
                         "is single-tenant and listens on loopback only (127.0.0.1, [::1] or localhost); give it a "
                         "tokens file (see `hive-otel tokens add`) to accept other machines"
                     )
@@ -156,9 +156,11 @@ class ReceiverConfig:
         max_body: int | None = None,
         tokens: str | Path | None = None,
     ) -> ReceiverConfig:
-        """Resolve flags over ``HIVE_OTEL_COLLECTOR_MAX_BODY`` over defaults; load the ``tokens`` file."""
+        """Resolve flags over ``HIVE_OTEL_COLLECTOR_MAX_BODY`` / ``HIVE_OTEL_COLLECTOR_TOKENS`` over defaults."""
         env = os.environ if env is None else env
-        table = TokenTable.load(tokens) if tokens else None
+        tokens_path = tokens or env.get(ev.HIVE_OTEL_COLLECTOR_TOKENS, "").strip() or None
+        flag = "--tokens" if tokens else f"${ev.HIVE_OTEL_COLLECTOR_TOKENS}"
+        table = TokenTable.load(tokens_path, flag) if tokens_path else None
         if max_body is None:
             raw = env.get(ev.HIVE_OTEL_COLLECTOR_MAX_BODY, "").strip()
             try:

@@ -262,7 +262,8 @@ def add_collector_command(sub: argparse._SubParsersAction) -> argparse.ArgumentP
         "--tokens",
         metavar="FILE",
         help="YAML/JSON file of bearer-token SHA-256 hashes and their tenants; every request then needs a "
-        "listed token, and its tenant overwrites the payload's (default: none: single-tenant, loopback only). "
+        f"listed token, and its tenant overwrites the payload's (default: ${ev.HIVE_OTEL_COLLECTOR_TOKENS}, else "
+        "none: single-tenant, loopback only). "
         "Make it with `hive-otel tokens add`",
     )
     parser.set_defaults(func=run_collector)

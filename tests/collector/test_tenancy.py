@@ -26,6 +26,7 @@ from hive_otel.collector.config import HostPort, ReceiverConfig
 from hive_otel.collector.receiver import CollectorServer
 from hive_otel.collector.store import Store
 from hive_otel.collector.tokens import TokenTable, add_token, hash_token
+from hive_otel.environment_variables import HIVE_OTEL_COLLECTOR_TOKENS
 from hive_otel.settings import SettingsError
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
 
@@ -223,6 +224,10 @@ def test_tokens_file_holds_hashes_only_and_is_validated(tokens_file: Path, tmp_p
         TokenTable.load(bad)
     with pytest.raises(SettingsError, match=r"^--tokens .*missing\.yaml: cannot read"):
         ReceiverConfig.from_env({}, tokens=tmp_path / "missing.yaml")
+    with pytest.raises(SettingsError, match=rf"^\${HIVE_OTEL_COLLECTOR_TOKENS} .*missing\.yaml: cannot read"):
+        ReceiverConfig.from_env({HIVE_OTEL_COLLECTOR_TOKENS: str(tmp_path / "missing.yaml")})
+    from_env = ReceiverConfig.from_env({HIVE_OTEL_COLLECTOR_TOKENS: str(tokens_file)}, tokens=None)
+    assert from_env.tokens is not None and from_env.tokens.lookup(TOKEN_B).tenant == TENANT_B
 
 
 def test_tokens_command_hashes_and_adds_from_stdin(
