@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean otelcol
+.PHONY: venv demo test lint bench clean otelcol stack
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ otelcol:
 	  cp "$(CURDIR)/collector/builder-config.yaml" "$(OTELCOL_DIR)/builder-config.yaml"; \
 	  echo "built $(OTELCOL_DIR)/otelcol-hive"; \
 	fi
+
+# The services of deploy/docker-compose.yml as local processes on 127.0.0.1, no Docker needed: the real
+# agent built above, `hive-otel collector` on the embedded store, the demo workload backfilled through
+# the agent; prints usage and writes an HTML report, then stops everything (hive_otel/stack.py).
+stack: $(STAMP) otelcol
+	$(PY) -m hive_otel.stack
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

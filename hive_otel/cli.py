@@ -25,11 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hive-otel {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from hive_otel import client_cli
+    from hive_otel import client_cli, report
     from hive_otel.collector import cli as collector_cli
 
     client_cli.register(sub)
     collector_cli.register(sub)
+    report.register(sub)
     return parser
 
 
