@@ -77,18 +77,24 @@ def _settings(args: argparse.Namespace) -> ClientSettings:
     return ClientSettings.from_env(hive_home=args.hive_home)
 
 
-def _require_exporting(settings: ClientSettings) -> int | None:
-    if settings.disabled:
+def _resolve(args: argparse.Namespace, *, needs_endpoint: bool) -> ClientSettings | int:
+    """The command's settings, or the exit code to return when they are invalid or opt-in is missing."""
+    try:
+        settings = _settings(args)
+    except SettingsError as err:
+        print(f"hive-otel: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    if needs_endpoint and settings.disabled:
         print(f"hive-otel: {ev.OTEL_SDK_DISABLED}=true, nothing to do", file=sys.stderr)
         return EXIT_OK
-    if not settings.endpoint:
+    if needs_endpoint and not settings.endpoint:
         print(
             f"hive-otel: {ev.HIVE_OTEL_ENDPOINT} is not set, so nothing leaves this machine. "
             f"Set it to an OTLP endpoint (e.g. http://127.0.0.1:4318) to export.",
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    return None
+    return settings
 
 
 class _Progress:
@@ -111,13 +117,9 @@ class _Progress:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    try:
-        settings = _settings(args)
-    except SettingsError as err:
-        print(f"hive-otel: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    if (code := _require_exporting(settings)) is not None:
-        return code
+    settings = _resolve(args, needs_endpoint=True)
+    if isinstance(settings, int):
+        return settings
     return backfill(settings, no_wait=args.no_wait, replay=args.replay, timeout_s=args.timeout)
 
 
@@ -168,13 +170,9 @@ def backfill(settings: ClientSettings, *, no_wait: bool = False, replay: bool = 
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    try:
-        settings = _settings(args)
-    except SettingsError as err:
-        print(f"hive-otel: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    if (code := _require_exporting(settings)) is not None:
-        return code
+    settings = _resolve(args, needs_endpoint=True)
+    if isinstance(settings, int):
+        return settings
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -207,11 +205,9 @@ def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float 
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    try:
-        settings = _settings(args)
-    except SettingsError as err:
-        print(f"hive-otel: {err}", file=sys.stderr)
-        return EXIT_CONFIG
+    settings = _resolve(args, needs_endpoint=False)
+    if isinstance(settings, int):
+        return settings
     if args.show_payload:
         return show_payload(settings, args.session)
     report = doctor_report(settings)
