@@ -68,7 +68,12 @@ def _number(value: Any) -> float | None:
         return None
 
 
+_FRACTIONAL_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d+$")
+
+
 def _format(value: Any, unit: str | None) -> str:
+    if isinstance(value, str) and _FRACTIONAL_TIME.match(value):
+        return value.split(".")[0]  # ClickHouse's nanoseconds are noise in a report
     number = _number(value)
     if number is None:
         return "" if value is None else str(value)
@@ -212,7 +217,8 @@ def _panel_html(panel: Panel, query: Callable[[str], tuple[list[str], list[list[
     figure = _chart(panel, columns, rows)
     if figure is None:
         return _table(panel, columns, rows), False
-    return figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True}), True
+    config = {"displayModeBar": False, "responsive": True}
+    return figure.to_html(full_html=False, include_plotlyjs=False, config=config), True
 
 
 # --- the page ------------------------------------------------------------------------------------
