@@ -1,7 +1,7 @@
-"""The OTLP subset ClickHouse parses for us, and the two fields the collector appends to a request.
+"""The OTLP subset ClickHouse parses for us, and the three fields the collector appends to a request.
 
 ClickHouse reads each OTLP export request as one ``ProtobufSingle`` row into a Null table
-(``otlp_{traces,logs,metrics}_input``, see clickhouse/migrations/0013-0015) and flattens it with
+(``otlp_{traces,logs,metrics}_input``, see clickhouse/migrations/0013-0018) and flattens it with
 materialized views, so ingest never walks span attributes in Python. This is a wire-compatible
 subset of opentelemetry-proto (same field numbers; enums as int32); fields it leaves out are
 skipped. ``tests/collector/test_migrations.py`` checks every field against the real descriptors.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 TENANT_FIELD = 1000
 BATCH_FIELD = 1001
+ALLOW_ALL_KEYS_FIELD = 1002
 
 OTLP_SUBSET_PROTO = """
 syntax = "proto3";
@@ -42,6 +43,7 @@ message ScopeSpans { InstrumentationScope scope = 1; repeated Span spans = 2; st
 message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; string schema_url = 3; }
 message ExportTraceServiceRequest {
   repeated ResourceSpans resource_spans = 1; string hive_tenant = 1000; uint64 hive_batch = 1001;
+  bool hive_allow_all_keys = 1002;
 }
 message LogRecord {
   fixed64 time_unix_nano = 1; fixed64 observed_time_unix_nano = 11; int32 severity_number = 2;
@@ -52,6 +54,7 @@ message ScopeLogs { InstrumentationScope scope = 1; repeated LogRecord log_recor
 message ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2; string schema_url = 3; }
 message ExportLogsServiceRequest {
   repeated ResourceLogs resource_logs = 1; string hive_tenant = 1000; uint64 hive_batch = 1001;
+  bool hive_allow_all_keys = 1002;
 }
 message Exemplar {
   repeated KeyValue filtered_attributes = 7; fixed64 time_unix_nano = 2; double as_double = 3; sfixed64 as_int = 6;
@@ -77,6 +80,7 @@ message ScopeMetrics { InstrumentationScope scope = 1; repeated Metric metrics =
 message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; string schema_url = 3; }
 message ExportMetricsServiceRequest {
   repeated ResourceMetrics resource_metrics = 1; string hive_tenant = 1000; uint64 hive_batch = 1001;
+  bool hive_allow_all_keys = 1002;
 }
 """
 
@@ -93,14 +97,19 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def ingest_trailer(tenant: str | None, batch: int) -> bytes:
-    """Encoded ``hive_tenant`` / ``hive_batch`` fields to append to a serialized export request.
+def ingest_trailer(tenant: str | None, batch: int, allow_all_keys: bool = False) -> bytes:
+    """Encoded ``hive_tenant`` / ``hive_batch`` / ``hive_allow_all_keys`` fields to append to a request.
 
     Protobuf merges concatenated messages, so appending these top-level fields to the client's bytes
-    adds them without copying or mutating the caller's request object.
+    adds them without copying or mutating the caller's request object. The store first removes any
+    top-level field a client sent with these numbers (see ``Store._request_bytes``), so each appears
+    once and a client cannot choose its own tenant or switch the allowlist off.
     """
     out = b""
     if tenant:
         raw = tenant.encode("utf-8")
         out += _varint(TENANT_FIELD << 3 | 2) + _varint(len(raw)) + raw
-    return out + _varint(BATCH_FIELD << 3) + _varint(batch)
+    out += _varint(BATCH_FIELD << 3) + _varint(batch)
+    if allow_all_keys:
+        out += _varint(ALLOW_ALL_KEYS_FIELD << 3) + b"\x01"
+    return out

@@ -5,10 +5,12 @@
 
 Ingest of one request (``ingest_traces`` / ``ingest_logs`` / ``ingest_metrics``):
 
-1. The request's protobuf bytes, plus a trailer carrying the tenant override and a batch id, go
-   into ``otlp_*_input`` (a Null table) as one ``ProtobufSingle`` row. Materialized views flatten it
-   inside ClickHouse into the exporter-compatible ``otel_*`` tables and, for LLM and tool spans,
-   into ``usage_staging``. Session state (``agent_sessions``) is folded from the raw tables.
+1. The request's protobuf bytes, plus a trailer carrying the tenant override, a batch id and the
+   allow-all-keys switch, go into ``otlp_*_input`` (a Null table) as one ``ProtobufSingle`` row.
+   Materialized views flatten it inside ClickHouse, keeping only the attribute keys of the redaction
+   policy (``redaction_allowed_keys``, written by :meth:`Store.migrate`; removed keys are counted in
+   ``redaction_dropped_attributes``), into the exporter-compatible ``otel_*`` tables and, for LLM and
+   tool spans, into ``usage_staging``. Session state (``agent_sessions``) is folded from the raw tables.
 2. For traces, the batch's candidates are merged with the stored facts of the same keys (see
    :mod:`hive_otel.collector._usage_merge`) under the store's lock, and only changed calls are
    written to ``usage_facts`` and, as -1/+1 pairs, to ``usage_ledger``, which the rollups sum.
@@ -21,11 +23,14 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from google.protobuf.message import Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -40,9 +45,11 @@ from hive_otel.collector._transport import (
     StoreLockedError,
     Transport,
     read_owner,
+    sql_string,
 )
 from hive_otel.collector.migrate import RenderOptions, apply_migrations, rollback_migrations
 from hive_otel.collector.pricing import CostEstimator
+from hive_otel.redaction import RedactionPolicy
 from hive_otel.settings import hive_home
 
 __all__ = [
@@ -113,10 +120,18 @@ def is_read_only_sql(sql: str) -> bool:
 
 
 class Store:
-    """One open store. Thread-safe: ingest and queries are serialised by a per-store lock."""
+    """One open store. Thread-safe: ingest and queries are serialised by a per-store lock.
 
-    def __init__(self, url: str, transport: Transport, dirty_marker: Path | None = None) -> None:
+    Attribute keys the redaction policy does not export are removed at ingest and counted per tenant
+    in ``redaction_dropped_attributes`` (the client enforces the same policy first; this is the second
+    line). ``allow_all_keys=True`` keeps every key, for a store that also receives other OTLP data.
+    """
+
+    def __init__(
+        self, url: str, transport: Transport, dirty_marker: Path | None = None, *, allow_all_keys: bool = False
+    ) -> None:
         self.url = url
+        self.allow_all_keys = allow_all_keys
         self._transport = transport
         self._dirty_marker = dirty_marker
         self._lock = threading.RLock()
@@ -144,8 +159,9 @@ class Store:
             self._transport.execute(sql)
 
     # -- ingest -------------------------------------------------------------------------------
-    def _insert_request(self, table: str, message: str, payload: bytes, tenant: str | None) -> int:
+    def _insert_request(self, table: str, message: str, request: Message, tenant: str | None) -> int:
         batch = secrets.randbits(63)
+        payload = _request_bytes(request) + ingest_trailer(tenant, batch, self.allow_all_keys)
         settings = {
             "input_format_protobuf_oneof_presence": 1,
             "format_schema_source": "string",
@@ -153,7 +169,7 @@ class Store:
             "format_schema_message_name": message,
             "async_insert": 0,
         }
-        self._transport.insert_bytes(table, "ProtobufSingle", payload + ingest_trailer(tenant, batch), settings)
+        self._transport.insert_bytes(table, "ProtobufSingle", payload, settings)
         return batch
 
     def ingest_traces(self, request: ExportTraceServiceRequest, tenant: str | None = None) -> IngestResult:
@@ -163,9 +179,7 @@ class Store:
         if not spans:
             return result
         with self._lock:
-            batch = self._insert_request(
-                "otlp_traces_input", "ExportTraceServiceRequest", request.SerializeToString(), tenant
-            )
+            batch = self._insert_request("otlp_traces_input", "ExportTraceServiceRequest", request, tenant)
             _, rows = self._transport.query(f"SELECT count() FROM usage_staging WHERE batch = {batch} AND call_key = ''")
             unkeyed = int(rows[0][0]) if rows else 0
             merged = self._transport.query_arrow(_usage_merge.merge_sql(batch))
@@ -195,7 +209,7 @@ class Store:
         records = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
         if records:
             with self._lock:
-                self._insert_request("otlp_logs_input", "ExportLogsServiceRequest", request.SerializeToString(), tenant)
+                self._insert_request("otlp_logs_input", "ExportLogsServiceRequest", request, tenant)
         return IngestResult(accepted=records)
 
     def ingest_metrics(self, request: ExportMetricsServiceRequest, tenant: str | None = None) -> IngestResult:
@@ -215,9 +229,7 @@ class Store:
             result.messages.append(f"{unsupported} exponential-histogram or summary point(s) are not stored")
         if stored:
             with self._lock:
-                self._insert_request(
-                    "otlp_metrics_input", "ExportMetricsServiceRequest", request.SerializeToString(), tenant
-                )
+                self._insert_request("otlp_metrics_input", "ExportMetricsServiceRequest", request, tenant)
         return result
 
     def _mark_dirty(self, dirty: bool) -> None:
@@ -243,8 +255,19 @@ class Store:
 
     # -- maintenance --------------------------------------------------------------------------
     def migrate(self, options: RenderOptions | None = None) -> list[int]:
+        """Apply pending migrations, then write the redaction policy's keys as the store's allowlist."""
         with self._lock:
-            return apply_migrations(self._transport, options)
+            applied = apply_migrations(self._transport, options)
+            self._write_allowed_keys(RedactionPolicy.load(None).exported_keys)
+            return applied
+
+    def _write_allowed_keys(self, keys: frozenset[str]) -> None:
+        """A new version row when the policy changed; ingest sees the old list or the new one, whole."""
+        _, rows = self._transport.query("SELECT argMax(keys, version) FROM redaction_allowed_keys")
+        if rows and frozenset(rows[0][0]) == keys:
+            return
+        listed = ", ".join(sql_string(key) for key in sorted(keys))
+        self._transport.execute(f"INSERT INTO redaction_allowed_keys (version, keys) VALUES ({time.time_ns()}, [{listed}])")
 
     def reconcile(self) -> dict[str, int]:
         """Rebuild the ledger and every rollup from ``usage_facts FINAL``.
@@ -286,14 +309,33 @@ class Store:
         self.close()
 
 
+def _request_bytes(request: Message) -> bytes:
+    """The request's wire bytes, without top-level fields it carried from a client's unknown numbers.
+
+    The store appends its own tenant, batch and allowlist fields (1000-1002); a client that sent those
+    numbers itself must not get to choose them, so unknown top-level fields are dropped first (rare:
+    opentelemetry-proto has none).
+    """
+    if len(UnknownFieldSet(request)):
+        clean = type(request)()
+        clean.CopyFrom(request)
+        clean.DiscardUnknownFields()
+        request = clean
+    return request.SerializeToString()
+
+
 def open_store(
     url: str | None = None,
     *,
     owner_url: str | None = None,
     migrate: bool = True,
     render: RenderOptions | None = None,
+    allow_all_keys: bool = False,
 ) -> Store:
     """Open (and by default migrate) the store at ``url`` (default: :func:`default_store_url`).
+
+    ``allow_all_keys=True`` stores every attribute key as sent, instead of only the keys the
+    redaction policy exports: for a store that also receives OTLP data from other, non-Hive sources.
 
     Raises :class:`StoreLockedError` when another process owns a chDB path, and
     :class:`StoreError` for anything else that keeps the store from opening.
@@ -307,7 +349,9 @@ def open_store(
         transport = HttpTransport(url)
     else:
         raise StoreError(f"unsupported store URL {url!r}: use chdb:///abs/path or http(s)://host:8123/db")
-    store = Store(url, transport, dirty_marker=path / DIRTY_MARKER if path is not None else None)
+    store = Store(
+        url, transport, dirty_marker=path / DIRTY_MARKER if path is not None else None, allow_all_keys=allow_all_keys
+    )
     try:
         if migrate:
             store.migrate(render)

@@ -181,7 +181,8 @@ def test_metrics_land_in_the_exporter_tables(store: Store, tenant: str) -> None:
     cost = sm.metrics.add(name="hive.cost", unit="USD")
     cost.sum.is_monotonic = True
     cost.sum.aggregation_temporality = 1
-    cost.sum.data_points.append(NumberDataPoint(time_unix_nano=BASE_NS, as_double=0.5, attributes=key_values({"m": "x"})))
+    point_attributes = key_values({"gen_ai.token.type": "input", "gen_ai.tool.call.arguments": "private"})
+    cost.sum.data_points.append(NumberDataPoint(time_unix_nano=BASE_NS, as_double=0.5, attributes=point_attributes))
     tokens = sm.metrics.add(name="gen_ai.client.token.usage", unit="{token}")
     tokens.histogram.data_points.append(
         HistogramDataPoint(time_unix_nano=BASE_NS, count=2, sum=300, bucket_counts=[0, 2], explicit_bounds=[100])
@@ -191,7 +192,7 @@ def test_metrics_land_in_the_exporter_tables(store: Store, tenant: str) -> None:
     assert store.ingest_metrics(request, tenant=tenant).accepted == 3
     where = f"WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}'"
     assert store.query(f"SELECT MetricName, Value, IsMonotonic, Attributes FROM otel_metrics_sum {where}")[1] == [
-        ["hive.cost", 0.5, True, {"m": "x"}]
+        ["hive.cost", 0.5, True, {"gen_ai.token.type": "input"}]  # the key the policy does not export is gone
     ]
     assert store.query(f"SELECT Count, Sum, BucketCounts FROM otel_metrics_histogram {where}")[1] == [[2, 300, [0, 2]]]
     assert store.query(f"SELECT Value, TimeUnix FROM otel_metrics_gauge {where}")[1] == [[7, "2026-01-01 00:00:00"]]
