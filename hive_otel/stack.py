@@ -176,9 +176,14 @@ def _counters(collector_http: str) -> dict[str, Any]:
 
 
 def _wait_until_drained(collector_http: str, agent: _Process, timeout_s: float) -> dict[str, Any]:
-    """Poll the collector until what it accepted has not changed for QUIET_S: the agent is drained."""
+    """Poll the collector until what it accepted has not changed for QUIET_S: the agent is drained.
+
+    Called once ``backfill`` returned, i.e. once the agent acknowledged everything; when nothing at all
+    arrives for twice QUIET_S (a re-run whose checkpoints left nothing to send), there was nothing to forward.
+    """
     deadline = time.monotonic() + timeout_s
-    last, since = _counters(collector_http), time.monotonic()
+    first = last = _counters(collector_http)
+    since = started = time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.25)
         if not agent.alive():
@@ -186,7 +191,8 @@ def _wait_until_drained(collector_http: str, agent: _Process, timeout_s: float) 
         now = _counters(collector_http)
         if now != last:
             last, since = now, time.monotonic()
-        elif time.monotonic() - since >= QUIET_S and last["items_accepted"].get("traces"):
+        quiet = time.monotonic() - since >= QUIET_S
+        if quiet and (last != first or time.monotonic() - started >= 2 * QUIET_S):
             return last
     raise RuntimeError(f"the collector was still receiving after {timeout_s:.0f}s")
 
