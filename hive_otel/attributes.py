@@ -7,6 +7,8 @@ Import the constant instead of retyping the string, so a rename is one edit.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 SCHEMA_VERSION = "1"
 """Version of the hive-otel payload shape; sent as ``hive.schema_version`` on every resource."""
 
@@ -73,10 +75,36 @@ HIVE_TOOL_IS_ERROR = "hive.tool.is_error"
 HIVE_TASK_ID = "hive.task.id"
 HIVE_TASK_STATUS = "hive.task.status"
 HIVE_TRIGGER_ID = "hive.trigger.id"
+HIVE_TRIGGER_TYPE = "hive.trigger.type"  # timer | webhook | ...
+HIVE_TRIGGER_NEXT_FIRE_AT = "hive.trigger.next_fire_at"  # epoch milliseconds of the trigger's next wake
+HIVE_TASK_BLOCKS = "hive.task.blocks"  # ids of the tasks this one blocks (string array)
+HIVE_TASK_BLOCKED_BY = "hive.task.blocked_by"  # ids of the tasks blocking this one (string array)
+HIVE_LOOP_PARK_REASON = "hive.loop.park_reason"  # why an agent loop parked: ask_user, turn_done, llm_error, ...
+HIVE_LOOP_INTERRUPT_CAUSE = "hive.loop.interrupt_cause"  # stream_stall | crashed | stale
 HIVE_UNKNOWN_EVENT = "hive.unknown_event"  # set on pass-through records of event types we do not map
 HIVE_ERROR_MESSAGE = "hive.error.message"  # private: redacted by default
 HIVE_FILE_PATH = "hive.file.path"  # private: redacted by default
 HIVE_EVENT_DATA = "hive.event.data"  # private: raw event payload of unknown types, redacted by default
+
+
+
+class HiveOtelEvent(StrEnum):
+    """Event types hive-otel emits itself, as log records named ``hive.<type>`` next to Hive's own."""
+
+    HEARTBEAT = "heartbeat"
+    """Sent every ``HIVE_OTEL_HEARTBEAT_S`` per live session while instrumented (S7: last seen)."""
+    STREAM_STATE_CHANGED = "stream_state_changed"
+    """The live streaming indicator changed (S3); ``hive.status`` holds a :class:`StreamState`."""
+
+
+class StreamState(StrEnum):
+    """What a stream is doing, derived on the client from deltas and tool events (S3)."""
+
+    IDLE = "idle"
+    THINKING = "thinking"  # reasoning deltas
+    TYPING = "typing"  # text deltas
+    TOOL_CALLING = "tool_calling"  # a tool call is open
+
 
 COST_SOURCE_RUNTIME = "runtime"
 COST_SOURCE_UNPRICED = "unpriced"

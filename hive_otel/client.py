@@ -100,10 +100,15 @@ class LiveExport:
     def _run(self) -> None:
         assert self.client is not None
         pipeline = self.client.pipeline
+        heartbeat_s = self.client.settings.heartbeat_s
+        next_heartbeat = time.monotonic()  # the first one right away: "last seen" starts at instrument()
         while not self._stop.is_set():
             records = self.instrumentation.drain(4096)
             try:
                 pipeline.consume(records)
+                if heartbeat_s and time.monotonic() >= next_heartbeat:
+                    pipeline.heartbeat(self.instrumentation.context)
+                    next_heartbeat = time.monotonic() + heartbeat_s
                 pipeline.tick()
                 self.client.emit()
             except Exception:  # never let one bad record stop live export
@@ -158,5 +163,6 @@ def instrument(
         colony_id=colony_id,
         queue_size=settings.queue_size,
         via=via,
+        stream_states=True,
     )
     return LiveExport(instrumentation, client)

@@ -40,6 +40,18 @@ HIVE_OTEL_JOIN_WINDOW_S = "HIVE_OTEL_JOIN_WINDOW_S"
 """Seconds an LLM or tool call waits for its other half (bus event vs. L3 log line) before it is
 exported alone. Default: 5."""
 
+HIVE_OTEL_HEARTBEAT_S = "HIVE_OTEL_HEARTBEAT_S"
+"""Seconds between the ``hive.heartbeat`` records a live session sends while instrumented, from which
+the collector computes "last seen N s ago". ``0`` sends none. Default: 15."""
+
+HIVE_OTEL_QUOTA_URL = "HIVE_OTEL_QUOTA_URL"
+"""Base URL of the hive-otel API that ``hive_otel.quota`` reads budgets and decisions from
+(``GET {url}/api/quotas/{tenant}/decisions``). Default: ``HIVE_OTEL_ENDPOINT`` (the collector serves
+the API on its OTLP/HTTP port)."""
+
+HIVE_OTEL_QUOTA_REFRESH_S = "HIVE_OTEL_QUOTA_REFRESH_S"
+"""Seconds between refreshes of the local quota cache by its background thread. Default: 30."""
+
 HIVE_CLICKHOUSE_URL = "HIVE_CLICKHOUSE_URL"
 """Store for the cloud collector and ``hive-otel usage``: ``chdb:///path`` (embedded, the default at
 ``chdb://$HIVE_HOME/otel/clickhouse``) or ``http(s)://user:pass@host:8123/db`` (a ClickHouse server)."""

@@ -20,7 +20,7 @@ from hive_otel.mapping.telemetry import Telemetry
 from hive_otel.outbox import Outbox
 from hive_otel.redaction import RedactionProcessor
 from hive_otel.settings import ClientSettings
-from hive_otel.sources.records import HiveRecord
+from hive_otel.sources.records import HiveRecord, SessionContext
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,10 @@ class ClientPipeline:
             if len(self._pending.spans) + len(self._pending.logs) >= self._batch_items:
                 self.emit()
                 now = self._clock()
+
+    def heartbeat(self, instrumented: SessionContext) -> None:
+        """Queue a ``hive.heartbeat`` for the instrumented session and its running workers."""
+        self._pending.extend(self.mapper.heartbeats(self._clock(), instrumented))
 
     def tick(self) -> None:
         """Release calls whose partner did not arrive within the join window."""

@@ -16,6 +16,8 @@ DEFAULT_OUTBOX_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_QUEUE_SIZE = 65536
 DEFAULT_JOIN_WINDOW_S = 5.0
 DEFAULT_TIMEOUT_MS = 10_000
+DEFAULT_HEARTBEAT_S = 15.0
+DEFAULT_QUOTA_REFRESH_S = 30.0
 PROTOCOLS = ("http/protobuf", "grpc")
 
 
@@ -90,6 +92,9 @@ class ClientSettings:
     queue_size: int = DEFAULT_QUEUE_SIZE
     join_window_s: float = DEFAULT_JOIN_WINDOW_S
     disabled: bool = False
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S  # 0: no heartbeats
+    quota_url: str | None = None  # None: the endpoint
+    quota_refresh_s: float = DEFAULT_QUOTA_REFRESH_S
 
     @property
     def exporting(self) -> bool:
@@ -126,6 +131,18 @@ class ClientSettings:
         if token:
             headers["authorization"] = f"Bearer {token}"
 
+        quota_url = env.get(ev.HIVE_OTEL_QUOTA_URL, "").strip() or None
+        if quota_url:
+            parsed = urlparse(quota_url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise SettingsError(
+                    f"{ev.HIVE_OTEL_QUOTA_URL}: expected a base URL like http://127.0.0.1:4318, got {quota_url!r}"
+                )
+            quota_url = quota_url.rstrip("/")
+        quota_refresh_s = _float(env, ev.HIVE_OTEL_QUOTA_REFRESH_S, DEFAULT_QUOTA_REFRESH_S)
+        if quota_refresh_s <= 0:
+            raise SettingsError(f"{ev.HIVE_OTEL_QUOTA_REFRESH_S}: must be positive, got {quota_refresh_s}")
+
         policy_raw = env.get(ev.HIVE_OTEL_POLICY, "").strip()
         values: dict[str, object] = dict(
             hive_home=home,
@@ -146,6 +163,9 @@ class ClientSettings:
             queue_size=_int(env, ev.HIVE_OTEL_QUEUE_SIZE, DEFAULT_QUEUE_SIZE),
             join_window_s=_float(env, ev.HIVE_OTEL_JOIN_WINDOW_S, DEFAULT_JOIN_WINDOW_S),
             disabled=env.get(ev.OTEL_SDK_DISABLED, "").strip().lower() == "true",
+            heartbeat_s=_float(env, ev.HIVE_OTEL_HEARTBEAT_S, DEFAULT_HEARTBEAT_S),
+            quota_url=quota_url,
+            quota_refresh_s=quota_refresh_s,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -596,6 +596,8 @@ class _Writer:
         bus.close_session_log()
 
     async def trigger_events(self, agent: _Agent) -> None:
+        # Hive adds the next wake (epoch ms) to the config of an active timer, and to each firing.
+        next_fire_at = int((_BASE_TIME + timedelta(days=1)).timestamp() * 1000)
         trigger = {
             "trigger_id": "daily-digest",
             "trigger_type": "timer",
@@ -603,7 +605,8 @@ class _Writer:
             "name": "Daily digest",
         }
         await self.publish(agent, EventType.TRIGGER_AVAILABLE, dict(trigger))
-        await self.publish(agent, EventType.TRIGGER_ACTIVATED, dict(trigger))
+        activated = {**trigger, "trigger_config": {"cron": "0 9 * * *", "next_fire_at": next_fire_at}}
+        await self.publish(agent, EventType.TRIGGER_ACTIVATED, activated)
         await self.publish(
             agent,
             EventType.TRIGGER_FIRED,
@@ -614,6 +617,7 @@ class _Writer:
                 "task": self.secret(CANARY_EVENT_DATA, "Summarise yesterday"),
                 "last_fired_at": 1768467600.0,
                 "fire_count": 3,
+                "next_fire_at": next_fire_at + 86_400_000,
             },
         )
 

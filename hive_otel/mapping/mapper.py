@@ -50,10 +50,12 @@ from hive_otel.mapping.ids import (
 )
 from hive_otel.mapping.joiner import CallJoiner
 from hive_otel.mapping.status import DROPPED_EVENT_TYPES, KNOWN_EVENT_TYPES, status_log
+from hive_otel.mapping.stream_state import StreamStates, heartbeat_log, stream_state_log
 from hive_otel.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
 from hive_otel.mapping.timestamps import to_unix_ns
 from hive_otel.sources.records import EVENT_LOG_SESSION_PREFIX, HiveRecord, RecordKind, SessionContext
 
+_WORKER_ENDS = frozenset({"worker_completed", "worker_failed", "execution_completed", "execution_failed"})
 _LIFECYCLE_SPAN_EVENTS = frozenset(
     {
         "execution_started",
@@ -75,6 +77,7 @@ class _Session:
     first_ns: int
     last_ns: int
     failed: bool = False
+    ended: bool = False  # a worker that completed or failed: no more heartbeats for it
 
 
 @dataclass(slots=True)
@@ -106,6 +109,7 @@ class EventMapper:
         self._nodes: dict[tuple[str, str, str], _Open] = {}
         self._turn_start: dict[tuple[str, str, str], int] = {}
         self._tool_starts: dict[tuple[str, str], ToolCall] = {}
+        self._streams = StreamStates()
         self.counters: dict[str, int] = {
             "records": 0,
             "deltas_dropped": 0,
@@ -150,6 +154,17 @@ class EventMapper:
         out = self.release_all()
         for session_id, s in self._sessions.items():
             out.spans.append(self._session_span(session_id, s))
+        return out
+
+    def heartbeats(self, now_ns: int, instrumented: SessionContext) -> Telemetry:
+        """One ``hive.heartbeat`` record for the instrumented session and each of its sessions still
+        running (workers that have not completed or failed), stamped ``now_ns``."""
+        out = Telemetry()
+        root = self._touch(instrumented, now_ns)
+        for session_id, s in self._sessions.items():
+            if s is root or not s.ended:
+                trace_id, span_id = session_trace_id(session_id), session_span_id(session_id)
+                out.logs.append(heartbeat_log(s.resource, now_ns, trace_id, span_id))
         return out
 
     @property
@@ -232,6 +247,11 @@ class EventMapper:
             if turn not in self._turn_start:
                 self._turn_start[turn] = to_unix_ns(get("timestamp")) or now_ns
             self.counters["deltas_dropped"] += 1
+            state = self._streams.change((file_context.session_id, stream_id), event_type)
+            if state is not None:  # the first delta of a run: the stream started thinking or typing
+                turn_context = with_colony(context_for_stream(file_context, stream_id), get("colony_id"))
+                time_ns = to_unix_ns(get("timestamp")) or now_ns
+                self._stream_state(state, time_ns, turn_context, stream_id, node_id, exec_id, out)
             return
 
         time_ns = to_unix_ns(get("timestamp")) or now_ns
@@ -248,12 +268,33 @@ class EventMapper:
             self._map_lifecycle(event_type, event, data, session, sid, stream_id, node_id, exec_id, time_ns, out)
         if event_type in ("execution_failed", "worker_failed"):
             session.failed = True
+        if context.agent_role == A.ROLE_WORKER and event_type in _WORKER_ENDS:
+            session.ended = True
+        state = self._streams.change((file_context.session_id, stream_id), event_type)
+        if state is not None:
+            self._stream_state(state, time_ns, context, stream_id, node_id, exec_id, out)
         if event_type in ("llm_turn_complete", "tool_call_started", "tool_call_completed"):
             return  # calls are spans; their text and arguments never become log records
         parent = self._parent_span(sid, exec_id, node_id)
         out.logs.append(
             status_log(event, session.resource, time_ns, session_trace_id(sid), parent, self._include_content)
         )
+
+    def _stream_state(
+        self,
+        state: str,
+        time_ns: int,
+        context: SessionContext,
+        stream_id: str,
+        node_id: str,
+        exec_id: str,
+        out: Telemetry,
+    ) -> None:
+        session = self._touch(context, time_ns)
+        sid = context.session_id
+        parent = self._parent_span(sid, exec_id, node_id)
+        trace_id = session_trace_id(sid)
+        out.logs.append(stream_state_log(session.resource, time_ns, state, stream_id, node_id, exec_id, trace_id, parent))
 
     def _parent_span(self, sid: str, exec_id: str, node_id: str) -> bytes:
         node = self._nodes.get((sid, exec_id, node_id))

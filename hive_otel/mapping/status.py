@@ -75,6 +75,59 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _id(value: Any) -> str | None:
+    """A task or trigger id: Hive's task ids are ints, the workload's and triggers' strings."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _str(value)
+
+
+def _ids(value: Any) -> list[str] | None:
+    if not isinstance(value, list):
+        return None
+    ids = [i for i in map(_id, value) if i is not None]
+    return ids or None
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """Hive's ``next_fire_at`` is epoch milliseconds; a value that reads as seconds is scaled."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return int(value * 1000) if value < 100_000_000_000 else int(value)
+
+
+def _task_attributes(data: dict[str, Any], attrs: Attributes) -> None:
+    # Subject, description and active form are the user's words: never exported. Ids, status and
+    # the dependency edges are what the right rail needs.
+    task = data.get("task") or data.get("after") or {}
+    if not isinstance(task, dict):
+        task = {}
+    task_id = _id(data.get("task_id")) or _id(task.get("id"))
+    if task_id:
+        attrs[A.HIVE_TASK_ID] = task_id
+    if _str(task.get("status")):
+        attrs[A.HIVE_TASK_STATUS] = task["status"]
+    for key, attr in (("blocks", A.HIVE_TASK_BLOCKS), ("blocked_by", A.HIVE_TASK_BLOCKED_BY)):
+        ids = _ids(task.get(key))
+        if ids:
+            attrs[attr] = ids
+
+
+def _trigger_attributes(data: dict[str, Any], attrs: Attributes) -> None:
+    # The trigger's name and task are free text; its id, type and next wake are schedule facts.
+    trigger_id = _id(data.get("trigger_id")) or _id(data.get("id"))
+    if trigger_id:
+        attrs[A.HIVE_TRIGGER_ID] = trigger_id
+    if _str(data.get("trigger_type")):
+        attrs[A.HIVE_TRIGGER_TYPE] = data["trigger_type"]
+    config = data.get("trigger_config")
+    next_fire = _epoch_ms(data.get("next_fire_at"))
+    if next_fire is None and isinstance(config, dict):
+        next_fire = _epoch_ms(config.get("next_fire_at"))
+    if next_fire is not None:
+        attrs[A.HIVE_TRIGGER_NEXT_FIRE_AT] = next_fire
+
+
 def status_attributes(event_type: str, data: dict[str, Any], include_content: bool) -> Attributes:
     """The safe, typed fields of one event's data (free text only when the policy lets content out)."""
     attrs: Attributes = {}
@@ -83,18 +136,9 @@ def status_attributes(event_type: str, data: dict[str, Any], include_content: bo
         if phase:
             attrs[A.HIVE_QUEEN_PHASE] = phase
     elif event_type.startswith("task_"):
-        task = data.get("task") or data.get("after") or {}
-        task_id = _str(data.get("task_id")) or (_str(task.get("id")) if isinstance(task, dict) else None)
-        if task_id is None and isinstance(task, dict) and isinstance(task.get("id"), int):
-            task_id = str(task["id"])
-        if task_id:
-            attrs[A.HIVE_TASK_ID] = task_id
-        if isinstance(task, dict) and _str(task.get("status")):
-            attrs[A.HIVE_TASK_STATUS] = task["status"]
+        _task_attributes(data, attrs)
     elif event_type.startswith("trigger_"):
-        trigger_id = _str(data.get("trigger_id")) or _str(data.get("id"))
-        if trigger_id:
-            attrs[A.HIVE_TRIGGER_ID] = trigger_id
+        _trigger_attributes(data, attrs)
     elif event_type in ("worker_completed", "worker_failed"):
         worker_id = _str(data.get("worker_id"))
         if worker_id:
@@ -102,9 +146,14 @@ def status_attributes(event_type: str, data: dict[str, Any], include_content: bo
         success = data.get("success")
         attrs[A.HIVE_STATUS] = "failed" if event_type == "worker_failed" or success is False else "completed"
     elif event_type == "loop_state_changed":
-        activity = _str(data.get("activity"))
-        if activity:
-            attrs[A.HIVE_STATUS] = activity
+        for key, attr in (
+            ("activity", A.HIVE_STATUS),
+            ("park_reason", A.HIVE_LOOP_PARK_REASON),
+            ("interrupt_cause", A.HIVE_LOOP_INTERRUPT_CAUSE),
+        ):
+            value = _str(data.get(key))
+            if value:
+                attrs[attr] = value
     for key in _FREE_TEXT_KEYS if include_content else ():
         text = _str(data.get(key))
         if text:

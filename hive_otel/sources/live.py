@@ -4,7 +4,10 @@ On the runtime's thread the hook only appends the event object to a bounded in-m
 conversion, no I/O, no locks, never raises, never waits; a full queue drops the event and counts it.
 Everything else happens in :meth:`Instrumentation.drain`, called from the export worker's thread:
 streaming text deltas are discarded there (never exported, seed §8.1) and each event becomes a
-:class:`HiveRecord` holding exactly what Hive would have written to ``events.jsonl``.
+:class:`HiveRecord` holding exactly what Hive would have written to ``events.jsonl``. With
+``stream_states=True`` (what :func:`hive_otel.instrument` asks for) the first delta of each run on a
+stream is kept as a bare record (type, ids and time, no text), so the mapping can tell when a stream
+starts thinking or typing (S3) without seeing a record per token.
 
 Two ways to hook the bus (``via``):
 
@@ -41,10 +44,12 @@ _DISK_STRIPPED_DATA_FIELDS = ("full_request",)
 class Instrumentation:
     """A hook on one EventBus. Counters are plain ints, read from any thread."""
 
-    def __init__(self, event_bus: Any, context: SessionContext, queue_size: int) -> None:
+    def __init__(self, event_bus: Any, context: SessionContext, queue_size: int, stream_states: bool = False) -> None:
         self.event_bus = event_bus
         self.context = context
         self.queue_size = queue_size
+        self.stream_states = stream_states
+        self._delta_run: dict[Any, Any] = {}  # stream id → type of the delta run it is in
         self.dropped = 0  # events lost to a full queue (runtime thread)
         self.records = 0  # events handed out by drain()
         self.deltas_dropped = 0  # streaming deltas discarded by drain()
@@ -88,8 +93,14 @@ class Instrumentation:
             except IndexError:
                 break
             if event.type in STREAMING_DELTA_TYPES:
-                self.deltas_dropped += 1
+                if self.stream_states and self._delta_run.get(event.stream_id) != event.type:
+                    self._delta_run[event.stream_id] = event.type
+                    out.append(HiveRecord(RecordKind.EVENT, _delta_marker(event), self.context))
+                else:
+                    self.deltas_dropped += 1
                 continue
+            if self._delta_run:
+                self._delta_run.pop(event.stream_id, None)
             try:
                 data = _as_written(event)
             except Exception as err:
@@ -122,6 +133,18 @@ class Instrumentation:
 _CLASS_METHOD = object()  # marks "publish was the class's own method", restored by deleting ours
 
 
+def _delta_marker(event: Any) -> dict[str, Any]:
+    """The first delta of a run without its text: enough to say the stream began thinking or typing."""
+    return {
+        "type": event.type.value,
+        "stream_id": event.stream_id,
+        "node_id": event.node_id,
+        "execution_id": event.execution_id,
+        "timestamp": event.timestamp.isoformat(),
+        "colony_id": event.colony_id,
+    }
+
+
 def _as_written(event: Any) -> dict[str, Any]:
     """``event.to_dict()`` as Hive writes it to events.jsonl: stripped, and JSON all the way down."""
     d = event.to_dict()
@@ -142,19 +165,21 @@ def instrument(
     settings: ClientSettings | None = None,
     queue_size: int | None = None,
     via: Literal["subscribe", "publish"] = "subscribe",
+    stream_states: bool = False,
 ) -> Instrumentation:
     """Hook hive-otel onto a live ``framework.host.event_bus.EventBus`` of one queen session.
 
     Records carry ``SessionContext(session_id, queen_id, colony_id)``; events of the session's workers
     (``stream_id`` ``worker:<id>``) are refined by the mapping. ``queue_size`` defaults to
-    ``settings.queue_size`` (``HIVE_OTEL_QUEUE_SIZE``).
+    ``settings.queue_size`` (``HIVE_OTEL_QUEUE_SIZE``). ``stream_states`` keeps the first delta of
+    each run as a text-free record (see the module docstring).
     """
     if queue_size is None:
         queue_size = (settings or ClientSettings.from_env()).queue_size
     if queue_size <= 0:
         raise ValueError(f"queue_size must be positive, got {queue_size}")
     context = SessionContext(session_id=session_id, queen_id=queen_id, colony_id=colony_id)
-    hook = Instrumentation(event_bus, context, queue_size)
+    hook = Instrumentation(event_bus, context, queue_size, stream_states)
     if via == "subscribe":
         from framework.host.event_bus import EventType
 
