@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hive_otel.collector._auth import AUTHORIZATION, Principal, Unauthenticated
 from hive_otel.collector._ingest import ExportOutcome, Ingestor, IngestStore, StoreBusy, StoreUnavailable
@@ -289,8 +290,15 @@ class _UsageEndpoint:
         return group_by, since, until, tenant
 
 
-def build_http_app(store: IngestStore, ingestor: Ingestor, config: ReceiverConfig) -> Starlette:
-    """The ASGI app behind the OTLP/HTTP port."""
+API_PATHS = ("/api/", "/openapi.json", "/docs", "/redoc")
+"""Paths of the status and usage API (hive_otel.api) on the same port."""
+
+
+def build_http_app(
+    store: IngestStore, ingestor: Ingestor, config: ReceiverConfig, api: ASGIApp | None = None
+) -> ASGIApp:
+    """The ASGI app behind the OTLP/HTTP port; requests under ``API_PATHS`` go to ``api`` (the status
+    and usage API), so the OTLP routes keep their own 404/405 answers."""
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "pid": os.getpid(), "counters": ingestor.counters.snapshot()})
@@ -301,7 +309,15 @@ def build_http_app(store: IngestStore, ingestor: Ingestor, config: ReceiverConfi
     routes.append(Route("/healthz", healthz, methods=["GET"]))
     routes.append(Route("/hive/v1/query", _QueryEndpoint(store, ingestor).handle, methods=["POST"]))
     routes.append(Route(USAGE_PATH, _UsageEndpoint(store, ingestor).handle, methods=["POST"]))
-    return Starlette(routes=routes)
+    otlp = Starlette(routes=routes)
+    if api is None:
+        return otlp
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
+        await (api if path.startswith(API_PATHS) else otlp)(scope, receive, send)
+
+    return dispatch
 
 
 __all__ = ["USAGE_PATH", "build_http_app", "is_loopback_client"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -137,6 +138,9 @@ class Ingestor:
         self._slots = threading.BoundedSemaphore(config.max_inflight_ingests)
         self.auth = TenantAuth(config.tokens)
         self.counters = ReceiverCounters()
+        self.listeners: list[Callable[[str, Message, str], None]] = []
+        """Called as ``listener(signal name, request, tenant)`` after each acknowledged ingest (the live
+        API streams and the quota evaluator); a listener's failure is logged, never the client's."""
 
     def authenticate(
         self, transport: str, what: str, peer: str, authorization: str | None, tenant_header: str | None
@@ -197,6 +201,11 @@ class Ingestor:
         rejected = min(max(int(result.rejected), 0), total)
         message = str(result.message or "")
         self.counters.items(signal.name, total - rejected, rejected)
+        for listener in self.listeners:
+            try:
+                listener(signal.name, request, tenant or "")
+            except Exception:
+                logger.exception("ingest listener %r failed on a %s request", listener, signal.name)
         if rejected:
             logger.warning("store rejected %d of %d %s items from %s: %s", rejected, total, signal.name, peer, message)
         return ExportOutcome(accepted=total - rejected, rejected=rejected, message=message)

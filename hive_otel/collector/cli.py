@@ -219,3 +219,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     except ImportError:
         return
     add_collector_command(sub)
+    from hive_otel.api.cli import add_api_command
+
+    add_api_command(sub)

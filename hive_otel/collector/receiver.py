@@ -107,6 +107,11 @@ class CollectorServer:
         self.config = config
         self._store = store
         self._ingestor = Ingestor(store, config)
+        # The status and usage API (seed §6) on the HTTP port: one process owns an embedded store.
+        from hive_otel.api.service import ApiService
+
+        self.api = ApiService(store, self._ingestor.auth)
+        self._ingestor.listeners.append(self.api.on_ingest)
         self._grpc_server: grpc.Server | None = None
         self._http_server: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
@@ -135,6 +140,7 @@ class CollectorServer:
                 self._stop_listeners(grace_s=0)
                 raise
             self._ports = BoundPorts(grpc=grpc_port, http=http_socket.getsockname()[1])
+            self.api.start()
             # Readers of an embedded store (hive-otel usage/sql/status) ask us instead of opening it.
             self._store.set_owner_url(self.http_url)
             logger.info("OTLP receiver listening: gRPC %s, HTTP %s", self.grpc_target, self.http_url)
@@ -142,7 +148,7 @@ class CollectorServer:
 
     def _start_http(self, sock: socket.socket) -> None:
         config = uvicorn.Config(
-            build_http_app(self._store, self._ingestor, self.config),
+            build_http_app(self._store, self._ingestor, self.config, self.api.app),
             lifespan="off",
             log_config=None,  # leave logging to the application
             access_log=False,
@@ -167,6 +173,7 @@ class CollectorServer:
             if self._ports is not None:
                 self._store.set_owner_url(None)  # readers stop asking us before the listener goes away
             self._stop_listeners(self.config.shutdown_grace_s)
+            self.api.stop()
             self._ports = None
 
     def _stop_listeners(self, grace_s: float) -> None:

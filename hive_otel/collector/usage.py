@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -143,9 +144,19 @@ def _literal_time(moment: datetime) -> str:
     return f"toDateTime64({sql_string(moment.strftime('%Y-%m-%d %H:%M:%S.%f'))}, 6, 'UTC')"
 
 
-def build_sql(keys: list[str], since: datetime | None, until: datetime | None, tenant: str | None) -> tuple[str, str]:
-    """The grouped query and the table it reads. Half-open range: since <= t < until."""
-    table = _choose_table(keys, since, until)
+def build_sql(
+    keys: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    tenant: str | None,
+    filters: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """The grouped query and the table it reads. Half-open range: since <= t < until.
+
+    ``filters`` keeps only the calls whose group key equals a value (``{"colony": "research"}``);
+    a filter on ``session`` is answered from the facts, like a group by it."""
+    filters = filters or {}
+    table = _choose_table(keys + [k for k in filters if k not in ("hour", "day", "month")], since, until)
     on_facts = table == "usage_facts"
     time_column = {"usage_facts": "occurred_at", "usage_hourly": "hour", "usage_daily": "day"}[table]
     select = []
@@ -157,6 +168,10 @@ def build_sql(keys: list[str], since: datetime | None, until: datetime | None, t
     where = []
     if tenant is not None:
         where.append(f"tenant = {sql_string(tenant)}")
+    for key, value in filters.items():
+        rollup_expr, fact_expr = _KEYS[key]
+        expr = fact_expr if on_facts else str(rollup_expr).format(t=time_column)
+        where.append(f"{expr} = {sql_string(value)}")
     if since is not None:
         where.append(f"{time_column} >= {_literal_time(since)}")
     if until is not None:
@@ -187,9 +202,12 @@ def usage(
     since: str | datetime | None = None,
     until: str | datetime | None = None,
     tenant: str | None = None,
+    *,
+    filters: Mapping[str, str] | None = None,
 ) -> UsageReport:
-    """Usage by ``group_by`` over ``[since, until)``, for one tenant or all of them."""
-    unknown = [k for k in group_by if k not in _KEYS]
+    """Usage by ``group_by`` over ``[since, until)``, for one tenant or all of them, optionally only
+    the calls matching ``filters`` (group key → value)."""
+    unknown = [k for k in [*group_by, *(filters or {})] if k not in _KEYS]
     if unknown:
         raise ValueError(f"unknown group-by key(s) {unknown}; choose from {', '.join(GROUP_KEYS)}")
     if len(set(group_by)) != len(group_by):
@@ -197,7 +215,7 @@ def usage(
     start, end = parse_time(since), parse_time(until)
     if start and end and start >= end:
         raise ValueError("--since must be before --until")
-    sql, table = build_sql(group_by, start, end, tenant)
+    sql, table = build_sql(group_by, start, end, tenant, filters)
     columns, rows = store.query(sql, readonly=True)
     report = UsageReport(group_by, start.isoformat() if start else None, end.isoformat() if end else None,
                          source=table)  # fmt: skip
@@ -206,7 +224,7 @@ def usage(
         out: dict[str, Any] = {key: record[key] for key in group_by}
         out.update({m: _number(m, record[m]) for m in MEASURES})
         report.rows.append(out)
-    totals_sql, _ = build_sql([], start, end, tenant)
+    totals_sql, _ = build_sql([], start, end, tenant, filters)
     columns, rows = store.query(totals_sql, readonly=True)
     record = dict(zip(columns, rows[0], strict=True)) if rows else {}
     report.totals = {m: _number(m, record.get(m)) for m in MEASURES}

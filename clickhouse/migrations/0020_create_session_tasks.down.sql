@@ -1,0 +1,1 @@
+DROP VIEW IF EXISTS session_tasks {on_cluster};

@@ -1,0 +1,1 @@
+DROP VIEW IF EXISTS session_triggers {on_cluster};

@@ -1,0 +1,375 @@
+"""The status and usage API on a real collector (tokens file, chDB store, sockets on 127.0.0.1).
+
+Tenant A's sessions come from a real aden-hive EventBus through ``hive_otel.instrument()`` (mapping,
+redaction, outbox, OTLP/HTTP with A's token): a queen parked awaiting the user (idle by design), a
+worker that stalled (node_stalled + stream_inactive with no progress since) and one that completed.
+Tenant B has one queen session. Live export is left running while the routes are read, because
+shutting it down ends every session (their invoke_agent spans).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from framework.host.event_bus import AgentEvent, EventBus, EventType
+
+import hive_otel
+from hive_otel.collector.receiver import CollectorServer
+from hive_otel.collector.store import Store, open_store
+from hive_otel.collector.tokens import TokenTable, add_token
+from hive_otel.settings import ClientSettings
+from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, logs_request, traces_request
+
+TOKEN_A = "token-of-tenant-a-api-3f9c1e7b2d"
+TOKEN_B = "token-of-tenant-b-api-8a2e4c6f0b"
+TOKEN_ADMIN = "token-of-the-api-operator-5d1f"
+A, B = "api-a", "api-b"
+QUEEN, QUEEN_B = "session_api_queen", "session_api_queen_b"
+STALLED, DONE = "w-stalled", "w-done"
+NEXT_WAKE_MS = 1_893_456_000_000  # 2030-01-01T00:00:00Z
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CollectorServer, Store]]:
+    work = tmp_path_factory.mktemp("api")
+    tokens = work / "tokens.yaml"
+    add_token(tokens, TOKEN_A, A)
+    add_token(tokens, TOKEN_B, B)
+    add_token(tokens, TOKEN_ADMIN, "api-ops", admin=True)
+    store = open_store(f"chdb://{work / 'store'}")
+    server = CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1, tokens=TokenTable.load(tokens))
+    server.start()
+    server.api.quotas._min_interval_s = 0.05
+    yield server, store
+    server.stop()
+    store.close()
+
+
+def _settings(server: CollectorServer, work: Path, token: str) -> ClientSettings:
+    return ClientSettings.from_env(
+        {
+            "HIVE_HOME": str(work),
+            "HIVE_OTEL_STATE_DIR": str(work / "state"),
+            "HIVE_OTEL_ENDPOINT": server.http_url,
+            "HIVE_OTEL_TOKEN": token,
+            "HIVE_OTEL_JOIN_WINDOW_S": "0",
+            "HIVE_OTEL_HEARTBEAT_S": "1",
+            "HIVE_OTEL_USER_ID": "alice",
+        }
+    )
+
+
+async def _queen_and_workers(bus: EventBus) -> None:
+    await bus.emit_execution_started("queen", "exec-q")
+    await bus.publish(AgentEvent(type=EventType.QUEEN_PHASE_CHANGED, stream_id="queen", data={"phase": "independent"}))
+    await bus.publish(AgentEvent(type=EventType.QUEEN_PHASE_CHANGED, stream_id="queen", data={"phase": "working"}))
+    await bus.emit_node_loop_started("queen", "queen", execution_id="exec-q")
+    await bus.emit_llm_text_delta("queen", "queen", "hi", "hi", execution_id="exec-q")
+    await bus.emit_llm_turn_complete("queen", "queen", "stop", "gpt-4o", 1000, 100, cost_usd=0.01,
+                                     execution_id="exec-q", iteration=0)  # fmt: skip
+    for task in (
+        {"id": 1, "subject": "SECRET-SUBJECT", "status": "in_progress", "blocks": [2], "blocked_by": []},
+        {"id": 2, "subject": "second", "status": "pending", "blocks": [], "blocked_by": [1]},
+    ):
+        await bus.publish(AgentEvent(type=EventType.TASK_CREATED, stream_id="queen", data={"task": task}))
+    done = {"id": 1, "subject": "", "status": "completed", "blocks": [2], "blocked_by": []}
+    await bus.publish(AgentEvent(type=EventType.TASK_UPDATED, stream_id="queen", data={"task_id": 1, "after": done}))
+    trigger = {"trigger_id": "nightly", "trigger_type": "timer", "name": "SECRET-NAME",
+               "trigger_config": {"cron": "0 0 * * *", "next_fire_at": NEXT_WAKE_MS}}  # fmt: skip
+    await bus.publish(AgentEvent(type=EventType.TRIGGER_ACTIVATED, stream_id="queen", data=trigger))
+    for worker in (STALLED, DONE):
+        stream = f"worker:{worker}"
+        await bus.emit_node_loop_started(stream, worker, execution_id=worker)
+        await bus.emit_llm_turn_complete(stream, worker, "stop", "claude-sonnet-4-5", 2000, 200, cost_usd=0.02,
+                                         execution_id=worker, iteration=0)  # fmt: skip
+    await bus.emit_node_stalled(f"worker:{STALLED}", STALLED, "similar responses", STALLED)
+    await bus.emit_stream_inactive(f"worker:{STALLED}", STALLED, 95.0, 90.0, STALLED)
+    await bus.emit_worker_completed(f"worker:{DONE}", DONE, DONE, True, {}, execution_id=DONE)
+    await bus.emit_loop_state_changed("queen", "queen", "awaiting_user", "exec-q", park_reason="turn_done")
+
+
+async def _queen_b(bus: EventBus) -> None:
+    await bus.emit_execution_started("queen", "exec-b")
+    await bus.emit_llm_turn_complete("queen", "queen", "stop", "gpt-4o", 500, 50, execution_id="exec-b", iteration=0)
+
+
+def _wait(predicate: Any, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def loaded(collector: tuple[CollectorServer, Store], tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorServer]:
+    server, store = collector
+    lives = []
+    for token, session, colony, scenario in ((TOKEN_A, QUEEN, "c1", _queen_and_workers), (TOKEN_B, QUEEN_B, None, _queen_b)):
+        bus = EventBus()
+        settings = _settings(server, tmp_path_factory.mktemp("client"), token)
+        live = hive_otel.instrument(bus, session_id=session, queen_id="q", colony_id=colony, settings=settings)
+        asyncio.run(scenario(bus))
+        lives.append(live)
+
+    def arrived() -> bool:
+        _, rows = store.query(
+            "SELECT countIf(event_type = 'loop_state_changed'), countIf(event_type = 'heartbeat' AND session = "
+            f"'{QUEEN_B}'), (SELECT count() FROM usage_facts WHERE tenant IN ('{A}', '{B}')) FROM status_events"
+        )
+        return int(rows[0][0]) >= 1 and int(rows[0][1]) >= 1 and int(rows[0][2]) >= 4
+
+    _wait(arrived)
+    yield server
+    for live in lives:
+        live.shutdown(timeout_millis=5000)
+
+
+def _get(server: CollectorServer, path: str, token: str | None, **params: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.get(server.http_url + path, headers=headers, params=params, timeout=30)
+
+
+ROUTES = [
+    f"/api/sessions/{QUEEN}",
+    f"/api/sessions/{QUEEN}/tree",
+    f"/api/sessions/{QUEEN}/health",
+    f"/api/sessions/{QUEEN}/usage",
+    f"/api/sessions/{QUEEN}/usage/by-model",
+    "/api/colonies/c1/workers",
+    "/api/colonies/c1/usage",
+    "/api/agents/queen/usage",
+    "/api/usage/rollup",
+    f"/api/quotas/{A}",
+    f"/api/quotas/{A}/decisions",
+]
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_every_route_needs_a_token_and_reads_only_its_tenant(loaded: CollectorServer, path: str) -> None:
+    assert _get(loaded, path, None).status_code == 401
+    assert _get(loaded, path, "not-a-known-token-at-all-0000").status_code == 401
+    mine = _get(loaded, path, TOKEN_A)
+    assert mine.status_code == 200, mine.text
+    theirs = _get(loaded, path, TOKEN_B)
+    if "/sessions/" in path:
+        assert theirs.status_code == 404  # B cannot even learn that A's session exists
+    elif "/quotas/" in path:
+        assert theirs.status_code == 403
+    else:
+        assert theirs.status_code == 200 and A not in theirs.text
+        assert theirs.json().get("workers", []) == []  # B has no colony c1
+    assert _get(loaded, path.split("?")[0], TOKEN_B, tenant=A).status_code in (403, 404)
+
+
+def test_rollup_by_tenant_shows_only_the_callers_tenant_and_all_for_an_operator(loaded: CollectorServer) -> None:
+    rows = _get(loaded, "/api/usage/rollup", TOKEN_A, range="all", group_by="tenant").json()["rows"]
+    tenants = {row["tenant"] for row in rows}
+    assert tenants == {A}
+    everyone = _get(loaded, "/api/usage/rollup", TOKEN_ADMIN, range="all", group_by="tenant").json()["rows"]
+    assert {A, B} <= {row["tenant"] for row in everyone}
+
+
+def test_session_detail_is_the_right_rail(loaded: CollectorServer) -> None:
+    detail = _get(loaded, f"/api/sessions/{QUEEN}", TOKEN_A).json()
+    assert [p["phase"] for p in detail["phase_history"]] == ["independent", "working"]
+    tasks = {t["task_id"]: t for t in detail["tasks"]}
+    assert tasks["1"]["status"] == "completed" and tasks["1"]["blocks"] == ["2"] and tasks["2"]["blocked_by"] == ["1"]
+    assert detail["open_task_count"] == 1
+    [trigger] = detail["triggers"]
+    assert trigger["state"] == "active" and trigger["next_fire_at"] == "2030-01-01T00:00:00.000Z"
+    assert detail["next_wake_at"] == trigger["next_fire_at"]
+    assert "SECRET" not in json.dumps(detail)
+
+
+def test_idle_by_design_is_not_stalled_and_a_stall_is(loaded: CollectorServer) -> None:
+    queen = _get(loaded, f"/api/sessions/{QUEEN}/health", TOKEN_A).json()
+    assert queen["health"] == "idle" and queen["stall_score"] == 0 and queen["waiting"]
+    assert queen["park_reason"] == "turn_done"
+    stalled = _get(loaded, f"/api/sessions/{STALLED}/health", TOKEN_A).json()
+    assert stalled["health"] == "stalled" and stalled["stall_score"] >= 0.5
+    assert set(stalled["stall_signals"]) == {"node_stalled", "stream_inactive"}
+    workers = _get(loaded, "/api/colonies/c1/workers", TOKEN_A).json()
+    assert workers["health"]["by_health"]["stalled"] == 1 and workers["health"]["total"] == 2
+    tree = _get(loaded, f"/api/sessions/{STALLED}/tree", TOKEN_A).json()
+    assert tree["root_session"] == QUEEN and tree["queen"]["session"] == QUEEN
+    assert {w["session"] for c in tree["colonies"] for w in c["workers"]} == {STALLED, DONE}
+
+
+def test_heartbeats_make_last_seen_recent(loaded: CollectorServer) -> None:
+    time.sleep(1.5)  # at least one more heartbeat (every second here)
+    health = _get(loaded, f"/api/sessions/{QUEEN}/health", TOKEN_A).json()
+    assert health["last_heartbeat_at"] is not None
+    assert health["last_seen_s"] < 5
+    done = _get(loaded, f"/api/sessions/{DONE}/health", TOKEN_A).json()
+    assert done["last_heartbeat_at"] is None or done["last_heartbeat_at"] < health["last_heartbeat_at"]
+
+
+def test_usage_routes_equal_the_usage_query_layer(loaded: CollectorServer, collector: tuple[CollectorServer, Store]) -> None:
+    from hive_otel.collector.usage import usage
+
+    _, store = collector
+    by_model = _get(loaded, f"/api/sessions/{QUEEN}/usage/by-model", TOKEN_A).json()
+    assert by_model == usage(store, ["model"], tenant=A, filters={"session": QUEEN}).as_dict()
+    tree = _get(loaded, f"/api/sessions/{QUEEN}/usage", TOKEN_A, scope="tree").json()
+    assert tree["usage"]["llm_calls"] == 3 and tree["usage"]["input_tokens"] == 5000
+
+
+class _SseReader:
+    """Reads an SSE stream in a thread; ``events`` fills with (id, event, data, arrival time)."""
+
+    def __init__(self, url: str, token: str, last_event_id: str | None = None) -> None:
+        self.events: list[tuple[str, str, dict[str, Any], float]] = []
+        self.comments: list[str] = []
+        headers = {"Authorization": f"Bearer {token}", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(url, headers), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10)
+
+    def _run(self, url: str, headers: dict[str, str]) -> None:
+        with httpx.stream("GET", url, headers=headers, timeout=30) as response:
+            fields: dict[str, str] = {}
+            for line in response.iter_lines():
+                if line.startswith(":"):
+                    self.comments.append(line)
+                    self._ready.set()
+                elif not line:
+                    if "data" in fields:
+                        self.events.append((fields["id"], fields["event"], json.loads(fields["data"]), time.monotonic()))
+                    fields = {}
+                else:
+                    key, _, value = line.partition(": ")
+                    fields[key] = value
+                if self._stop.is_set():
+                    return
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+Events = list[tuple[int, str, dict[str, object]]]
+
+
+def _post_logs(server: CollectorServer, token: str, session: Session, events: Events) -> None:
+    body = logs_request(session, events).SerializeToString()
+    headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
+    response = httpx.post(server.http_url + "/v1/logs", content=body, timeout=30, headers=headers)
+    assert response.status_code == 200
+
+
+def test_sse_delivers_an_ingested_event_within_a_second_and_resumes(loaded: CollectorServer) -> None:
+    session = Session("session_sse", "session_sse", tenant="payload-says-other")
+    url = f"{loaded.http_url}/api/sessions/session_sse/events/stream?filter=phase,health"
+    reader = _SseReader(url, TOKEN_A)
+    other = _SseReader(f"{loaded.http_url}/api/sessions/session_sse/events/stream", TOKEN_B)
+    try:
+        sent = time.monotonic()
+        _post_logs(loaded, TOKEN_A, session, [(time.time_ns(), "queen_phase_changed", {"hive.queen.phase": "working"})])
+        _wait(lambda: reader.events, timeout_s=5)
+        event_id, category, data, arrived = reader.events[0]
+        assert arrived - sent < 1.0
+        assert category == "phase" and data["phase"] == "working" and data["session"] == "session_sse"
+        _post_logs(loaded, TOKEN_A, session, [(time.time_ns(), "task_created", {"hive.task.id": "9"})])  # filtered out
+    finally:
+        reader.close()
+    time.sleep(0.2)
+    _post_logs(loaded, TOKEN_A, session, [(time.time_ns(), "node_stalled", {}), (time.time_ns() + 1, "heartbeat", {})])
+    resumed = _SseReader(url, TOKEN_A, last_event_id=event_id)
+    try:
+        _wait(lambda: len(resumed.events) >= 2, timeout_s=5)
+        assert [e[2]["type"] for e in resumed.events[:2]] == ["node_stalled", "heartbeat"]
+        assert all(e[1] == "health" for e in resumed.events[:2])
+    finally:
+        resumed.close()
+        other.close()
+    assert other.events == []  # tenant B saw nothing of A's
+
+
+def test_sse_sends_heartbeat_comments(loaded: CollectorServer) -> None:
+    reader = _SseReader(f"{loaded.http_url}/api/agents/queen/stream", TOKEN_B)
+    reader.close()
+    assert reader.comments  # the opening comment; heartbeats repeat it every sse_heartbeat_s
+
+
+def _post_spans(server: CollectorServer, token: str, tokens_each: int, count: int, model: str, tag: str) -> None:
+    session = Session(f"session_quota_{tag}", f"session_quota_{tag}", tenant="x")
+    calls = [LlmCall(f"quota-{tag}-{i}", model=model, input_tokens=tokens_each, output_tokens=0, at_ns=time.time_ns())
+             for i in range(count)]  # fmt: skip
+    body = traces_request([SessionBatch(session, [c.span() for c in calls])]).SerializeToString()
+    headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
+    response = httpx.post(server.http_url + "/v1/traces", content=body, timeout=30, headers=headers)
+    assert response.status_code == 200
+
+
+def test_budgets_alert_then_block_and_the_most_restrictive_wins(loaded: CollectorServer) -> None:
+    admin = {"Authorization": f"Bearer {TOKEN_ADMIN}"}
+    url = f"{loaded.http_url}/api/quotas/{B}"
+    before = _get(loaded, "/api/usage/rollup", TOKEN_B, range="today", group_by="tenant").json()["totals"]
+    spent = before["input_tokens"] + before["output_tokens"]
+    policy = {
+        "budgets": [
+            {"id": "daily-tokens", "scope": "tenant", "metric": "tokens", "period": "daily", "limit": spent + 10_000,
+             "alert_at": 0.5, "hard_at": 1.0, "action": "block"},
+            {"id": "gpt4o", "scope": "model", "value": "gpt-4o", "metric": "tokens", "period": "monthly",
+             "limit": spent + 1_000, "action": "degrade", "degrade_to": "gpt-4o-mini"},
+            {"id": "roomy", "scope": "user", "value": "alice", "metric": "cost_usd", "period": "monthly", "limit": 1e6},
+        ]
+    }  # fmt: skip
+    assert httpx.post(url, json=policy, headers={"Authorization": f"Bearer {TOKEN_B}"}).status_code == 403
+    status = httpx.post(url, json=policy, headers=admin, timeout=30)
+    assert status.status_code == 200 and status.json()["decision"] == "allow"
+    stream = _SseReader(f"{loaded.http_url}/api/agents/queen/stream", TOKEN_B)
+    try:
+        _post_spans(loaded, TOKEN_B, 6_000, 1, "claude-sonnet-4-5", "a")  # tenant budget past 50%: alert
+        _wait(lambda: any(c["decision"] == "alert" for c in _get(loaded, f"/api/quotas/{B}", TOKEN_B).json()["crossings"]))
+        decisions = {b["id"]: b["decision"] for b in _get(loaded, f"/api/quotas/{B}/decisions", TOKEN_B).json()["budgets"]}
+        assert decisions == {"daily-tokens": "alert", "gpt4o": "allow", "roomy": "allow"}
+
+        cache = _quota_cache(loaded)
+        assert cache.check(model="gpt-4o").action == "alert"
+        _post_spans(loaded, TOKEN_B, 2_000, 1, "gpt-4o", "b")  # the model budget degrades; tenant still alerts
+        _wait(lambda: _decision(loaded, "gpt4o") == "degrade")
+        cache.refresh()
+        degraded = cache.check(model="gpt-4o")
+        assert degraded.action == "degrade" and degraded.degrade_to == "gpt-4o-mini"  # degrade beats alert
+        assert cache.check(model="claude-sonnet-4-5").action == "alert"  # the model budget does not match
+        _post_spans(loaded, TOKEN_B, 5_000, 1, "claude-sonnet-4-5", "c")  # past the tenant's limit: block
+        _wait(lambda: _decision(loaded, "daily-tokens") == "block")
+        cache.refresh()
+        assert cache.check(model="gpt-4o").action == "block"  # block beats degrade
+        assert cache.check(model="gpt-4o").budgets == ("daily-tokens",)
+        _wait(lambda: {e[2]["decision"] for e in stream.events if e[1] == "quota"} >= {"alert", "degrade", "block"})
+    finally:
+        stream.close()
+    crossings = _get(loaded, f"/api/quotas/{B}", TOKEN_B).json()["crossings"]
+    assert [(c["budget_id"], c["previous"], c["decision"]) for c in reversed(crossings)] == [
+        ("daily-tokens", "allow", "alert"), ("gpt4o", "allow", "degrade"), ("daily-tokens", "alert", "block"),
+    ]  # fmt: skip
+    assert httpx.delete(url, headers=admin).status_code == 204
+    assert _get(loaded, f"/api/quotas/{B}", TOKEN_B).json()["budgets"] == []
+
+
+def _decision(server: CollectorServer, budget: str) -> str:
+    budgets = _get(server, f"/api/quotas/{B}/decisions", TOKEN_B).json()["budgets"]
+    return next(b["decision"] for b in budgets if b["id"] == budget)
+
+
+def _quota_cache(server: CollectorServer) -> Any:
+    from hive_otel.quota import QuotaCache
+
+    settings = ClientSettings.from_env(
+        {"HIVE_OTEL_ENDPOINT": server.http_url, "HIVE_OTEL_TOKEN": TOKEN_B, "HIVE_OTEL_TENANT_ID": B,
+         "HIVE_OTEL_USER_ID": "alice"}
+    )  # fmt: skip
+    cache = QuotaCache(settings)
+    assert cache.refresh()
+    return cache
