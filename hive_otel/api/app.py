@@ -74,10 +74,10 @@ def parse_range(text: str, now: datetime | None = None) -> tuple[datetime | None
     try:
         since, until = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in (start, end))
     except ValueError:
-        raise HTTPException(422, f"range {text!r}: not ISO dates or times") from None
+        raise HTTPException(400, f"range {text!r}: not ISO dates or times") from None
     since, until = (v.replace(tzinfo=UTC) if v.tzinfo is None else v for v in (since, until))
     if since >= until:
-        raise HTTPException(422, "range: the start must be before the end")
+        raise HTTPException(400, "range: the start must be before the end")
     return since, until
 
 
@@ -85,7 +85,7 @@ def _group_by(text: str | None, allowed: tuple[str, ...]) -> list[str]:
     keys = [k.strip() for k in (text or "").split(",") if k.strip()]
     unknown = [k for k in keys if k not in allowed]
     if unknown or len(set(keys)) != len(keys):
-        raise HTTPException(422, f"group_by: choose distinct keys from {', '.join(allowed)}")
+        raise HTTPException(400, f"group_by: choose distinct keys from {', '.join(allowed)}")
     return keys
 
 
@@ -93,7 +93,7 @@ def _report(store: Queryable, keys: list[str], since: Any, until: Any, tenant: s
     try:
         report = usage(store, keys, since, until, tenant, filters=filters or None)
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(400, str(exc)) from None
     return M.UsageReport.model_validate(report.as_dict())
 
 
@@ -121,9 +121,14 @@ def build_api_app(
     CallerDep = Annotated[Caller, Depends(caller)]
     SessionId = Annotated[str, Path(pattern=_ID)]
     ColonyId = Annotated[str, Path(pattern=_ID)]
-    errors: dict[int | str, dict[str, Any]] = {401: {"description": "no valid bearer token"},
-                                               403: {"description": "another tenant"}}  # fmt: skip
-    not_found: dict[int | str, dict[str, Any]] = {**errors, 404: {"description": "no such session in this tenant"}}
+    errors: dict[int | str, dict[str, Any]] = {
+        400: {"description": "a bad group_by, range or policy", "model": M.ErrorMessage},
+        401: {"description": "no valid bearer token", "model": M.ErrorMessage},
+        403: {"description": "another tenant", "model": M.ErrorMessage},
+    }
+    not_found: dict[int | str, dict[str, Any]] = {
+        **errors, 404: {"description": "no such session in this tenant", "model": M.ErrorMessage}
+    }
 
     def _status(who: Caller, tenant: str | None, session: str) -> dict[str, Any]:
         found = S.session_health(store, who.reads(tenant), session)
@@ -268,7 +273,7 @@ def build_api_app(
         if not who.may_write_any:
             raise HTTPException(403, "setting budgets needs an admin token")
         if tenant != ALL_TENANTS and any(b.scope == "global" for b in policy.budgets):
-            raise HTTPException(422, "global budgets belong to the policy of tenant '*'")
+            raise HTTPException(400, "global budgets belong to the policy of tenant '*'")
         quotas.set_policy(tenant, policy)
         return _quota_status(tenant)
 

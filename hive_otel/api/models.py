@@ -15,6 +15,7 @@ __all__ = [
     "ColonyUsage",
     "ColonyWorkers",
     "Crossing",
+    "ErrorMessage",
     "HealthRollup",
     "PhaseChange",
     "QuotaDecisions",
@@ -33,6 +34,10 @@ __all__ = [
 
 Health = Literal["working", "idle", "stalled", "done", "failed"]
 Decision = Literal["allow", "alert", "degrade", "throttle", "block"]
+
+
+class ErrorMessage(BaseModel):
+    detail: str
 
 
 class UsageTotals(BaseModel):
