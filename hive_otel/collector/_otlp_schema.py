@@ -113,3 +113,8 @@ def ingest_trailer(tenant: str | None, batch: int, allow_all_keys: bool = False)
     if allow_all_keys:
         out += _varint(ALLOW_ALL_KEYS_FIELD << 3) + b"\x01"
     return out
+
+
+def delimited(row: bytes) -> bytes:
+    """One row of ClickHouse's ``Protobuf`` input format: the message, prefixed by its length."""
+    return _varint(len(row)) + row

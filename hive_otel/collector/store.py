@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import pyarrow.compute as pc
 from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -36,8 +37,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from hive_otel import environment_variables as ev
-from hive_otel.collector import _usage_merge
-from hive_otel.collector._otlp_schema import OTLP_SUBSET_PROTO, ingest_trailer
+from hive_otel.collector import _usage_index, _usage_merge
+from hive_otel.collector._group_commit import GroupCommit, Pending
+from hive_otel.collector._otlp_schema import OTLP_SUBSET_PROTO, delimited, ingest_trailer
 from hive_otel.collector._transport import (
     ChdbTransport,
     HttpTransport,
@@ -65,6 +67,8 @@ __all__ = [
 ]
 
 DIRTY_MARKER = "hive-otel.dirty"
+# Spans (or log records, or points) written by one insert at most, when requests queue up.
+MAX_GROUP_ITEMS = 50_000
 _READ_ONLY_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS")
 
 
@@ -135,6 +139,14 @@ class Store:
         self._transport = transport
         self._dirty_marker = dirty_marker
         self._lock = threading.RLock()
+        insert = self._insert_group
+        self._traces = GroupCommit(self._lock, self._write_trace_group, MAX_GROUP_ITEMS)
+        self._logs = GroupCommit(
+            self._lock, lambda g: insert("otlp_logs_input", "ExportLogsServiceRequest", g), MAX_GROUP_ITEMS
+        )
+        self._metrics = GroupCommit(
+            self._lock, lambda g: insert("otlp_metrics_input", "ExportMetricsServiceRequest", g), MAX_GROUP_ITEMS
+        )
         self._estimator: CostEstimator | None = None
         self._closed = False
 
@@ -159,57 +171,18 @@ class Store:
             self._transport.execute(sql)
 
     # -- ingest -------------------------------------------------------------------------------
-    def _insert_request(self, table: str, message: str, request: Message, tenant: str | None) -> int:
-        batch = secrets.randbits(63)
-        payload = _request_bytes(request) + ingest_trailer(tenant, batch, self.allow_all_keys)
-        settings = {
-            "input_format_protobuf_oneof_presence": 1,
-            "format_schema_source": "string",
-            "format_schema": OTLP_SUBSET_PROTO,
-            "format_schema_message_name": message,
-            "async_insert": 0,
-        }
-        self._transport.insert_bytes(table, "ProtobufSingle", payload, settings)
-        return batch
-
     def ingest_traces(self, request: ExportTraceServiceRequest, tenant: str | None = None) -> IngestResult:
         """Store the spans and merge their LLM/tool calls into the usage facts and rollups."""
         spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-        result = IngestResult()
         if not spans:
-            return result
-        with self._lock:
-            batch = self._insert_request("otlp_traces_input", "ExportTraceServiceRequest", request, tenant)
-            _, rows = self._transport.query(f"SELECT count() FROM usage_staging WHERE batch = {batch} AND call_key = ''")
-            unkeyed = int(rows[0][0]) if rows else 0
-            merged = self._transport.query_arrow(_usage_merge.merge_sql(batch))
-            outcome = _usage_merge.merge_batch(merged, self._cost_estimator())
-            # The ledger and the facts are two inserts. A marker file brackets them: if the process
-            # dies in between, the next open finds it and rebuilds the rollups from the facts.
-            self._mark_dirty(True)
-            if outcome.ledger is not None:
-                self._transport.insert_arrow("usage_ledger", outcome.ledger)
-            if outcome.facts is not None:
-                self._transport.insert_arrow("usage_facts", outcome.facts)
-            self._mark_dirty(False)
-        result.accepted = spans - unkeyed
-        result.rejected = unkeyed
-        if unkeyed:
-            result.messages.append(
-                f"{unkeyed} LLM/tool span(s) had neither hive.call_key nor valid trace and span ids; "
-                "they were stored as spans but not counted as usage"
-            )
-        result.new_calls = outcome.new_calls
-        result.updated_calls = outcome.updated_calls
-        result.unchanged_calls = outcome.unchanged_calls
-        return result
+            return IngestResult()
+        return self._traces.submit(Pending(request, tenant, spans))
 
     def ingest_logs(self, request: ExportLogsServiceRequest, tenant: str | None = None) -> IngestResult:
         """Store the log records; session phase and last-seen follow through materialized views."""
         records = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
         if records:
-            with self._lock:
-                self._insert_request("otlp_logs_input", "ExportLogsServiceRequest", request, tenant)
+            self._logs.submit(Pending(request, tenant, records))
         return IngestResult(accepted=records)
 
     def ingest_metrics(self, request: ExportMetricsServiceRequest, tenant: str | None = None) -> IngestResult:
@@ -228,9 +201,67 @@ class Store:
         if unsupported:
             result.messages.append(f"{unsupported} exponential-histogram or summary point(s) are not stored")
         if stored:
-            with self._lock:
-                self._insert_request("otlp_metrics_input", "ExportMetricsServiceRequest", request, tenant)
+            self._metrics.submit(Pending(request, tenant, stored))
         return result
+
+    def _insert_group(self, table: str, message: str, group: list[Pending]) -> None:
+        """One insert of every request of ``group``, each a length-delimited row with its own trailer."""
+        rows = []
+        for pending in group:
+            pending.batch = secrets.randbits(63)
+            row = _request_bytes(pending.request) + ingest_trailer(pending.tenant, pending.batch, self.allow_all_keys)
+            rows.append(delimited(row))
+        settings = {
+            "input_format_protobuf_oneof_presence": 1,
+            "format_schema_source": "string",
+            "format_schema": OTLP_SUBSET_PROTO,
+            "format_schema_message_name": message,
+            "async_insert": 0,
+        }
+        self._transport.insert_bytes(table, "Protobuf", b"".join(rows), settings)
+
+    def _write_trace_group(self, group: list[Pending]) -> None:
+        self.recover()  # an earlier ingest of this process that failed between its inserts
+        self._insert_group("otlp_traces_input", "ExportTraceServiceRequest", group)
+        batches = [pending.batch for pending in group]
+        split = self._split(batches)
+        merged = self._transport.query_arrow(_usage_merge.merge_sql(batches)) if split.to_merge else None
+        outcome = _usage_merge.merge(split.fresh, merged, self._cost_estimator())
+        if outcome.facts is not None:
+            # The ledger and the facts are two inserts. A marker file brackets them: if the process
+            # dies in between, the next open (or ingest) rebuilds the rollups from the facts.
+            self._mark_dirty(True)
+            self._transport.insert_arrow("usage_ledger", outcome.ledger)
+            self._transport.insert_arrow("usage_facts", outcome.facts)  # its view updates the key index
+            self._mark_dirty(False)
+        for pending in group:
+            counts = outcome.by_batch.get(pending.batch, {})
+            unkeyed = split.unkeyed.get(pending.batch, 0)
+            result = IngestResult(accepted=pending.items - unkeyed, rejected=unkeyed)
+            if unkeyed:
+                result.messages.append(
+                    f"{unkeyed} LLM/tool span(s) had neither hive.call_key nor valid trace and span ids; "
+                    "they were stored as spans but not counted as usage"
+                )
+            result.new_calls = counts.get("new", 0)
+            result.updated_calls = counts.get("updated", 0)
+            result.unchanged_calls = counts.get("unchanged", 0) + split.same.get(pending.batch, 0)
+            pending.result = result
+
+    def _split(self, batches: list[int]) -> _usage_index.Split:
+        """The batches' candidates sorted against the key index, which is rebuilt first if it is empty."""
+        sql = _usage_index.candidates_sql(batches, _usage_merge.CANDIDATE_COLUMNS)
+        candidates = self._transport.query_arrow(sql)
+        if candidates.num_rows and not pc.min(candidates["index_ready"]).as_py():
+            self.rebuild_key_index()
+            candidates = self._transport.query_arrow(sql)
+        return _usage_index.split(candidates)
+
+    def rebuild_key_index(self) -> None:
+        """Refill ``usage_key_index`` from ``usage_facts FINAL`` (after a start, or a server restart)."""
+        with self._lock:
+            for statement in _usage_index.rebuild_index_sql():
+                self._transport.execute(statement)
 
     def _mark_dirty(self, dirty: bool) -> None:
         if self._dirty_marker is None:
@@ -241,7 +272,7 @@ class Store:
             self._dirty_marker.unlink(missing_ok=True)
 
     def recover(self) -> bool:
-        """Rebuild the rollups if a previous owner died between the ledger and the facts insert."""
+        """Rebuild the rollups if an ingest (of this process or an earlier owner) stopped between its inserts."""
         if self._dirty_marker is None or not self._dirty_marker.exists():
             return False
         self.reconcile()
@@ -285,6 +316,7 @@ class Store:
                 "FROM usage_facts FINAL"
             )
             _, rows = self._transport.query("SELECT count() FROM usage_ledger")
+            self.rebuild_key_index()
         return {"facts": int(rows[0][0])}
 
     def set_owner_url(self, owner_url: str | None) -> None:

@@ -1,0 +1,111 @@
+"""Which usage candidates of a batch are new, already stored, or changed: the key index.
+
+Finding the stored row of each key must not cost a scan of ``usage_facts``: call keys are hashes, so
+one batch's keys fall in every granule of the table, and a lookup would read it whole per batch.
+``usage_key_index`` (a ClickHouse ``Join`` table in memory, migration ``create_usage_key_index``,
+kept by a view on ``usage_facts`` and rebuilt from ``usage_facts FINAL`` whenever it is empty, e.g.
+after a restart) maps the hash of (tenant, call_key) to a fingerprint of the stored row's candidate
+fields. So each candidate is:
+
+* the same as stored: its fingerprint equals the stored one (a replay or a retry). Skipped, since
+  merging a version into a row it already equals changes nothing;
+* fresh: its key is not in the index and no other pending candidate has it (the common case). Its
+  fact is the candidate itself: no aggregation, no read of ``usage_facts``;
+* to merge: the others (a changed call, or one key twice in the batch). Only these are aggregated
+  in ClickHouse, next to their stored rows read by key from ``usage_facts FINAL``.
+
+A hash collision between two keys only sends a candidate to the merge, where the read by key finds
+no row and the call is merged as new; a false "same" would need a 64-bit collision of two
+fingerprints of the same key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+KEY_HASH_SQL = "sipHash64(tenant, call_key)"
+# The candidate fields of a row, in the form a fact stores them (cost_source: only "priced by the
+# runtime" is a candidate field; estimates are derived). A one-version fact fingerprints like the
+# candidate it came from, so a replayed candidate matches its fact.
+FINGERPRINT_SQL = (
+    "sipHash64(tenant, call_key, kind, user, session, root_session, parent_session, colony, queen, worker, "
+    "agent_role, model, provider, input_tokens, output_tokens, cached_tokens, cache_creation_tokens, cost_usd, "
+    "cost_source = 'runtime', latency_ms, tool_name, is_error, error_type, occurred_at, time_rank, trace_id, "
+    "span_id, execution_id, node_id, call_source, schema_version)"
+)
+STORED_SQL = f"joinGetOrNull('usage_key_index', 'fingerprint', {KEY_HASH_SQL})"
+# The index holds this row once it was built from usage_facts; without it, it is not to be trusted.
+INDEX_READY_SQL = "ifNull(joinGetOrNull('usage_key_index', 'fingerprint', toUInt64(0)) = 1, 0)"
+# How a fact stores the channels a call was seen on (the merge of 'event' and 'log' versions).
+CALL_SOURCE_SQL = (
+    "multiIf(position({c}, 'event') > 0 AND position({c}, 'log') > 0, 'event+log', position({c}, 'event') > 0, "
+    "'event', position({c}, 'log') > 0, 'log', '')"
+)
+
+
+def rebuild_index_sql() -> list[str]:
+    """Statements that refill usage_key_index from the current facts, sentinel last."""
+    return [
+        "TRUNCATE TABLE usage_key_index",
+        f"INSERT INTO usage_key_index SELECT {KEY_HASH_SQL}, {FINGERPRINT_SQL} FROM usage_facts FINAL",
+        "INSERT INTO usage_key_index VALUES (0, 1)",
+    ]
+
+
+def batches_sql(batches: list[int]) -> str:
+    return ", ".join(str(int(b)) for b in batches)
+
+
+def candidates_sql(batches: list[int], columns: list[str]) -> str:
+    """Every staged row of ``batches``: its candidate ``columns`` (a fact's, call_source as a fact
+    stores it, ``runtime_priced``), whether it equals its stored fact, and whether a fact is stored."""
+    fields = ", ".join(c if c != "call_source" else f"{CALL_SOURCE_SQL.format(c='call_source')} AS fact_call_source"
+                       for c in columns)  # fmt: skip
+    return f"""
+SELECT batch, tenant, call_key, {fields}, toUInt8(cost_source = 'runtime') AS runtime_priced,
+       ifNull({FINGERPRINT_SQL} = {STORED_SQL}, 0) AS same, {STORED_SQL} IS NOT NULL AS stored,
+       {INDEX_READY_SQL} AS index_ready
+FROM usage_staging
+WHERE batch IN ({batches_sql(batches)})
+"""
+
+
+@dataclass
+class Split:
+    """A batch's candidates sorted out (see the module docstring)."""
+
+    fresh: pa.Table  # one row per new call: the candidate is the fact
+    to_merge: int  # candidates the merge query must aggregate
+    unkeyed: dict[int, int]  # batch -> staged spans without a key
+    same: dict[int, int]  # batch -> keys all of whose candidates in that batch equal the stored fact
+
+
+def split(candidates: pa.Table) -> Split:
+    keyed_mask = pc.not_equal(candidates["call_key"], "")
+    unkeyed = _count(candidates.filter(pc.invert(keyed_mask)), ["batch"])
+    keyed = candidates.filter(keyed_mask)
+    same = _count(
+        keyed.group_by(["batch", "tenant", "call_key"])
+        .aggregate([("same", "min")])
+        .filter(pc.equal(pc.field("same_min"), 1)),
+        ["batch"],
+    )
+    pending = keyed.filter(pc.equal(keyed["same"], 0))
+    key = pc.binary_join_element_wise(pending["tenant"], pending["call_key"], "\x1f")
+    counts = pc.value_counts(key)
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    fresh_mask = pc.and_(pc.equal(pending["stored"], 0), pc.invert(pc.is_in(key, repeated)))
+    fresh = pending.filter(fresh_mask).rename_columns(
+        [c if c != "fact_call_source" else "call_source" for c in pending.column_names]
+    )
+    return Split(fresh, pending.num_rows - fresh.num_rows, unkeyed, same)
+
+
+def _count(table: pa.Table, keys: list[str]) -> dict[int, int]:
+    if not table.num_rows:
+        return {}
+    rows = table.group_by(keys).aggregate([([], "count_all")]).to_pylist()
+    return {row["batch"]: row["count_all"] for row in rows}
