@@ -228,6 +228,7 @@ class _SseReader:
     def __init__(self, url: str, token: str, last_event_id: str | None = None) -> None:
         self.events: list[tuple[str, str, dict[str, Any], float]] = []
         self.comments: list[str] = []
+        self.error: httpx.TransportError | None = None
         headers = {"Authorization": f"Bearer {token}", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -236,6 +237,12 @@ class _SseReader:
         assert self._ready.wait(10)
 
     def _run(self, url: str, headers: dict[str, str]) -> None:
+        try:
+            self._read(url, headers)
+        except httpx.TransportError as error:  # the server went away (e.g. the module's collector stopped)
+            self.error = error
+
+    def _read(self, url: str, headers: dict[str, str]) -> None:
         with httpx.stream("GET", url, headers=headers, timeout=30) as response:
             fields: dict[str, str] = {}
             for line in response.iter_lines():
