@@ -3,17 +3,20 @@
 ``open_store(url)`` opens ``chdb:///abs/path`` (embedded ClickHouse, one owning process per path) or
 ``http(s)://user:pass@host:8123/db`` (a ClickHouse server). Both run the same SQL and inserts.
 
-Ingest of one request (``ingest_traces`` / ``ingest_logs`` / ``ingest_metrics``):
+Ingest (``ingest_traces`` / ``ingest_logs`` / ``ingest_metrics``), under the store's lock; requests
+that queue up meanwhile are written together (:mod:`hive_otel.collector._group_commit`):
 
-1. The request's protobuf bytes, plus a trailer carrying the tenant override, a batch id and the
-   allow-all-keys switch, go into ``otlp_*_input`` (a Null table) as one ``ProtobufSingle`` row.
+1. Each request's protobuf bytes, plus a trailer carrying the tenant override, a batch id and the
+   allow-all-keys switch, go into ``otlp_*_input`` (a Null table) as one row of a ``Protobuf`` insert.
    Materialized views flatten it inside ClickHouse, keeping only the attribute keys of the redaction
    policy (``redaction_allowed_keys``, written by :meth:`Store.migrate`; removed keys are counted in
    ``redaction_dropped_attributes``), into the exporter-compatible ``otel_*`` tables and, for LLM and
    tool spans, into ``usage_staging``. Session state (``agent_sessions``) is folded from the raw tables.
-2. For traces, the batch's candidates are merged with the stored facts of the same keys (see
-   :mod:`hive_otel.collector._usage_merge`) under the store's lock, and only changed calls are
-   written to ``usage_facts`` and, as -1/+1 pairs, to ``usage_ledger``, which the rollups sum.
+2. For traces, the staged candidates are sorted against the in-memory key index
+   (:mod:`hive_otel.collector._usage_index`): replays are skipped, new calls become facts as they
+   are, and only changed calls are merged with their stored facts (:mod:`hive_otel.collector._usage_merge`).
+   Changed calls are written to ``usage_facts`` and, as -1/+1 pairs, to ``usage_ledger`` (a Null
+   table), whose views keep the rollups.
 
 Everything is in ClickHouse parts on disk when an ingest method returns, so the receiver may ack.
 """
@@ -49,7 +52,7 @@ from hive_otel.collector._transport import (
     read_owner,
     sql_string,
 )
-from hive_otel.collector.migrate import RenderOptions, apply_migrations, rollback_migrations
+from hive_otel.collector.migrate import RenderOptions, apply_migrations, load_migrations, rollback_migrations
 from hive_otel.collector.pricing import CostEstimator
 from hive_otel.redaction import RedactionPolicy
 from hive_otel.settings import hive_home
@@ -67,6 +70,8 @@ __all__ = [
 ]
 
 DIRTY_MARKER = "hive-otel.dirty"
+# Migrations after which the rollups are rebuilt from the facts (they recreate the rollup views).
+REBUILD_AFTER = frozenset({"replace_usage_ledger"})
 # Spans (or log records, or points) written by one insert at most, when requests queue up.
 MAX_GROUP_ITEMS = 50_000
 _READ_ONLY_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS")
@@ -132,12 +137,19 @@ class Store:
     """
 
     def __init__(
-        self, url: str, transport: Transport, dirty_marker: Path | None = None, *, allow_all_keys: bool = False
+        self,
+        url: str,
+        transport: Transport,
+        dirty_marker: Path | None = None,
+        *,
+        allow_all_keys: bool = False,
+        sole_writer: bool = False,
     ) -> None:
         self.url = url
         self.allow_all_keys = allow_all_keys
         self._transport = transport
         self._dirty_marker = dirty_marker
+        self._sole_writer = sole_writer  # an embedded store: this process is its only writer
         self._lock = threading.RLock()
         insert = self._insert_group
         self._traces = GroupCommit(self._lock, self._write_trace_group, MAX_GROUP_ITEMS)
@@ -247,6 +259,10 @@ class Store:
             result.updated_calls = counts.get("updated", 0)
             result.unchanged_calls = counts.get("unchanged", 0) + split.same.get(pending.batch, 0)
             pending.result = result
+        if self._sole_writer:
+            # Every staged row has been merged and nobody else stages any: drop them now rather than
+            # merge them in the background until the daily TTL drops them.
+            self._transport.execute("TRUNCATE TABLE usage_staging")
 
     def _split(self, batches: list[int]) -> _usage_index.Split:
         """The batches' candidates sorted against the key index, which is rebuilt first if it is empty."""
@@ -289,6 +305,8 @@ class Store:
         """Apply pending migrations, then write the redaction policy's keys as the store's allowlist."""
         with self._lock:
             applied = apply_migrations(self._transport, options)
+            if any(m.name in REBUILD_AFTER for m in load_migrations() if m.version in applied):
+                self.reconcile()
             self._write_allowed_keys(RedactionPolicy.load(None).exported_keys)
             return applied
 
@@ -301,21 +319,21 @@ class Store:
         self._transport.execute(f"INSERT INTO redaction_allowed_keys (version, keys) VALUES ({time.time_ns()}, [{listed}])")
 
     def reconcile(self) -> dict[str, int]:
-        """Rebuild the ledger and every rollup from ``usage_facts FINAL``.
+        """Rebuild every rollup (and the key index) from ``usage_facts FINAL``.
 
         For a store written by several collectors that did not partition by tenant or session, or
         after a crash between the ledger and the facts insert. Run it with ingest paused.
         """
         with self._lock:
-            for table in ("usage_ledger", "usage_hourly", "usage_daily", "usage_session_totals"):
+            for table in ("usage_hourly", "usage_daily", "usage_session_totals"):
                 self._transport.execute(f"TRUNCATE TABLE IF EXISTS {table}")
             columns = ", ".join(_usage_merge.LEDGER_COLUMNS)
-            self._transport.execute(
+            self._transport.execute(  # one +1 ledger row per current fact, summed by the rollup views
                 f"INSERT INTO usage_ledger ({columns}, unpriced, sign, version) "
                 f"SELECT {columns}, toUInt8(kind = 'llm' AND cost_source = 'unpriced'), 1, version "
                 "FROM usage_facts FINAL"
             )
-            _, rows = self._transport.query("SELECT count() FROM usage_ledger")
+            _, rows = self._transport.query("SELECT count() FROM usage_facts FINAL")
             self.rebuild_key_index()
         return {"facts": int(rows[0][0])}
 
@@ -381,8 +399,13 @@ def open_store(
         transport = HttpTransport(url)
     else:
         raise StoreError(f"unsupported store URL {url!r}: use chdb:///abs/path or http(s)://host:8123/db")
+    embedded = path is not None
     store = Store(
-        url, transport, dirty_marker=path / DIRTY_MARKER if path is not None else None, allow_all_keys=allow_all_keys
+        url,
+        transport,
+        dirty_marker=path / DIRTY_MARKER if embedded else None,
+        allow_all_keys=allow_all_keys,
+        sole_writer=embedded,
     )
     try:
         if migrate:

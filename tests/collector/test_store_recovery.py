@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hive_otel.collector.migrate import load_migrations
 from hive_otel.collector.store import DIRTY_MARKER, Store, open_store
 from hive_otel.collector.usage import usage
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
@@ -29,3 +30,20 @@ def test_a_store_that_died_between_ledger_and_facts_is_rebuilt_on_open(store: St
         assert not Path(url.removeprefix("chdb://"), DIRTY_MARKER).exists()
     finally:
         reopened.close()
+
+
+def test_the_ledger_migration_rebuilds_the_rollups_it_recreates(store: Store) -> None:
+    store.close()  # the earlier test may have reopened the path; chDB holds one path per process
+    with open_store(store.url) as reopened:
+        tenant = "ledger-migration"
+        calls = [LlmCall(f"lm:{i}", cost_usd=0.5).span() for i in range(3)]
+        reopened.ingest_traces(traces_request([SessionBatch(QUEEN, calls)]), tenant=tenant)
+        before = usage(reopened, ["model"], tenant=tenant).totals
+        version = next(m.version for m in load_migrations() if m.name == "replace_usage_ledger")
+        reopened.rollback(version - 1)  # the stored ledger of 0007 again, empty
+        reopened.migrate()  # drops it and its views, creates them again, then reconciles
+        assert usage(reopened, ["model"], tenant=tenant).totals == before
+        _, rows = reopened.query(
+            "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = 'usage_ledger'"
+        )
+        assert rows == [["Null"]]
