@@ -16,6 +16,7 @@ the process that owns an embedded store: ``POST {owner_url}/hive/v1/query`` with
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from hive_otel.collector._transport import StoreError, sql_string
+from hive_otel.environment_variables import HIVE_OTEL_TOKEN
 
 __all__ = ["GROUP_KEYS", "MEASURES", "QUERY_PATH", "Queryable", "RemoteStore", "UsageReport", "usage"]
 
@@ -74,15 +76,18 @@ class Queryable(Protocol):
 class RemoteStore:
     """Read-only queries through the process that owns an embedded store."""
 
-    def __init__(self, owner_url: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, owner_url: str, timeout_s: float = 30.0, token: str | None = None) -> None:
         self.owner_url = owner_url.rstrip("/")
         self.timeout_s = timeout_s
+        # A collector run with a tokens file answers SQL only to an admin token (HIVE_OTEL_TOKEN by default).
+        self.token = token if token is not None else os.environ.get(HIVE_OTEL_TOKEN, "").strip() or None
 
     def query(self, sql: str, readonly: bool = True) -> tuple[list[str], list[list[Any]]]:
         body = json.dumps({"sql": sql, "readonly": True}).encode()
-        request = urllib.request.Request(
-            self.owner_url + QUERY_PATH, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.owner_url + QUERY_PATH, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 doc = json.loads(response.read())

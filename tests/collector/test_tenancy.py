@@ -24,8 +24,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from hive_otel.cli import run
 from hive_otel.collector.config import HostPort, ReceiverConfig
 from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store
+from hive_otel.collector.store import Store, StoreError
 from hive_otel.collector.tokens import TokenTable, add_token, hash_token
+from hive_otel.collector.usage import RemoteStore
 from hive_otel.environment_variables import HIVE_OTEL_COLLECTOR_TOKENS
 from hive_otel.settings import SettingsError
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
@@ -195,6 +196,16 @@ def test_sql_needs_an_admin_token_when_tokens_are_in_use(collector: CollectorSer
     assert query(None) == 401
     assert query(TOKEN_A) == 403  # a tenant token cannot read other tenants' rows through SQL
     assert query(TOKEN_ADMIN) == 200
+
+
+def test_cli_reads_through_a_token_collector_with_an_admin_token(collector: CollectorServer, monkeypatch) -> None:
+    """hive-otel usage/sql/status ask the collector that owns the store, sending HIVE_OTEL_TOKEN."""
+    monkeypatch.setenv("HIVE_OTEL_TOKEN", TOKEN_ADMIN)
+    columns, _ = RemoteStore(collector.http_url).query("SELECT count() AS n FROM usage_facts FINAL")
+    assert columns == ["n"]
+    monkeypatch.setenv("HIVE_OTEL_TOKEN", TOKEN_A)
+    with pytest.raises(StoreError, match="403"):
+        RemoteStore(collector.http_url).query("SELECT 1")
 
 
 # --- the tokens file and the single-tenant mode -----------------------------------------------------
