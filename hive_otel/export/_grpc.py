@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlparse
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -13,7 +12,7 @@ from google.rpc.status_pb2 import Status
 
 from hive_otel import __version__
 from hive_otel.export._otlp_responses import RESPONSE_TYPES, describe_partial_success
-from hive_otel.export._result import ExportResult
+from hive_otel.export._result import ExportResult, parse_exporter_args
 from hive_otel.outbox import Signal
 
 _log = logging.getLogger(__name__)
@@ -67,13 +66,7 @@ class OtlpGrpcExporter:
         compression: str = "gzip",
         timeout_s: float = 10.0,
     ) -> None:
-        parsed = urlparse(endpoint)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"endpoint must be an http(s) base URL like http://127.0.0.1:4317, got {endpoint!r}")
-        if compression not in _COMPRESSIONS:
-            raise ValueError(f"compression must be one of {tuple(_COMPRESSIONS)}, got {compression!r}")
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        parsed = parse_exporter_args(endpoint, compression, timeout_s, default_port=4317)
         if parsed.scheme == "https":
             self._channel = grpc.secure_channel(parsed.netloc, grpc.ssl_channel_credentials(), _CHANNEL_OPTIONS)
         else:

@@ -6,7 +6,6 @@ import gzip
 import json
 import logging
 from collections.abc import Mapping
-from urllib.parse import urlparse
 
 import urllib3
 from google.protobuf.message import DecodeError
@@ -14,7 +13,7 @@ from google.rpc.status_pb2 import Status
 
 from hive_otel import __version__
 from hive_otel.export._otlp_responses import parse_partial_success
-from hive_otel.export._result import ExportResult
+from hive_otel.export._result import ExportResult, parse_exporter_args
 from hive_otel.export._retry_after import parse_retry_after
 from hive_otel.outbox import Signal
 
@@ -22,7 +21,6 @@ _log = logging.getLogger(__name__)
 
 # The OTLP specification's retryable HTTP statuses; every other 4xx and 5xx must not be retried.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-COMPRESSIONS = ("gzip", "none")
 _GZIP_LEVEL = 6  # zlib's default: nearly level 9's ratio on OTLP protobuf at a fraction of the CPU
 _MAX_REASON_CHARS = 300
 
@@ -43,13 +41,7 @@ class OtlpHttpExporter:
         compression: str = "gzip",
         timeout_s: float = 10.0,
     ) -> None:
-        parsed = urlparse(endpoint)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"endpoint must be an http(s) base URL like http://127.0.0.1:4318, got {endpoint!r}")
-        if compression not in COMPRESSIONS:
-            raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        parsed = parse_exporter_args(endpoint, compression, timeout_s, default_port=4318)
         self._path_prefix = parsed.path.rstrip("/")
         self._gzip = compression == "gzip"
         self._headers = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import ParseResult, urlparse
 
 from hive_otel.outbox import Signal
 
@@ -45,3 +46,20 @@ class Exporter(Protocol):
     def export(self, signal: Signal, body: bytes) -> ExportResult: ...
 
     def shutdown(self) -> None: ...
+
+
+COMPRESSIONS = ("gzip", "none")
+
+
+def parse_exporter_args(endpoint: str, compression: str, timeout_s: float, default_port: int) -> ParseResult:
+    """Check the arguments every exporter takes; errors name the argument and an example."""
+    parsed = urlparse(endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(
+            f"endpoint must be an http(s) base URL like http://127.0.0.1:{default_port}, got {endpoint!r}"
+        )
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+    return parsed
