@@ -1,6 +1,9 @@
 """Collector ingest into chDB (spans/s per core), rollup vs raw-scan query latency, stored bytes per call.
 
-    python -m bench.bench_ingest [--calls 1000000] [--batch 5000] [--clients 8]
+    python -m bench.bench_ingest [--calls 1000000] [--batch 5000] [--clients 8] [--out FILE]
+
+bench/results/ingest.json is the default run (1M calls); bench/results/ingest_10m.json the same at
+``--calls 10000000 --out bench/results/ingest_10m.json`` (about 8 minutes on 2 cores).
 
 Workload: ``--calls`` LLM calls shaped like the client's payload (15 span and 11 resource attributes;
 ``hive.call_key`` is the client's own hashed key, so a batch's keys are spread over the whole facts
@@ -23,7 +26,7 @@ query threads and its background merges). The OpenTelemetry Collector's publishe
 counts the collector process only, with ClickHouse on another machine; here the same process also
 parses, stores, merges and rolls up.
 
-Writes bench/results/ingest.json::
+Writes ``--out`` (default bench/results/ingest.json)::
 
     {"calls", "batch_spans", "clients", "machine": {...},
      "goals": {"spans_per_s_per_core", "rollup_ms", "rollup_speedup"},

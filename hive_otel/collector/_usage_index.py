@@ -84,15 +84,12 @@ class Split:
 
 
 def split(candidates: pa.Table) -> Split:
+    """Sort the output of :func:`candidates_sql` (its ``merge_sql`` counterpart selects the rest)."""
     keyed_mask = pc.not_equal(candidates["call_key"], "")
-    unkeyed = _count(candidates.filter(pc.invert(keyed_mask)), ["batch"])
+    unkeyed = _per_batch(candidates.filter(pc.invert(keyed_mask)))
     keyed = candidates.filter(keyed_mask)
-    same = _count(
-        keyed.group_by(["batch", "tenant", "call_key"])
-        .aggregate([("same", "min")])
-        .filter(pc.equal(pc.field("same_min"), 1)),
-        ["batch"],
-    )
+    per_key = keyed.group_by(["batch", "tenant", "call_key"]).aggregate([("same", "min")])
+    same = _per_batch(per_key.filter(pc.equal(per_key["same_min"], 1)))
     pending = keyed.filter(pc.equal(keyed["same"], 0))
     key = pc.binary_join_element_wise(pending["tenant"], pending["call_key"], "\x1f")
     counts = pc.value_counts(key)
@@ -104,8 +101,7 @@ def split(candidates: pa.Table) -> Split:
     return Split(fresh, pending.num_rows - fresh.num_rows, unkeyed, same)
 
 
-def _count(table: pa.Table, keys: list[str]) -> dict[int, int]:
-    if not table.num_rows:
+def _per_batch(rows: pa.Table) -> dict[int, int]:
+    if not rows.num_rows:
         return {}
-    rows = table.group_by(keys).aggregate([([], "count_all")]).to_pylist()
-    return {row["batch"]: row["count_all"] for row in rows}
+    return {row["batch"]: row["count_all"] for row in rows.group_by(["batch"]).aggregate([([], "count_all")]).to_pylist()}
