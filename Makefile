@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean otelcol stack
+.PHONY: venv demo test lint bench clean otelcol chromium stack
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,16 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m hive_otel.demo
 
-test: $(STAMP)
+# The suite runs the real OpenTelemetry Collector agent (built by `otelcol` below when missing) and
+# renders the HTML report in headless Chromium (Debian's package, installed when missing).
+test: $(STAMP) otelcol chromium
 	$(VENV)/bin/ruff check hive_otel tests bench
 	$(PY) -m pytest
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the report test"; \
+	  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hive_otel tests bench
