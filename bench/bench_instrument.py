@@ -92,7 +92,7 @@ def sdk_span_starter() -> tuple[Callable[[], None], Callable[[], None]]:
         "gen_ai.response.model": "claude-sonnet-4-5",
         "gen_ai.provider.name": "anthropic",
         "gen_ai.usage.cache_read.input_tokens": 800,
-        "gen_ai.usage.cache_creation.input_tokens": 0,
+        "gen_ai.usage.cache_write.input_tokens": 0,
         "hive.cost_usd": 0.010638,
         "hive.cost_source": "runtime",
         "hive.stop_reason": "tool_calls",

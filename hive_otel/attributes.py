@@ -12,6 +12,11 @@ from enum import StrEnum
 SCHEMA_VERSION = "1"
 """Version of the hive-otel payload shape; sent as ``hive.schema_version`` on every resource."""
 
+SEMCONV_VERSION = "1.42.0"
+"""The OpenTelemetry semantic conventions release hive-otel pins (GenAI: semantic-conventions-genai 1.42)."""
+SEMCONV_SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
+"""Sent as ``schema_url`` on every resource and scope, so a backend knows which names to expect."""
+
 # --- OpenTelemetry resource / service -------------------------------------------------------
 SERVICE_NAME = "service.name"
 SERVICE_VERSION = "service.version"
@@ -26,7 +31,13 @@ GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
 GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"  # includes cached tokens
 GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
-GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"  # 1.42: was cache_creation
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"  # before 1.42 (``/dup`` only)
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"  # Hive 1.0.12 does not report it
+# Proposed (semantic-conventions-genai PR #443, not in 1.42): sent only with gen_ai_latest_experimental.
+GEN_AI_USAGE_COST_AMOUNT = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY = "gen_ai.usage.cost.currency"
+GEN_AI_USAGE_COST_SOURCE = "gen_ai.usage.cost.source"
 GEN_AI_AGENT_ID = "gen_ai.agent.id"
 GEN_AI_AGENT_NAME = "gen_ai.agent.name"
 GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
@@ -67,6 +78,7 @@ HIVE_LATENCY_MS = "hive.latency_ms"
 HIVE_STOP_REASON = "hive.stop_reason"
 HIVE_STATUS = "hive.status"
 HIVE_QUEEN_PHASE = "hive.queen.phase"
+HIVE_QUEEN_NAME = "hive.queen.name"  # the queen's display name (queen_identity_selected), never free text
 HIVE_EVENT_TYPE = "hive.event.type"
 HIVE_EVENT_SEQ = "hive.event.seq"
 HIVE_VERDICT = "hive.verdict"

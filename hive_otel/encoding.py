@@ -285,6 +285,8 @@ _RESOURCE_FIELD = _tag(1, _LEN)  # ResourceSpans/ResourceLogs/ResourceMetrics.re
 # ScopeSpans/ScopeLogs/ScopeMetrics.scope: InstrumentationScope(name="hive_otel", version=__version__)
 _SCOPE = _field(_tag(1, _LEN), b"hive_otel") + (_field(_tag(2, _LEN), __version__.encode()) if __version__ else b"")
 _SCOPE_FIELD = _field(_tag(1, _LEN), _SCOPE)
+# Scope*.schema_url and Resource*.schema_url (field 3 of both): the semantic-conventions release pinned.
+_SCHEMA_URL_FIELD = _field(_tag(3, _LEN), A.SEMCONV_SCHEMA_URL.encode())
 _TOP_FIELD = _tag(1, _LEN)  # Export*ServiceRequest.resource_*
 _SCOPE_ITEMS_FIELD = _tag(2, _LEN)  # Resource*.scope_*
 _SCOPE_RECORDS = _tag(2, _LEN)  # ScopeSpans.spans, ScopeLogs.log_records, ScopeMetrics.metrics
@@ -307,8 +309,8 @@ def _request(groups: dict[Resource, list[bytes]]) -> bytes:
     """Export*ServiceRequest: per resource one Resource* holding one Scope* with the records."""
     out = []
     for resource, records in groups.items():
-        scope_items = _SCOPE_FIELD + b"".join(records)
-        body = _resource_field(resource) + _field(_SCOPE_ITEMS_FIELD, scope_items)
+        scope_items = _SCOPE_FIELD + b"".join(records) + _SCHEMA_URL_FIELD
+        body = _resource_field(resource) + _field(_SCOPE_ITEMS_FIELD, scope_items) + _SCHEMA_URL_FIELD
         out.append(_TOP_FIELD)
         out.append(_varint(len(body)))
         out.append(body)
@@ -615,6 +617,7 @@ def encode_metrics(spans: Sequence[SpanRecord], now_ns: int) -> bytes | None:
             metrics.append(_counter(A.METRIC_TOOL_CALLS, "{call}", "Tool calls", tool_calls[r], times))
         if errors.get(r):
             metrics.append(_counter(A.METRIC_ERRORS, "{error}", "Failed LLM and tool calls", errors[r], times))
-        body = _resource_field(r) + _field(_SCOPE_ITEMS_FIELD, _SCOPE_FIELD + b"".join(metrics))
+        scope_items = _SCOPE_FIELD + b"".join(metrics) + _SCHEMA_URL_FIELD
+        body = _resource_field(r) + _field(_SCOPE_ITEMS_FIELD, scope_items) + _SCHEMA_URL_FIELD
         out.append(_field(_TOP_FIELD, body))
     return b"".join(out)

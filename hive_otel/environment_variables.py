@@ -78,6 +78,13 @@ OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
 OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
 """Extra resource attributes, ``k1=v1,k2=v2`` (W3C baggage-style, percent-decoded)."""
 
+OTEL_SEMCONV_STABILITY_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
+"""Comma-separated semantic-convention opt-ins, read as OpenTelemetry instrumentations read them.
+Unset (or no GenAI value): the names of the pinned release (semantic-conventions-genai 1.42).
+``gen_ai_latest_experimental``: also the proposed cost group ``gen_ai.usage.cost.*`` on LLM spans.
+``gen_ai_latest_experimental/dup``: that, plus the names 1.42 replaced
+(``gen_ai.usage.cache_creation.input_tokens``) for backends not yet reading the new ones; ``/dup`` wins."""
+
 OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 """``http/protobuf`` (default) or ``grpc``."""
 

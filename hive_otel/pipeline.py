@@ -19,6 +19,7 @@ from hive_otel.mapping.mapper import EventMapper
 from hive_otel.mapping.telemetry import Telemetry
 from hive_otel.outbox import Outbox
 from hive_otel.redaction import RedactionProcessor
+from hive_otel.semconv import GenAiConventions, apply_genai_conventions
 from hive_otel.settings import ClientSettings
 from hive_otel.sources.records import HiveRecord, SessionContext
 
@@ -51,6 +52,7 @@ class ClientPipeline:
         # Content (prompts, tool arguments, error text) is not even built unless the policy lets it out.
         include_content = bool(redaction.policy.exported_keys & PRIVATE_CONTENT_KEYS)
         self.mapper = EventMapper(resources, join_window_ns, include_content=include_content)
+        self._conventions = GenAiConventions.from_opt_in(settings.semconv_opt_in)
         self._pending = Telemetry()
         self.counters = {"spans": 0, "logs": 0, "requests": 0, "dropped_requests": 0}
 
@@ -85,6 +87,7 @@ class ClientPipeline:
         """Redact, encode and enqueue what is pending (durable in the outbox when this returns)."""
         if not self._pending:
             return
+        apply_genai_conventions(self._pending.spans, self._conventions)
         batch = self._redaction.process(self._pending)
         self._pending = Telemetry()
         requests: list[tuple[str, bytes, int]] = []

@@ -95,6 +95,7 @@ class ClientSettings:
     heartbeat_s: float = DEFAULT_HEARTBEAT_S  # 0: no heartbeats
     quota_url: str | None = None  # None: the endpoint
     quota_refresh_s: float = DEFAULT_QUOTA_REFRESH_S
+    semconv_opt_in: str = ""  # OTEL_SEMCONV_STABILITY_OPT_IN, read by hive_otel.semconv
 
     @property
     def exporting(self) -> bool:
@@ -166,6 +167,7 @@ class ClientSettings:
             heartbeat_s=_float(env, ev.HIVE_OTEL_HEARTBEAT_S, DEFAULT_HEARTBEAT_S),
             quota_url=quota_url,
             quota_refresh_s=quota_refresh_s,
+            semconv_opt_in=env.get(ev.OTEL_SEMCONV_STABILITY_OPT_IN, ""),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

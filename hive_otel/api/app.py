@@ -21,12 +21,14 @@ from fastapi.security import HTTPAuthorizationCredentials
 from hive_otel import __version__
 from hive_otel.api import models as M
 from hive_otel.api._caller import Caller, bearer_scheme, resolve_caller
+from hive_otel.api._hive_session import hive_session_fields, hive_session_stats
 from hive_otel.api.broadcast import ALL_TENANTS, Broadcaster, LiveEvent
 from hive_otel.api.live_events import CATEGORIES, sse_message
 from hive_otel.api.quotas import QuotaEvaluator, QuotaPolicy, most_restrictive
 from hive_otel.collector import status as S
 from hive_otel.collector._auth import TenantAuth
 from hive_otel.collector._transport import sql_string
+from hive_otel.collector.hive_sessions import events_page
 from hive_otel.collector.tokens import TENANT_PATTERN
 from hive_otel.collector.usage import GROUP_KEYS, Queryable, usage
 
@@ -139,7 +141,7 @@ def build_api_app(
     # -- status ----------------------------------------------------------------------------------------
     @app.get("/api/sessions/{session_id}", response_model=M.SessionDetail, responses=not_found, tags=["status"])
     def get_session(session_id: SessionId, who: CallerDep, tenant: TenantParam = None) -> dict[str, Any]:
-        """The right rail of one session: status, phase history (S1), tasks (S2), triggers (S8)."""
+        """Hive's session fields, then the right rail: status, phase history (S1), tasks (S2), triggers (S8)."""
         found = _status(who, tenant, session_id)
         owner = found["tenant"]
         tasks = S.session_tasks(store, owner, session_id)
@@ -147,10 +149,11 @@ def build_api_app(
         children = S.sessions_health(store, owner, _children_of(owner, session_id))
         started = found["started_at"]
         end = found["ended_at"] or datetime.now(UTC).isoformat()
-        uptime = (_time(end) - _time(started)).total_seconds() if started else None
+        uptime = max(0.0, (_time(end) - _time(started)).total_seconds()) if started else None
         return {
+            **hive_session_fields(store, found, triggers, uptime),
             "status": found,
-            "uptime_s": max(0.0, uptime) if uptime is not None else None,
+            "uptime_s": uptime,
             "phase_history": S.phase_history(store, owner, session_id),
             "tasks": tasks,
             "open_task_count": sum(1 for t in tasks if t["status"] not in ("completed", "failed", "cancelled")),
@@ -158,6 +161,32 @@ def build_api_app(
             "next_wake_at": S.next_wake(triggers),
             "in_flight_workers": sum(1 for c in children if c["lifecycle"] == "active"),
         }
+
+    @app.get("/api/sessions/{session_id}/stats", response_model=M.SessionStats, responses=not_found, tags=["status"])
+    def get_session_stats(session_id: SessionId, who: CallerDep, tenant: TenantParam = None) -> dict[str, Any]:
+        """Hive's runtime statistics of the session (workers, triggers, events by type), with its usage."""
+        found = _status(who, tenant, session_id)
+        owner = found["tenant"]
+        children = S.sessions_health(store, owner, _children_of(owner, session_id))
+        triggers = S.session_triggers(store, owner, session_id)
+        totals = _report(store, [], None, None, owner, session=session_id).totals
+        return hive_session_stats(store, found, children, triggers, totals)
+
+    @app.get("/api/sessions/{session_id}/events/history", response_model=M.EventsHistory, responses=not_found,
+             tags=["status"])  # fmt: skip
+    def get_events_history(
+        session_id: SessionId,
+        who: CallerDep,
+        tenant: TenantParam = None,
+        limit: Annotated[int, Query(ge=1, le=10_000, description="events per page (Hive: 500, at most 10000)")] = 500,
+        before_offset: Annotated[
+            int | None, Query(ge=0, description="a previous page's start_offset; omit for the newest page")
+        ] = None,
+    ) -> dict[str, Any]:
+        """The session's stored durable events (status records and calls, never deltas), paged as Hive pages
+        ``events.jsonl``: newest page first, oldest first within a page."""
+        found = _status(who, tenant, session_id)
+        return events_page(store, found["tenant"], session_id, limit, before_offset)
 
     @app.get("/api/sessions/{session_id}/tree", response_model=M.SessionTree, responses=not_found, tags=["status"])
     def get_tree(session_id: SessionId, who: CallerDep, tenant: TenantParam = None) -> dict[str, Any]:

@@ -15,14 +15,19 @@ __all__ = [
     "ColonyUsage",
     "ColonyWorkers",
     "Crossing",
+    "EntryPoint",
     "ErrorMessage",
+    "EventBusStats",
+    "EventsHistory",
     "HealthRollup",
+    "HiveEvent",
     "PhaseChange",
     "QuotaDecisions",
     "QuotaPolicy",
     "QuotaStatus",
     "SessionDetail",
     "SessionHealthView",
+    "SessionStats",
     "SessionStatus",
     "SessionTree",
     "SessionUsage",
@@ -132,9 +137,31 @@ class Trigger(BaseModel):
     updated_at: str | None
 
 
-class SessionDetail(BaseModel):
-    """``GET /api/sessions/{id}``: the right rail of one session."""
+class EntryPoint(BaseModel):
+    """One of Hive's ``entry_points`` (a session's triggers); names and task texts never leave the client."""
 
+    id: str
+    trigger_type: str
+    next_fire_at: int | None = Field(description="epoch milliseconds of the next wake Hive announced")
+    fire_count: int
+    last_fired_at: int | None = Field(description="epoch milliseconds of the last fire seen")
+
+
+class SessionDetail(BaseModel):
+    """``GET /api/sessions/{id}``: Hive's own fields (``framework/server/routes_sessions.py``), then the right rail."""
+
+    session_id: str
+    colony_id: str | None = Field(description="the colony the session loaded (worker_colony_loaded), else its own")
+    has_worker: bool = Field(description="a colony is loaded (colony_id is set)")
+    loaded_at: float | None = Field(description="epoch seconds of the session's first record")
+    uptime_seconds: float | None = Field(description="until now, or until the session ended")
+    queen_phase: str | None = Field(description="the latest phase Hive sent (queen_phase_changed), as sent")
+    queen_id: str | None = Field(description="queen_identity_selected, else the queen the session belongs to")
+    queen_name: str | None = Field(description="the queen's display name (queen_identity_selected)")
+    queen_model: str | None = Field(description="the model of the queen's latest LLM call")
+    colony_spawned: bool
+    spawned_colony_id: str | None = Field(description="the colony this session created (colony_created)")
+    entry_points: list[EntryPoint]
     status: SessionStatus
     uptime_s: float | None
     phase_history: list[PhaseChange]
@@ -143,6 +170,51 @@ class SessionDetail(BaseModel):
     triggers: list[Trigger]
     next_wake_at: str | None
     in_flight_workers: int
+
+
+class EventBusStats(BaseModel):
+    total_events: int = Field(description="durable events stored for the session (never deltas)")
+    events_by_type: dict[str, int]
+
+
+class SessionStats(BaseModel):
+    """``GET /api/sessions/{id}/stats``: Hive's colony statistics, from the store, plus usage."""
+
+    session_id: str
+    running: bool = Field(description="the session has not ended")
+    colony_id: str | None
+    active_workers: int = Field(description="sessions it spawned that have not ended")
+    total_workers: int
+    triggers: int = Field(description="triggers not removed")
+    event_bus: EventBusStats
+    usage: UsageTotals
+
+
+class HiveEvent(BaseModel):
+    """One durable event in Hive's ``AgentEvent.to_dict`` shape; ``data`` holds what the policy let out."""
+
+    type: str
+    stream_id: str | None
+    node_id: str | None
+    execution_id: str | None
+    data: dict[str, str]
+    timestamp: str | None
+    seq: int = Field(description="1-based position among the session's events, as Hive's history rewrites it")
+    event_seq: int | None = Field(description="Hive's own sequence number of the event, when it had one")
+
+
+class EventsHistory(BaseModel):
+    """``GET /api/sessions/{id}/events/history``: Hive's paged shape, newest page first."""
+
+    events: list[HiveEvent]
+    session_id: str
+    total: int
+    returned: int
+    truncated: bool
+    limit: int
+    start_index: int
+    start_offset: int = Field(description="pass as before_offset for the next older page; 0: none left")
+    has_more_older: bool
 
 
 class SessionHealthView(BaseModel):

@@ -196,7 +196,7 @@ def llm_call_span(call: LlmCall) -> SpanRecord:
     if call.cached_tokens is not None:
         attrs[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = call.cached_tokens
     if call.cache_creation_tokens is not None:
-        attrs[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = call.cache_creation_tokens
+        attrs[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = call.cache_creation_tokens
     if call.cost_usd is not None:
         # 0.0 from the runtime means "not priced", never "free" (aden-hive's own contract).
         attrs[A.HIVE_COST_USD] = float(call.cost_usd)

@@ -128,6 +128,16 @@ def _trigger_attributes(data: dict[str, Any], attrs: Attributes) -> None:
         attrs[A.HIVE_TRIGGER_NEXT_FIRE_AT] = next_fire
 
 
+# Hive's own statements of a session's identity (GET /api/sessions/{id} in framework/server/routes_sessions.py):
+# queen_identity_selected names the queen, worker_colony_loaded the colony a queen session loaded,
+# colony_created (published on the source session's bus) the colony it spawned.
+_IDENTITY_FIELDS = {
+    "queen_identity_selected": (("queen_id", A.HIVE_QUEEN_ID), ("name", A.HIVE_QUEEN_NAME)),
+    "worker_colony_loaded": (("colony_id", A.HIVE_COLONY_ID),),
+    "colony_created": (("colony_id", A.HIVE_COLONY_ID),),
+}
+
+
 def status_attributes(event_type: str, data: dict[str, Any], include_content: bool) -> Attributes:
     """The safe, typed fields of one event's data (free text only when the policy lets content out)."""
     attrs: Attributes = {}
@@ -145,6 +155,11 @@ def status_attributes(event_type: str, data: dict[str, Any], include_content: bo
             attrs[A.HIVE_WORKER_ID] = worker_id
         success = data.get("success")
         attrs[A.HIVE_STATUS] = "failed" if event_type == "worker_failed" or success is False else "completed"
+    elif event_type in _IDENTITY_FIELDS:  # which queen runs the session, which colony it loaded or spawned
+        for key, attr in _IDENTITY_FIELDS[event_type]:
+            value = _str(data.get(key))
+            if value:
+                attrs[attr] = value
     elif event_type == "loop_state_changed":
         for key, attr in (
             ("activity", A.HIVE_STATUS),
