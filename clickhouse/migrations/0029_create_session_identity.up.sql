@@ -1,4 +1,4 @@
--- Who runs a session, as Hive states it (GET /api/sessions/{id} in aden-hive's
+-- Who runs a session, as Hive states it (GET /api/sessions/<id> in aden-hive's
 -- framework/server/routes_sessions.py): the queen's id and display name (queen_identity_selected),
 -- the colony a queen session loaded (worker_colony_loaded) and the colony it spawned (colony_created,
 -- published on the source session's bus). Folded from the status log records by argMax on the

@@ -45,7 +45,8 @@ async def _dm_queen(bus: EventBus) -> None:
     await bus.emit_node_loop_started("queen", "queen", execution_id="exec-q")
     await bus.emit_llm_text_delta("queen", "queen", "SECRET-DELTA", "SECRET-DELTA", execution_id="exec-q")
     await bus.emit_llm_turn_complete("queen", "queen", "tool_calls", "claude-sonnet-4-5", 1200, 80, cached_tokens=300,
-                                     cache_creation_tokens=100, cost_usd=0.012, execution_id="exec-q", iteration=0)  # fmt: skip
+                                     cache_creation_tokens=100, cost_usd=0.012,
+                                     execution_id="exec-q", iteration=0)  # fmt: skip
     await bus.emit_tool_call_started("queen", "queen", "tu-1", "web_search", {"q": "SECRET-ARG"}, execution_id="exec-q")
     await bus.emit_tool_call_completed("queen", "queen", "tu-1", "web_search", "SECRET-RESULT", execution_id="exec-q")
     loaded = {"colony_id": "research", "agent_path": "/home/SECRET/colony", "goal": "", "node_count": 0}

@@ -24,7 +24,7 @@ PRIVATE_KEYS = {
     attributes.HIVE_EVENT_DATA,
 }
 # Constants in attributes.py that are values or metric names, not attribute keys.
-NOT_KEYS = ("METRIC_", "OP_", "COST_SOURCE_", "ROLE_", "SCHEMA_VERSION")
+NOT_KEYS = ("METRIC_", "OP_", "COST_SOURCE_", "ROLE_", "SCHEMA_VERSION", "SEMCONV_")
 
 
 def attribute_keys() -> set[str]:
