@@ -3,13 +3,15 @@
 Two tenants, each a realistic Hive home written by the real aden-hive runtime (queens, colonies with
 workers, priced, partly priced and unpriced models, tool calls, stalls), exported with the real
 ``backfill`` to a real collector on 127.0.0.1. The collector has no tokens file, so each client names
-its tenant in the tenant header, as a local client may.
+its tenant in the tenant header, as a local client may. Each tenant then gets budgets (and tenant ``*``
+a global one) through the collector's own quota evaluator, which records the crossings they cause.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from hive_otel.api.quotas import QuotaPolicy
 from hive_otel.client_cli import EXIT_OK, backfill
 from hive_otel.collector.config import TENANT_HEADER
 from hive_otel.collector.receiver import CollectorServer
@@ -18,6 +20,19 @@ from hive_otel.settings import ClientSettings
 from hive_otel.workload import WorkloadTruth, write_workload
 
 TENANTS = {"acme": ("alice", 0), "globex": ("bob", 1)}  # tenant → (user, workload seed)
+# Spent past its limit at once (block), a monthly cost budget with room (allow), and a model budget.
+BUDGETS = QuotaPolicy.model_validate(
+    {"budgets": [
+        {"id": "monthly-tokens", "scope": "tenant", "metric": "tokens", "period": "monthly", "limit": 1000},
+        {"id": "monthly-cost", "scope": "tenant", "metric": "cost_usd", "period": "monthly", "limit": 1000,
+         "action": "throttle"},
+        {"id": "sonnet", "scope": "model", "value": "claude-sonnet-4-5", "metric": "cost_usd", "period": "daily",
+         "limit": 0.01, "alert_at": 0.5, "action": "degrade", "degrade_to": "gpt-4o-mini"},
+    ]}
+)  # fmt: skip
+GLOBAL_BUDGETS = QuotaPolicy.model_validate(
+    {"budgets": [{"id": "everyone", "scope": "global", "metric": "cost_usd", "period": "monthly", "limit": 0.05}]}
+)
 
 
 def load_demo_store(work: Path) -> tuple[Store, dict[str, WorkloadTruth]]:
@@ -41,6 +56,9 @@ def load_demo_store(work: Path) -> tuple[Store, dict[str, WorkloadTruth]]:
                 }
             )
             assert backfill(settings, timeout_s=120) == EXIT_OK
+            server.api.quotas.set_policy(tenant, BUDGETS)
+        server.api.quotas.set_policy("*", GLOBAL_BUDGETS)
+        assert server.api.quotas.evaluate_now(set(TENANTS))  # the crossings the Quotas dashboard lists
     except BaseException:
         store.close()
         raise

@@ -181,3 +181,29 @@ def test_selections_outside_the_options_fall_back_like_grafana(loaded: tuple[Sto
     resolved = resolve_variables(session, lambda sql: _rows(store, sql), now, now, {"session": ["no-such-session"]})
     assert resolved["session"] == Selection(resolved["session"].options[:1], resolved["session"].options, False)
     assert resolved["session"].selected != (ALL,)
+
+
+def test_quota_panels_read_the_quota_tables_and_agree_with_the_evaluator(
+    loaded: tuple[Store, dict[str, WorkloadTruth]],
+) -> None:
+    """Budgets come from quota_policies, decisions from quota_crossings: the same as the API's evaluator says."""
+    from hive_otel.api.quotas import QuotaBook
+
+    store, _ = loaded
+    quotas = next(d for d in DASHBOARDS if d.uid == "hive-quotas")
+    assert not [v.name for v in quotas.variables if v.name != "tenant"]  # no budget typed into the dashboard
+    budgets = next(p for p in quotas.panels if p.title == "Budgets now")
+    crossings = next(p for p in quotas.panels if p.title == "Threshold crossings")
+    book = QuotaBook(store)
+    for tenant in TENANTS:
+        columns, rows = store.query(_expand(store, quotas, budgets, budgets.queries[0], {"tenant": [tenant]}))
+        shown = {(r[0], r[1]): dict(zip(columns, r, strict=True)) for r in rows}
+        expected = {(s.tenant, s.id): s for s in book.evaluate(tenant, book.policies())}
+        assert set(shown) == set(expected)
+        for key, status in expected.items():
+            assert shown[key]["spend"] == pytest.approx(status.spend, rel=1e-6, abs=1e-6)
+            assert shown[key]["decision"] == status.decision
+        assert shown[(tenant, "monthly-tokens")]["decision"] == "block"
+        listed = _rows(store, _expand(store, quotas, crossings, crossings.queries[0], {"tenant": [tenant]}))
+        assert {(r[1], r[2], r[8]) for r in listed} >= {(tenant, "monthly-tokens", "block")}
+        assert {r[1] for r in listed} <= {tenant, "*"}
