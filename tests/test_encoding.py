@@ -96,7 +96,11 @@ def ref_spans(spans: Sequence[SpanRecord]) -> ExportTraceServiceRequest:
     cache: dict[Resource, PbResource] = {}
     return ExportTraceServiceRequest(
         resource_spans=[
-            ResourceSpans(resource=ref_resource(r, cache), scope_spans=[ScopeSpans(scope=SCOPE, spans=pb_spans)])
+            ResourceSpans(
+                resource=ref_resource(r, cache),
+                scope_spans=[ScopeSpans(scope=SCOPE, spans=pb_spans, schema_url=A.SEMCONV_SCHEMA_URL)],
+                schema_url=A.SEMCONV_SCHEMA_URL,
+            )
             for r, pb_spans in by_resource.items()
         ]
     )
@@ -121,7 +125,11 @@ def ref_logs(logs: Sequence[LogRecord]) -> ExportLogsServiceRequest:
     cache: dict[Resource, PbResource] = {}
     return ExportLogsServiceRequest(
         resource_logs=[
-            ResourceLogs(resource=ref_resource(r, cache), scope_logs=[ScopeLogs(scope=SCOPE, log_records=records)])
+            ResourceLogs(
+                resource=ref_resource(r, cache),
+                scope_logs=[ScopeLogs(scope=SCOPE, log_records=records, schema_url=A.SEMCONV_SCHEMA_URL)],
+                schema_url=A.SEMCONV_SCHEMA_URL,
+            )
             for r, records in by_resource.items()
         ]
     )
@@ -230,7 +238,11 @@ def ref_metrics(spans: Sequence[SpanRecord], now_ns: int) -> ExportMetricsServic
         if errors.get(r):
             metrics.append(counter(A.METRIC_ERRORS, "{error}", "Failed LLM and tool calls", errors[r]))
         resource_metrics.append(
-            ResourceMetrics(resource=ref_resource(r, cache), scope_metrics=[ScopeMetrics(scope=SCOPE, metrics=metrics)])
+            ResourceMetrics(
+                resource=ref_resource(r, cache),
+                scope_metrics=[ScopeMetrics(scope=SCOPE, metrics=metrics, schema_url=A.SEMCONV_SCHEMA_URL)],
+                schema_url=A.SEMCONV_SCHEMA_URL,
+            )
         )
     return ExportMetricsServiceRequest(resource_metrics=resource_metrics)
 
