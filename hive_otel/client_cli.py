@@ -17,7 +17,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from hive_otel import environment_variables as ev
+from hive_otel.attributes import SEMCONV_SCHEMA_URL
 from hive_otel.client import OUTBOX_FILE, Client
+from hive_otel.semconv import GenAiConventions
 from hive_otel.settings import ClientSettings, SettingsError
 from hive_otel.sources.files import Checkpoints, FileTailer
 
@@ -254,6 +256,7 @@ def doctor_report(settings: ClientSettings) -> dict[str, object]:
         "state_dir": str(settings.state_dir),
         "policy": str(settings.policy_path or "(packaged default)"),
         "outbox cap (bytes)": settings.outbox_max_bytes,
+        "GenAI conventions": f"{SEMCONV_SCHEMA_URL} ({GenAiConventions.from_opt_in(settings.semconv_opt_in).value})",
     }
     report: dict[str, object] = {"config": config}
     if settings.endpoint:
