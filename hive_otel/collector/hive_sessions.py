@@ -44,9 +44,10 @@ def session_identity(store: Queryable, tenant: str, session: str) -> dict[str, s
 
 
 def latest_model(store: Queryable, tenant: str, session: str) -> str | None:
-    """The model of the session's most recent LLM call (what Hive reports as the queen's model)."""
+    """The model of the session's most recent LLM call (what Hive reports as the queen's model). Every
+    stored version of a call names the same model or none, so this needs no FINAL merge."""
     sql = (
-        "SELECT argMax(model, occurred_at) FROM usage_facts FINAL "
+        "SELECT argMax(model, occurred_at) FROM usage_facts "
         f"WHERE tenant = {sql_string(tenant)} AND session = {sql_string(session)} AND kind = 'llm' AND model != ''"
     )
     _, rows = store.query(sql, readonly=True)
