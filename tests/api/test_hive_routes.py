@@ -222,24 +222,3 @@ def test_hive_routes_are_tenant_scoped_and_documented(served: tuple[CollectorSer
     document = httpx.get(server.http_url + "/openapi.json").json()
     assert f"/api/sessions/{{session_id}}{route}" in document["paths"]
 
-
-def test_identity_stored_before_the_migration_is_folded_by_it(tmp_path: Path) -> None:
-    from hive_otel.collector.hive_sessions import session_identity
-    from hive_otel.collector.migrate import load_migrations
-
-    version = next(m.version for m in load_migrations() if m.name == "create_session_identity")
-    store = open_store(f"chdb://{tmp_path / 'store'}")
-    try:
-        assert version in store.rollback(version - 1)  # a store from before session_identity
-        session = Session("session_before", "session_before", tenant="t")
-        records = [
-            (time.time_ns(), "queen_identity_selected", {"hive.queen.id": "queen_growth", "hive.queen.name": "Mira"}),
-            (time.time_ns() + 1, "colony_created", {"hive.colony.id": "made_before"}),
-        ]
-        store.ingest_logs(logs_request(session, records), tenant="t")
-        assert version in store.migrate()
-        assert session_identity(store, "t", "session_before") == {
-            "queen_id": "queen_growth", "queen_name": "Mira", "loaded_colony": None, "spawned_colony": "made_before",
-        }  # fmt: skip
-    finally:
-        store.close()
