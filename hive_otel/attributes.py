@@ -124,6 +124,7 @@ COST_SOURCE_ESTIMATED_PREFIX = "estimated:"
 
 ROLE_QUEEN = "queen"
 ROLE_WORKER = "worker"
+ROLE_AGENT = "agent"  # a graph agent run (AgentLoader): no queen, known from its L1-L3 run logs only
 
 # --- metric names ----------------------------------------------------------------------------
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"

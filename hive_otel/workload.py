@@ -1,13 +1,31 @@
-"""A realistic Hive home written by the real aden-hive runtime pieces, with its ground truth.
+"""A Hive home written by aden-hive 1.0.12's own code, with its ground truth.
 
-No LLM is called: scripted agent-loop turns drive the real ``framework`` EventBus (per-session
-``events.jsonl``, per-worker logs as with ``HIVE_SPLIT_WORKER_EVENTS=1``) and the real
-RuntimeLogger (L1-L3 under ``sessions/<sid>/logs``), in the order the agent loop emits them.
-:class:`WorkloadTruth` is tallied while emitting, never read back from the files, so tests can
-compare what came out of the pipeline with what went in.
+No LLM is called: scripted agent-loop turns drive the real ``framework`` EventBus and, where the
+runtime keeps them, the real RuntimeLogger. Every path and every copy comes from Hive itself:
 
-Deterministic for a given seed (ids, models, tokens, costs, text), except what Hive itself makes
-at write time: RuntimeLogger span ids, event and L1 timestamps, tool start timestamps.
+- paths from ``framework.config`` (``queen_session_dir``, ``colony_queen_session_dir``,
+  ``colony_workers_dir``, ``colony_dir``), pointed at the workload's HIVE_HOME while it is written;
+- forks by ``framework.server.session_fork.fork_session_dir`` (whole, or cut before a user message);
+- create-colony as ``fork_session_into_colony`` does it: ``shutil.copytree`` of the DM session into
+  ``colonies/<c>/queens/<q>/sessions/<new>/`` and the same ``meta.json`` update (``forked_from`` as a
+  string, ``colony_fork``), the colony's ``metadata.json``, the spawn lock on the source, the
+  ``colony_fork_marker`` line and ``colony_created`` on the source bus;
+- a session opened cold (a fork, a colony session) logs with the ``iteration_offset`` SessionManager
+  scans from its copied ``events.jsonl``;
+- workers publish through a bus that stamps ``colony_id`` with the colony queen's session id (as
+  ``StreamEventBus`` does), with ``meta.json`` as ``ColonyRuntime.spawn`` writes it, and their own
+  ``events.jsonl`` with ``HIVE_SPLIT_WORKER_EVENTS=1``;
+- L1-L3 run logs only where 1.0.12 writes them: graph agents loaded by ``AgentLoader`` (storage
+  ``HIVE_HOME/agents/<agent>/``, ``RuntimeLogStore(<storage>/runtime_logs)``), so under
+  ``agents/<agent>/sessions/<sid>/logs/``, a secondary graph's ``agents/<agent>/graphs/<g>/sessions/<sid>/logs/``
+  and a legacy run's ``agents/<agent>/runtime_logs/runs/<run_id>/``. Queens and colony workers write
+  none (their runtimes get no RuntimeLogStore).
+
+:class:`WorkloadTruth` is tallied while emitting, never read back from the files: a call copied into
+a fork or a colony is counted once, at its origin. Tests compare what came out of the pipeline with it.
+
+Deterministic for a given seed (ids, models, tokens, costs, text), except what Hive itself makes at
+write time: RuntimeLogger span ids and legacy run ids, event, meta and L1 timestamps.
 
 ``python -m hive_otel.workload DIR`` writes one for manual use and prints its totals.
 """
@@ -16,21 +34,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import random
+import shutil
 import sys
+import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import framework.config as hive_config
 from framework.host.event_bus import AgentEvent, EventBus, EventType
 from framework.observability import set_trace_context
+from framework.server.session_fork import fork_session_dir
 from framework.tracker.runtime_log_store import RuntimeLogStore
 from framework.tracker.runtime_logger import RuntimeLogger
+
+from hive_otel.attributes import ROLE_AGENT, ROLE_QUEEN, ROLE_WORKER
 
 __all__ = [
     "CANARIES",
@@ -91,6 +116,7 @@ MODELS: tuple[ModelSpec, ...] = (CLAUDE, GPT, GEMINI, UNPRICED)
 
 _QUEEN_IDS = ("queen_technology", "queen_growth", "queen_market_research", "queen_finance_fundraising")
 _COLONY_NAMES = ("market_scan", "lead_enrichment", "content_pipeline")
+_AGENT_NAMES = ("deep_research_agent", "inbox_triage_agent")
 _TOOLS = ("web_search", "read_file", "write_file", "run_python", "http_get")
 # Every worker model in turn, so even the default three workers cover priced, partly priced
 # (gemini reports cost only on even iterations) and unpriced calls.
@@ -105,20 +131,26 @@ _BASE_TIME = datetime(2026, 1, 15, 9, 0, 0)  # session ids embed a time; fixed s
 @dataclass(frozen=True, slots=True)
 class SessionTruth:
     session_id: str
-    agent_role: str  # queen | worker
-    queen_id: str
+    kind: str  # dm | fork | colony | worker | graph (a graph agent run: L1-L3 only)
+    agent_role: str  # queen | worker | agent
+    queen_id: str | None
     colony_id: str | None
     worker_id: str | None
-    parent_session_id: str | None  # for a worker: the colony queen session that spawned it
-    root_session_id: str
-    events_path: Path | None  # None for a worker whose events all sit in the queen's file
-    logs_dir: Path  # sessions/<sid>/logs
+    parent_session_id: str | None  # the session forked, the DM a colony came from, a worker's colony queen
+    root_session_id: str  # the DM session at the top of the chain (a graph run is its own root)
+    session_dir: Path  # the directory Hive made for it (a graph run: its logs directory)
+    events_path: Path | None  # None for a graph run, and a worker whose events sit in the queen's file
+    logs_dir: Path | None  # L1-L3 directory; None where 1.0.12 writes none (queens, colony workers)
     stream_id: str
     node_id: str
-    execution_id: str  # the bus execution id
+    execution_id: str  # the bus execution id (a queen's is its session id, a worker's its worker id)
     trace_id: str  # from the trace context, as L1-L3 carry it
     trace_execution_id: str  # the trace context's execution id (not the bus one)
-    succeeded: bool
+    health: str  # what Hive's lifecycle says at the end: done | failed | idle | stalled
+
+    @property
+    def succeeded(self) -> bool:
+        return self.health != "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +158,13 @@ class LlmCallTruth:
     session_id: str
     root_session_id: str
     colony_id: str | None
-    queen_id: str
+    queen_id: str | None
     worker_id: str | None
     agent_role: str
     node_id: str
     execution_id: str
-    iteration: int
-    model: str
+    iteration: int  # as the event carries it (iteration_offset included)
+    model: str | None  # None for a call only L3 knows (graph agents): L3 carries no model or cost
     provider: str | None
     input_tokens: int  # includes cached and cache-creation tokens
     output_tokens: int
@@ -151,7 +183,7 @@ class ToolCallTruth:
     session_id: str
     root_session_id: str
     colony_id: str | None
-    queen_id: str
+    queen_id: str | None
     worker_id: str | None
     agent_role: str
     node_id: str
@@ -246,21 +278,141 @@ class WorkloadTruth:
         return self.totals_by("root_session")
 
 
+# --- Hive's layout ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def hive_home_paths(hive_home: Path) -> Iterator[None]:
+    """Point ``framework.config``'s path helpers at ``hive_home`` for as long as the block runs.
+
+    The helpers read the module globals resolved from HIVE_HOME at import; the workload writes
+    into a directory of its own, so it swaps those globals rather than re-implementing the paths.
+    """
+    names = ("HIVE_HOME", "QUEENS_DIR", "COLONIES_DIR", "MEMORIES_DIR")
+    saved = {name: getattr(hive_config, name) for name in names}
+    hive_config.HIVE_HOME = hive_home
+    hive_config.QUEENS_DIR = hive_home / "queens"
+    hive_config.COLONIES_DIR = hive_home / "colonies"
+    hive_config.MEMORIES_DIR = hive_home / "memories"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(hive_config, name, value)
+
+
+def agent_storage(hive_home: Path, agent: str) -> Path:
+    """``AgentLoader``'s default storage for an agent: ``~/.hive/agents/<agent>`` (= HIVE_HOME/agents)."""
+    return hive_home / "agents" / agent
+
+
+def scan_iteration_offset(events_path: Path) -> int:
+    """The offset SessionManager._start_queen logs a cold-resumed session with: max iteration + 1.
+
+    A copy of that inner function (it cannot be imported): every event of a session opened again
+    has its ``iteration`` raised by this, so a fork's own turns never reuse its copied ones.
+    """
+    max_iter = -1
+    if events_path.exists():
+        for line in events_path.read_text(encoding="utf-8").splitlines():
+            try:
+                it = json.loads(line).get("data", {}).get("iteration")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(it, int) and it > max_iter:
+                max_iter = it
+    return max_iter + 1 if max_iter >= 0 else 0
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _copy_into_colony(source_dir: Path, dest_dir: Path, source_id: str, colony: str, queen: str) -> None:
+    """Step 3 of ``fork_session_into_colony``: copy the DM session whole and update its meta.json."""
+    shutil.copytree(source_dir, dest_dir, dirs_exist_ok=True)
+    meta = _read_json(dest_dir / "meta.json")
+    meta["agent_path"] = str(hive_config.colony_dir(colony))
+    meta["agent_name"] = colony.replace("_", " ").title()
+    meta["queen_id"] = queen
+    meta["forked_from"] = source_id
+    meta["colony_fork"] = True
+    for key in ("colony_spawned", "spawned_colony_id", "spawned_colony_at"):
+        meta.pop(key, None)
+    _write_json(dest_dir / "meta.json", meta)
+    # _compact_inherited_conversation keeps a short transcript verbatim and appends the boundary marker.
+    now = datetime.now(UTC).isoformat()
+    marker = {
+        "type": "colony_fork_marker",
+        "stream_id": "queen",
+        "data": {"parent_session_id": source_id, "fork_time": now, "summary_preview": "", "inherited_message_count": 0},
+        "timestamp": now,
+    }
+    with open(dest_dir / "events.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(marker) + "\n")
+
+
+def _colony_bookkeeping(colony: str, queen: str, colony_session: str, source_dir: Path, source_id: str) -> None:
+    """Steps 4-5 of ``fork_session_into_colony`` and ``persist_colony_spawn_lock`` on the source."""
+    colony_dir = hive_config.colony_dir(colony)
+    metadata = _read_json(colony_dir / "metadata.json")
+    now = datetime.now(UTC).isoformat()
+    metadata.update(colony_id=colony, queen_name=queen, queen_session_id=colony_session, source_session_id=source_id)
+    metadata.setdefault("created_at", now)
+    metadata["updated_at"] = now
+    metadata.setdefault("workers", {})["worker"] = {"task": "", "spawned_at": now}
+    (colony_dir / "metadata.json").write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+    source_meta = _read_json(source_dir / "meta.json")
+    source_meta.update(agent_path=str(colony_dir), agent_name=colony.replace("_", " ").title())
+    source_meta.update(colony_spawned=True, spawned_colony_id=colony, spawned_colony_at=now)
+    _write_json(source_dir / "meta.json", source_meta)
+
+
+class _ScopedBus:
+    """What ``ColonyRuntime`` hands its workers: ``StreamEventBus``, which stamps every event's
+    ``colony_id`` with the broadcast scope (the colony queen's session id) and publishes on the
+    session bus. Mirrored here because importing colony_runtime pulls in the whole LLM stack."""
+
+    def __init__(self, bus: EventBus, scope: str) -> None:
+        self._real_bus = bus
+        self._scope = scope
+
+    async def publish(self, event: AgentEvent) -> None:
+        event.colony_id = self._scope
+        await self._real_bus.publish(event)
+
+    def __getattr__(self, name: str) -> Any:
+        # EventBus's emit_* helpers build an AgentEvent and call self.publish: bind them to this proxy.
+        attr = getattr(EventBus, name)
+        return attr.__get__(self, _ScopedBus) if callable(attr) else getattr(self._real_bus, name)
+
+
 # --- emitting -------------------------------------------------------------------------------
 
 
 @dataclass
 class _Agent:
-    """One agent loop (a queen or a worker) writing to a bus and a RuntimeLogger."""
+    """One agent loop (a queen, a worker or a graph node) writing to a bus and/or a RuntimeLogger."""
 
-    bus: EventBus
-    runtime_logger: RuntimeLogger
+    bus: Any  # an EventBus, a worker's _ScopedBus, None for a graph agent (no session log)
+    runtime_logger: RuntimeLogger | None  # graph agents only: 1.0.12 gives queens and workers none
     session: SessionTruth
-    models: tuple[ModelSpec, ...]  # cycled per iteration
+    models: tuple[ModelSpec | None, ...]  # cycled per iteration; None: a call whose model only the LLM knew
     system_prefix_sha: str
+    iteration_offset: int = 0  # what the bus adds to each event's iteration (a session opened cold)
     input_tokens: int = 0
     output_tokens: int = 0
     iterations: int = 0
+    last_message_at: str = ""  # timestamp of the last user message (where a fork can cut)
 
 
 class _Writer:
@@ -269,7 +421,6 @@ class _Writer:
         self.split = split_worker_events
         self.canaries = canaries
         self.rng = random.Random(seed)
-        self.log_store = RuntimeLogStore(hive_home)
         self.truth = WorkloadTruth(hive_home=hive_home, canaries=CANARIES if canaries else ())
         self._sessions_made = 0
         self._tool_calls_made = 0
@@ -280,7 +431,7 @@ class _Writer:
         return f"{self.rng.getrandbits(digits * 4):0{digits}x}"
 
     def session_id(self) -> str:
-        """``session_YYYYMMDD_HHMMSS_xxxxxxxx`` as Hive's session store makes them."""
+        """``session_YYYYMMDD_HHMMSS_xxxxxxxx`` as Hive's _generate_session_id makes them (but reproducible)."""
         when = _BASE_TIME + timedelta(seconds=97 * self._sessions_made)
         self._sessions_made += 1
         return f"session_{when:%Y%m%d_%H%M%S}_{self.hex(8)}"
@@ -288,14 +439,14 @@ class _Writer:
     def secret(self, canary: str, plain: str) -> str:
         return f"{plain} {canary}" if self.canaries else plain
 
-    def new_bus(self, events_path: Path) -> EventBus:
+    def new_bus(self, events_path: Path, iteration_offset: int = 0) -> EventBus:
         """A session's EventBus logging to ``events_path``; every publish is tallied by type.
 
         Tallied by wrapping ``publish`` rather than subscribing: a subscriber costs the bus a task
         per event, which would slow large workloads several-fold.
         """
         bus = EventBus()
-        bus.set_session_log(events_path)
+        bus.set_session_log(events_path, iteration_offset=iteration_offset)
         publish = bus.publish
         tally = self.truth.events_published
 
@@ -312,47 +463,38 @@ class _Writer:
 
     def new_agent(
         self,
-        bus: EventBus,
+        bus: Any,
+        session: SessionTruth,
+        models: tuple[ModelSpec | None, ...],
         *,
-        session_id: str,
-        agent_role: str,
-        queen_id: str,
-        colony_id: str | None,
-        worker_id: str | None,
-        parent_session_id: str | None,
-        events_path: Path | None,
-        stream_id: str,
-        node_id: str,
-        execution_id: str,
-        models: tuple[ModelSpec, ...],
-        agent_name: str,
+        runtime_logger: RuntimeLogger | None = None,
+        iteration_offset: int = 0,
     ) -> _Agent:
-        """Set the trace context (as StreamRuntime.start_run does) and start the run's logs."""
-        trace_id, trace_execution_id = self.hex(32), self.hex(32)
-        set_trace_context(trace_id=trace_id, execution_id=trace_execution_id, stream_id=stream_id)
-        runtime_logger = RuntimeLogger(store=self.log_store, agent_id=agent_name)
-        runtime_logger.start_run(goal_id=f"{agent_name}-goal", session_id=session_id)
-        session = SessionTruth(
-            session_id=session_id,
-            agent_role=agent_role,
-            queen_id=queen_id,
-            colony_id=colony_id,
-            worker_id=worker_id,
-            parent_session_id=parent_session_id,
-            root_session_id=parent_session_id or session_id,
-            events_path=events_path,
-            logs_dir=self.hive_home / "sessions" / session_id / "logs",
-            stream_id=stream_id,
-            node_id=node_id,
-            execution_id=execution_id,
-            trace_id=trace_id,
-            trace_execution_id=trace_execution_id,
-            succeeded=True,
-        )
-        self.truth.sessions[session_id] = session
-        return _Agent(bus, runtime_logger, session, models, system_prefix_sha=self.hex(12))
+        """Set the trace context (as StreamRuntime.start_run does) and register the session."""
+        set_trace_context(trace_id=session.trace_id, execution_id=session.trace_execution_id, stream_id=session.stream_id)
+        self.truth.sessions[session.session_id] = session
+        return _Agent(bus, runtime_logger, session, models, self.hex(12), iteration_offset=iteration_offset)
 
-    # -- one agent-loop iteration, in the order AgentLoop emits it --
+    def session_truth(self, sid: str, kind: str, session_dir: Path, **fields: Any) -> SessionTruth:
+        """A session's truth; a queen's execution id is its session id (queen_orchestrator)."""
+        role = {"worker": ROLE_WORKER, "graph": ROLE_AGENT}.get(kind, ROLE_QUEEN)
+        defaults: dict[str, Any] = {
+            "agent_role": role,
+            "queen_id": None,
+            "colony_id": None,
+            "worker_id": None,
+            "parent_session_id": None,
+            "root_session_id": sid,
+            "events_path": session_dir / "events.jsonl",
+            "logs_dir": None,
+            "stream_id": "queen",
+            "node_id": "queen",
+            "execution_id": sid,
+            "trace_id": self.hex(32),
+            "trace_execution_id": self.hex(32),
+            "health": "idle",
+        }
+        return SessionTruth(session_id=sid, kind=kind, session_dir=session_dir, **(defaults | fields))
 
     async def turn(self, agent: _Agent, iteration: int, *, tool_error: bool = False) -> None:
         s = agent.session
@@ -414,20 +556,53 @@ class _Writer:
             history_anchor_idx=max(-1, message_count - 3),
             message_count=message_count,
         )
+        if agent.runtime_logger is not None:
+            self.log_step(agent, iteration, text, tool_logs, input_tokens, output_tokens)
+        agent.input_tokens += input_tokens
+        agent.output_tokens += output_tokens
+        agent.iterations += 1
+        self.count_llm_call(
+            agent, iteration, model, (input_tokens, output_tokens, cached, cache_creation), cost, stop_reason
+        )
+
+    async def graph_step(self, agent: _Agent, iteration: int) -> None:
+        """One step of a graph node with no session log: Hive keeps it in L3 only (tokens, no model)."""
+        tool_logs = [await self.tool_call(agent, iteration, force_error=False) for _ in range(self.rng.choice((0, 1)))]
+        input_tokens, output_tokens, _, _ = self.tokens(None, iteration)
+        self.log_step(agent, iteration, self.secret(CANARY_LLM_TEXT, "Step done."), tool_logs, input_tokens, output_tokens)
+        agent.input_tokens += input_tokens
+        agent.output_tokens += output_tokens
+        agent.iterations += 1
+        self.count_llm_call(
+            agent, iteration, None, (input_tokens, output_tokens, 0, 0), 0.0, "tool_calls" if tool_logs else "stop"
+        )
+
+    def log_step(
+        self, agent: _Agent, iteration: int, text: str, tool_logs: list[dict[str, Any]], inp: int, out: int
+    ) -> None:
+        assert agent.runtime_logger is not None
         agent.runtime_logger.log_step(
-            node_id=s.node_id,
+            node_id=agent.session.node_id,
             node_type="event_loop",
             step_index=iteration,
             llm_text=text,
             tool_calls=tool_logs,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
+            input_tokens=inp,
+            output_tokens=out,
             latency_ms=self.rng.randint(800, 9000),
             verdict="CONTINUE",
         )
-        agent.input_tokens += input_tokens
-        agent.output_tokens += output_tokens
-        agent.iterations += 1
+
+    def count_llm_call(
+        self,
+        agent: _Agent,
+        iteration: int,
+        model: ModelSpec | None,
+        tokens: tuple[int, int, int, int],
+        cost: float,
+        stop_reason: str,
+    ) -> None:
+        s = agent.session
         self.truth.llm_calls.append(
             LlmCallTruth(
                 session_id=s.session_id,
@@ -438,13 +613,13 @@ class _Writer:
                 agent_role=s.agent_role,
                 node_id=s.node_id,
                 execution_id=s.execution_id,
-                iteration=iteration,
-                model=model.name,
-                provider=model.provider,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cached_tokens=cached,
-                cache_creation_tokens=cache_creation,
+                iteration=iteration + agent.iteration_offset,
+                model=model.name if model else None,
+                provider=model.provider if model else None,
+                input_tokens=tokens[0],
+                output_tokens=tokens[1],
+                cached_tokens=tokens[2],
+                cache_creation_tokens=tokens[3],
                 cost_usd=cost,
                 stop_reason=stop_reason,
             )
@@ -464,12 +639,13 @@ class _Writer:
             content = self.secret(CANARY_ERROR, "Error: upstream returned 503 Service Unavailable")
         else:
             content = self.secret(CANARY_TOOL_RESULT, "3 matching documents found")
-        await agent.bus.emit_tool_call_started(
-            s.stream_id, s.node_id, tool_use_id, tool_name, tool_input, execution_id=s.execution_id
-        )
-        await agent.bus.emit_tool_call_completed(
-            s.stream_id, s.node_id, tool_use_id, tool_name, content, is_error, execution_id=s.execution_id
-        )
+        if agent.bus is not None:
+            await agent.bus.emit_tool_call_started(
+                s.stream_id, s.node_id, tool_use_id, tool_name, tool_input, execution_id=s.execution_id
+            )
+            await agent.bus.emit_tool_call_completed(
+                s.stream_id, s.node_id, tool_use_id, tool_name, content, is_error, execution_id=s.execution_id
+            )
         self.truth.tool_calls.append(
             ToolCallTruth(
                 session_id=s.session_id,
@@ -480,7 +656,7 @@ class _Writer:
                 agent_role=s.agent_role,
                 node_id=s.node_id,
                 execution_id=s.execution_id,
-                iteration=iteration,
+                iteration=iteration + agent.iteration_offset,
                 tool_use_id=tool_use_id,
                 tool_name=tool_name,
                 is_error=is_error,
@@ -496,7 +672,7 @@ class _Writer:
             "duration_s": round(self.rng.uniform(0.05, 3.0), 3),
         }
 
-    def tokens(self, model: ModelSpec, iteration: int) -> tuple[int, int, int, int]:
+    def tokens(self, model: ModelSpec | None, iteration: int) -> tuple[int, int, int, int]:
         """(input, output, cached, cache_creation); the last two are subsets of input."""
         input_tokens = 1200 + 350 * (iteration % 40) + self.rng.randint(0, 400)
         output_tokens = self.rng.randint(40, 900)
@@ -527,10 +703,13 @@ class _Writer:
         ) / 1e6
         return max(round(usd, 6), 1e-6)
 
-    async def finish(self, agent: _Agent, *, error: str | None = None) -> None:
-        """L2 for the node, then L1 for the run (end_run reads L2 back, as in the runtime)."""
+    async def finish_node(self, agent: _Agent, *, error: str | None = None) -> None:
+        """The node loop ends; a graph agent's RuntimeLogger writes L2, then L1 (end_run reads L2 back)."""
         s = agent.session
-        await agent.bus.emit_node_loop_completed(s.stream_id, s.node_id, agent.iterations, execution_id=s.execution_id)
+        if agent.bus is not None:
+            await agent.bus.emit_node_loop_completed(s.stream_id, s.node_id, agent.iterations, execution_id=s.execution_id)
+        if agent.runtime_logger is None:
+            return
         agent.runtime_logger.log_node_complete(
             node_id=s.node_id,
             node_name=s.node_id,
@@ -552,48 +731,211 @@ class _Writer:
             node_path=[s.node_id],
             execution_quality="clean" if error is None else "failed",
         )
-        if error is not None:
-            self.truth.sessions[s.session_id] = replace(s, succeeded=False)
+
+    # -- the queen's side of a conversation --
+
+    async def user_message(self, agent: _Agent, text: str) -> str:
+        """A user message as handle_chat and the loop's drain write it: ``client_input_received``, the
+        conversation part, ``client_input_committed`` with its seq. Returns the received event's
+        timestamp, which is what a fork's ``before_input_at`` names."""
+        s = agent.session
+        seq = len(list((s.session_dir / "conversations" / "parts").glob("*.json")))
+        part = s.session_dir / "conversations" / "parts" / f"{seq:010d}.json"
+        _write_json(part, {"seq": seq, "role": "user", "content": text})
+        correlation = self.hex(32)
+        received = AgentEvent(
+            type=EventType.CLIENT_INPUT_RECEIVED,
+            stream_id=s.stream_id,
+            node_id=s.node_id,
+            execution_id=s.execution_id,
+            correlation_id=correlation,
+            data={"content": self.secret(CANARY_EVENT_DATA, text)},
+        )
+        await agent.bus.publish(received)
+        await agent.bus.emit_client_input_committed(
+            s.stream_id, s.node_id, s.execution_id, seq=seq, correlation_id=correlation
+        )
+        agent.last_message_at = received.timestamp.isoformat()
+        return agent.last_message_at
+
+    async def park(self, agent: _Agent) -> None:
+        """How a queen's turn ends in 1.0.12: parked waiting for the user (idle), or stalled by a bug."""
+        s = agent.session
+        await self.finish_node(agent)
+        if s.health == "stalled":
+            await agent.bus.emit_node_stalled(
+                s.stream_id, s.node_id, "Consecutive similar responses detected", s.execution_id
+            )
+            await agent.bus.emit_stream_inactive(s.stream_id, s.node_id, 95.0, 90.0, s.execution_id)
+            return
+        await agent.bus.emit_client_input_requested(
+            s.stream_id, s.node_id, execution_id=s.execution_id, park_reason="turn_done"
+        )
+        await self.publish(
+            agent,
+            EventType.LOOP_STATE_CHANGED,
+            {"activity": "awaiting_user", "park_reason": "turn_done", "interrupt_cause": None, "questions": None},
+            node_id=s.node_id,
+            execution_id=s.execution_id,
+        )
+
+    async def open_queen(self, agent: _Agent, phase: str, message: str) -> None:
+        s = agent.session
+        await self.user_message(agent, message)
+        await agent.bus.emit_execution_started(s.stream_id, s.execution_id, {"message": "queen"})
+        await self.publish(agent, EventType.QUEEN_PHASE_CHANGED, {"phase": phase})
+        await agent.bus.emit_node_loop_started(s.stream_id, s.node_id, execution_id=s.execution_id, max_iterations=0)
 
     # -- sessions --
 
-    async def queen_dm_session(self, queen_id: str, turns: int, *, with_extras: bool) -> None:
-        """A queen's DM session: ``queens/<q>/sessions/<sid>``, phase ``independent``."""
+    async def dm_session(self, queen_id: str, turns: int, *, with_extras: bool, health: str) -> _Agent:
+        """A queen's DM session, ``queen_session_dir(q, sid)``; it stays open (its bus too) so a colony
+        can be created from it. Close it with :meth:`close_queen`."""
         sid = self.session_id()
-        events_path = self.hive_home / "queens" / queen_id / "sessions" / sid / "events.jsonl"
-        bus = self.new_bus(events_path)
-        agent = self.new_agent(
-            bus,
-            session_id=sid,
-            agent_role="queen",
-            queen_id=queen_id,
-            colony_id=None,
-            worker_id=None,
-            parent_session_id=None,
-            events_path=events_path,
-            stream_id="queen",
-            node_id="queen",
-            execution_id=self.hex(32),
-            models=(CLAUDE, CLAUDE, CLAUDE, GPT),
-            agent_name=queen_id,
-        )
-        s = agent.session
-        await bus.emit_execution_started(s.stream_id, s.execution_id, {"message": "Plan the week"})
-        await self.publish(agent, EventType.QUEEN_PHASE_CHANGED, {"phase": "independent"})
-        await bus.emit_node_loop_started(s.stream_id, s.node_id, execution_id=s.execution_id, max_iterations=0)
+        session_dir = hive_config.queen_session_dir(queen_id, sid)
+        _write_json(session_dir / "meta.json", {"queen_id": queen_id, "created_at": _BASE_TIME.timestamp()})
+        session = self.session_truth(sid, "dm", session_dir, queen_id=queen_id, health=health)
+        agent = self.new_agent(self.new_bus(session_dir / "events.jsonl"), session, (CLAUDE, CLAUDE, CLAUDE, GPT))
+        await self.open_queen(agent, "independent", "Plan the week")
         if with_extras:
             await self.trigger_events(agent)
             await self.publish(
                 agent,
                 EventType.CUSTOM,
                 {"kind": "workload.note", "note": self.secret(CANARY_EVENT_DATA, "custom payload")},
-                node_id=s.node_id,
+                node_id=session.node_id,
             )
         for iteration in range(turns):
             await self.turn(agent, iteration)
-        await self.finish(agent)
-        await bus.emit_execution_completed(s.stream_id, s.execution_id, {"summary": "done"})
-        bus.close_session_log()
+        return agent
+
+    async def close_queen(self, agent: _Agent) -> None:
+        await self.park(agent)
+        agent.bus.close_session_log()
+
+    async def fork(self, origin: SessionTruth, turns: int, *, before_input_at: str | None, health: str) -> _Agent:
+        """``fork_session_dir`` of a DM session, then the fork opened cold and run: a user message,
+        half the turns, a second message, the rest. Left open like a DM session."""
+        sid = self.session_id()
+        session_dir = fork_session_dir(origin.session_dir, sid, before_input_at=before_input_at)
+        events_path = session_dir / "events.jsonl"
+        offset = scan_iteration_offset(events_path)
+        session = self.session_truth(
+            sid,
+            "fork",
+            session_dir,
+            queen_id=origin.queen_id,
+            parent_session_id=origin.session_id,
+            root_session_id=origin.root_session_id,
+            health=health,
+        )
+        agent = self.new_agent(self.new_bus(events_path, offset), session, (GPT, CLAUDE), iteration_offset=offset)
+        await self.open_queen(agent, "independent", "Try it another way")
+        half = (turns + 1) // 2
+        for iteration in range(half):
+            await self.turn(agent, iteration)
+        await self.user_message(agent, "And the numbers for March?")
+        for iteration in range(half, turns):
+            await self.turn(agent, iteration)
+        return agent
+
+    async def create_colony(self, source: _Agent, colony: str, turns: int, workers: int) -> None:
+        """Create-colony from a live DM (or forked) session, then run the colony session and its workers."""
+        src = source.session
+        queen = src.session_dir.parent.parent.name
+        sid = self.session_id()
+        session_dir = hive_config.colony_queen_session_dir(colony, queen, sid)
+        _copy_into_colony(src.session_dir, session_dir, src.session_id, colony, queen)
+        _colony_bookkeeping(colony, queen, sid, src.session_dir, src.session_id)
+        await self.publish(
+            source,
+            EventType.COLONY_CREATED,
+            {
+                "colony_id": colony,
+                "colony_path": str(hive_config.colony_dir(colony)),
+                "queen_session_id": sid,
+                "is_new": True,
+                "compaction_status": "in_progress",
+            },
+        )
+        events_path = session_dir / "events.jsonl"
+        offset = scan_iteration_offset(events_path)
+        session = self.session_truth(
+            sid,
+            "colony",
+            session_dir,
+            queen_id=queen,
+            colony_id=colony,
+            parent_session_id=src.session_id,
+            root_session_id=src.root_session_id,
+            health="idle",
+        )
+        bus = self.new_bus(events_path, offset)
+        if self.split:
+            bus.set_worker_log_resolver(_worker_log_resolver(hive_config.colony_workers_dir(colony)))
+        agent = self.new_agent(bus, session, (CLAUDE,), iteration_offset=offset)
+        await self.colony_run(agent, turns, workers)
+        await self.close_queen(agent)
+
+    async def colony_run(self, queen: _Agent, turns: int, workers: int) -> None:
+        """The colony queen's turns around the workers she spawns on the same bus."""
+        await self.open_queen(queen, "colony", "Run the research")
+        first_half = (turns + 1) // 2
+        for iteration in range(first_half):
+            await self.turn(queen, iteration)
+        await self.task_created(queen, "t-1", "Fan out the research")
+        # Workers run in their own tasks so each gets its own trace context, as in the runtime.
+        for index in range(workers):
+            fails = workers >= 2 and index == workers - 1
+            await asyncio.create_task(self.worker(queen, index, workers, turns, fails=fails))
+        for iteration in range(first_half, turns):
+            await self.turn(queen, iteration)
+        await self.task_updated(queen, "t-1", "completed")
+
+    async def graph_agent(self, name: str, turns: int) -> None:
+        """A graph agent loaded by AgentLoader: its runs log L1-L3 under its storage and nothing else.
+
+        Three runs: a session-backed one (Orchestrator passes the execution id when its storage is
+        ``<storage>/sessions/<id>``), one of a secondary graph (AgentHost gives it
+        ``<storage>/graphs/<g>/runtime_logs``), and a legacy one (no session id: ``runs/<run_id>/``).
+        """
+        storage = agent_storage(self.hive_home, name)
+        stores = (
+            (RuntimeLogStore(storage / "runtime_logs"), True),
+            (RuntimeLogStore(storage / "graphs" / f"{name}_digest" / "runtime_logs"), True),
+            (RuntimeLogStore(storage / "runtime_logs"), False),
+        )
+        for store, session_backed in stores:
+            await asyncio.create_task(self.graph_run(name, store, session_backed, turns))
+
+    async def graph_run(self, name: str, store: RuntimeLogStore, session_backed: bool, turns: int) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # the store warns on every legacy runs/ write
+            await self._graph_run(name, store, session_backed, turns)
+
+    async def _graph_run(self, name: str, store: RuntimeLogStore, session_backed: bool, turns: int) -> None:
+        runtime_logger = RuntimeLogger(store=store, agent_id=name)
+        trace_id, trace_execution_id = self.hex(32), self.hex(32)
+        set_trace_context(trace_id=trace_id, execution_id=trace_execution_id, stream_id="default")
+        run_id = runtime_logger.start_run(goal_id=f"{name}-goal", session_id=self.session_id() if session_backed else "")
+        logs_dir = store._session_logs_dir(run_id) if session_backed else store._legacy_run_dir(run_id)
+        session = self.session_truth(
+            run_id,
+            "graph",
+            logs_dir,
+            events_path=None,
+            logs_dir=logs_dir,
+            stream_id="default",
+            node_id="research",
+            execution_id=run_id,
+            trace_id=trace_id,
+            trace_execution_id=trace_execution_id,
+            health="done",
+        )
+        agent = self.new_agent(None, session, (None,), runtime_logger=runtime_logger)
+        for iteration in range(turns):
+            await self.graph_step(agent, iteration)
+        await self.finish_node(agent)
 
     async def trigger_events(self, agent: _Agent) -> None:
         # Hive adds the next wake (epoch ms) to the config of an active timer, and to each firing.
@@ -621,86 +963,36 @@ class _Writer:
             },
         )
 
-    async def colony_session(self, colony: str, queen_id: str, turns: int, workers: int) -> None:
-        """A colony's overseer queen session plus the workers it spawns on the same bus."""
-        sid = self.session_id()
-        colony_dir = self.hive_home / "colonies" / colony
-        events_path = colony_dir / "queens" / queen_id / "sessions" / sid / "events.jsonl"
-        bus = self.new_bus(events_path)
-        if self.split:
-            bus.set_worker_log_resolver(_worker_log_resolver(colony_dir / "workers"))
-        queen = self.new_agent(
-            bus,
-            session_id=sid,
-            agent_role="queen",
-            queen_id=queen_id,
-            colony_id=colony,
-            worker_id=None,
-            parent_session_id=None,
-            events_path=events_path,
-            stream_id="queen",
-            node_id="queen",
-            execution_id=self.hex(32),
-            models=(CLAUDE,),
-            agent_name=queen_id,
-        )
-        s = queen.session
-        await bus.emit_execution_started(s.stream_id, s.execution_id, {"message": f"Run {colony}"})
-        await self.publish(queen, EventType.QUEEN_PHASE_CHANGED, {"phase": "independent"})
-        await bus.emit_node_loop_started(s.stream_id, s.node_id, execution_id=s.execution_id, max_iterations=0)
-        first_half = (turns + 1) // 2
-        for iteration in range(first_half):
-            await self.turn(queen, iteration)
-        await self.task_created(queen, "t-1", "Fan out the research")
-        await self.publish(queen, EventType.QUEEN_PHASE_CHANGED, {"phase": "colony"})
-
-        # Workers run in their own tasks so each gets its own trace context, as in the runtime.
-        for index in range(workers):
-            fails = workers >= 2 and index == workers - 1
-            await asyncio.create_task(
-                self.worker(bus, colony, colony_dir, queen_id, sid, index, workers, turns, fails=fails)
-            )
-
-        for iteration in range(first_half, turns):
-            await self.turn(queen, iteration)
-        await self.task_updated(queen, "t-1", "completed")
-        await self.finish(queen)
-        await bus.emit_execution_completed(s.stream_id, s.execution_id, {"summary": "colony done"})
-        bus.close_session_log()
-
-    async def worker(
-        self,
-        bus: EventBus,
-        colony: str,
-        colony_dir: Path,
-        queen_id: str,
-        queen_session_id: str,
-        index: int,
-        batch_size: int,
-        turns: int,
-        *,
-        fails: bool,
-    ) -> None:
+    async def worker(self, queen: _Agent, index: int, batch_size: int, turns: int, *, fails: bool) -> None:
+        """A worker ColonyRuntime spawns: ``colony_workers_dir(c)/<wid>`` with its meta.json, events
+        published through the colony's scoped bus."""
+        q = queen.session
+        colony = q.colony_id or ""
+        queen_session_id = q.session_id
         wid = self.session_id()
-        worker_dir = colony_dir / "workers" / wid
+        worker_dir = hive_config.colony_worker_session_dir(colony, wid)
         worker_dir.mkdir(parents=True, exist_ok=True)
         task = self.secret(CANARY_EVENT_DATA, f"Research segment {index + 1}")
-        _write_worker_meta(worker_dir, wid, queen_session_id, queen_id, colony, task, index, batch_size)
-        agent = self.new_agent(
-            bus,
-            session_id=wid,
-            agent_role="worker",
-            queen_id=queen_id,
+        _write_worker_meta(worker_dir, wid, queen_session_id, q.queen_id or "", colony, task, index, batch_size)
+        session = self.session_truth(
+            wid,
+            "worker",
+            worker_dir,
+            queen_id=q.queen_id,
             colony_id=colony,
             worker_id=wid,
             parent_session_id=queen_session_id,
+            root_session_id=q.root_session_id,
             events_path=worker_dir / "events.jsonl" if self.split else None,
             stream_id=f"worker:{wid}",
             node_id=wid,  # a spawned worker's agent id, node and execution id are its session id
             execution_id=wid,
-            models=(_WORKER_MODELS[index % len(_WORKER_MODELS)],),
-            agent_name=f"{colony}_worker",
+            health="failed" if fails else "done",
         )
+        bus = _ScopedBus(queen.bus, queen_session_id)
+        # The session bus raises every event's iteration, workers' too, by its iteration_offset.
+        models = (_WORKER_MODELS[index % len(_WORKER_MODELS)],)
+        agent = self.new_agent(bus, session, models, iteration_offset=queen.iteration_offset)
         s = agent.session
         await bus.emit_node_loop_started(s.stream_id, s.node_id, execution_id=s.execution_id, max_iterations=0)
         await self.task_created(agent, "t-1", task)
@@ -716,7 +1008,7 @@ class _Writer:
         await self.task_updated(agent, "t-1", "failed" if fails else "completed")
 
         error = self.secret(CANARY_ERROR, "Tool budget exhausted after repeated 503s") if fails else None
-        await self.finish(agent, error=error)
+        await self.finish_node(agent, error=error)
         if fails:
             await bus.emit_worker_failed(s.stream_id, s.node_id, wid, error or "", s.execution_id)
         else:
@@ -835,26 +1127,54 @@ def _write_worker_meta(
     (worker_dir / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
 
-async def _write(
-    hive_home: Path,
-    *,
-    queens: int,
-    colonies: int,
-    workers_per_colony: int,
-    turns_per_session: int,
-    split_worker_events: bool,
-    canaries: bool,
-    seed: int,
-) -> WorkloadTruth:
+async def _write(hive_home: Path, shape: _Shape, *, split_worker_events: bool, canaries: bool, seed: int) -> WorkloadTruth:
+    """DM sessions (the last of two or more ends stalled), forks of the first (a whole copy, then a fork
+    of the fork cut before its second message), colonies created from the first fork (or a DM
+    session), each running its workers, and graph agents."""
     writer = _Writer(hive_home, split_worker_events=split_worker_events, canaries=canaries, seed=seed)
-    queen_ids = [_numbered(_QUEEN_IDS, i) for i in range(queens)]
+    turns = shape.turns
+    queen_ids = [_numbered(_QUEEN_IDS, i) for i in range(shape.queens)]
+    dms = []
     for i, queen_id in enumerate(queen_ids):
-        await asyncio.create_task(writer.queen_dm_session(queen_id, turns_per_session, with_extras=i == 0))
-    for c in range(colonies):
-        await asyncio.create_task(
-            writer.colony_session(_numbered(_COLONY_NAMES, c), queen_ids[c % queens], turns_per_session, workers_per_colony)
+        stalled = shape.queens >= 2 and i == shape.queens - 1
+        dm = await asyncio.create_task(
+            writer.dm_session(queen_id, turns, with_extras=i == 0, health="stalled" if stalled else "idle")
         )
+        dms.append(dm)
+    sources = list(dms)
+    # Forks copy a closed session's log; a DM that is the source of a colony stays open until then.
+    colony_sources = [dms[c % len(dms)] for c in range(shape.colonies)]
+    fork_origin = dms[0]
+    if shape.forks:
+        await writer.close_queen(fork_origin)
+        fork_origin = await asyncio.create_task(writer.fork(fork_origin.session, turns, before_input_at=None, health="idle"))
+        sources.append(fork_origin)
+        if colony_sources:
+            colony_sources[0] = fork_origin
+    for c, source in enumerate(colony_sources):
+        colony = _numbered(_COLONY_NAMES, c)
+        await asyncio.create_task(writer.create_colony(source, colony, turns, shape.workers_per_colony))
+    for agent in sources:
+        if agent.bus is not None and agent.bus._queen_log is not None:
+            await writer.close_queen(agent)
+    previous = fork_origin
+    for _ in range(1, shape.forks):
+        cut = previous.last_message_at
+        previous = await asyncio.create_task(writer.fork(previous.session, turns, before_input_at=cut, health="idle"))
+        await writer.close_queen(previous)
+    for g in range(shape.graph_agents):
+        await asyncio.create_task(writer.graph_agent(_numbered(_AGENT_NAMES, g), turns))
     return writer.truth
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    queens: int
+    colonies: int
+    workers_per_colony: int
+    turns: int
+    forks: int
+    graph_agents: int
 
 
 def _numbered(names: tuple[str, ...], i: int) -> str:
@@ -872,29 +1192,27 @@ def write_workload(
     split_worker_events: bool = True,
     canaries: bool = False,
     seed: int = 0,
+    forks: int = 2,
+    graph_agents: int = 1,
 ) -> WorkloadTruth:
     """Write a workload into ``hive_home`` (created if missing) and return its ground truth.
 
-    ``queens`` DM sessions (one per queen), ``colonies`` colony sessions each overseen by a queen and
-    spawning ``workers_per_colony`` workers (the last one fails when there are two or more), every
-    agent running ``turns_per_session`` LLM turns. Must not be called from a running event loop.
+    ``queens`` DM sessions (one per queen; with two or more the last ends stalled, the others idle);
+    ``forks`` forks in a chain from the first DM session (the first a whole copy, each next one cut
+    before its origin's second user message); ``colonies`` colonies created from the first fork (from
+    the DM sessions when there is none), each spawning ``workers_per_colony`` workers (the last one
+    fails when there are two or more); ``graph_agents`` graph agents with three runs each (L1-L3
+    only). Every agent runs ``turns_per_session`` LLM turns. Must not be called from a running event loop.
     """
-    if queens < 1 or colonies < 0 or workers_per_colony < 0 or turns_per_session < 1:
-        raise ValueError("need queens >= 1, colonies >= 0, workers_per_colony >= 0, turns_per_session >= 1")
+    if min(queens - 1, colonies, workers_per_colony, turns_per_session - 1, forks, graph_agents) < 0:
+        raise ValueError(
+            "need queens >= 1, turns_per_session >= 1 and colonies, workers_per_colony, forks, graph_agents >= 0"
+        )
     hive_home = Path(hive_home)
     hive_home.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(
-        _write(
-            hive_home,
-            queens=queens,
-            colonies=colonies,
-            workers_per_colony=workers_per_colony,
-            turns_per_session=turns_per_session,
-            split_worker_events=split_worker_events,
-            canaries=canaries,
-            seed=seed,
-        )
-    )
+    shape = _Shape(queens, colonies, workers_per_colony, turns_per_session, forks, graph_agents)
+    with hive_home_paths(hive_home):
+        return asyncio.run(_write(hive_home, shape, split_worker_events=split_worker_events, canaries=canaries, seed=seed))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -906,6 +1224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--colonies", type=int, default=1)
     parser.add_argument("--workers", type=int, default=3, help="workers per colony")
     parser.add_argument("--turns", type=int, default=6, help="LLM turns per session")
+    parser.add_argument("--forks", type=int, default=2, help="forks in a chain from the first DM session")
+    parser.add_argument("--graph-agents", type=int, default=1, help="graph agents (L1-L3 run logs only)")
     parser.add_argument("--no-split", action="store_true", help="worker events in the queen's file only")
     parser.add_argument("--canaries", action="store_true", help="plant secret canaries in private fields")
     parser.add_argument("--seed", type=int, default=0)
@@ -916,6 +1236,8 @@ def main(argv: list[str] | None = None) -> int:
         colonies=args.colonies,
         workers_per_colony=args.workers,
         turns_per_session=args.turns,
+        forks=args.forks,
+        graph_agents=args.graph_agents,
         split_worker_events=not args.no_split,
         canaries=args.canaries,
         seed=args.seed,
