@@ -14,6 +14,7 @@ import pytest
 
 from hive_otel.cli import run
 from hive_otel.client_cli import EXIT_CONFIG, EXIT_OK, backfill, doctor_report, watch
+from hive_otel.mapping.ids import session_span_id
 from hive_otel.settings import ClientSettings
 from hive_otel.workload import CANARIES, WorkloadTruth, write_workload
 from tests.client_helpers import Delivered, attrs, decode
@@ -50,7 +51,11 @@ def test_every_llm_call_once_with_exact_totals(hive_workload, tmp_path, receiver
     chat = got.chat_spans()
     keys = Counter(a["hive.call_key"] for _, _, a in chat)
     assert len(chat) == len(truth.llm_calls) and max(keys.values()) == 1
-    assert all(a["hive.call.source"] == "event+log" for _, _, a in chat)  # each call seen both ways, merged
+    # 1.0.12 keeps L3 only for graph agents, which log no events: a call is seen one way or the other
+    graph_runs = {s.session_id for s in truth.sessions.values() if s.kind == "graph"}
+    sources = Counter((r["hive.session.id"] in graph_runs, a["hive.call.source"]) for r, _, a in chat)
+    only_l3 = sum(1 for c in truth.llm_calls if c.session_id in graph_runs)
+    assert sources == {(False, "event"): len(truth.llm_calls) - only_l3, (True, "log"): only_l3}
     t = truth.totals()
     assert sum(a["gen_ai.usage.input_tokens"] for _, _, a in chat) == t.input_tokens
     assert sum(a["gen_ai.usage.output_tokens"] for _, _, a in chat) == t.output_tokens
@@ -81,23 +86,28 @@ def test_hive_ids_are_kept_verbatim_and_the_tree_resolves(hive_workload, tmp_pat
     ids = {(s.trace_id, s.span_id) for _, s in got.spans}
     step_ids = set()
     for sess in truth.sessions.values():
-        path = sess.logs_dir / "tool_logs.jsonl"
-        for line in path.read_text().splitlines() if path.exists() else []:
+        path = sess.logs_dir / "tool_logs.jsonl" if sess.logs_dir else None
+        for line in path.read_text().splitlines() if path else []:
             step = json.loads(line)
             if step["input_tokens"] or step["output_tokens"]:
                 step_ids.add((bytes.fromhex(step["trace_id"]), bytes.fromhex(step["span_id"])))
     assert step_ids and step_ids <= ids  # L3 trace and span ids verbatim
-    for _, s in got.spans:  # every parent is a span we sent, in the same trace
-        if s.parent_span_id:
-            assert (s.trace_id, s.parent_span_id) in ids, s.name
+    # Every parent is a span we sent, in the same trace, but for the spans of sessions Hive has not
+    # ended (a queen waiting for the user, a stalled one): their session and execution spans are open.
+    open_sessions = {s.session_id for s in truth.sessions.values() if s.health in ("idle", "stalled")}
+    orphans = {r["hive.session.id"] for r, s in got.spans if s.parent_span_id and (s.trace_id, s.parent_span_id) not in ids}
+    assert orphans <= open_sessions
     sessions = {attrs(s.attributes)["gen_ai.agent.id"]: (r, s) for r, s in got.spans if s.name.startswith("invoke_agent")}
-    assert set(sessions) == set(truth.sessions)
+    # a session span marks the end Hive reported: workers and graph runs here; queens wait or stall
+    assert set(sessions) == {s.session_id for s in truth.sessions.values() if s.health in ("done", "failed")}
+    resources = {r["hive.session.id"]: r for r, _ in got.spans}
+    assert set(resources) == set(truth.sessions)
     for sess in truth.sessions.values():
-        resource, span = sessions[sess.session_id]
+        resource = resources[sess.session_id]
         assert resource["hive.root_session.id"] == sess.root_session_id
         assert resource["hive.agent.role"] == sess.agent_role
-        if sess.parent_session_id:
-            assert [link.span_id for link in span.links] == [sessions[sess.parent_session_id][1].span_id]
+        if sess.parent_session_id and sess.session_id in sessions:
+            assert [link.span_id for link in sessions[sess.session_id][1].links] == [session_span_id(sess.parent_session_id)]
 
 
 def test_no_delta_and_no_secret_leaves(canary_home, tmp_path, receiver) -> None:
@@ -134,8 +144,18 @@ def test_checkpoints_resume_and_only_new_lines_are_sent(hive_workload, tmp_path,
     assert len(receiver.delivered()) == before  # nothing new, nothing sent
     events = next(home.glob("queens/*/sessions/*/events.jsonl"))
     with events.open("a") as f:
-        f.write(json.dumps({"type": "queen_phase_changed", "stream_id": "queen", "data": {"phase": "colony"},
-                            "timestamp": "2026-01-01T00:00:00", "seq": 99999}) + "\n")
+        f.write(
+            json.dumps(
+                {
+                    "type": "queen_phase_changed",
+                    "stream_id": "queen",
+                    "data": {"phase": "colony"},
+                    "timestamp": "2026-01-01T00:00:00",
+                    "seq": 99999,
+                }
+            )
+            + "\n"
+        )
     assert backfill(_settings(home, tmp_path / "state", receiver.endpoint), timeout_s=30) == EXIT_OK
     new = decode(receiver.delivered()[before:])
     assert not new.spans or all(s.name.startswith("invoke_agent") for _, s in new.spans)
@@ -196,9 +216,14 @@ def test_grpc_protocol(hive_workload, tmp_path) -> None:
 def test_identity_and_resource_settings_are_on_every_resource(hive_workload, tmp_path, receiver) -> None:
     home, _ = hive_workload
     settings = _settings(
-        home, tmp_path / "state", receiver.endpoint,
-        HIVE_OTEL_USER_ID="u-42", HIVE_OTEL_TENANT_ID="acme", OTEL_SERVICE_NAME="hive-desktop",
-        OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=dev", HIVE_OTEL_TOKEN="t0ken",
+        home,
+        tmp_path / "state",
+        receiver.endpoint,
+        HIVE_OTEL_USER_ID="u-42",
+        HIVE_OTEL_TENANT_ID="acme",
+        OTEL_SERVICE_NAME="hive-desktop",
+        OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=dev",
+        HIVE_OTEL_TOKEN="t0ken",
     )
     assert backfill(settings, timeout_s=60) == EXIT_OK
     got = decode(receiver.delivered())

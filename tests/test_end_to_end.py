@@ -56,13 +56,16 @@ def _settings(home: Path, state: Path, endpoint: str, tenant: str, **env: str) -
 
 def _expected(truth: WorkloadTruth, key: str) -> dict[str, dict[str, object]]:
     """Totals per key from what the workload emitted. ``unpriced_calls`` in usage counts calls nobody
-    priced: not the runtime and not genai-prices, which in this workload is exactly the private model."""
+    priced: not the runtime and not genai-prices, which in this workload is exactly the private model
+    and the graph agents' calls (L3 names no model)."""
     attr = GROUP_KEYS[key]
     out = {}
     for value, totals in truth.totals_by(key).items():
         row = {f: getattr(totals, f) for f in FIELDS} | {"cost_usd": round(totals.cost_usd, 6)}
         row["unpriced_calls"] = sum(
-            1 for c in truth.llm_calls if getattr(c, attr) == value and c.model == UNPRICED.name and not c.priced
+            1
+            for c in truth.llm_calls
+            if getattr(c, attr) == value and c.model in (UNPRICED.name, None) and not c.priced
         )
         out[value or ""] = row
     return out

@@ -40,19 +40,24 @@ def context_for_stream(context: SessionContext, stream_id: object) -> SessionCon
         worker_id=worker_id,
         parent_session_id=context.session_id,
         agent_role=A.ROLE_WORKER,
+        lineage=(context.session_id, *context.lineage),
     )
 
 
 def with_colony(context: SessionContext, colony_id: object) -> SessionContext:
-    """Fill the colony from an event when the path did not say (queen DM sessions often have none)."""
-    if context.colony_id or not isinstance(colony_id, str) or not colony_id:
+    """Fill the colony from an event when the path did not say (a live session instrumented without one).
+
+    In aden-hive 1.0.12 an event's ``colony_id`` is the bus scope ColonyRuntime stamps, the queen's
+    session id, not a colony: such a value (``session_...``) is not a colony and is ignored.
+    """
+    if context.colony_id or not isinstance(colony_id, str) or not colony_id or colony_id.startswith("session_"):
         return context
     return replace(context, colony_id=colony_id)
 
 
 def root_session_id(context: SessionContext) -> str:
-    """Where cost rolls up: a worker's spawning queen session, or the session itself."""
-    return context.parent_session_id or context.session_id
+    """Where cost rolls up: the DM session at the top of the context's chain, or the session itself."""
+    return context.root_session_id
 
 
 class ResourceFactory:

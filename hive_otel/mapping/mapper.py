@@ -52,10 +52,13 @@ from hive_otel.mapping.joiner import CallJoiner
 from hive_otel.mapping.status import DROPPED_EVENT_TYPES, KNOWN_EVENT_TYPES, status_log
 from hive_otel.mapping.stream_state import StreamStates, heartbeat_log, stream_state_log
 from hive_otel.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
-from hive_otel.mapping.timestamps import to_unix_ns
+from hive_otel.mapping.timestamps import run_id_time_ns, to_unix_ns
+from hive_otel.sources.layout import with_lineage
 from hive_otel.sources.records import EVENT_LOG_SESSION_PREFIX, HiveRecord, RecordKind, SessionContext
 
-_WORKER_ENDS = frozenset({"worker_completed", "worker_failed", "execution_completed", "execution_failed"})
+# Hive's own word that a session is over (with an L1 summary's end): its invoke_agent span is emitted then.
+_DONE_EVENTS = frozenset({"worker_completed", "worker_failed", "execution_completed", "execution_failed"})
+_FAILED_EVENTS = frozenset({"execution_failed", "worker_failed"})
 _LIFECYCLE_SPAN_EVENTS = frozenset(
     {
         "execution_started",
@@ -110,6 +113,7 @@ class EventMapper:
         self._turn_start: dict[tuple[str, str, str], int] = {}
         self._tool_starts: dict[tuple[str, str], ToolCall] = {}
         self._streams = StreamStates()
+        self._parents: dict[str, str] = {}  # child -> parent session, from colony_created / session_forked
         self.counters: dict[str, int] = {
             "records": 0,
             "deltas_dropped": 0,
@@ -150,11 +154,9 @@ class EventMapper:
         return out
 
     def flush(self) -> Telemetry:
-        """Everything still pending, and one session span per session seen."""
-        out = self.release_all()
-        for session_id, s in self._sessions.items():
-            out.spans.append(self._session_span(session_id, s))
-        return out
+        """End of input: everything still pending. The end of a file ends no session: a session's
+        ``invoke_agent`` span is emitted only when Hive says it is over (see ``_DONE_EVENTS``)."""
+        return self.release_all()
 
     def heartbeats(self, now_ns: int, instrumented: SessionContext) -> Telemetry:
         """One ``hive.heartbeat`` record for the instrumented session and each of its sessions still
@@ -197,7 +199,31 @@ class EventMapper:
                 s.last_ns = time_ns
         return s
 
-    def _session_span(self, session_id: str, s: _Session) -> SpanRecord:
+    def _attributed(self, file_context: SessionContext, stream_id: str, exec_id: str, colony: object) -> SessionContext:
+        """Whose event this is. A worker stream is the worker's; a line a fork or a colony copied from
+        an ancestor (a queen's execution id is her session id, so it names the session that wrote it)
+        stays its origin's, with the same ids wherever it is read."""
+        context = context_for_stream(file_context, stream_id)
+        if context is file_context and exec_id and exec_id != file_context.session_id and exec_id in file_context.lineage:
+            context = _origin_context(file_context, exec_id)
+        context = with_colony(context, colony)
+        if self._parents and not context.lineage:
+            context = self._with_learned_lineage(context)
+        return context
+
+    def _learn_lineage(self, sid: str, data: dict[str, Any]) -> None:
+        """colony_created and session_forked name a child of ``sid`` before its meta.json is read (live)."""
+        child = data.get("queen_session_id") or data.get("new_session_id")
+        if isinstance(child, str) and child and child != sid:
+            self._parents.setdefault(child, sid)
+
+    def _with_learned_lineage(self, context: SessionContext) -> SessionContext:
+        parents = self._parents
+        if context.parent_session_id:
+            parents = {**parents, context.session_id: context.parent_session_id}
+        return with_lineage(context, parents)
+
+    def _session_span(self, session_id: str, s: _Session, end_ns: int) -> SpanRecord:
         ctx = s.context
         agent = ctx.worker_id or ctx.queen_id or ctx.agent_role
         attrs: Attributes = {
@@ -216,8 +242,8 @@ class EventMapper:
             parent_span_id=b"",
             name=f"{A.OP_INVOKE_AGENT} {agent}",
             kind=SpanKind.INTERNAL,
-            start_ns=s.first_ns,
-            end_ns=s.last_ns,
+            start_ns=min(s.first_ns, end_ns),
+            end_ns=end_ns,
             attributes=attrs,
             status_code=StatusCode.ERROR if s.failed else StatusCode.UNSET,
             links=links,
@@ -249,13 +275,13 @@ class EventMapper:
             self.counters["deltas_dropped"] += 1
             state = self._streams.change((file_context.session_id, stream_id), event_type)
             if state is not None:  # the first delta of a run: the stream started thinking or typing
-                turn_context = with_colony(context_for_stream(file_context, stream_id), get("colony_id"))
+                turn_context = self._attributed(file_context, stream_id, exec_id, get("colony_id"))
                 time_ns = to_unix_ns(get("timestamp")) or now_ns
                 self._stream_state(state, time_ns, turn_context, stream_id, node_id, exec_id, out)
             return
 
         time_ns = to_unix_ns(get("timestamp")) or now_ns
-        context = with_colony(context_for_stream(file_context, stream_id), get("colony_id"))
+        context = self._attributed(file_context, stream_id, exec_id, get("colony_id"))
         session = self._touch(context, time_ns)
         sid = context.session_id
         data = get("data")
@@ -266,19 +292,20 @@ class EventMapper:
             self.counters["unknown_event_types"] += 1
         if event_type in _LIFECYCLE_SPAN_EVENTS and not context.session_id.startswith(EVENT_LOG_SESSION_PREFIX):
             self._map_lifecycle(event_type, event, data, session, sid, stream_id, node_id, exec_id, time_ns, out)
-        if event_type in ("execution_failed", "worker_failed"):
+        if event_type in _FAILED_EVENTS:
             session.failed = True
-        if context.agent_role == A.ROLE_WORKER and event_type in _WORKER_ENDS:
+        if event_type in _DONE_EVENTS:
             session.ended = True
+            out.spans.append(self._session_span(sid, session, time_ns))
+        elif event_type in ("colony_created", "session_forked"):
+            self._learn_lineage(sid, data)
         state = self._streams.change((file_context.session_id, stream_id), event_type)
         if state is not None:
             self._stream_state(state, time_ns, context, stream_id, node_id, exec_id, out)
         if event_type in ("llm_turn_complete", "tool_call_started", "tool_call_completed"):
             return  # calls are spans; their text and arguments never become log records
         parent = self._parent_span(sid, exec_id, node_id)
-        out.logs.append(
-            status_log(event, session.resource, time_ns, session_trace_id(sid), parent, self._include_content)
-        )
+        out.logs.append(status_log(event, session.resource, time_ns, session_trace_id(sid), parent, self._include_content))
 
     def _stream_state(
         self,
@@ -493,6 +520,7 @@ class EventMapper:
         # Each tool call's start, read once: it dates the LLM call and starts the tool's span.
         tool_starts = [to_unix_ns(tc.get("start_timestamp")) if isinstance(tc, dict) else None for tc in tool_calls]
         tool_times = [t for t in tool_starts if t]
+        run_time = run_id_time_ns(sid) or now_ns  # a step without tool calls carries no time of its own
 
         input_tokens, output_tokens = _int(step.get("input_tokens")), _int(step.get("output_tokens"))
         if input_tokens or output_tokens:
@@ -514,7 +542,7 @@ class EventMapper:
                 error=(step.get("error") or None) if self._include_content else None,
                 is_partial=bool(step.get("is_partial")),
                 output_text=(step.get("llm_text") or None) if self._include_content else None,
-                fallback_time_ns=max(tool_times) if tool_times else now_ns,
+                fallback_time_ns=max(tool_times) if tool_times else run_time,
             )
             merged = self._llm.add(call.call_key, call, SOURCE_LOG, now_ns)
             if merged is not None:
@@ -533,7 +561,7 @@ class EventMapper:
                 tool_name=str(tc.get("tool_name") or ""),
                 node_id=node_id or None,
                 is_error=bool(tc.get("is_error")),
-                start_ns=tool_start or now_ns,
+                start_ns=tool_start or run_time,
                 latency_ms=int(duration * 1000) if isinstance(duration, (int, float)) else None,
                 arguments=json.dumps(tc.get("tool_input"), default=str) if self._include_content else None,
                 result=str(tc.get("result") or "") if self._include_content else None,
@@ -547,10 +575,11 @@ class EventMapper:
     def _map_node_detail(self, detail: dict[str, Any], context: SessionContext, now_ns: int, out: Telemetry) -> None:
         trace_id = hive_trace_id(detail.get("trace_id")) or derive_trace_id("run", context.session_id)
         node_id = str(detail.get("node_id") or "")
-        span_id = hive_span_id(detail.get("span_id")) or derive_span_id(
-            "l2", trace_id.hex(), node_id, detail.get("attempt")
-        )
+        span_id = hive_span_id(detail.get("span_id")) or derive_span_id("l2", trace_id.hex(), node_id, detail.get("attempt"))
         latency = _int(detail.get("latency_ms"))
+        # L2 lines carry no time of their own: the node ends its latency after the run's id was made.
+        run_start = run_id_time_ns(context.session_id)
+        end_ns = run_start + latency * 1_000_000 if run_start else now_ns
         success = detail.get("success") is not False
         attrs: Attributes = {A.HIVE_NODE_ID: node_id, A.HIVE_STATUS: "completed" if success else "failed"}
         if detail.get("exit_status"):
@@ -567,8 +596,8 @@ class EventMapper:
                 parent_span_id=run_span_id(trace_id),
                 name=f"hive.node {node_id}",
                 kind=SpanKind.INTERNAL,
-                start_ns=now_ns - latency * 1_000_000,  # L2 lines carry no time of their own
-                end_ns=now_ns,
+                start_ns=end_ns - latency * 1_000_000,
+                end_ns=end_ns,
                 attributes=attrs,
                 status_code=StatusCode.UNSET if success else StatusCode.ERROR,
             )
@@ -585,6 +614,11 @@ class EventMapper:
         if summary.get("execution_quality"):
             attrs[A.HIVE_EXIT_STATUS] = str(summary["execution_quality"])
         failed = status == "failure"
+        end_ns = start_ns + _int(summary.get("duration_ms")) * 1_000_000
+        session = self._touch(context, start_ns)
+        session.failed = session.failed or failed
+        session.ended = True
+        out.spans.append(self._session_span(context.session_id, session, end_ns))  # L1 is written at the run's end
         out.spans.append(
             SpanRecord(
                 resource=self._resources.for_context(context),
@@ -594,12 +628,25 @@ class EventMapper:
                 name=f"hive.run {summary.get('agent_id') or run_id}",
                 kind=SpanKind.INTERNAL,
                 start_ns=start_ns,
-                end_ns=start_ns + _int(summary.get("duration_ms")) * 1_000_000,
+                end_ns=end_ns,
                 attributes=attrs,
                 status_code=StatusCode.ERROR if failed else StatusCode.UNSET,
                 links=[(session_trace_id(context.session_id), session_span_id(context.session_id))],
             )
         )
+
+
+def _origin_context(file_context: SessionContext, origin: str) -> SessionContext:
+    """The context of an ancestor whose lines were copied into this file: a DM session of the same
+    queen (fork_session_dir forks DM sessions, create-colony copies one), its own ancestors above it."""
+    above = file_context.lineage[file_context.lineage.index(origin) + 1 :]
+    return SessionContext(
+        session_id=origin,
+        queen_id=file_context.queen_id,
+        parent_session_id=above[0] if above else None,
+        agent_role=A.ROLE_QUEEN,
+        lineage=above,
+    )
 
 
 def _richer(new: SessionContext, old: SessionContext) -> bool:

@@ -8,6 +8,7 @@ client runs beside Hive, as it is meant to. The zone offset is cached per hour o
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 _offset_by_hour: dict[str, int] = {}
@@ -35,3 +36,22 @@ def to_unix_ns(value: object) -> int | None:
 
 
 _EPOCH = datetime(1970, 1, 1)
+_SESSION_ID = re.compile(r"session_(\d{8})_(\d{6})_")
+_LEGACY_RUN_ID = re.compile(r"(\d{8})T(\d{6})_")
+
+
+def run_id_time_ns(run_id: str) -> int | None:
+    """When a run or session id was made, from the id itself: ``session_YYYYMMDD_HHMMSS_x`` is local
+    time (``datetime.now()``), a legacy run id ``YYYYMMDDTHHMMSS_x`` is UTC. None for other ids.
+
+    L2 lines and L3 steps without tool calls carry no time of their own; this is the time Hive wrote
+    nearest to them, where the time of reading would change on every read."""
+    match = _SESSION_ID.match(run_id)
+    if match:
+        return to_unix_ns(f"{match[1][:4]}-{match[1][4:6]}-{match[1][6:]}T{match[2][:2]}:{match[2][2:4]}:{match[2][4:]}")
+    match = _LEGACY_RUN_ID.match(run_id)
+    if match:
+        return to_unix_ns(
+            f"{match[1][:4]}-{match[1][4:6]}-{match[1][6:]}T{match[2][:2]}:{match[2][2:4]}:{match[2][4:]}+00:00"
+        )
+    return None

@@ -1,16 +1,7 @@
 """The file source: tails what Hive writes under HIVE_HOME and yields raw records.
 
-Layout read (aden-hive 1.0.12):
-
-- ``queens/<q>/sessions/<sid>/events.jsonl``: a queen's DM session.
-- ``colonies/<c>/queens/<q>/sessions/<sid>/events.jsonl``: a queen overseeing colony ``c``.
-- ``colonies/<c>/workers/<w>/events.jsonl``: a worker's own events (HIVE_SPLIT_WORKER_EVENTS=1);
-  its spawning queen session comes from the worker's ``meta.json`` (``queen_session_id``).
-- ``sessions/<sid>/logs/{summary.json,details.jsonl,tool_logs.jsonl}``: L1/L2/L3 run logs; the
-  path tells only the session id, the mapping refines it.
-- ``event_logs/*.jsonl``: HIVE_DEBUG_EVENTS dumps of every event of a process. Nothing in them says
-  which session an event belongs to, so their context is ``event_logs/<file stem>``
-  (:data:`EVENT_LOG_SESSION_PREFIX`); they repeat what the per-session files already hold.
+What is read, and who each file belongs to, is :mod:`hive_otel.sources.layout` (aden-hive 1.0.12's
+layout, lineage from meta.json, and the symlink rule: nothing is read through a symlink).
 
 Positions are byte offsets at line boundaries, kept in memory as records are handed out and
 persisted by :meth:`FileTailer.commit`. A partial last line is left for the next poll; a file that
@@ -24,13 +15,13 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hive_otel.settings import ClientSettings
 from hive_otel.sources.checkpoints import Checkpoints, FileCheckpoint
+from hive_otel.sources.layout import SafeHome, discover
 from hive_otel.sources.records import EVENT_LOG_SESSION_PREFIX, HiveRecord, RecordKind, SessionContext
 
 __all__ = ["EVENT_LOG_SESSION_PREFIX", "Checkpoints", "FileTailer"]
@@ -50,15 +41,6 @@ _SUMMARY = "summary.json"
 
 def _hash(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
-
-
-def _subdirs(path: Path) -> list[str]:
-    """Names of the directories directly under ``path``, sorted; none if it does not exist."""
-    try:
-        with os.scandir(path) as entries:
-            return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
 
 
 @dataclass(slots=True)
@@ -92,6 +74,7 @@ class FileTailer:
 
     def __init__(self, hive_home: Path, checkpoints: Checkpoints) -> None:
         self.hive_home = Path(hive_home)
+        self.home = SafeHome(self.hive_home)
         self.checkpoints = checkpoints
         self.counters: dict[str, int] = dict.fromkeys(
             (
@@ -108,7 +91,6 @@ class FileTailer:
         self._committed = checkpoints.load()
         self._states: dict[str, _FileState] = {}
         self._dirty: set[str] = set()
-        self._worker_contexts: dict[str, SessionContext] = {}
 
     @classmethod
     def from_settings(cls, settings: ClientSettings) -> FileTailer:
@@ -154,83 +136,25 @@ class FileTailer:
     # -- discovery -----------------------------------------------------------------------------
 
     def _discover(self) -> Iterator[_FileState]:
-        home = self.hive_home
-        for queen in _subdirs(home / "queens"):
-            sessions = home / "queens" / queen / "sessions"
-            for sid in _subdirs(sessions):
-                yield from self._state_for(
-                    f"queens/{queen}/sessions/{sid}/events.jsonl", lambda q=queen, s=sid: _queen(s, q, None)
-                )
-        for colony in _subdirs(home / "colonies"):
-            colony_dir = home / "colonies" / colony
-            for queen in _subdirs(colony_dir / "queens"):
-                for sid in _subdirs(colony_dir / "queens" / queen / "sessions"):
-                    yield from self._state_for(
-                        f"colonies/{colony}/queens/{queen}/sessions/{sid}/events.jsonl",
-                        lambda q=queen, s=sid, c=colony: _queen(s, q, c),
-                    )
-            for worker in _subdirs(colony_dir / "workers"):
-                yield from self._state_for(
-                    f"colonies/{colony}/workers/{worker}/events.jsonl",
-                    lambda c=colony, w=worker: self._worker_context(c, w),
-                )
-        for sid in _subdirs(home / "sessions"):
-            for name in ("summary.json", "details.jsonl", "tool_logs.jsonl"):
-                yield from self._state_for(f"sessions/{sid}/logs/{name}", lambda s=sid: SessionContext(s))
-        try:
-            with os.scandir(home / "event_logs") as entries:
-                logs = sorted(e.name for e in entries if e.name.endswith(".jsonl") and e.is_file())
-        except (FileNotFoundError, NotADirectoryError):
-            logs = []
-        for name in logs:
-            context = SessionContext(EVENT_LOG_SESSION_PREFIX + name.removesuffix(".jsonl"))
-            yield from self._state_for(f"event_logs/{name}", lambda c=context: c)
+        for found in discover(self.home):
+            yield self._state_for(found.rel, found.context)
 
-    def _state_for(self, rel: str, make_context: Callable[[], SessionContext]) -> Iterator[_FileState]:
-        """The state of ``rel`` if the file exists (created on first sight, resumed from its checkpoint)."""
+    def _state_for(self, rel: str, context: SessionContext) -> _FileState:
+        """The state of ``rel`` (created on first sight, resumed from its checkpoint); its context is
+        refreshed on every poll, since a meta.json may have appeared or changed since."""
         state = self._states.get(rel)
         if state is None:
-            if not os.path.isfile(self.hive_home / rel):
-                return
             name = rel.rsplit("/", 1)[-1]
             kind = RecordKind.RUN_SUMMARY if name == _SUMMARY else _LINE_KINDS.get(name, RecordKind.EVENT)
-            state = _FileState(rel, kind, make_context())
+            state = _FileState(rel, kind, context)
             saved = self._committed.pop(rel, None)
             if saved is not None:
                 state.inode, state.offset, state.line = saved.inode, saved.offset, saved.line
                 state.fp_len, state.fp, state.digest = saved.fp_len, saved.fp, saved.digest
             self._states[rel] = state
-        elif state.context.agent_role == "worker" and state.context.parent_session_id is None:
-            state.context = make_context()  # meta.json may have appeared since
-        yield state
-
-    def _worker_context(self, colony: str, worker: str) -> SessionContext:
-        """A worker's context; its queen session and queen from the meta.json written at spawn."""
-        cached = self._worker_contexts.get(worker)
-        if cached is not None:
-            return cached
-        meta_path = self.hive_home / "colonies" / colony / "workers" / worker / "meta.json"
-        meta: dict[str, Any] = {}
-        try:
-            loaded = json.loads(meta_path.read_bytes())
-            meta = loaded if isinstance(loaded, dict) else {}
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError) as err:
-            logger.warning("%s: unreadable worker meta.json (%s)", meta_path, err)
-        parent = meta.get("queen_session_id")
-        queen = meta.get("queen_name")
-        context = SessionContext(
-            session_id=worker,
-            queen_id=queen if isinstance(queen, str) else None,
-            colony_id=colony,
-            worker_id=worker,
-            parent_session_id=parent if isinstance(parent, str) and parent else None,
-            agent_role="worker",
-        )
-        if context.parent_session_id is not None:
-            self._worker_contexts[worker] = context
-        return context
+        else:
+            state.context = context
+        return state
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -259,12 +183,11 @@ class FileTailer:
             self._mark(state)
 
     def _read_lines(self, state: _FileState) -> Iterator[HiveRecord]:
-        path = self.hive_home / state.rel
-        st = os.stat(path)
+        st = os.lstat(self.hive_home / state.rel)
         state.size = st.st_size
         if st.st_ino == state.inode and st.st_size == state.offset:
             return  # nothing new: the common case of a watch poll, one stat and no open
-        with open(path, "rb") as f:
+        with self.home.open(state.rel) as f:
             st = os.fstat(f.fileno())
             state.size = st.st_size
             self._restart_if_replaced(state, f.fileno(), st)
@@ -308,13 +231,13 @@ class FileTailer:
 
     def _read_document(self, state: _FileState) -> Iterator[HiveRecord]:
         """summary.json is rewritten whole: emit it again only when its content changed."""
-        path = self.hive_home / state.rel
-        st = os.stat(path)
+        st = os.lstat(self.hive_home / state.rel)
         state.size = st.st_size
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         if stamp == state.stamp:
             return
-        content = path.read_bytes()
+        with self.home.open(state.rel) as f:
+            content = f.read()
         self.counters["bytes_read"] += len(content)
         state.stamp = stamp
         state.inode, state.offset, state.size = st.st_ino, len(content), len(content)
@@ -333,7 +256,3 @@ class FileTailer:
             return
         self.counters["records"] += 1
         yield HiveRecord(state.kind, data, state.context)
-
-
-def _queen(session_id: str, queen_id: str, colony_id: str | None) -> SessionContext:
-    return SessionContext(session_id=session_id, queen_id=queen_id, colony_id=colony_id, agent_role="queen")

@@ -24,7 +24,7 @@ class RecordKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SessionContext:
-    """Who a record belongs to, as far as its location (file path or instrument() call) tells.
+    """Who a record belongs to, as far as its location (file path, meta.json or instrument() call) tells.
 
     ``session_id`` is the session whose file (or bus) the record came from. The mapping refines it
     for worker streams seen in a queen's file (``stream_id == "worker:<id>"``).
@@ -34,8 +34,16 @@ class SessionContext:
     queen_id: str | None = None
     colony_id: str | None = None
     worker_id: str | None = None
-    parent_session_id: str | None = None  # for a worker: the queen session that spawned it
-    agent_role: str = "queen"  # queen | worker
+    parent_session_id: str | None = None  # the session it came from (spawning queen, forked or source DM)
+    agent_role: str = "queen"  # queen | worker | agent (a graph agent's run, known from its run logs)
+    lineage: tuple[str, ...] = ()  # every ancestor, parent first, the root DM session last (meta.json)
+
+    @property
+    def root_session_id(self) -> str:
+        """Where cost rolls up: the top of the chain of forks, colonies and workers, or the session itself."""
+        if self.lineage:
+            return self.lineage[-1]
+        return self.parent_session_id or self.session_id
 
 
 @dataclass(frozen=True, slots=True)
