@@ -1,0 +1,131 @@
+"""Forks counted once and run logs found wherever aden-hive 1.0.12 writes them, through the real
+FileTailer and EventMapper, on homes written by Hive's own functions (hive_otel.workload)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hive_otel import attributes as A
+from hive_otel.mapping.context import ResourceFactory
+from hive_otel.mapping.mapper import EventMapper
+from hive_otel.sources.checkpoints import Checkpoints
+from hive_otel.sources.files import FileTailer
+from hive_otel.sources.layout import SafeHome, discover
+from hive_otel.workload import WorkloadTruth, write_workload
+
+Identity = tuple[bytes, bytes, str, str, str]  # trace id, span id, session, root session, colony
+
+
+def _calls(home: Path, state: Path) -> dict[str, list[Identity]]:
+    """Every call one backfill pass maps, by call key, with the identity it is exported under."""
+    tailer = FileTailer(home, Checkpoints(state))
+    mapper = EventMapper(ResourceFactory(), join_window_ns=None)
+    spans = []
+    for record in tailer.poll():
+        spans.extend(mapper.map(record, 0).spans)
+    spans.extend(mapper.flush().spans)
+    tailer.commit()
+    tailer.close()
+    out: dict[str, list[Identity]] = {}
+    for span in spans:
+        key = span.attributes.get(A.HIVE_CALL_KEY)
+        if key:
+            r = dict(span.resource.attributes)
+            ident = (
+                span.trace_id,
+                span.span_id,
+                r[A.HIVE_SESSION_ID],
+                r[A.HIVE_ROOT_SESSION_ID],
+                r.get(A.HIVE_COLONY_ID, ""),
+            )
+            out.setdefault(str(key), []).append(ident)
+    return out
+
+
+@pytest.fixture(scope="module")
+def forked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, WorkloadTruth, dict[str, Identity]]:
+    """A forked home and every call's identity when the whole home is read at once."""
+    home = tmp_path_factory.mktemp("forked") / "home"
+    truth = write_workload(home, queens=1, colonies=1, workers_per_colony=1, turns_per_session=3, forks=2, seed=4)
+    whole = _calls(home, tmp_path_factory.mktemp("state"))
+    assert all(len(set(v)) == 1 for v in whole.values())  # a call read in several files: one identity
+    return home, truth, {k: v[0] for k, v in whole.items()}
+
+
+def test_each_call_once_under_its_origin(forked) -> None:
+    _, truth, whole = forked
+    assert len(whole) == len(truth.llm_calls) + len(truth.tool_calls)
+    by_session = sorted((session, root, colony or None) for _, _, session, root, colony in whole.values())
+    truth_calls = [*truth.llm_calls, *truth.tool_calls]
+    assert by_session == sorted((c.session_id, c.root_session_id, c.colony_id) for c in truth_calls)
+
+
+def _origin_dir(truth: WorkloadTruth) -> Path:
+    return next(s for s in truth.sessions.values() if s.kind == "dm").session_dir
+
+
+def test_a_fork_read_without_its_origin_keeps_the_origin_identity(forked, tmp_path: Path) -> None:
+    home, truth, whole = forked
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    shutil.rmtree(copy / _origin_dir(truth).relative_to(home))  # the origin deleted after forking
+    alone = _calls(copy, tmp_path / "state")
+    assert alone and set(alone) == set(whole)  # every origin call was copied into the first fork
+    assert {k: v[0] for k, v in alone.items()} == whole
+
+
+def test_a_fork_read_before_its_origin_in_another_backfill_changes_nothing(forked, tmp_path: Path) -> None:
+    home, truth, whole = forked
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    origin = copy / _origin_dir(truth).relative_to(home)
+    origin.rename(tmp_path / "away")
+    first = _calls(copy, tmp_path / "state")  # forks, colony and workers first
+    (tmp_path / "away").rename(origin)
+    second = _calls(copy, tmp_path / "state")  # then the origin, from the same checkpoints
+    assert second  # the origin's own lines are new to this pass
+    for key, idents in (*first.items(), *second.items()):
+        assert set(idents) == {whole[key]}
+    assert set(first) | set(second) == set(whole)
+
+
+def test_run_logs_are_found_wherever_a_runtime_log_store_put_them(forked) -> None:
+    home, truth, _ = forked
+    found = {d.rel for d in discover(SafeHome(home))}
+    for run in (s for s in truth.sessions.values() if s.kind == "graph"):
+        rel = run.logs_dir.relative_to(home).as_posix()
+        assert {f"{rel}/tool_logs.jsonl", f"{rel}/details.jsonl", f"{rel}/summary.json"} <= found
+    layouts = {rel.split("/sessions/")[0] if "/sessions/" in rel else rel.split("/runs/")[0] for rel in found}
+    assert {"agents/deep_research_agent", "agents/deep_research_agent/graphs/deep_research_agent_digest",
+            "agents/deep_research_agent/runtime_logs"} <= layouts  # fmt: skip
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_nothing_is_read_through_a_symlink_file_or_folder(tmp_path: Path) -> None:
+    home, outside = tmp_path / "home", tmp_path / "outside"
+    line = '{"type": "custom", "stream_id": "queen", "data": {"note": "CANARY-outside"}, "seq": 1}\n'
+    _write(outside / "events.jsonl", line)
+    _write(outside / "logs" / "tool_logs.jsonl", '{"node_id": "n", "step_index": 0, "input_tokens": 5}\n')
+    _write(home / "queens" / "q" / "sessions" / "session_real" / "events.jsonl", line.replace("outside", "inside"))
+    links = [
+        (home / "queens" / "q" / "sessions" / "session_linked_dir", outside),  # a session folder
+        (home / "queens" / "q" / "sessions" / "session_file" / "events.jsonl", outside / "events.jsonl"),  # a file
+        (home / "agents" / "a" / "sessions" / "session_run" / "logs", outside / "logs"),  # a logs folder
+        (home / "agents" / "b", outside),  # a folder higher up
+    ]
+    for link, target in links:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, link)
+    records = list(FileTailer(home, Checkpoints(tmp_path / "state")).poll())
+    assert [r.data["data"]["note"] for r in records] == ["CANARY-inside"]
+    # HIVE_HOME itself may be a symlink: what is under it is read
+    os.symlink(home, tmp_path / "home-link")
+    assert len(list(FileTailer(tmp_path / "home-link", Checkpoints(tmp_path / "state2")).poll())) == 1
