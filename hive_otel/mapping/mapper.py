@@ -207,7 +207,7 @@ class EventMapper:
         if context is file_context and exec_id and exec_id != file_context.session_id and exec_id in file_context.lineage:
             context = _origin_context(file_context, exec_id)
         context = with_colony(context, colony)
-        if self._parents and not context.lineage:
+        if self._parents and (context.lineage[-1] if context.lineage else context.session_id) in self._parents:
             context = self._with_learned_lineage(context)
         return context
 

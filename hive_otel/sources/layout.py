@@ -39,7 +39,7 @@ from typing import Any
 from hive_otel.attributes import ROLE_AGENT, ROLE_QUEEN, ROLE_WORKER
 from hive_otel.sources.records import EVENT_LOG_SESSION_PREFIX, SessionContext
 
-__all__ = ["RUN_LOG_FILES", "Discovered", "SafeHome", "discover"]
+__all__ = ["RUN_LOG_FILES", "Discovered", "SafeHome", "discover", "session_parents", "with_lineage"]
 
 logger = logging.getLogger(__name__)
 
@@ -198,8 +198,22 @@ def with_lineage(context: SessionContext, parents: dict[str, str]) -> SessionCon
     return replace(context, parent_session_id=lineage[0], lineage=lineage)
 
 
+def session_parents(home: SafeHome) -> dict[str, str]:
+    """Every session's parent as the meta.json files under HIVE_HOME say (for a live session's lineage)."""
+    return _walked(home).parents
+
+
 def discover(home: SafeHome) -> Iterator[Discovered]:
     """Every file to read under HIVE_HOME, in a stable order, with its session's context."""
+    walk = _walked(home)
+    for rel, sid in walk.files:
+        yield Discovered(rel, with_lineage(walk.contexts[sid], walk.parents))
+    logs = _entries(home, "event_logs")
+    for name in (e.name for e in logs if e.name.endswith(".jsonl") and e.is_file(follow_symlinks=False)):
+        yield Discovered(f"event_logs/{name}", SessionContext(EVENT_LOG_SESSION_PREFIX + name.removesuffix(".jsonl")))
+
+
+def _walked(home: SafeHome) -> _Walk:
     walk = _Walk(home)
     for queen in _dirs(home, "queens"):
         for sid in _dirs(home, f"queens/{queen}/sessions"):
@@ -212,10 +226,4 @@ def discover(home: SafeHome) -> Iterator[Discovered]:
         for worker in _dirs(home, f"colonies/{colony}/workers"):
             walk.worker(f"colonies/{colony}/workers/{worker}", worker, colony, None)
     walk.run_logs("", 0, walked=frozenset({"queens", "colonies"}))
-    for rel, sid in walk.files:
-        yield Discovered(rel, with_lineage(walk.contexts[sid], walk.parents))
-    event_logs = [
-        e.name for e in _entries(home, "event_logs") if e.name.endswith(".jsonl") and e.is_file(follow_symlinks=False)
-    ]
-    for name in event_logs:
-        yield Discovered(f"event_logs/{name}", SessionContext(EVENT_LOG_SESSION_PREFIX + name.removesuffix(".jsonl")))
+    return walk

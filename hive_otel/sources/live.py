@@ -27,6 +27,7 @@ from collections import deque
 from typing import Any, Literal
 
 from hive_otel.settings import ClientSettings
+from hive_otel.sources.layout import SafeHome, session_parents, with_lineage
 from hive_otel.sources.records import HiveRecord, RecordKind, SessionContext
 
 __all__ = ["STREAMING_DELTA_TYPES", "Instrumentation", "instrument"]
@@ -169,16 +170,22 @@ def instrument(
 ) -> Instrumentation:
     """Hook hive-otel onto a live ``framework.host.event_bus.EventBus`` of one queen session.
 
-    Records carry ``SessionContext(session_id, queen_id, colony_id)``; events of the session's workers
-    (``stream_id`` ``worker:<id>``) are refined by the mapping. ``queue_size`` defaults to
+    Records carry ``SessionContext(session_id, queen_id, colony_id)`` with the session's lineage from
+    the meta.json files under HIVE_HOME (so a fork or a colony's usage rolls up to its DM session);
+    events of the session's workers (``stream_id`` ``worker:<id>``) are refined by the mapping. ``queue_size`` defaults to
     ``settings.queue_size`` (``HIVE_OTEL_QUEUE_SIZE``). ``stream_states`` keeps the first delta of
     each run as a text-free record (see the module docstring).
     """
+    settings = settings or ClientSettings.from_env()
     if queue_size is None:
-        queue_size = (settings or ClientSettings.from_env()).queue_size
+        queue_size = settings.queue_size
     if queue_size <= 0:
         raise ValueError(f"queue_size must be positive, got {queue_size}")
-    context = SessionContext(session_id=session_id, queen_id=queen_id, colony_id=colony_id)
+    # Who this session came from (a fork, a colony's DM, ...) is in the meta.json files under HIVE_HOME.
+    context = with_lineage(
+        SessionContext(session_id=session_id, queen_id=queen_id, colony_id=colony_id),
+        session_parents(SafeHome(settings.hive_home)),
+    )
     hook = Instrumentation(event_bus, context, queue_size, stream_states)
     if via == "subscribe":
         from framework.host.event_bus import EventType

@@ -8,13 +8,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from framework.host.event_bus import EventBus
 
 from hive_otel import attributes as A
 from hive_otel.mapping.context import ResourceFactory
 from hive_otel.mapping.mapper import EventMapper
+from hive_otel.settings import ClientSettings
 from hive_otel.sources.checkpoints import Checkpoints
 from hive_otel.sources.files import FileTailer
 from hive_otel.sources.layout import SafeHome, discover
+from hive_otel.sources.live import instrument as live_instrument
+from hive_otel.sources.records import HiveRecord, RecordKind, SessionContext
 from hive_otel.workload import WorkloadTruth, write_workload
 
 Identity = tuple[bytes, bytes, str, str, str]  # trace id, span id, session, root session, colony
@@ -129,3 +133,35 @@ def test_nothing_is_read_through_a_symlink_file_or_folder(tmp_path: Path) -> Non
     # HIVE_HOME itself may be a symlink: what is under it is read
     os.symlink(home, tmp_path / "home-link")
     assert len(list(FileTailer(tmp_path / "home-link", Checkpoints(tmp_path / "state2")).poll())) == 1
+
+
+def _root_of(mapper: EventMapper, record: HiveRecord) -> str:
+    out = mapper.map(record, 1)
+    return str(dict(out.logs[0].resource.attributes)[A.HIVE_ROOT_SESSION_ID])
+
+
+def test_live_events_name_the_chain_whatever_order_sessions_are_seen_in(tmp_path: Path) -> None:
+    """colony_created and session_forked on a live bus name children whose own bus has no meta.json yet."""
+    mapper = EventMapper(ResourceFactory(), join_window_ns=None)
+    dm, fork, colony, worker = "session_dm", "session_fork", "session_colony", "session_worker"
+    forked = {"type": "session_forked", "stream_id": "queen", "data": {"new_session_id": fork, "from_session_id": dm}}
+    created = {"type": "colony_created", "stream_id": "queen", "data": {"colony_id": "c", "queen_session_id": colony}}
+    phase = {"type": "queen_phase_changed", "stream_id": "queen", "data": {"phase": "colony"}}
+    worker_event = {"type": "node_loop_started", "stream_id": f"worker:{worker}", "execution_id": worker}
+    assert _root_of(mapper, HiveRecord(RecordKind.EVENT, forked, SessionContext(dm, "q"))) == dm
+    assert _root_of(mapper, HiveRecord(RecordKind.EVENT, created, SessionContext(fork, "q"))) == dm
+    assert _root_of(mapper, HiveRecord(RecordKind.EVENT, phase, SessionContext(colony, "q", "c"))) == dm
+    assert _root_of(mapper, HiveRecord(RecordKind.EVENT, worker_event, SessionContext(colony, "q", "c"))) == dm
+
+
+def test_a_live_session_takes_its_lineage_from_meta_json(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    truth = write_workload(home, queens=1, colonies=1, workers_per_colony=0, turns_per_session=1, forks=1, graph_agents=0)
+    colony = next(s for s in truth.sessions.values() if s.kind == "colony")
+    settings = ClientSettings.from_env({"HIVE_HOME": str(home)})
+    hook = live_instrument(EventBus(), session_id=colony.session_id, queen_id=colony.queen_id, settings=settings)
+    try:
+        assert hook.context.root_session_id == colony.root_session_id != colony.parent_session_id
+        assert hook.context.lineage == (colony.parent_session_id, colony.root_session_id)
+    finally:
+        hook.uninstrument()
