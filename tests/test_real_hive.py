@@ -5,6 +5,7 @@ and health equal what the workload counted and what Hive's lifecycle said."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import datetime
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from framework.host.event_bus import AgentEvent, EventBus, EventType
 
+import hive_otel
 from hive_otel.cli import run
 from hive_otel.client_cli import EXIT_OK, backfill
 from hive_otel.collector.receiver import CollectorServer
@@ -133,4 +136,40 @@ def test_the_tree_reaches_the_dm_session_at_the_root(delivered) -> None:
     below = {m["session"] for c in tree["colonies"] for m in c["workers"]}
     assert below == {s.session_id for s in truth.sessions.values() if s.root_session_id == root.session_id} - {
         root.session_id
+    }
+
+
+async def _lifecycle(bus: EventBus) -> None:
+    """A paused worker, one blocked on payment, one that stalled and then got a judge's verdict."""
+    paused, blocked, judged = (f"worker:{w}" for w in ("w-paused", "w-payment", "w-judged"))
+    for stream in (paused, blocked, judged):
+        worker = stream.split(":", 1)[1]
+        await bus.emit_node_loop_started(stream, worker, execution_id=worker)
+    await bus.emit_execution_paused(paused, "w-paused", "waiting for the user", "w-paused")
+    await bus.publish(AgentEvent(type=EventType.PAYMENT_REQUIRED, stream_id=blocked, node_id="w-payment",
+                                 execution_id="w-payment", data={"reason": "credits exhausted"}))  # fmt: skip
+    await bus.emit_node_stalled(judged, "w-judged", "similar responses", "w-judged")
+    await bus.emit_judge_verdict(judged, "w-judged", "RETRY", execution_id="w-judged")
+
+
+def test_paused_payment_and_verdicts_inform_health(delivered, tmp_path: Path) -> None:
+    server = delivered[3]
+    tenant = "real-hive-lifecycle"
+    settings = ClientSettings.from_env(
+        {"HIVE_HOME": str(tmp_path), "HIVE_OTEL_STATE_DIR": str(tmp_path / "state"), "HIVE_OTEL_ENDPOINT": server.http_url,
+         "OTEL_EXPORTER_OTLP_HEADERS": f"x-hive-tenant-id={tenant}", "HIVE_OTEL_JOIN_WINDOW_S": "0"}
+    )  # fmt: skip
+    bus = EventBus()
+    live = hive_otel.instrument(bus, session_id="session_lifecycle", queen_id="q", colony_id="c", settings=settings)
+    asyncio.run(_lifecycle(bus))
+    assert live.shutdown(timeout_millis=20_000)
+    health = {}
+    for worker in ("w-paused", "w-payment", "w-judged"):
+        response = httpx.get(f"{server.http_url}/api/sessions/{worker}/health", params={"tenant": tenant}, timeout=30)
+        assert response.status_code == 200, response.text
+        health[worker] = (response.json()["health"], response.json()["stall_signals"])
+    assert health == {
+        "w-paused": ("idle", []),  # paused by Hive: waiting, not stalled
+        "w-payment": ("stalled", ["payment_required"]),  # cannot go on by itself
+        "w-judged": ("working", []),  # the judge's verdict came after the stall: progress
     }
