@@ -67,7 +67,7 @@ def workload(*, queens: int, colonies: int, workers_per_colony: int, turns_per_s
     """The workload of these dimensions, written once and then reused from WORKLOAD_CACHE."""
     from hive_otel.workload import write_workload
 
-    name = f"q{queens}-c{colonies}-w{workers_per_colony}-t{turns_per_session}"
+    name = f"v2-q{queens}-c{colonies}-w{workers_per_colony}-t{turns_per_session}"  # v2: homes Hive 1.0.12 writes
     home = WORKLOAD_CACHE / name
     truth_file = WORKLOAD_CACHE / f"{name}.json"  # written last: its presence means the home is complete
     if truth_file.exists():

@@ -57,6 +57,8 @@ class SafeHome:
     def __init__(self, hive_home: Path) -> None:
         self.path = Path(hive_home)
         self.real = os.path.realpath(self.path)
+        # meta.json files read by earlier polls, by (inode, size, mtime): a watch re-reads only changed ones
+        self._json: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
     def resolves_inside(self, rel: str) -> bool:
         """True when no component of ``rel`` is a symlink (so the file is the one under HIVE_HOME)."""
@@ -71,6 +73,20 @@ class SafeHome:
 
     def read_json(self, rel: str) -> dict[str, Any]:
         """A JSON object file under HIVE_HOME; {} when missing, unreadable, not an object or symlinked."""
+        try:
+            st = os.lstat(os.path.join(self.real, rel))
+        except OSError:
+            self._json.pop(rel, None)
+            return {}
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = self._json.get(rel)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        loaded = self._load_json(rel)
+        self._json[rel] = (stamp, loaded)
+        return loaded
+
+    def _load_json(self, rel: str) -> dict[str, Any]:
         try:
             with self.open(rel) as f:
                 loaded = json.loads(f.read())
