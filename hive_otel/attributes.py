@@ -56,8 +56,10 @@ OP_INVOKE_AGENT = "invoke_agent"
 # --- hive.* namespace ------------------------------------------------------------------------
 HIVE_SCHEMA_VERSION = "hive.schema_version"
 HIVE_SESSION_ID = "hive.session.id"
-HIVE_PARENT_SESSION_ID = "hive.parent_session.id"  # the queen session that spawned a worker
-HIVE_ROOT_SESSION_ID = "hive.root_session.id"  # top of the tree: where a colony's cost rolls up
+HIVE_PARENT_SESSION_ID = "hive.parent_session.id"  # where a session came from: spawning queen, forked or source DM
+HIVE_ROOT_SESSION_ID = "hive.root_session.id"  # the DM session atop the chain of forks, colonies, workers
+# On colony_created / session_forked records: the session Hive made (a colony's queen session, a fork).
+HIVE_CHILD_SESSION_ID = "hive.child_session.id"
 HIVE_QUEEN_ID = "hive.queen.id"
 HIVE_COLONY_ID = "hive.colony.id"
 HIVE_WORKER_ID = "hive.worker.id"

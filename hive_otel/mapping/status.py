@@ -134,7 +134,9 @@ def _trigger_attributes(data: dict[str, Any], attrs: Attributes) -> None:
 _IDENTITY_FIELDS = {
     "queen_identity_selected": (("queen_id", A.HIVE_QUEEN_ID), ("name", A.HIVE_QUEEN_NAME)),
     "worker_colony_loaded": (("colony_id", A.HIVE_COLONY_ID),),
-    "colony_created": (("colony_id", A.HIVE_COLONY_ID),),
+    # ... and the session Hive made: a colony's queen session, a fork (the spawn chain, live)
+    "colony_created": (("colony_id", A.HIVE_COLONY_ID), ("queen_session_id", A.HIVE_CHILD_SESSION_ID)),
+    "session_forked": (("new_session_id", A.HIVE_CHILD_SESSION_ID),),
 }
 
 

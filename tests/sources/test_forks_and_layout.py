@@ -152,6 +152,13 @@ def test_live_events_name_the_chain_whatever_order_sessions_are_seen_in(tmp_path
     assert _root_of(mapper, HiveRecord(RecordKind.EVENT, created, SessionContext(fork, "q"))) == dm
     assert _root_of(mapper, HiveRecord(RecordKind.EVENT, phase, SessionContext(colony, "q", "c"))) == dm
     assert _root_of(mapper, HiveRecord(RecordKind.EVENT, worker_event, SessionContext(colony, "q", "c"))) == dm
+    made = EventMapper(ResourceFactory(), join_window_ns=None).map(
+        HiveRecord(RecordKind.EVENT, created, SessionContext(fork)), 1
+    )
+    assert {k: made.logs[0].attributes[k] for k in (A.HIVE_CHILD_SESSION_ID, A.HIVE_COLONY_ID)} == {
+        A.HIVE_CHILD_SESSION_ID: colony,
+        A.HIVE_COLONY_ID: "c",
+    }
 
 
 def test_a_live_session_takes_its_lineage_from_meta_json(tmp_path: Path) -> None:
