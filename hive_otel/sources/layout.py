@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -119,10 +120,12 @@ def _dirs(home: SafeHome, rel: str) -> list[str]:
 
 
 def _is_file(home: SafeHome, rel: str) -> bool:
+    """A regular file with no symlink on its path (so it is never listed, rather than refused each poll)."""
     try:
-        return os.lstat(os.path.join(home.real, rel)).st_mode & 0o170000 == 0o100000
+        regular = stat.S_ISREG(os.lstat(os.path.join(home.real, rel)).st_mode)
     except OSError:
         return False
+    return regular and home.resolves_inside(rel)
 
 
 def _parent_from_meta(meta: dict[str, Any]) -> str | None:

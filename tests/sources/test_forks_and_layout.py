@@ -128,8 +128,10 @@ def test_nothing_is_read_through_a_symlink_file_or_folder(tmp_path: Path) -> Non
     for link, target in links:
         link.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(target, link)
-    records = list(FileTailer(home, Checkpoints(tmp_path / "state")).poll())
+    tailer = FileTailer(home, Checkpoints(tmp_path / "state"))
+    records = list(tailer.poll())
     assert [r.data["data"]["note"] for r in records] == ["CANARY-inside"]
+    assert tailer.counters["files"] == 1 and tailer.counters["read_errors"] == 0  # never listed, so never refused
     # HIVE_HOME itself may be a symlink: what is under it is read
     os.symlink(home, tmp_path / "home-link")
     assert len(list(FileTailer(tmp_path / "home-link", Checkpoints(tmp_path / "state2")).poll())) == 1
