@@ -25,7 +25,8 @@ runtime keeps them, the real RuntimeLogger. Every path and every copy comes from
 a fork or a colony is counted once, at its origin. Tests compare what came out of the pipeline with it.
 
 Deterministic for a given seed (ids, models, tokens, costs, text), except what Hive itself makes at
-write time: RuntimeLogger span ids and legacy run ids, event, meta and L1 timestamps.
+write time: graph runs' session ids and legacy run ids (clock and uuid4), RuntimeLogger span ids,
+event, meta and L1 timestamps.
 
 ``python -m hive_otel.workload DIR`` writes one for manual use and prints its totals.
 """
@@ -40,6 +41,7 @@ import math
 import random
 import shutil
 import sys
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -52,6 +54,7 @@ import framework.config as hive_config
 from framework.host.event_bus import AgentEvent, EventBus, EventType
 from framework.observability import set_trace_context
 from framework.server.session_fork import fork_session_dir
+from framework.storage.session_store import SessionStore
 from framework.tracker.runtime_log_store import RuntimeLogStore
 from framework.tracker.runtime_logger import RuntimeLogger
 
@@ -413,6 +416,7 @@ class _Agent:
     output_tokens: int = 0
     iterations: int = 0
     last_message_at: str = ""  # timestamp of the last user message (where a fork can cut)
+    started: float = field(default_factory=time.monotonic)  # for the run's real duration in L1/L2
 
 
 class _Writer:
@@ -589,7 +593,8 @@ class _Writer:
             tool_calls=tool_logs,
             input_tokens=inp,
             output_tokens=out,
-            latency_ms=self.rng.randint(800, 9000),
+            # Short, so a run's calls end before the time it really took: L1's end stays its last time.
+            latency_ms=self.rng.randint(1, 20),
             verdict="CONTINUE",
         )
 
@@ -669,7 +674,7 @@ class _Writer:
             "content": content,
             "is_error": is_error,
             "start_timestamp": datetime.now(UTC).isoformat(),
-            "duration_s": round(self.rng.uniform(0.05, 3.0), 3),
+            "duration_s": round(self.rng.uniform(0.001, 0.02), 3),
         }
 
     def tokens(self, model: ModelSpec | None, iteration: int) -> tuple[int, int, int, int]:
@@ -710,6 +715,8 @@ class _Writer:
             await agent.bus.emit_node_loop_completed(s.stream_id, s.node_id, agent.iterations, execution_id=s.execution_id)
         if agent.runtime_logger is None:
             return
+        # Real elapsed time: L1's end (started_at + duration) is the last time Hive wrote for the run.
+        elapsed_ms = int((time.monotonic() - agent.started) * 1000)
         agent.runtime_logger.log_node_complete(
             node_id=s.node_id,
             node_name=s.node_id,
@@ -720,14 +727,14 @@ class _Writer:
             tokens_used=agent.input_tokens + agent.output_tokens,
             input_tokens=agent.input_tokens,
             output_tokens=agent.output_tokens,
-            latency_ms=agent.iterations * 4200,
+            latency_ms=elapsed_ms,
             exit_status="success" if error is None else "failure",
             accept_count=1 if error is None else 0,
             continue_count=max(0, agent.iterations - 1),
         )
         await agent.runtime_logger.end_run(
             status="success" if error is None else "failure",
-            duration_ms=agent.iterations * 4200,
+            duration_ms=elapsed_ms,
             node_path=[s.node_id],
             execution_quality="clean" if error is None else "failed",
         )
@@ -917,7 +924,9 @@ class _Writer:
         runtime_logger = RuntimeLogger(store=store, agent_id=name)
         trace_id, trace_execution_id = self.hex(32), self.hex(32)
         set_trace_context(trace_id=trace_id, execution_id=trace_execution_id, stream_id="default")
-        run_id = runtime_logger.start_run(goal_id=f"{name}-goal", session_id=self.session_id() if session_backed else "")
+        # ExecutionManager names a run's session with its SessionStore (the clock and uuid4, as Hive does).
+        session_id = SessionStore(store._base_path.parent).generate_session_id() if session_backed else ""
+        run_id = runtime_logger.start_run(goal_id=f"{name}-goal", session_id=session_id)
         logs_dir = store._session_logs_dir(run_id) if session_backed else store._legacy_run_dir(run_id)
         session = self.session_truth(
             run_id,
@@ -1128,11 +1137,13 @@ def _write_worker_meta(
 
 
 async def _write(hive_home: Path, shape: _Shape, *, split_worker_events: bool, canaries: bool, seed: int) -> WorkloadTruth:
-    """DM sessions (the last of two or more ends stalled), forks of the first (a whole copy, then a fork
-    of the fork cut before its second message), colonies created from the first fork (or a DM
-    session), each running its workers, and graph agents."""
+    """Graph agents, DM sessions (the last of two or more ends stalled), forks of the first (a whole
+    copy, then a fork of the fork cut before its second message), colonies created from the first fork
+    (or a DM session), each running its workers."""
     writer = _Writer(hive_home, split_worker_events=split_worker_events, canaries=canaries, seed=seed)
     turns = shape.turns
+    for g in range(shape.graph_agents):  # first: the newest session of a home is a queen's or a worker's
+        await asyncio.create_task(writer.graph_agent(_numbered(_AGENT_NAMES, g), turns))
     queen_ids = [_numbered(_QUEEN_IDS, i) for i in range(shape.queens)]
     dms = []
     for i, queen_id in enumerate(queen_ids):
@@ -1162,8 +1173,6 @@ async def _write(hive_home: Path, shape: _Shape, *, split_worker_events: bool, c
         cut = previous.last_message_at
         previous = await asyncio.create_task(writer.fork(previous.session, turns, before_input_at=cut, health="idle"))
         await writer.close_queen(previous)
-    for g in range(shape.graph_agents):
-        await asyncio.create_task(writer.graph_agent(_numbered(_AGENT_NAMES, g), turns))
     return writer.truth
 
 

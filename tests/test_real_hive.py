@@ -97,10 +97,16 @@ def test_every_hive_trace_id_is_kept(delivered) -> None:
 
 def _newest_own_time_ns(s: SessionTruth) -> int:
     """The newest timestamp Hive wrote for this session: its own lines (not the copies of its origin's),
-    or for a graph run the end of its L1 summary."""
-    if s.events_path is None:
+    or for a graph run the end of its L1 summary or of a tool call in L3."""
+    if s.events_path is None:  # L1's end, or a tool call's (its start and duration, in L3)
         summary = json.loads((s.logs_dir / "summary.json").read_text())
-        return to_unix_ns(summary["started_at"]) + summary["duration_ms"] * 1_000_000
+        steps = [json.loads(x) for x in (s.logs_dir / "tool_logs.jsonl").read_text().splitlines()]
+        tools = [
+            to_unix_ns(t["start_timestamp"]) + round(t["duration_s"] * 1000) * 1_000_000
+            for st in steps
+            for t in st["tool_calls"]
+        ]
+        return max(to_unix_ns(summary["started_at"]) + summary["duration_ms"] * 1_000_000, *tools)
     times = []
     for line in s.events_path.read_text().splitlines():
         event = json.loads(line)
