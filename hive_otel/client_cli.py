@@ -1,29 +1,36 @@
-"""Client-side subcommands: ``backfill`` (all history once), ``watch`` (tail forever), ``doctor``.
+"""Client-side subcommands: ``backfill`` (all history once), ``watch`` (tail forever), ``doctor``,
+``outbox`` (what is queued and dead-lettered; ``outbox retry`` re-queues dead letters).
 
 Exit codes: 0 done (everything acknowledged by the receiver), 1 some requests were refused for good
-(dead-lettered), 2 configuration error (e.g. no endpoint), 4 timed out with data still queued.
+(dead-lettered), 2 configuration error (e.g. no endpoint, a HIVE_HOME that does not exist), 4 timed
+out with data still queued, 5 the receiver refused the credentials (HTTP 401/403, gRPC
+UNAUTHENTICATED/PERMISSION_DENIED): the run stopped and the data stays queued for the next run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import socket
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from hive_otel import environment_variables as ev
 from hive_otel.attributes import SEMCONV_SCHEMA_URL
 from hive_otel.client import OUTBOX_FILE, Client
+from hive_otel.export import OutboxSender
+from hive_otel.outbox import Outbox
 from hive_otel.semconv import GenAiConventions
 from hive_otel.settings import ClientSettings, SettingsError
 from hive_otel.sources.files import Checkpoints, FileTailer
 
-EXIT_OK, EXIT_DEAD_LETTERS, EXIT_CONFIG, EXIT_TIMEOUT = 0, 1, 2, 4
+EXIT_OK, EXIT_DEAD_LETTERS, EXIT_CONFIG, EXIT_TIMEOUT, EXIT_UNAUTHORIZED = 0, 1, 2, 4, 5
 CHECKPOINT_INTERVAL_S = 10.0
 
 
@@ -70,6 +77,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     doctor.set_defaults(func=cmd_doctor)
 
+    outbox = sub.add_parser(
+        "outbox",
+        help="show the queued and dead-lettered export requests; `outbox retry` re-queues dead letters",
+        description=(
+            "Without an action (or with `status`): how many requests wait in the outbox, why the head of the "
+            "queue waits, and the dead letters with their reasons. `retry` moves dead letters back into the "
+            "queue (all, or those given with --id) for the next backfill or watch to deliver."
+        ),
+    )
+    _common(outbox)
+    outbox.add_argument("action", nargs="?", choices=("status", "retry"), default="status")
+    outbox.add_argument("--id", type=int, action="append", dest="ids", metavar="ID", help="retry: only this dead letter")
+    outbox.add_argument("--json", action="store_true", help="status: print as JSON")
+    outbox.set_defaults(func=cmd_outbox)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hive-home", type=Path, help=f"Hive's data root (default: ${ev.HIVE_HOME} or ~/.hive)")
@@ -79,12 +101,20 @@ def _settings(args: argparse.Namespace) -> ClientSettings:
     return ClientSettings.from_env(hive_home=args.hive_home)
 
 
-def _resolve(args: argparse.Namespace, *, needs_endpoint: bool) -> ClientSettings | int:
+def _resolve(args: argparse.Namespace, *, needs_endpoint: bool, needs_home: bool = False) -> ClientSettings | int:
     """The command's settings, or the exit code to return when they are invalid or opt-in is missing."""
     try:
         settings = _settings(args)
     except SettingsError as err:
         print(f"hive-otel: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    if needs_home and not settings.hive_home.is_dir():
+        # Not created: reading an empty home would claim success for a typo in the path.
+        print(
+            f"hive-otel: Hive home {settings.hive_home} does not exist or is not a directory "
+            f"(--hive-home, or ${ev.HIVE_HOME}; Hive's default is ~/.hive)",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     if needs_endpoint and settings.disabled:
         print(f"hive-otel: {ev.OTEL_SDK_DISABLED}=true, nothing to do", file=sys.stderr)
@@ -119,7 +149,7 @@ class _Progress:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    settings = _resolve(args, needs_endpoint=True)
+    settings = _resolve(args, needs_endpoint=True, needs_home=True)
     if isinstance(settings, int):
         return settings
     return backfill(settings, no_wait=args.no_wait, replay=args.replay, timeout_s=args.timeout)
@@ -129,6 +159,32 @@ def backfill(settings: ClientSettings, *, no_wait: bool = False, replay: bool = 
     """Export all history once; the library form of ``hive-otel backfill``."""
     progress = _Progress()
     client = Client(settings, join_window_ns=None)
+    dead_before = client.outbox.counters()["dead_lettered"]
+    records = _read_history(client, settings, replay, progress)
+    pipeline = client.pipeline.counters
+    summary = f"{records:,} records → {pipeline['spans']:,} spans, {pipeline['logs']:,} log records"
+    if no_wait:
+        progress.done()
+        print(f"hive-otel: {summary} queued in the outbox ({settings.state_dir / OUTBOX_FILE})")
+        client.outbox.shutdown()
+        return EXIT_OK
+    client.outbox.retry_now()  # a new run tries the queue at once, whatever the last run was told
+    client.start_sending()
+    assert client.sender is not None
+    _wait_for_delivery(client, client.sender, timeout_s, progress)
+    progress.done()
+    delivered = client.sender.counters()["exported_requests"]
+    auth_failure = client.sender.auth_failure
+    client.shutdown(timeout_millis=1000)
+    counters = client.outbox.counters()
+    pending, _ = client.outbox.depth()
+    summary += f"; {delivered:,} requests delivered to {settings.endpoint}"
+    return _outcome(summary, pending, counters["dead_lettered"] - dead_before, counters, auth_failure, timeout_s)
+
+
+def _read_history(client: Client, settings: ClientSettings, replay: bool, progress: _Progress) -> int:
+    """Map every record under HIVE_HOME into the outbox, then commit the checkpoints (they say "in the
+    outbox", not "delivered": the outbox keeps what is not delivered). Returns the records read."""
     checkpoints = Checkpoints(settings.state_dir, fresh=replay)
     tailer = FileTailer(settings.hive_home, checkpoints)
     records = 0
@@ -139,57 +195,82 @@ def backfill(settings: ClientSettings, *, no_wait: bool = False, replay: bool = 
             progress.show(f"reading Hive files: {records:,} records")
     client.pipeline.finish()
     tailer.commit()
-    dead_before = client.outbox.counters().get("dead_lettered", 0)
-    pipeline = client.pipeline.counters
-    summary = f"{records:,} records → {pipeline['spans']:,} spans, {pipeline['logs']:,} log records"
-    if no_wait:
-        progress.done()
-        print(f"hive-otel: {summary} queued in the outbox ({settings.state_dir / OUTBOX_FILE})")
-        client.outbox.shutdown()
-        return EXIT_OK
+    skipped = tailer.counters["malformed_lines"]
+    if skipped:
+        print(f"hive-otel: {skipped} malformed lines skipped (logged with file and line)", file=sys.stderr)
+    return records
 
-    client.start_sending()
+
+def _wait_for_delivery(client: Client, sender: OutboxSender, timeout_s: float, progress: _Progress) -> None:
+    """Until the queue is empty, the timeout passes, or the receiver refuses our credentials."""
     deadline = time.monotonic() + timeout_s
     total = max(1, client.outbox.depth()[0])
     while True:
         pending, _ = client.outbox.depth()
-        progress.show(f"delivering: {total - pending:,}/{total:,} requests", force=pending == 0)
-        if pending == 0 or time.monotonic() > deadline:
-            break
+        progress.show(f"delivering: {max(0, total - pending):,}/{total:,} requests", force=pending == 0)
+        if pending == 0 or time.monotonic() > deadline or sender.auth_failure:
+            return
         time.sleep(0.05)
-    progress.done()
-    delivered = client.shutdown(timeout_millis=1000)
-    dead = client.outbox.counters().get("dead_lettered", 0) - dead_before
-    pending, _ = client.outbox.depth()
+
+
+def _outcome(
+    summary: str, pending: int, dead: int, counters: dict[str, int], auth_failure: str | None, timeout_s: float
+) -> int:
+    """Print what happened, never claiming delivery of what is queued or dead, and pick the exit code."""
+    if auth_failure:
+        print(
+            f"hive-otel: {summary}; STOPPED: the receiver refused the credentials ({auth_failure}). "
+            f"{pending} requests are kept queued; set {ev.HIVE_OTEL_TOKEN} (or fix the token) and run again.",
+            file=sys.stderr,
+        )
+        return EXIT_UNAUTHORIZED
     if pending:
         print(f"hive-otel: {summary}; {pending} requests still queued after {timeout_s:.0f}s", file=sys.stderr)
         return EXIT_TIMEOUT
     if dead:
-        print(f"hive-otel: {summary}; {dead} requests refused by the receiver (see `hive-otel doctor`)", file=sys.stderr)
+        print(
+            f"hive-otel: {summary}; {dead} requests refused for good and kept as dead letters "
+            "(`hive-otel outbox` shows why, `hive-otel outbox retry` re-queues them)",
+            file=sys.stderr,
+        )
         return EXIT_DEAD_LETTERS
-    print(f"hive-otel: {summary}, all delivered to {settings.endpoint}" + ("" if delivered else " (late flush)"))
+    older = counters["dead_letter_count"]
+    note = f" ({older} dead letters from earlier runs kept: `hive-otel outbox`)" if older else ""
+    print(f"hive-otel: {summary}; nothing left queued{note}")
     return EXIT_OK
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    settings = _resolve(args, needs_endpoint=True)
+    settings = _resolve(args, needs_endpoint=True, needs_home=True)
     if isinstance(settings, int):
         return settings
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    watch(settings, stop, interval_s=args.interval)
+    client = watch(settings, stop, interval_s=args.interval)
+    auth_failure = client.sender.auth_failure if client.sender is not None else None
+    if auth_failure:
+        pending, _ = client.outbox.depth()
+        print(
+            f"hive-otel: watch STOPPED: the receiver refused the credentials ({auth_failure}). {pending} requests "
+            f"are kept queued; set {ev.HIVE_OTEL_TOKEN} (or fix the token) and start it again.",
+            file=sys.stderr,
+        )
+        return EXIT_UNAUTHORIZED
     return EXIT_OK
 
 
 def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float = 1.0) -> Client:
-    """Tail until ``stop`` is set; the library form of ``hive-otel watch``."""
+    """Tail until ``stop`` is set, or until the receiver refuses the credentials (then
+    ``client.sender.auth_failure`` says why); the library form of ``hive-otel watch``."""
     client = Client(settings, join_window_ns=int(settings.join_window_s * 1e9))
     tailer = FileTailer(settings.hive_home, Checkpoints(settings.state_dir))
+    client.outbox.retry_now()
     client.start_sending()
+    assert client.sender is not None
     last_checkpoint = time.monotonic()
     print(f"hive-otel: watching {settings.hive_home} → {settings.endpoint}", file=sys.stderr)
-    while not stop.is_set():
+    while not stop.is_set() and not client.sender.auth_failure:
         client.pipeline.consume(tailer.poll())
         client.pipeline.tick()
         client.emit()
@@ -221,6 +302,69 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             for key, value in (values.items() if isinstance(values, dict) else [("", values)]):
                 print(f"  {key:<24} {value}")
     return EXIT_OK
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    settings = _resolve(args, needs_endpoint=False)
+    if isinstance(settings, int):
+        return settings
+    path = settings.state_dir / OUTBOX_FILE
+    if not path.exists():
+        print(f"hive-otel: no outbox at {path}: nothing queued, no dead letters")
+        return EXIT_OK
+    outbox = Outbox(path, settings.outbox_max_bytes)
+    try:
+        if args.action == "retry":
+            moved = outbox.requeue_dead(args.ids)
+            print(f"hive-otel: {moved} dead letters re-queued; the next `hive-otel backfill` or `watch` delivers them")
+            return EXIT_OK
+        status = outbox_status(outbox)
+    finally:
+        outbox.shutdown()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        _print_outbox_status(status)
+    return EXIT_OK
+
+
+def outbox_status(outbox: Outbox) -> dict[str, Any]:
+    """What ``hive-otel outbox`` shows: queued and dead-lettered requests, and the lifetime counters."""
+    pending, pending_bytes = outbox.depth()
+    counters = outbox.counters()
+    head = outbox.due(1, math.inf)
+    return {
+        "path": str(outbox.path),
+        "queued": {
+            "requests": pending,
+            "bytes": pending_bytes,
+            "next_attempt_in_s": round(max(0.0, head[0].next_attempt_at - time.time()), 1) if head else None,
+            "last_error": head[0].last_error if head else None,
+        },
+        "dead_letters": {
+            "requests": counters["dead_letter_count"],
+            "bytes": counters["dead_letter_bytes"],
+            "latest": [
+                {"id": d.id, "signal": d.signal, "items": d.item_count, "bytes": len(d.body), "reason": d.reason}
+                for d in outbox.dead_letters(limit=10)
+            ],
+        },
+        "counters": counters,
+    }
+
+
+def _print_outbox_status(status: dict[str, Any]) -> None:
+    queued, dead = status["queued"], status["dead_letters"]
+    print(f"outbox {status['path']}")
+    print(f"  queued        {queued['requests']:,} requests, {queued['bytes']:,} bytes")
+    if queued["last_error"]:
+        print(f"  head waits    {queued['next_attempt_in_s']} s more; last error: {queued['last_error']}")
+    print(f"  dead letters  {dead['requests']:,} requests, {dead['bytes']:,} bytes")
+    for letter in dead["latest"]:
+        print(f"    #{letter['id']} {letter['signal']} ({letter['items']} items, {letter['bytes']:,} B): {letter['reason']}")
+    if dead["requests"]:
+        print("  `hive-otel outbox retry` re-queues them")
+    print("  counters      " + ", ".join(f"{k}={v}" for k, v in status["counters"].items()))
 
 
 def show_payload(settings: ClientSettings, session_id: str | None = None) -> int:
@@ -263,8 +407,6 @@ def doctor_report(settings: ClientSettings) -> dict[str, object]:
         report["endpoint"] = {"reachable": _reachable(settings.endpoint)}
     outbox_path = settings.state_dir / OUTBOX_FILE
     if outbox_path.exists():
-        from hive_otel.outbox import Outbox
-
         outbox = Outbox(outbox_path, settings.outbox_max_bytes)
         count, size = outbox.depth()
         report["outbox"] = {"pending requests": count, "pending bytes": size, **outbox.counters()}

@@ -32,6 +32,13 @@ HIVE_OTEL_OUTBOX_MAX_BYTES = "HIVE_OTEL_OUTBOX_MAX_BYTES"
 """Outbox size cap in bytes; when full the oldest requests are dropped and counted.
 Default: 536870912 (512 MB)."""
 
+HIVE_OTEL_MAX_REQUEST_BYTES = "HIVE_OTEL_MAX_REQUEST_BYTES"
+"""Largest OTLP export request the client builds, in bytes of uncompressed protobuf; bigger batches
+are sent as several requests. The default fits an OpenTelemetry Collector's default gRPC receiver
+(4 MiB messages) and is well under hive-otel's collector (16 MiB). A request a receiver still
+refuses as too large (HTTP 413, gRPC RESOURCE_EXHAUSTED) is split in halves and sent again; one item
+bigger than this limit becomes a dead letter alone. At least 65536. Default: 4194304 (4 MiB)."""
+
 HIVE_OTEL_QUEUE_SIZE = "HIVE_OTEL_QUEUE_SIZE"
 """Capacity of the in-memory queue between the runtime thread and the export worker; a full
 queue drops and counts. Default: 65536 events."""

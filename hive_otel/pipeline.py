@@ -4,20 +4,29 @@ One ``ClientPipeline`` is driven by one thread (the backfill loop, the watch loo
 export worker); none of it runs on Hive's runtime thread. Records are mapped as they come and
 encoded in batches; a batch is in the outbox (on disk) when ``emit()`` returns, which is the
 moment a file source may commit its checkpoint.
+
+Request size: however much is pending (a backfill releases a whole history at once), no request
+is larger than ``settings.max_request_bytes`` (``HIVE_OTEL_MAX_REQUEST_BYTES``) of uncompressed
+protobuf. Items are encoded ``batch_items`` at a time and a request over the limit is encoded
+again as two halves. One item over the limit on its own is stored as a dead letter (counted as
+``oversized_items`` and logged), so it is visible and can be re-queued, and nothing else goes with it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import TypeVar
 
 from hive_otel.attributes import PRIVATE_CONTENT_KEYS
 from hive_otel.encoding import encode_logs, encode_metrics, encode_spans
+from hive_otel.environment_variables import HIVE_OTEL_MAX_REQUEST_BYTES
 from hive_otel.mapping.context import ResourceFactory
 from hive_otel.mapping.mapper import EventMapper
 from hive_otel.mapping.telemetry import Telemetry
-from hive_otel.outbox import Outbox
+from hive_otel.outbox import Outbox, Signal
 from hive_otel.redaction import RedactionProcessor
 from hive_otel.semconv import GenAiConventions, apply_genai_conventions
 from hive_otel.settings import ClientSettings
@@ -26,6 +35,9 @@ from hive_otel.sources.records import HiveRecord, SessionContext
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_ITEMS = 2048
+
+T = TypeVar("T")
+Request = tuple[Signal, bytes, int]  # (signal, uncompressed body, item count), as the outbox stores it
 
 
 class ClientPipeline:
@@ -43,6 +55,7 @@ class ClientPipeline:
         self._redaction = redaction
         self._clock = clock
         self._batch_items = batch_items
+        self._max_request_bytes = settings.max_request_bytes
         resources = ResourceFactory(
             service_name=settings.service_name,
             extra=settings.resource_attributes,
@@ -54,7 +67,7 @@ class ClientPipeline:
         self.mapper = EventMapper(resources, join_window_ns, include_content=include_content)
         self._conventions = GenAiConventions.from_opt_in(settings.semconv_opt_in)
         self._pending = Telemetry()
-        self.counters = {"spans": 0, "logs": 0, "requests": 0, "dropped_requests": 0}
+        self.counters = {"spans": 0, "logs": 0, "requests": 0, "dropped_requests": 0, "oversized_items": 0}
 
     def consume(self, records: Iterable[HiveRecord]) -> None:
         """Map records; full batches go to the outbox as they fill."""
@@ -90,18 +103,48 @@ class ClientPipeline:
         apply_genai_conventions(self._pending.spans, self._conventions)
         batch = self._redaction.process(self._pending)
         self._pending = Telemetry()
-        requests: list[tuple[str, bytes, int]] = []
-        if batch.spans:
-            requests.append(("traces", encode_spans(batch.spans), len(batch.spans)))
-            metrics = encode_metrics(batch.spans, self._clock())
-            if metrics is not None:
-                requests.append(("metrics", metrics, 1))
-        if batch.logs:
-            requests.append(("logs", encode_logs(batch.logs), len(batch.logs)))
-        accepted = self._outbox.enqueue_many(requests)  # type: ignore[arg-type]
+        requests: list[Request] = []
+        for spans in _chunks(batch.spans, self._batch_items):
+            requests += self._bounded("traces", spans, encode_spans)
+            # A metrics request counts as one item: its points aggregate the spans it was made from.
+            requests += self._bounded("metrics", spans, partial(encode_metrics, now_ns=self._clock()), per_item=False)
+        for logs in _chunks(batch.logs, self._batch_items):
+            requests += self._bounded("logs", logs, encode_logs)
+        accepted = self._outbox.enqueue_many(requests)
         self.counters["spans"] += len(batch.spans)
         self.counters["logs"] += len(batch.logs)
         self.counters["requests"] += accepted
         if accepted < len(requests):
             self.counters["dropped_requests"] += len(requests) - accepted
             logger.warning("outbox refused %d of %d requests (shut down)", len(requests) - accepted, len(requests))
+
+    def _bounded(
+        self, signal: Signal, items: Sequence[T], encode: Callable[[Sequence[T]], bytes | None], per_item: bool = True
+    ) -> list[Request]:
+        """``items`` encoded as requests of at most ``max_request_bytes`` each, in order (halving as
+        needed); an item too large on its own goes to the dead letters instead."""
+        body = encode(items)
+        if body is None:
+            return []
+        if len(body) <= self._max_request_bytes:
+            return [(signal, body, len(items) if per_item else 1)]
+        if len(items) == 1:
+            self._dead_letter_oversized(signal, body)
+            return []
+        middle = len(items) // 2
+        halves = (items[:middle], items[middle:])
+        return [request for half in halves for request in self._bounded(signal, half, encode, per_item)]
+
+    def _dead_letter_oversized(self, signal: Signal, body: bytes) -> None:
+        reason = (
+            f"one {signal} item encodes to {len(body)} bytes, over "
+            f"{HIVE_OTEL_MAX_REQUEST_BYTES}={self._max_request_bytes}: not sent"
+        )
+        self._outbox.add_dead_letter(signal, body, 1, reason)
+        self.counters["oversized_items"] += 1
+        logger.error("hive-otel: %s (kept as a dead letter; see `hive-otel outbox`)", reason)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlparse
 from hive_otel import environment_variables as ev
 
 DEFAULT_OUTBOX_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # an OpenTelemetry Collector's default gRPC message limit
+MIN_MAX_REQUEST_BYTES = 64 * 1024  # below this a plain LLM call with its attributes may not fit
 DEFAULT_QUEUE_SIZE = 65536
 DEFAULT_JOIN_WINDOW_S = 5.0
 DEFAULT_TIMEOUT_MS = 10_000
@@ -89,6 +91,7 @@ class ClientSettings:
     tenant_id: str | None = None
     policy_path: Path | None = None
     outbox_max_bytes: int = DEFAULT_OUTBOX_MAX_BYTES
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     queue_size: int = DEFAULT_QUEUE_SIZE
     join_window_s: float = DEFAULT_JOIN_WINDOW_S
     disabled: bool = False
@@ -144,6 +147,12 @@ class ClientSettings:
         if quota_refresh_s <= 0:
             raise SettingsError(f"{ev.HIVE_OTEL_QUOTA_REFRESH_S}: must be positive, got {quota_refresh_s}")
 
+        max_request_bytes = _int(env, ev.HIVE_OTEL_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_BYTES)
+        if max_request_bytes < MIN_MAX_REQUEST_BYTES:
+            raise SettingsError(
+                f"{ev.HIVE_OTEL_MAX_REQUEST_BYTES}: must be at least {MIN_MAX_REQUEST_BYTES}, got {max_request_bytes}"
+            )
+
         policy_raw = env.get(ev.HIVE_OTEL_POLICY, "").strip()
         values: dict[str, object] = dict(
             hive_home=home,
@@ -161,6 +170,7 @@ class ClientSettings:
             tenant_id=env.get(ev.HIVE_OTEL_TENANT_ID, "").strip() or None,
             policy_path=Path(policy_raw).expanduser() if policy_raw else None,
             outbox_max_bytes=_int(env, ev.HIVE_OTEL_OUTBOX_MAX_BYTES, DEFAULT_OUTBOX_MAX_BYTES),
+            max_request_bytes=max_request_bytes,
             queue_size=_int(env, ev.HIVE_OTEL_QUEUE_SIZE, DEFAULT_QUEUE_SIZE),
             join_window_s=_float(env, ev.HIVE_OTEL_JOIN_WINDOW_S, DEFAULT_JOIN_WINDOW_S),
             disabled=env.get(ev.OTEL_SDK_DISABLED, "").strip().lower() == "true",

@@ -50,3 +50,23 @@ def logs_request(n: int = 0) -> bytes:
 
 
 REQUEST_BUILDERS = {"traces": trace_request, "metrics": metrics_request, "logs": logs_request}
+
+
+def spans_request(ns: range | list[int]) -> bytes:
+    """One span per ``n``, spread over two resources and, under each, two instrumentation scopes."""
+    resources: dict[int, ResourceSpans] = {}
+    for n in ns:
+        span = ExportTraceServiceRequest.FromString(trace_request(n)).resource_spans[0].scope_spans[0].spans[0]
+        group = n % 4
+        if group // 2 not in resources:
+            resource = Resource(attributes=[*_RESOURCE.attributes, _attribute("hive.session.id", f"s{group // 2}")])
+            resources[group // 2] = ResourceSpans(resource=resource, schema_url="https://schema/1")
+        scopes = resources[group // 2].scope_spans
+        while len(scopes) <= group % 2:
+            scopes.add().scope.name = f"scope-{len(scopes)}"
+        scopes[group % 2].spans.append(span)
+    return ExportTraceServiceRequest(resource_spans=list(resources.values())).SerializeToString()
+
+
+def _attribute(key: str, value: str) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(string_value=value))

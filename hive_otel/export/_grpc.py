@@ -35,6 +35,10 @@ RETRYABLE_CODES = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
+AUTH_CODES = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+# How gRPC itself words a message over the receiver's limit (grpc-go: "grpc: received message larger
+# than max (N vs. M)"; gRPC core: "Received message larger than max (N vs. M)").
+_TOO_LARGE_WORDING = "larger than max"
 _COMPRESSIONS = {"gzip": grpc.Compression.Gzip, "none": grpc.Compression.NoCompression}
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
@@ -56,7 +60,10 @@ class OtlpGrpcExporter:
     ``endpoint`` is the same base URL as for HTTP (``http://host:port``); the scheme decides TLS.
     Success may carry a partial success (logged, reported in the reason). UNAVAILABLE,
     RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED, CANCELLED, OUT_OF_RANGE and DATA_LOSS are
-    retryable, honouring a ``RetryInfo`` in the status details; every other code is permanent.
+    retryable, honouring a ``RetryInfo`` in the status details, except a RESOURCE_EXHAUSTED without
+    ``RetryInfo`` that says the message is larger than the receiver's maximum: that one is "too large"
+    (the sender splits the request). UNAUTHENTICATED and PERMISSION_DENIED are "unauthorized" (the
+    sender keeps the request); every other code is permanent.
     """
 
     def __init__(
@@ -96,9 +103,7 @@ class OtlpGrpcExporter:
         except grpc.RpcError as error:
             code: grpc.StatusCode = error.code()  # type: ignore[attr-defined]
             reason = f"gRPC {code.name}: {error.details()}"  # type: ignore[attr-defined]
-            if code in RETRYABLE_CODES:
-                return ExportResult.retryable(reason, _retry_delay(error.trailing_metadata()))  # type: ignore[attr-defined]
-            return ExportResult.permanent(reason)
+            return _classify(code, reason, _retry_delay(error.trailing_metadata()))  # type: ignore[attr-defined]
         except ValueError as error:  # the channel was closed under a call in flight
             return ExportResult.retryable(f"{type(error).__name__}: {error}")
         return ExportResult.success(describe_partial_success(signal, response))
@@ -106,6 +111,17 @@ class OtlpGrpcExporter:
     def shutdown(self) -> None:
         self._shut_down = True
         self._channel.close()
+
+
+def _classify(code: grpc.StatusCode, reason: str, retry_delay_s: float | None) -> ExportResult:
+    """The outcome a failed call's status code means (see :class:`OtlpGrpcExporter`)."""
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED and retry_delay_s is None and _TOO_LARGE_WORDING in reason.lower():
+        return ExportResult.too_large(reason)
+    if code in RETRYABLE_CODES:
+        return ExportResult.retryable(reason, retry_delay_s)
+    if code in AUTH_CODES:
+        return ExportResult.unauthorized(reason)
+    return ExportResult.permanent(reason)
 
 
 def _retry_delay(trailing_metadata: Sequence[tuple[str, str | bytes]] | None) -> float | None:

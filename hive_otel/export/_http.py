@@ -21,6 +21,8 @@ _log = logging.getLogger(__name__)
 
 # The OTLP specification's retryable HTTP statuses; every other 4xx and 5xx must not be retried.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+TOO_LARGE_STATUS = 413
+AUTH_STATUSES = frozenset({401, 403})
 _GZIP_LEVEL = 6  # zlib's default: nearly level 9's ratio on OTLP protobuf at a fraction of the CPU
 _MAX_REASON_CHARS = 300
 
@@ -30,8 +32,9 @@ class OtlpHttpExporter:
 
     2xx is success (a partial success is logged and reported in the reason); 429, 502, 503 and
     504 are retryable with the server's ``Retry-After`` (seconds or HTTP date) when it gives one;
-    any other status is permanent, with the server's message; connection errors and timeouts are
-    retryable. Meant for one sender thread.
+    413 is "too large" (the sender splits the request), 401 and 403 "unauthorized" (the sender keeps
+    the request); any other status is permanent, with the server's message; connection errors and
+    timeouts are retryable. Meant for one sender thread.
     """
 
     def __init__(
@@ -84,6 +87,10 @@ class OtlpHttpExporter:
         reason = f"HTTP {status}: {message}" if message else f"HTTP {status}"
         if status in RETRYABLE_STATUSES:
             return ExportResult.retryable(reason, parse_retry_after(response.headers.get("Retry-After")))
+        if status == TOO_LARGE_STATUS:
+            return ExportResult.too_large(reason)
+        if status in AUTH_STATUSES:
+            return ExportResult.unauthorized(reason)
         return ExportResult.permanent(reason)
 
     def shutdown(self) -> None:

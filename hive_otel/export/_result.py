@@ -14,6 +14,8 @@ class ExportStatus(enum.Enum):
     SUCCESS = "success"
     RETRYABLE = "retryable"  # try again later: the receiver is down, busy or throttling
     PERMANENT = "permanent"  # the receiver refused this request; sending it again cannot help
+    TOO_LARGE = "too_large"  # the receiver refused this request for its size: send it in parts
+    UNAUTHORIZED = "unauthorized"  # the receiver refused our credentials: keep the request, fix the token
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,14 @@ class ExportResult:
     @classmethod
     def permanent(cls, reason: str) -> ExportResult:
         return cls(ExportStatus.PERMANENT, reason)
+
+    @classmethod
+    def too_large(cls, reason: str) -> ExportResult:
+        return cls(ExportStatus.TOO_LARGE, reason)
+
+    @classmethod
+    def unauthorized(cls, reason: str) -> ExportResult:
+        return cls(ExportStatus.UNAUTHORIZED, reason)
 
 
 class Exporter(Protocol):

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
 
 from hive_otel.export._result import Exporter, ExportResult, ExportStatus
-from hive_otel.outbox import Outbox, OutboxItem
+from hive_otel.export._split import split_request
+from hive_otel.outbox import MAX_RETRY_DELAY_S, Outbox, OutboxItem
 
 _log = logging.getLogger(__name__)
+
+# The shortest wait a receiver can ask for: "Retry-After: 0" must not turn into a busy loop.
+MIN_RETRY_AFTER_S = 1.0
 
 
 class OutboxSender:
@@ -19,10 +24,17 @@ class OutboxSender:
     Each round takes up to ``batch_size`` due requests and exports them one after another:
 
     * success → ack (the request is gone);
-    * retryable → ``retry_later`` by exactly the receiver's ``Retry-After`` / ``RetryInfo`` when it
-      gave one, else by exponential backoff with full jitter (uniform in
+    * retryable → ``retry_later`` by the receiver's ``Retry-After`` / ``RetryInfo`` when it gave a
+      finite, non-negative one, kept within [``MIN_RETRY_AFTER_S``, ``MAX_RETRY_DELAY_S``] (1 s to
+      5 min), else by exponential backoff with full jitter (uniform in
       ``[0, min(max_backoff_s, initial_backoff_s * 2**attempts)]``). The round stops there: the
       outbox keeps later requests behind a waiting one, so delivery stays in order;
+    * too large (HTTP 413, gRPC "larger than max") → the request is replaced in the outbox by its two
+      halves, at its place, and the next round sends them; a request of one item that is still too
+      large becomes a dead letter (counted as ``oversized_items``): nothing else goes with it;
+    * unauthorized (HTTP 401/403, gRPC UNAUTHENTICATED/PERMISSION_DENIED) → kept and retried with
+      the backoff, never dead-lettered; :attr:`auth_failure` holds the reason until a request gets
+      through, so ``backfill`` and ``watch`` can stop and say the token is wrong;
     * permanent → dead letter, with the receiver's reason; the round goes on.
 
     When there is work it loops without sleeping; when there is none it sleeps until the oldest
@@ -68,8 +80,12 @@ class OutboxSender:
             "exported_items": 0,
             "retryable_failures": 0,
             "permanent_failures": 0,
+            "split_requests": 0,
+            "oversized_items": 0,
+            "unauthorized_failures": 0,
         }
         self.last_error: str | None = None
+        self.auth_failure: str | None = None
         self._thread = threading.Thread(target=self._run, name="hive-otel-sender", daemon=True)
         self._thread.start()
 
@@ -140,28 +156,55 @@ class OutboxSender:
                 result = self._export(item)
                 if result.status is ExportStatus.SUCCESS:
                     acked.append(item.id)
+                    self.auth_failure = None
                     self._count(exported_requests=1, exported_items=item.item_count)
-                elif result.status is ExportStatus.PERMANENT:
+                    continue
+                self.last_error = result.reason
+                if result.status is ExportStatus.PERMANENT:
                     self._outbox.dead_letter(item.id, result.reason)
                     self._count(permanent_failures=1)
-                    self.last_error = result.reason
                     _log.error("OTLP %s request %d refused for good: %s", item.signal, item.id, result.reason)
+                    continue
+                if result.status is ExportStatus.TOO_LARGE:
+                    self._split(item, result.reason)
                 else:
-                    delay = self._retry_delay(item, result)
-                    self._outbox.retry_later(item.id, delay, result.reason)
-                    self._count(retryable_failures=1)
-                    self.last_error = result.reason
-                    _log.warning(
-                        "OTLP %s request %d not delivered (%s); retrying in %.1f s",
-                        item.signal,
-                        item.id,
-                        result.reason,
-                        delay,
-                    )
-                    break
+                    self._retry(item, result)
+                break  # the queue's head changed or waits: later requests must not overtake it
         finally:
             self._outbox.ack(acked)
         return bool(items)
+
+    def _retry(self, item: OutboxItem, result: ExportResult) -> None:
+        delay = self._retry_delay(item, result)
+        self._outbox.retry_later(item.id, delay, result.reason)
+        if result.status is ExportStatus.UNAUTHORIZED:
+            self.auth_failure = result.reason
+            self._count(unauthorized_failures=1)
+            _log.error(
+                "OTLP %s request %d: the receiver refused the credentials (%s); kept, retrying in %.1f s",
+                item.signal, item.id, result.reason, delay,
+            )  # fmt: skip
+            return
+        self._count(retryable_failures=1)
+        _log.warning(
+            "OTLP %s request %d not delivered (%s); retrying in %.1f s", item.signal, item.id, result.reason, delay
+        )
+
+    def _split(self, item: OutboxItem, reason: str) -> None:
+        """Replace a request the receiver found too large by its halves; dead-letter a single item."""
+        halves = split_request(item.signal, item.body)
+        if halves is None:
+            why = f"{reason} (a single {item.signal} item of {len(item.body)} bytes; it cannot be split)"
+            self._outbox.dead_letter(item.id, why)
+            self._count(oversized_items=1, permanent_failures=1)
+            _log.error("OTLP %s request %d refused for good: %s", item.signal, item.id, why)
+            return
+        self._outbox.split(item.id, halves, reason)
+        self._count(split_requests=1)
+        _log.warning(
+            "OTLP %s request %d (%d bytes) too large for the receiver (%s): sending it in two halves",
+            item.signal, item.id, len(item.body), reason,
+        )  # fmt: skip
 
     def _export(self, item: OutboxItem) -> ExportResult:
         try:
@@ -171,8 +214,9 @@ class OutboxSender:
             return ExportResult.retryable(f"exporter raised {type(error).__name__}: {error}")
 
     def _retry_delay(self, item: OutboxItem, result: ExportResult) -> float:
-        if result.retry_after_s is not None:
-            return result.retry_after_s
+        asked = result.retry_after_s
+        if asked is not None and math.isfinite(asked) and asked >= 0:
+            return min(max(asked, MIN_RETRY_AFTER_S), MAX_RETRY_DELAY_S)
         ceiling = min(self._max_backoff_s, self._initial_backoff_s * 2 ** min(item.attempts, 32))
         return self._rng.uniform(0, ceiling)
 

@@ -2,6 +2,7 @@
 
 from hive_otel.outbox._sqlite_outbox import (
     DEFAULT_MAX_BYTES,
+    MAX_RETRY_DELAY_S,
     SIGNALS,
     DeadLetter,
     Outbox,
@@ -9,4 +10,4 @@ from hive_otel.outbox._sqlite_outbox import (
     Signal,
 )
 
-__all__ = ["DEFAULT_MAX_BYTES", "SIGNALS", "DeadLetter", "Outbox", "OutboxItem", "Signal"]
+__all__ = ["DEFAULT_MAX_BYTES", "MAX_RETRY_DELAY_S", "SIGNALS", "DeadLetter", "Outbox", "OutboxItem", "Signal"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the seq column, so a split request keeps its place in the queue
 
 # Totals the size cap and depth() need, kept exact by triggers in the same transaction as the rows
 # they describe, so they stay right when several processes (``watch`` and ``backfill --no-wait``)
@@ -17,6 +17,8 @@ COUNTERS = (
     "dead_lettered",
     "dropped_full",
     "dead_letters_evicted",
+    "split",
+    "requeued",
 )
 
 DDL = """
@@ -24,6 +26,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     -- AUTOINCREMENT: an id is never reused, so an ack for a request that the size cap already
     -- evicted cannot delete a newer request that happened to get the same id.
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- Delivery order. Equal to id when enqueued; the parts of a split request take fractional
+    -- values between the original's seq and the next request's, so they keep its place.
+    seq             REAL,
     signal          TEXT    NOT NULL CHECK (signal IN ('traces', 'metrics', 'logs')),
     body            BLOB    NOT NULL,  -- uncompressed Export*ServiceRequest protobuf
     item_count      INTEGER NOT NULL,
@@ -69,3 +74,7 @@ CREATE TRIGGER IF NOT EXISTS dead_letter_removed AFTER DELETE ON dead_letter BEG
     UPDATE stat SET value = value - length(OLD.body) WHERE name = 'dead_bytes';
 END;
 """
+
+# Applied after DDL: an outbox written by schema version 1 has no seq column yet.
+SEQ_MIGRATION = ("ALTER TABLE outbox ADD COLUMN seq REAL", "UPDATE outbox SET seq = id")
+SEQ_INDEX = "CREATE INDEX IF NOT EXISTS outbox_by_seq ON outbox (seq);"

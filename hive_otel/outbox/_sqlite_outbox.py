@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hive_otel.outbox._schema import COUNTERS, DDL, SCHEMA_VERSION, TOTALS
+from hive_otel.outbox._schema import COUNTERS, DDL, SCHEMA_VERSION, SEQ_INDEX, SEQ_MIGRATION, TOTALS
 
 _log = logging.getLogger(__name__)
 
@@ -20,6 +20,9 @@ Signal = Literal["traces", "metrics", "logs"]
 SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+# The longest a request waits for its retry time, whoever asked for more (a receiver's Retry-After,
+# a value an older version stored): one "Retry-After: inf" from a proxy must not park the queue for good.
+MAX_RETRY_DELAY_S = 300.0
 _BUSY_TIMEOUT_MS = 10_000  # another process (backfill, doctor) may hold the write lock briefly
 
 
@@ -68,6 +71,11 @@ class Outbox:
 
     Delivery order: :meth:`due` returns requests in enqueue order and stops at the first one that
     is still waiting for its retry time, so the receiver sees requests in the order they were written.
+    :meth:`split` replaces a request by its parts in the same place (a receiver refused it as too
+    large); :meth:`requeue_dead` puts dead letters back in their original place.
+
+    Retry times are capped at :data:`MAX_RETRY_DELAY_S` from now when written, and when the file is
+    opened (a file written by an older version may hold later ones).
 
     Lifecycle, as the OpenTelemetry SDK's batch processor: bounded, drop-and-count when full or
     after :meth:`shutdown`, and ``shutdown`` is idempotent. After shutdown, :meth:`enqueue` drops
@@ -128,10 +136,14 @@ class Outbox:
             oversized = len(batch) - len(fitting)
             now = time.time()
             with self._transaction() as db:
+                first = _reserve_ids(db, len(fitting))
                 db.executemany(
-                    "INSERT INTO outbox (signal, body, item_count, created_at, next_attempt_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(signal, body, items, now, now) for signal, body, items in fitting],
+                    "INSERT INTO outbox (id, seq, signal, body, item_count, created_at, next_attempt_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (first + n, first + n, signal, body, items, now, now)
+                        for n, (signal, body, items) in enumerate(fitting)
+                    ],
                 )
                 _bump(db, enqueued=len(fitting), dropped_full=oversized)
                 self._evict_to_cap(db)
@@ -159,7 +171,7 @@ class Outbox:
                 changed = db.execute(
                     "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
                     "WHERE id = ?",
-                    (time.time() + max(0.0, delay_s), reason, id),
+                    (time.time() + min(max(0.0, delay_s), MAX_RETRY_DELAY_S), reason, id),
                 ).rowcount
                 _bump(db, retried=changed)
 
@@ -179,6 +191,84 @@ class Outbox:
                 db.execute("DELETE FROM outbox WHERE id = ?", (id,))
                 _bump(db, dead_lettered=moved)
 
+    def add_dead_letter(self, signal: Signal, body: bytes, items: int, reason: str) -> None:
+        """Store a request that can never be delivered (one item over the request size limit) as a
+        dead letter straight away, so that it is counted, shown and can be re-queued like any other."""
+        _check_request(signal, body, items)
+        with self._lock:
+            if self._closed:
+                self._dropped_after_shutdown += 1
+                return
+            now = time.time()
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO dead_letter (id, signal, body, item_count, created_at, attempts, reason, dead_at) "
+                    "VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                    (_reserve_ids(db, 1), signal, body, items, now, reason, now),
+                )
+                _bump(db, dead_lettered=1)
+                self._evict_to_cap(db)
+
+    def split(self, id: int, parts: list[tuple[bytes, int]], reason: str) -> bool:
+        """Replace pending request ``id`` by ``parts`` (``(body, item_count)``, in order) at its place
+        in the queue, due now. False when the request is no longer pending (acked or evicted)."""
+        if not parts:
+            raise ValueError("a request splits into at least one part")
+        with self._lock:
+            if self._closed:
+                return False
+            with self._transaction() as db:
+                row = db.execute("SELECT signal, seq, created_at FROM outbox WHERE id = ?", (id,)).fetchone()
+                if row is None:
+                    return False
+                signal, seq, created_at = row
+                (next_seq,) = db.execute("SELECT min(seq) FROM outbox WHERE seq > ?", (seq,)).fetchone()
+                step = ((next_seq if next_seq is not None else seq + 1) - seq) / len(parts)
+                first, now = _reserve_ids(db, len(parts)), time.time()
+                db.execute("DELETE FROM outbox WHERE id = ?", (id,))
+                db.executemany(
+                    "INSERT INTO outbox (id, seq, signal, body, item_count, created_at, next_attempt_at, last_error) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (first + n, seq + n * step, signal, body, items, created_at, now, reason)
+                        for n, (body, items) in enumerate(parts)
+                    ],
+                )
+                _bump(db, split=1)
+        return True
+
+    def retry_now(self) -> int:
+        """Make every pending request due now; returns how many were waiting. For the start of a new
+        run: the retry times were the previous run's view of the receiver."""
+        with self._lock:
+            if self._closed:
+                return 0
+            now = time.time()
+            with self._transaction() as db:
+                return db.execute("UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ?", (now, now)).rowcount
+
+    def requeue_dead(self, ids: Iterable[int] | None = None) -> int:
+        """Move dead letters (all, or those with ``ids``) back to the queue at their original place,
+        with their attempts reset; returns how many moved. For after the cause was fixed."""
+        where, params = "", ()
+        if ids is not None:
+            wanted = sorted(set(ids))
+            if not wanted:
+                return 0
+            where, params = f" WHERE id IN ({', '.join('?' * len(wanted))})", tuple(wanted)
+        with self._lock:
+            if self._closed:
+                return 0
+            with self._transaction() as db:
+                moved = db.execute(
+                    "INSERT INTO outbox (id, seq, signal, body, item_count, created_at, next_attempt_at, last_error) "
+                    f"SELECT id, id, signal, body, item_count, created_at, ?, reason FROM dead_letter{where}",
+                    (time.time(), *params),
+                ).rowcount
+                db.execute(f"DELETE FROM dead_letter{where}", params)
+                _bump(db, requeued=moved)
+        return moved
+
     # ------------------------------------------------------------------ reading
 
     def due(self, limit: int, now: float) -> list[OutboxItem]:
@@ -189,7 +279,7 @@ class Outbox:
                 return []
             rows = self._db.execute(
                 "SELECT id, signal, body, item_count, created_at, attempts, next_attempt_at, last_error "
-                "FROM outbox ORDER BY id LIMIT ?",
+                "FROM outbox ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
         items: list[OutboxItem] = []
@@ -204,7 +294,7 @@ class Outbox:
         with self._lock:
             if self._closed:
                 return None
-            row = self._db.execute("SELECT next_attempt_at FROM outbox ORDER BY id LIMIT 1").fetchone()
+            row = self._db.execute("SELECT next_attempt_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
         return None if row is None else float(row[0])
 
     def depth(self) -> tuple[int, int]:
@@ -249,16 +339,26 @@ class Outbox:
 
     def _create_schema(self) -> None:
         stat_rows = ", ".join(f"('{name}', 0)" for name in (*TOTALS, *COUNTERS))
+        latest = time.time() + MAX_RETRY_DELAY_S
         try:
-            self._db.executescript(
-                f"BEGIN IMMEDIATE; {DDL}"
-                f"INSERT OR IGNORE INTO stat (name, value) VALUES {stat_rows};"
-                f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            )
+            self._db.executescript(f"BEGIN IMMEDIATE; {DDL}")
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+            # execute(), not executescript(), from here on: the latter would COMMIT the open transaction.
+            for statement in SEQ_MIGRATION if "seq" not in columns else ():
+                self._db.execute(statement)
+            self._db.execute(SEQ_INDEX)
+            clamped = self._db.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ?", (latest, latest)
+            ).rowcount
+            self._db.execute(f"INSERT OR IGNORE INTO stat (name, value) VALUES {stat_rows}")
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+        if clamped:
+            _log.warning("outbox: %d retry times were more than %.0f s away; brought forward", clamped, MAX_RETRY_DELAY_S)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -305,6 +405,17 @@ def _check_request(signal: str, body: bytes, items: int) -> None:
         raise ValueError(f"item count must not be negative, got {items}")
 
 
+def _reserve_ids(db: sqlite3.Connection, count: int) -> int:
+    """The first of ``count`` new request ids, never used before (AUTOINCREMENT's own counter)."""
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    last = int(row[0]) if row else 0
+    if row:
+        db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'", (last + count,))
+    else:
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (last + count,))
+    return last + 1
+
+
 def _read_stats(db: sqlite3.Connection) -> dict[str, int]:
     return {name: int(value) for name, value in db.execute("SELECT name, value FROM stat")}
 
@@ -331,4 +442,4 @@ def _delete_oldest(db: sqlite3.Connection, table: str, excess: int) -> tuple[int
     return rows, excess
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "SIGNALS", "DeadLetter", "Outbox", "OutboxItem", "Signal"]
+__all__ = ["DEFAULT_MAX_BYTES", "MAX_RETRY_DELAY_S", "SIGNALS", "DeadLetter", "Outbox", "OutboxItem", "Signal"]

@@ -129,6 +129,9 @@ def test_delivers_every_signal_with_auth_and_acks(receiver, tmp_path, outbox, st
         "exported_items": 3,
         "retryable_failures": 0,
         "permanent_failures": 0,
+        "split_requests": 0,
+        "oversized_items": 0,
+        "unauthorized_failures": 0,
     }
 
 
@@ -290,7 +293,8 @@ def test_a_receiver_slower_than_the_timeout_is_retryable(receiver, tmp_path) -> 
     assert elapsed < 0.9
 
 
-def test_unauthenticated_is_permanent(receiver, tmp_path) -> None:
+def test_unauthenticated_is_unauthorized_not_permanent(receiver, tmp_path) -> None:
+    """A wrong token is the client's configuration, not the data's fault: the sender keeps the request."""
     receiver.answer(Reply("unauthenticated", message="bad token"))
     exporter = exporter_for(receiver, tmp_path)
     try:
@@ -298,7 +302,7 @@ def test_unauthenticated_is_permanent(receiver, tmp_path) -> None:
     finally:
         exporter.shutdown()
 
-    assert result.status is ExportStatus.PERMANENT
+    assert result.status is ExportStatus.UNAUTHORIZED
     assert "bad token" in result.reason
 
 
@@ -381,6 +385,10 @@ def test_http_retry_after_as_a_date() -> None:
         ("1.5", 1.5),
         ("-3", None),
         ("soon", None),
+        ("inf", None),
+        ("nan", None),
+        ("1e308", 1e308),  # parsed as given; the sender caps what it waits (test_sender.py)
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 253402300799.0 - 1445412480.0),
         ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: now
         ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
     ],

@@ -7,6 +7,7 @@ exporter); the network behaviour is covered against real receivers in test_expor
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -16,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from hive_otel.export import ExportResult, OutboxSender
-from hive_otel.outbox import Outbox, Signal
-from tests.otlp_bodies import trace_request
+from hive_otel.export._sender import MIN_RETRY_AFTER_S
+from hive_otel.outbox import MAX_RETRY_DELAY_S, Outbox, Signal
+from tests.client_helpers import decode
+from tests.otlp_bodies import logs_request, spans_request, trace_request
 
 
 class ScriptedExporter:
@@ -107,3 +110,121 @@ def test_work_written_by_another_handle_is_picked_up_by_polling(outbox: Outbox, 
 def test_invalid_settings_are_refused(outbox: Outbox) -> None:
     with pytest.raises(ValueError, match="initial_backoff_s"):
         OutboxSender(outbox, ScriptedExporter(), initial_backoff_s=10, max_backoff_s=1)
+
+
+# ------------------------------------------------------------------ Retry-After bounds
+
+
+def _first_retry_delay(outbox: Outbox, retry_after_s: float | None) -> float:
+    """How far ahead the sender put the request after one retryable answer asking for ``retry_after_s``."""
+    exporter = ScriptedExporter(ExportResult.retryable("HTTP 503", retry_after_s))
+    sender = OutboxSender(outbox, exporter, initial_backoff_s=0.5, max_backoff_s=2.0)
+    try:
+        outbox.enqueue("traces", trace_request(1), 1)
+        sender.notify()
+        deadline = time.monotonic() + 5
+        while outbox.counters()["retried"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        answered = time.time()
+        return (outbox.next_attempt_at() or 0.0) - answered
+    finally:
+        sender.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("retry_after_s", "low", "high"),
+    [
+        (0.0, MIN_RETRY_AFTER_S - 0.1, MIN_RETRY_AFTER_S + 0.1),  # the floor: "0" cannot spin
+        (0.2, MIN_RETRY_AFTER_S - 0.1, MIN_RETRY_AFTER_S + 0.1),
+        (3.0, 2.9, 3.1),  # within bounds: exactly what the receiver asked
+        (3600.0, MAX_RETRY_DELAY_S - 1, MAX_RETRY_DELAY_S + 0.1),  # the cap
+        (1e308, MAX_RETRY_DELAY_S - 1, MAX_RETRY_DELAY_S + 0.1),
+        (math.inf, -0.1, 2.1),  # not a delay at all: the sender's own backoff (here at most 2 s)
+        (math.nan, -0.1, 2.1),
+        (-5.0, -0.1, 2.1),
+    ],
+)
+def test_retry_after_is_kept_between_the_floor_and_the_cap(outbox, retry_after_s, low, high) -> None:
+    assert low <= _first_retry_delay(outbox, retry_after_s) <= high
+
+
+def test_retry_after_zero_does_not_spin(outbox: Outbox) -> None:
+    exporter = ScriptedExporter(*[ExportResult.retryable("HTTP 503", 0.0) for _ in range(100)])
+    sender = OutboxSender(outbox, exporter)
+    try:
+        outbox.enqueue("traces", trace_request(1), 1)
+        sender.notify()
+        time.sleep(1.5)
+    finally:
+        sender.shutdown()
+    assert len(exporter.calls) == 2  # at 0 s and at 1 s, where an unbounded "0" made ~95 a second
+
+
+# ------------------------------------------------------------------ too large, unauthorized
+
+
+def test_too_large_splits_until_the_receiver_accepts_in_order(outbox: Outbox) -> None:
+    """The receiver takes at most 2 spans a request: 7 spans arrive in 4 requests, in order."""
+
+    class AtMostTwoSpans(ScriptedExporter):
+        def export(self, signal: Signal, body: bytes) -> ExportResult:
+            if len(decode([(signal, body)]).spans) > 2:
+                self.calls.append(time.monotonic())
+                return ExportResult.too_large("HTTP 413: body exceeds the limit")
+            return super().export(signal, body)
+
+    exporter = AtMostTwoSpans()
+    sender = OutboxSender(outbox, exporter)
+    try:
+        outbox.enqueue("traces", spans_request(range(7)), 7)
+        outbox.enqueue("logs", logs_request(1), 1)
+        sender.notify()
+        assert sender.force_flush(timeout_millis=5000)
+    finally:
+        sender.shutdown()
+
+    delivered = decode([("traces", b) for b in exporter.bodies[:-1]])
+    assert [s.name for _, s in delivered.spans] == [s.name for _, s in decode([("traces", spans_request(range(7)))]).spans]
+    assert exporter.bodies[-1] == logs_request(1)
+    assert sender.counters()["split_requests"] == 3  # 7 → 3+4 → (1+2)+(2+2)
+    assert sender.counters()["exported_items"] == 8
+    assert outbox.counters()["dead_letter_count"] == 0
+
+
+def test_one_item_too_large_is_dead_lettered_alone(outbox: Outbox) -> None:
+    exporter = ScriptedExporter(ExportResult.too_large("HTTP 413: body exceeds the limit"))
+    sender = OutboxSender(outbox, exporter)
+    try:
+        outbox.enqueue_many([("traces", trace_request(1), 1), ("traces", trace_request(2), 1)])
+        sender.notify()
+        assert sender.force_flush(timeout_millis=5000)
+    finally:
+        sender.shutdown()
+
+    (dead,) = outbox.dead_letters()
+    assert dead.body == trace_request(1)
+    assert "413" in dead.reason and "cannot be split" in dead.reason
+    assert exporter.bodies == [trace_request(2)]
+    assert sender.counters()["oversized_items"] == 1
+
+
+def test_unauthorized_keeps_the_request_and_says_so_until_one_gets_through(outbox: Outbox) -> None:
+    exporter = ScriptedExporter(ExportResult.unauthorized("HTTP 401: invalid token"))
+    sender = OutboxSender(outbox, exporter, initial_backoff_s=0.05, max_backoff_s=0.1)
+    try:
+        outbox.enqueue_many([("traces", trace_request(1), 1), ("traces", trace_request(2), 1)])
+        sender.notify()
+        deadline = time.monotonic() + 5
+        while sender.auth_failure is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        assert sender.auth_failure == "HTTP 401: invalid token"
+        assert outbox.counters()["dead_lettered"] == 0
+        assert sender.force_flush(timeout_millis=5000)  # the token "was fixed": the next attempt succeeds
+    finally:
+        sender.shutdown()
+
+    assert exporter.bodies == [trace_request(1), trace_request(2)]
+    assert sender.auth_failure is None
+    assert sender.counters()["unauthorized_failures"] == 1

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.outbox import Outbox
+from hive_otel.outbox import MAX_RETRY_DELAY_S, Outbox
 from tests.otlp_bodies import logs_request, metrics_request, trace_request
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -251,3 +251,77 @@ def test_a_writer_and_a_sender_thread_share_the_outbox(outbox: Outbox) -> None:
     assert delivered == [trace_request(n) for n in range(total)]
     assert outbox.depth() == (0, 0)
     assert outbox.counters()["acked"] == total
+
+
+# ------------------------------------------------------------------ split, re-queue, retry-time cap
+
+
+def _due_bodies(outbox: Outbox) -> list[bytes]:
+    return [i.body for i in outbox.due(limit=100, now=time.time() + 1000)]
+
+
+def test_split_parts_take_the_place_of_the_request_in_the_queue(outbox: Outbox) -> None:
+    outbox.enqueue_many([("traces", trace_request(n), 1) for n in range(3)])
+    a, b, c = outbox.due(limit=3, now=time.time())
+    outbox.retry_later(b.id, 30, "HTTP 503")
+
+    assert outbox.split(b.id, [(b"b1", 1), (b"b2", 1)], "HTTP 413: too large")
+    b1 = outbox.due(limit=3, now=time.time())[1]
+    assert outbox.split(b1.id, [(b"b1a", 1), (b"b1b", 1)], "HTTP 413: too large")
+
+    assert _due_bodies(outbox) == [a.body, b"b1a", b"b1b", b"b2", c.body]
+    parts = outbox.due(limit=10, now=time.time())  # the parts are due now, not in 30 s
+    assert [p.attempts for p in parts] == [0, 0, 0, 0, 0]
+    assert parts[1].last_error == "HTTP 413: too large"
+    assert outbox.split(b.id, [(b"x", 1)], "gone") is False  # b itself is no longer pending
+    assert outbox.counters()["split"] == 2
+    assert outbox.depth() == (5, len(a.body) + len(c.body) + len(b"b1ab1bb2"))
+
+
+def test_split_of_the_last_request_and_new_requests_after_it(outbox: Outbox) -> None:
+    outbox.enqueue("traces", trace_request(1), 1)
+    (only,) = outbox.due(limit=1, now=time.time())
+    outbox.split(only.id, [(b"p1", 1), (b"p2", 1), (b"p3", 1)], "too large")
+    outbox.enqueue("logs", logs_request(2), 1)
+
+    assert _due_bodies(outbox) == [b"p1", b"p2", b"p3", logs_request(2)]
+
+
+def test_dead_letters_are_requeued_at_their_place(outbox: Outbox) -> None:
+    outbox.enqueue_many([("traces", trace_request(n), 1) for n in range(3)])
+    first, second, _ = outbox.due(limit=3, now=time.time())
+    outbox.dead_letter(first.id, "HTTP 401")
+    outbox.dead_letter(second.id, "HTTP 400")
+    outbox.add_dead_letter("logs", logs_request(9), 1, "one item over the limit")
+
+    assert outbox.requeue_dead([second.id]) == 1
+    assert _due_bodies(outbox) == [trace_request(1), trace_request(2)]
+    assert outbox.requeue_dead() == 2
+    assert _due_bodies(outbox) == [trace_request(0), trace_request(1), trace_request(2), logs_request(9)]
+    counters = outbox.counters()
+    assert (counters["dead_letter_count"], counters["requeued"], counters["dead_lettered"]) == (0, 3, 3)
+    assert outbox.due(limit=1, now=time.time())[0].last_error == "HTTP 401"
+
+
+def test_retry_times_are_capped_when_written_and_when_opened(db_path: Path) -> None:
+    box = Outbox(db_path)
+    box.enqueue_many([("traces", trace_request(n), 1) for n in range(2)])
+    first, second = box.due(limit=2, now=time.time())
+    box.retry_later(first.id, float("inf"), "Retry-After: inf")
+    assert box.next_attempt_at() <= time.time() + MAX_RETRY_DELAY_S
+    box.shutdown()
+    # What an older version stored: a retry time a century away, and no seq column.
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE outbox SET next_attempt_at = ?", (time.time() + 3e9,))
+        db.execute("DROP INDEX outbox_by_seq")
+        db.execute("ALTER TABLE outbox DROP COLUMN seq")
+        db.execute("PRAGMA user_version = 1")
+
+    reopened = Outbox(db_path)
+    try:
+        assert reopened.next_attempt_at() <= time.time() + MAX_RETRY_DELAY_S
+        assert [i.id for i in reopened.due(limit=5, now=time.time() + MAX_RETRY_DELAY_S)] == [first.id, second.id]
+        assert reopened.retry_now() == 2
+        assert len(reopened.due(limit=5, now=time.time())) == 2
+    finally:
+        reopened.shutdown()
