@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -57,3 +58,12 @@ def decode(delivered: Iterable[tuple[str, bytes]]) -> Delivered:
                 resource = attrs(rm.resource.attributes)
                 out.metrics.extend((resource, m) for sm in rm.scope_metrics for m in sm.metrics)
     return out
+
+
+def count_hive_records(home: Path) -> int:
+    """Records Hive wrote under ``home``, counted from the files: every non-blank line of every
+    ``*.jsonl`` (events, L2 details, L3 tool logs) plus every L1 ``summary.json``."""
+    lines = sum(
+        sum(1 for line in path.read_bytes().split(b"\n") if line.strip()) for path in home.rglob("*.jsonl")
+    )
+    return lines + sum(1 for _ in home.rglob("summary.json"))

@@ -1,5 +1,5 @@
-"""Shared fixtures. ``hive_workload`` is written once per test session: treat it as read-only
-(copy it with shutil.copytree before changing anything)."""
+"""Shared fixtures. ``hive_workload`` and ``large_hive_workload`` are written once per test session:
+treat them as read-only (copy with shutil.copytree before changing anything)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 from hive_otel.workload import WorkloadTruth, write_workload
+from tests.client_helpers import count_hive_records
+
+# 2 queen DMs + 2 colonies x (queen + 4 workers) = 12 sessions; 1,050 turns each make ~102k records.
+LARGE_WORKLOAD = {"queens": 2, "colonies": 2, "workers_per_colony": 4, "turns_per_session": 1050, "seed": 5}
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +19,11 @@ def hive_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Workl
     """A default workload written by the real aden-hive EventBus and RuntimeLogger: (HIVE_HOME, truth)."""
     home = tmp_path_factory.mktemp("hive_home")
     return home, write_workload(home)
+
+
+@pytest.fixture(scope="session")
+def large_hive_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, WorkloadTruth, int]:
+    """A busy user's history (≥ 100k records, ~12.6k LLM calls): (HIVE_HOME, truth, records in its files)."""
+    home = tmp_path_factory.mktemp("large_hive_home")
+    truth = write_workload(home, **LARGE_WORKLOAD)  # type: ignore[arg-type]
+    return home, truth, count_hive_records(home)

@@ -124,10 +124,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_collector(store_url: str, port: int) -> subprocess.Popen:
+def _start_collector(store_url: str, port: int, *options: str) -> subprocess.Popen:
+    """``hive-otel collector`` in its own process, HTTP on ``port``; ``options`` override the defaults."""
     command = [sys.executable, "-m", "hive_otel.cli", "collector", "--store", store_url]
     proc = subprocess.Popen(
-        [*command, "--http", f"127.0.0.1:{port}", "--grpc", "127.0.0.1:0"],
+        [*command, "--http", f"127.0.0.1:{port}", "--grpc", "127.0.0.1:0", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
