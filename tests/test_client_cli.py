@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hive_otel.cli import run
-from hive_otel.client_cli import EXIT_CONFIG, EXIT_OK, backfill, doctor_report, watch
+from hive_otel.client_cli import EXIT_CONFIG, EXIT_OK, EXIT_TIMEOUT, backfill, doctor_report, watch
 from hive_otel.mapping.ids import session_span_id
 from hive_otel.settings import ClientSettings
 from hive_otel.workload import CANARIES, WorkloadTruth, write_workload
@@ -259,3 +259,36 @@ def test_watch_tails_new_sessions(tmp_path, receiver) -> None:
         thread.join(30)
     chat = decode(receiver.delivered()).chat_spans()
     assert len({a["hive.call_key"] for _, _, a in chat}) == len(truth.llm_calls)
+
+
+@pytest.mark.parametrize("command", ["backfill", "watch"])
+def test_a_hive_home_that_does_not_exist_is_exit_2(tmp_path, monkeypatch, capsys, command) -> None:
+    """A typo in the path must not look like an empty history that was "all delivered"."""
+    monkeypatch.setenv("HIVE_OTEL_ENDPOINT", "http://127.0.0.1:9")
+    missing = tmp_path / "no-such-hive"
+    assert run([command, "--hive-home", str(missing)]) == EXIT_CONFIG
+    assert f"Hive home {missing} does not exist" in capsys.readouterr().err
+    assert not missing.exists()  # nothing created under it (no state dir, no outbox)
+
+
+def test_outbox_command_without_an_outbox_and_with_one(hive_workload, tmp_path, monkeypatch, capsys) -> None:
+    home, _ = hive_workload
+    state = tmp_path / "state"
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(state))
+    assert run(["outbox"]) == EXIT_OK
+    assert "no outbox" in capsys.readouterr().out
+    receiver = HttpReceiver(up=False)
+    try:
+        assert backfill(_settings(home, state, receiver.endpoint), timeout_s=1) == EXIT_TIMEOUT
+    finally:
+        receiver.down()
+    capsys.readouterr()
+
+    assert run(["outbox"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "queued" in out and "last error" in out and "dead letters  0 requests" in out
+    assert run(["outbox", "--json"]) == EXIT_OK
+    status = json.loads(capsys.readouterr().out)
+    assert status["queued"]["requests"] > 0 and status["queued"]["last_error"]
+    assert run(["outbox", "retry"]) == EXIT_OK  # nothing dead: nothing to do, still fine
+    assert "0 dead letters re-queued" in capsys.readouterr().out

@@ -36,11 +36,14 @@ class Reply:
 
     kind: ok | partial | unavailable (HTTP 503 / gRPC UNAVAILABLE) | throttled (429 /
     RESOURCE_EXHAUSTED) | bad_request (400 / INVALID_ARGUMENT) | unauthenticated (401 /
-    UNAUTHENTICATED) | slow (answers ok after ``delay_s``).
+    UNAUTHENTICATED) | forbidden (403 / PERMISSION_DENIED) | too_large (413 / RESOURCE_EXHAUSTED
+    "Received message larger than max") | slow (answers ok after ``delay_s``).
+    ``retry_after`` (HTTP only) is sent as the ``Retry-After`` header verbatim, garbage included.
     """
 
     kind: str = "ok"
     retry_after_s: float | None = None
+    retry_after: str | None = None
     message: str = ""
     http_date: bool = False  # send Retry-After as an HTTP date instead of seconds
     delay_s: float = 0.0
@@ -147,14 +150,16 @@ def _http_answer(signal: str, reply: Reply) -> tuple[int, dict[str, str], bytes]
         return 200, protobuf, _partial_response(signal)
     if reply.kind in ("unavailable", "throttled"):
         headers = {}
-        if reply.retry_after_s is not None:
+        if reply.retry_after is not None:
+            headers["Retry-After"] = reply.retry_after
+        elif reply.retry_after_s is not None:
             headers["Retry-After"] = (
                 formatdate(time.time() + reply.retry_after_s, usegmt=True)
                 if reply.http_date
                 else str(int(reply.retry_after_s))
             )
         return (503 if reply.kind == "unavailable" else 429), headers, b""
-    status = {"bad_request": 400, "unauthenticated": 401}[reply.kind]
+    status = {"bad_request": 400, "unauthenticated": 401, "forbidden": 403, "too_large": 413}[reply.kind]
     return status, protobuf, Status(code=3, message=reply.message).SerializeToString()
 
 
@@ -222,7 +227,10 @@ _GRPC_CODES = {
     "throttled": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "bad_request": grpc.StatusCode.INVALID_ARGUMENT,
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "forbidden": grpc.StatusCode.PERMISSION_DENIED,
+    "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
+_GRPC_MESSAGES = {"too_large": "Received message larger than max (5242880 vs. 4194304)"}
 
 
 class GrpcReceiver(Receiver):
@@ -268,7 +276,8 @@ class GrpcReceiver(Receiver):
             if reply.kind == "partial":
                 return _partial_response(signal)
             code = _GRPC_CODES[reply.kind]
-            status = Status(code=code.value[0], message=reply.message or code.name)
+            message = reply.message or _GRPC_MESSAGES.get(reply.kind, code.name)
+            status = Status(code=code.value[0], message=message)
             if reply.retry_after_s is not None:
                 detail = AnyProto()
                 delay = Duration()
@@ -276,7 +285,7 @@ class GrpcReceiver(Receiver):
                 detail.Pack(RetryInfo(retry_delay=delay))
                 status.details.append(detail)
             context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
-            context.abort(code, reply.message or code.name)
+            context.abort(code, message)
             raise AssertionError("unreachable: abort raises")
 
         return handle

@@ -306,6 +306,23 @@ def test_unauthenticated_is_unauthorized_not_permanent(receiver, tmp_path) -> No
     assert "bad token" in result.reason
 
 
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [("forbidden", ExportStatus.UNAUTHORIZED), ("too_large", ExportStatus.TOO_LARGE)],
+)
+def test_refusals_the_sender_treats_apart(receiver, tmp_path, kind: str, status: ExportStatus) -> None:
+    """403 / PERMISSION_DENIED keep the data like 401; 413 / RESOURCE_EXHAUSTED "larger than max"
+    without RetryInfo split the request (a RESOURCE_EXHAUSTED with RetryInfo stays retryable, below)."""
+    receiver.answer(Reply(kind))
+    exporter = exporter_for(receiver, tmp_path)
+    try:
+        result = exporter.export("traces", trace_request(1))
+    finally:
+        exporter.shutdown()
+
+    assert result.status is status
+
+
 def test_retry_delay_given_by_the_receiver_is_reported(receiver, tmp_path) -> None:
     receiver.answer(Reply("throttled", retry_after_s=7))
     exporter = exporter_for(receiver, tmp_path)

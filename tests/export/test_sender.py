@@ -117,7 +117,8 @@ def test_invalid_settings_are_refused(outbox: Outbox) -> None:
 
 def _first_retry_delay(outbox: Outbox, retry_after_s: float | None) -> float:
     """How far ahead the sender put the request after one retryable answer asking for ``retry_after_s``."""
-    exporter = ScriptedExporter(ExportResult.retryable("HTTP 503", retry_after_s))
+    # Always refused, so the request is still there to look at however short the delay was.
+    exporter = ScriptedExporter(*[ExportResult.retryable("HTTP 503", retry_after_s) for _ in range(1000)])
     sender = OutboxSender(outbox, exporter, initial_backoff_s=0.5, max_backoff_s=2.0)
     try:
         outbox.enqueue("traces", trace_request(1), 1)
@@ -126,8 +127,7 @@ def _first_retry_delay(outbox: Outbox, retry_after_s: float | None) -> float:
         while outbox.counters()["retried"] < 1:
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        answered = time.time()
-        return (outbox.next_attempt_at() or 0.0) - answered
+        return (outbox.next_attempt_at() or 0.0) - time.time()
     finally:
         sender.shutdown()
 
