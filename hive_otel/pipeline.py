@@ -67,7 +67,8 @@ class ClientPipeline:
         self.mapper = EventMapper(resources, join_window_ns, include_content=include_content)
         self._conventions = GenAiConventions.from_opt_in(settings.semconv_opt_in)
         self._pending = Telemetry()
-        self.counters = {"spans": 0, "logs": 0, "requests": 0, "dropped_requests": 0, "oversized_items": 0}
+        self.counters = {"spans": 0, "logs": 0, "requests": 0, "dropped_requests": 0, "oversized_items": 0,
+                         "unencodable_items": 0}
 
     def consume(self, records: Iterable[HiveRecord]) -> None:
         """Map records; full batches go to the outbox as they fill."""
@@ -122,15 +123,23 @@ class ClientPipeline:
         self, signal: Signal, items: Sequence[T], encode: Callable[[Sequence[T]], bytes | None], per_item: bool = True
     ) -> list[Request]:
         """``items`` encoded as requests of at most ``max_request_bytes`` each, in order (halving as
-        needed); an item too large on its own goes to the dead letters instead."""
-        body = encode(items)
-        if body is None:
-            return []
-        if len(body) <= self._max_request_bytes:
-            return [(signal, body, len(items) if per_item else 1)]
-        if len(items) == 1:
-            self._dead_letter_oversized(signal, body)
-            return []
+        needed); an item too large on its own goes to the dead letters instead, and an item protobuf
+        cannot carry (an int beyond int64 from a corrupt line) is dropped alone, counted and logged."""
+        try:
+            body = encode(items)
+        except ValueError as error:
+            if len(items) == 1:
+                self.counters["unencodable_items"] += 1
+                logger.error("hive-otel: one %s item dropped, it cannot be encoded: %s", signal, error)
+                return []
+        else:
+            if body is None:
+                return []
+            if len(body) <= self._max_request_bytes:
+                return [(signal, body, len(items) if per_item else 1)]
+            if len(items) == 1:
+                self._dead_letter_oversized(signal, body)
+                return []
         middle = len(items) // 2
         halves = (items[:middle], items[middle:])
         return [request for half in halves for request in self._bounded(signal, half, encode, per_item)]

@@ -90,8 +90,16 @@ class _Open:
     name: str
 
 
+_INT64_MAX = (1 << 63) - 1
+
+
+def _is_int(value: Any) -> bool:
+    """An int OTLP can carry (int64); JSON's true/false are not counts."""
+    return isinstance(value, int) and not isinstance(value, bool) and -_INT64_MAX <= value <= _INT64_MAX
+
+
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if _is_int(value) else 0
 
 
 class EventMapper:
@@ -507,10 +515,16 @@ class EventMapper:
 
     # ------------------------------------------------------------------ run logs (L1-L3)
     def _map_step(self, step: dict[str, Any], context: SessionContext, now_ns: int, out: Telemetry) -> None:
+        raw_node, raw_iteration = step.get("node_id"), step.get("step_index", 0)
+        if not isinstance(raw_node, str | None) or not _is_int(raw_iteration):
+            # Hive's NodeStepLog has a str node_id and an int step_index: these identify the call, so
+            # a line with anything else there is corrupt, not a call of its own.
+            self.counters["unusable_records"] += 1
+            return
         sid = context.session_id
         resource = self._resources.for_context(context)
-        node_id = str(step.get("node_id") or "")
-        iteration = _int(step.get("step_index"))
+        node_id = raw_node or ""
+        iteration = raw_iteration
         trace_id = hive_trace_id(step.get("trace_id"))
         span_id = hive_span_id(step.get("span_id"))
         parent = hive_span_id(step.get("parent_span_id")) or (run_span_id(trace_id) if trace_id else None)

@@ -8,22 +8,37 @@ client runs beside Hive, as it is meant to. The zone offset is cached per hour o
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 
 _offset_by_hour: dict[str, int] = {}
 
 
+# OTLP times are unsigned 64-bit nanoseconds; a time at or before the epoch or past the largest signed
+# one (year 2262) is not a time Hive wrote, and would make the whole request unencodable.
+_MAX_NS = (1 << 63) - 1
+
+
 def to_unix_ns(value: object) -> int | None:
-    """Parse an ISO-8601 string (naive = local time) or a Unix-seconds number; None if unusable."""
+    """Parse an ISO-8601 string (naive = local time) or a Unix-seconds number; None if unusable
+    (unparseable, not finite, at or before 1970, after 2262)."""
+    ns = _parse_ns(value)
+    return ns if ns is not None and 0 < ns <= _MAX_NS else None
+
+
+def _parse_ns(value: object) -> int | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value * 1_000_000_000)
+        seconds = float(value)
+        return int(seconds * 1_000_000_000) if math.isfinite(seconds) else None
     if not isinstance(value, str) or not value:
         return None
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
         return None
+    if not 1970 <= dt.year < 2262:
+        return None  # outside what OTLP nanoseconds can carry (and astimezone() may overflow)
     if dt.tzinfo is not None:
         return int(dt.timestamp() * 1_000_000) * 1000
     hour = value[:13]

@@ -64,6 +64,15 @@ def test_call_keys_are_stable_and_distinct() -> None:
         ("not a time", None),
         ("", None),
         (None, None),
+        # Not times Hive writes, and OTLP's unsigned nanoseconds cannot carry them: unusable, not a crash.
+        (-1, None),
+        (0, None),
+        (1e30, None),
+        (float("nan"), None),
+        (float("inf"), None),
+        ("0001-01-01T00:00:00", None),
+        ("9999-12-31T23:59:59+00:00", None),
+        (True, None),
     ],
 )
 def test_to_unix_ns(value: object, expected: int | None) -> None:

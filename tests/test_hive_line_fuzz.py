@@ -1,0 +1,135 @@
+"""Mutated Hive files, seeded and bounded: a real aden-hive home with bad lines slipped in between
+the good ones of every ``events.jsonl``, ``details.jsonl`` and ``tool_logs.jsonl`` (truncated lines,
+bytes that are not JSON, JSON that is not an object, records with wrong types, unknown event types,
+multi-megabyte lines) and broken ``summary.json`` files. ``hive-otel backfill`` must not crash, must
+say how many lines it skipped, and ``hive-otel usage --format json`` from our collector must still
+equal the totals the workload counted for the good lines.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hive_otel.client_cli import EXIT_OK, backfill
+from hive_otel.collector.receiver import CollectorServer
+from hive_otel.collector.store import Store, open_store
+from tests.test_end_to_end import KEYS, _actual, _expected, _settings, _usage_json
+
+SEEDS = (1, 2, 3)
+BAD_LINES_PER_FILE = 3
+HUGE = 3 * 1024 * 1024  # bytes; one garbage and one well-formed huge line per seed
+WRONG_VALUES: tuple[object, ...] = ("lots", -1, 1e30, 10**40, [], {}, None, True, ["x"], {"a": 1}, -0.5, float("nan"))
+
+Mutation = Callable[[random.Random, bytes], tuple[bytes, bool]]  # (line, counts as malformed)
+
+
+def _truncated(rng: random.Random, good: bytes) -> tuple[bytes, bool]:
+    return good[: rng.randrange(1, len(good) - 1)], True
+
+
+def _not_json(rng: random.Random, _: bytes) -> tuple[bytes, bool]:
+    noise = bytes(rng.choice(b"{}[]\":,abc\x00\xff\xfe 0123") for _ in range(rng.randrange(1, 200)))
+    return b"\xff" + noise, True  # no JSON text starts with 0xff
+
+
+def _not_an_object(rng: random.Random, _: bytes) -> tuple[bytes, bool]:
+    return rng.choice([b"[1, 2]", b'"a string"', b"42", b"null", b"true", b"[]"]), True
+
+
+def _wrong_types(rng: random.Random, good: bytes) -> tuple[bytes, bool]:
+    """A good record with the fields that identify it and say what it is given values of another type."""
+    record = json.loads(good)
+    for key in ("type", "stream_id", "node_id", "execution_id", "timestamp", "data", "step_index", "tool_use_id",
+                "started_at", "run_id", "status"):  # fmt: skip
+        if key in record:
+            record[key] = rng.choice([v for v in WRONG_VALUES if type(v) is not type(record[key])])
+    return json.dumps(record).encode(), False
+
+
+def _unknown_type(rng: random.Random, good: bytes) -> tuple[bytes, bool]:
+    record = json.loads(good)
+    record["type"] = f"from_the_future_{rng.randrange(1000)}"
+    return json.dumps(record).encode(), False
+
+
+LINE_MUTATIONS: tuple[Mutation, ...] = (_truncated, _not_json, _not_an_object, _wrong_types, _unknown_type)
+
+
+def _mutate_lines(path: Path, rng: random.Random) -> int:
+    """Slip bad lines between the good ones of ``path``; returns how many should count as malformed."""
+    lines = path.read_bytes().splitlines()
+    originals = list(lines)
+    malformed = 0
+    for _ in range(BAD_LINES_PER_FILE):
+        at = rng.randrange(len(lines) + 1)
+        good = rng.choice(originals)
+        mutation = rng.choice(LINE_MUTATIONS if path.name == "events.jsonl" else LINE_MUTATIONS[:4])
+        line, counted = mutation(rng, good)
+        lines.insert(at, line)
+        malformed += counted
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return malformed
+
+
+def _mutate_summary(path: Path, rng: random.Random) -> int:
+    good = path.read_bytes()
+    kind = rng.randrange(3)
+    if kind == 0:
+        path.write_bytes(good[: len(good) // 2])
+        return 1
+    if kind == 1:
+        path.write_bytes(b"[1, 2, 3]")
+        return 1
+    document = json.loads(good)
+    path.write_text(json.dumps({key: rng.choice(WRONG_VALUES) for key in document}))
+    return 0
+
+
+def _mutated_home(source: Path, target: Path, seed: int) -> int:
+    """A copy of ``source`` with bad lines and documents added; returns the expected malformed count."""
+    shutil.copytree(source, target)
+    rng = random.Random(seed)
+    malformed = 0
+    for path in sorted(target.rglob("*.jsonl")):
+        malformed += _mutate_lines(path, rng)
+    for path in sorted(target.rglob("summary.json")):
+        if rng.random() < 0.5:
+            malformed += _mutate_summary(path, rng)
+    events = sorted(target.rglob("events.jsonl"))
+    with rng.choice(events).open("ab") as f:  # huge lines: one not JSON, one a well-formed unknown event
+        f.write(b"{" + b"x" * HUGE + b"\n")
+        f.write(json.dumps({"type": "huge_unknown", "stream_id": "queen", "data": {"blob": "y" * HUGE}}).encode() + b"\n")
+    return malformed + 1
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, CollectorServer, str]]:
+    path = tmp_path_factory.mktemp("fuzz") / "clickhouse"
+    store = open_store(f"chdb://{path}")
+    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    server.start()
+    yield store, server, f"chdb://{path}"
+    server.stop()
+    store.close()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_bad_hive_lines_are_skipped_and_the_good_ones_counted_exactly(
+    hive_workload, collector, tmp_path, capsys, seed
+) -> None:
+    source, truth = hive_workload
+    _, server, store_url = collector
+    home = tmp_path / "home"
+    malformed = _mutated_home(source, home, seed)
+    tenant = f"fuzz-{seed}"
+
+    assert backfill(_settings(home, tmp_path / "state", server.http_url, tenant), timeout_s=120) == EXIT_OK
+    assert f"{malformed} malformed lines skipped" in capsys.readouterr().err
+    for key in KEYS:
+        assert _actual(_usage_json(capsys, store_url, key, tenant), key) == _expected(truth, key), (seed, key)
