@@ -198,6 +198,9 @@ def _read_history(client: Client, settings: ClientSettings, replay: bool, progre
     skipped = tailer.counters["malformed_lines"]
     if skipped:
         print(f"hive-otel: {skipped} malformed lines skipped (logged with file and line)", file=sys.stderr)
+    unmappable = client.pipeline.counters["unmappable_records"]
+    if unmappable:
+        print(f"hive-otel: {unmappable} records the mapping could not use skipped (logged)", file=sys.stderr)
     return records
 
 

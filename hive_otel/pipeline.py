@@ -67,14 +67,21 @@ class ClientPipeline:
         self.mapper = EventMapper(resources, join_window_ns, include_content=include_content)
         self._conventions = GenAiConventions.from_opt_in(settings.semconv_opt_in)
         self._pending = Telemetry()
-        self.counters = {"spans": 0, "logs": 0, "requests": 0, "dropped_requests": 0, "oversized_items": 0,
-                         "unencodable_items": 0}
+        self.counters = dict.fromkeys(
+            ("spans", "logs", "requests", "dropped_requests", "oversized_items", "unencodable_items",
+             "unmappable_records"),
+            0,
+        )  # fmt: skip
 
     def consume(self, records: Iterable[HiveRecord]) -> None:
         """Map records; full batches go to the outbox as they fill."""
         now = self._clock()
         for record in records:
-            self._pending.extend(self.mapper.map(record, now))
+            try:
+                self._pending.extend(self.mapper.map(record, now))
+            except Exception:  # a record the mapping did not foresee must not stop the export of the others
+                self.counters["unmappable_records"] += 1
+                logger.exception("hive-otel: a %s record of session %s skipped", record.kind.name, record.context.session_id)
             if len(self._pending.spans) + len(self._pending.logs) >= self._batch_items:
                 self.emit()
                 now = self._clock()

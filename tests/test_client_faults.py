@@ -126,6 +126,28 @@ def test_wrong_token_stops_keeps_everything_then_the_right_token_delivers_it(
     _assert_usage_is_exact(capsys, monkeypatch, store_url, tenant, truth)
 
 
+def test_watch_stops_with_exit_5_on_a_wrong_token(hive_workload, collector, tmp_path, monkeypatch, capsys) -> None:
+    home, _ = hive_workload
+    _, server, _ = collector
+    for name, value in {"HIVE_OTEL_ENDPOINT": server.http_url, "HIVE_OTEL_TOKEN": "not-a-known-token-0000",
+                        "HIVE_OTEL_STATE_DIR": str(tmp_path / "state")}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    started = time.monotonic()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}  # watch installs its own
+    try:
+        assert run(["watch", "--hive-home", str(home), "--interval", "0.1"]) == EXIT_UNAUTHORIZED
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+    assert time.monotonic() - started < 30
+    err = capsys.readouterr().err
+    assert "watch STOPPED" in err and "refused the credentials" in err
+    box = _outbox(tmp_path / "state")
+    assert box.depth()[0] > 0 and box.counters()["dead_letter_count"] == 0
+    box.shutdown()
+
+
 def test_poison_request_mid_queue_is_dead_lettered_alone(hive_workload, collector, tmp_path, capsys, monkeypatch) -> None:
     home, truth = hive_workload
     _, server, store_url = collector

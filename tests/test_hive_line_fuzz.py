@@ -8,6 +8,7 @@ equal the totals the workload counted for the good lines.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import shutil
@@ -19,6 +20,11 @@ import pytest
 from hive_otel.client_cli import EXIT_OK, backfill
 from hive_otel.collector.receiver import CollectorServer
 from hive_otel.collector.store import Store, open_store
+from hive_otel.mapping.mapper import EventMapper
+from hive_otel.mapping.telemetry import Telemetry
+from hive_otel.sources.records import HiveRecord
+from tests.client_helpers import decode
+from tests.export.receivers import HttpReceiver
 from tests.test_end_to_end import KEYS, _actual, _expected, _settings, _usage_json
 
 SEEDS = (1, 2, 3)
@@ -133,3 +139,26 @@ def test_bad_hive_lines_are_skipped_and_the_good_ones_counted_exactly(
     assert f"{malformed} malformed lines skipped" in capsys.readouterr().err
     for key in KEYS:
         assert _actual(_usage_json(capsys, store_url, key, tenant), key) == _expected(truth, key), (seed, key)
+
+
+def test_a_record_the_mapping_did_not_foresee_is_skipped_alone(hive_workload, tmp_path, monkeypatch, capsys) -> None:
+    """No Hive line found so far breaks the mapping (above), so a mapping bug is simulated (the one
+    stand-in here): the fifth record raises. The backfill goes on, says so, and delivers the rest;
+    every LLM call still arrives (each is carried by a bus event and an L3 line)."""
+    home, truth = hive_workload
+    real_map = EventMapper.map
+    seen = itertools.count(1)
+
+    def map_with_one_bug(self: EventMapper, record: HiveRecord, now_ns: int) -> Telemetry:
+        if next(seen) == 5:
+            raise KeyError("simulated mapping bug")
+        return real_map(self, record, now_ns)
+
+    monkeypatch.setattr(EventMapper, "map", map_with_one_bug)
+    receiver = HttpReceiver()
+    try:
+        assert backfill(_settings(home, tmp_path / "state", receiver.endpoint, "bug"), timeout_s=60) == EXIT_OK
+        assert "1 records the mapping could not use skipped" in capsys.readouterr().err
+        assert len(decode(receiver.delivered()).chat_spans()) == len(truth.llm_calls)
+    finally:
+        receiver.down()

@@ -99,7 +99,8 @@ class OutboxSender:
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Wait until nothing deliverable is left in the outbox; False if that did not happen within
-        the timeout. Retry times the receiver asked for are respected, not cut short."""
+        the timeout, or at once when the receiver refuses our credentials (nothing is deliverable
+        until the token is fixed). Retry times the receiver asked for are respected, not cut short."""
         deadline = time.monotonic() + timeout_millis / 1000
         self.notify()
         with self._condition:
@@ -107,7 +108,7 @@ class OutboxSender:
                 if self._outbox.depth()[0] == 0:
                     return True
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stopping:
+                if remaining <= 0 or self._stopping or self.auth_failure:
                     return False
                 self._condition.wait(min(remaining, self._poll_interval_s))
 
