@@ -3,8 +3,12 @@ every request the client builds stays under ``HIVE_OTEL_MAX_REQUEST_BYTES`` (4 M
 ``hive-otel usage --format json`` equals the totals the workload counted while writing — into our
 collector, into a collector whose limit is smaller than the client's (refusals split the stored
 requests, over OTLP/gRPC), and through the real OpenTelemetry Collector agent (its gRPC receiver's
-default 4 MiB message limit). Before the limit a backfill like this put ~55k spans in one 34 MB
-request, the collector answered 413 and usage showed 0 calls.
+default 4 MiB message limit).
+
+The first test reads a copy without the L3 tool logs (a Hive whose runtime logs are off or were
+cleaned up): then no LLM call finds its other half, a backfill releases all of them at the end, and
+before the limit they went out as one request of ~20 MB (the issue saw 34 MB for 55k spans) that the
+collector refused with 413, so usage showed no calls.
 
 One home is written once per test session (``large_hive_workload``, ~20 s); each test is one
 backfill of it. Nothing is mocked: real chDB, real loopback OTLP, the otelcol binary `make otelcol` built.
@@ -12,6 +16,7 @@ backfill of it. Nothing is mocked: real chDB, real loopback OTLP, the otelcol bi
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -24,6 +29,7 @@ from hive_otel.collector.receiver import CollectorServer
 from hive_otel.collector.store import Store, open_store
 from hive_otel.settings import DEFAULT_MAX_REQUEST_BYTES
 from hive_otel.workload import WorkloadTruth
+from tests.client_helpers import count_hive_records
 from tests.redaction._otelcol import Agent, free_port
 from tests.test_end_to_end import KEYS, _actual, _expected, _settings, _start_collector, _usage_json
 
@@ -60,16 +66,18 @@ def _assert_usage_is_exact(capsys: pytest.CaptureFixture[str], store_url: str, t
 def test_100k_records_in_bounded_requests_into_our_collector(
     large_hive_workload: Large, collector, tmp_path, capsys
 ) -> None:
-    home, truth, records = large_hive_workload
+    source, truth, _ = large_hive_workload
     _, server, store_url = collector
-    assert records >= 100_000
+    home = tmp_path / "home"
+    shutil.copytree(source, home, ignore=shutil.ignore_patterns("tool_logs.jsonl"))
+    assert count_hive_records(home) >= 100_000
     state, tenant = tmp_path / "state", "large-http"
     settings = _settings(home, state, server.http_url, tenant)
 
     assert backfill(settings, no_wait=True) == EXIT_OK  # everything mapped into the outbox, nothing sent yet
     sizes = _queued_request_sizes(state)
     assert max(sizes) <= DEFAULT_MAX_REQUEST_BYTES
-    assert len(sizes) > sum(sizes) // DEFAULT_MAX_REQUEST_BYTES  # several requests, not one huge one
+    assert sum(sizes) > 4 * DEFAULT_MAX_REQUEST_BYTES  # what one request held before the limit
 
     assert backfill(settings, timeout_s=300) == EXIT_OK  # delivers what is queued
     capsys.readouterr()
