@@ -163,6 +163,8 @@ def backfill(settings: ClientSettings, *, no_wait: bool = False, replay: bool = 
     records = _read_history(client, settings, replay, progress)
     pipeline = client.pipeline.counters
     summary = f"{records:,} records → {pipeline['spans']:,} spans, {pipeline['logs']:,} log records"
+    if pipeline["oversized_items"]:
+        summary += f" ({pipeline['oversized_items']} items over {ev.HIVE_OTEL_MAX_REQUEST_BYTES} kept as dead letters)"
     if no_wait:
         progress.done()
         print(f"hive-otel: {summary} queued in the outbox ({settings.state_dir / OUTBOX_FILE})")
