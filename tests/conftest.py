@@ -10,9 +10,9 @@ import pytest
 from hive_otel.workload import WorkloadTruth, write_workload
 from tests.client_helpers import count_hive_records
 
-# 2 queen DMs + 2 colonies x (queen + 4 workers) = 12 sessions; 1,250 turns each make ~120k records,
-# ~105k without the L3 tool logs.
-LARGE_WORKLOAD = {"queens": 2, "colonies": 2, "workers_per_colony": 4, "turns_per_session": 1250, "seed": 5}
+# 2 queen DMs, 2 colonies x (queen + 4 workers), the forks and graph runs write_workload adds: 750 turns
+# each make ~105k records.
+LARGE_WORKLOAD = {"queens": 2, "colonies": 2, "workers_per_colony": 4, "turns_per_session": 750, "seed": 5}
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,7 @@ def hive_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Workl
 
 @pytest.fixture(scope="session")
 def large_hive_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, WorkloadTruth, int]:
-    """A busy user's history (≥ 100k records, 15k LLM calls): (HIVE_HOME, truth, records in its files)."""
+    """A busy user's history (≥ 100k records, ~12.7k LLM calls): (HIVE_HOME, truth, records in its files)."""
     home = tmp_path_factory.mktemp("large_hive_home")
     truth = write_workload(home, **LARGE_WORKLOAD)  # type: ignore[arg-type]
     return home, truth, count_hive_records(home)
