@@ -20,6 +20,7 @@ import urllib3
 
 from hive_otel.cli import run
 from hive_otel.client_cli import EXIT_OK, backfill
+from hive_otel.collector._transport import read_admin_token
 from hive_otel.collector.receiver import CollectorServer
 from hive_otel.collector.store import Store, open_store
 from hive_otel.collector.usage import RemoteStore, usage
@@ -146,6 +147,15 @@ def _start_collector(store_url: str, port: int, *options: str) -> subprocess.Pop
     raise AssertionError("collector did not come up")
 
 
+def _admin_token(store_path) -> str:
+    """The local admin token the running collector wrote into its store (what `hive-otel sql` sends)."""
+    deadline = time.monotonic() + 30
+    while (token := read_admin_token(store_path)) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert token, "the collector wrote no admin token"
+    return token
+
+
 def test_collector_killed_mid_stream_loses_and_doubles_nothing(tmp_path) -> None:
     """kill -9 of the collector process while the client is delivering; a restart on the same port."""
     home = tmp_path / "home"
@@ -153,7 +163,7 @@ def test_collector_killed_mid_stream_loses_and_doubles_nothing(tmp_path) -> None
     store_url = f"chdb://{tmp_path / 'clickhouse'}"
     port = _free_port()
     proc = _start_collector(store_url, port)
-    remote = RemoteStore(f"http://127.0.0.1:{port}")
+    remote = RemoteStore(f"http://127.0.0.1:{port}", token=_admin_token(tmp_path / "clickhouse"))
     settings = _settings(home, tmp_path / "state", f"http://127.0.0.1:{port}", "e2e-crash")
     result: list[int] = []
     client = threading.Thread(target=lambda: result.append(backfill(settings, timeout_s=180)))
@@ -173,7 +183,7 @@ def test_collector_killed_mid_stream_loses_and_doubles_nothing(tmp_path) -> None
         proc = _start_collector(store_url, port)
         client.join(180)
         assert result == [EXIT_OK]
-        remote = RemoteStore(f"http://127.0.0.1:{port}")
+        remote = RemoteStore(f"http://127.0.0.1:{port}", token=_admin_token(tmp_path / "clickhouse"))
         report = usage(remote, ["model"], tenant="e2e-crash").as_dict()
         assert _actual(report, "model") == _expected(truth, "model")
         facts = remote.query("SELECT count() FROM usage_facts FINAL WHERE tenant = 'e2e-crash'")[1][0][0]

@@ -30,7 +30,7 @@ from hive_otel.collector._auth import TenantAuth
 from hive_otel.collector._transport import sql_string
 from hive_otel.collector.hive_sessions import events_page
 from hive_otel.collector.tokens import TENANT_PATTERN
-from hive_otel.collector.usage import GROUP_KEYS, Queryable, usage
+from hive_otel.collector.usage import GROUP_KEYS, Queryable, in_store_range, usage
 
 __all__ = ["build_api_app", "parse_range"]
 
@@ -77,7 +77,11 @@ def parse_range(text: str, now: datetime | None = None) -> tuple[datetime | None
         since, until = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in (start, end))
     except ValueError:
         raise HTTPException(400, f"range {text!r}: not ISO dates or times") from None
-    since, until = (v.replace(tzinfo=UTC) if v.tzinfo is None else v for v in (since, until))
+    since, until = (v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC) for v in (since, until))
+    try:
+        since, until = in_store_range(since), in_store_range(until)
+    except ValueError as exc:
+        raise HTTPException(400, f"range {text!r}: {exc}") from None
     if since >= until:
         raise HTTPException(400, "range: the start must be before the end")
     return since, until

@@ -17,8 +17,10 @@ Decoding and the store call run in worker threads, off the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
+import hmac
 import ipaddress
 import json
 import os
@@ -33,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hive_otel.collector._auth import AUTHORIZATION, Principal, Unauthenticated
+from hive_otel.collector._auth import AUTHORIZATION, Principal, Unauthenticated, bearer_token
 from hive_otel.collector._ingest import ExportOutcome, Ingestor, IngestStore, StoreBusy, StoreUnavailable
 from hive_otel.collector._otlp import (
     JSON,
@@ -47,7 +49,7 @@ from hive_otel.collector._otlp import (
     gunzip_capped,
     status_message,
 )
-from hive_otel.collector.config import TENANT_HEADER, ReceiverConfig
+from hive_otel.collector.config import LOCAL_TENANT, TENANT_HEADER, ReceiverConfig
 from hive_otel.collector.usage import usage
 
 MAX_QUERY_BODY = 1024 * 1024
@@ -197,10 +199,12 @@ def _refusal(status: int, message: str) -> JSONResponse:
 
 
 class _QueryEndpoint:
-    """``POST /hive/v1/query``: ``{"sql": ..., "readonly": true}`` → ``{"columns", "rows"}``.
+    """``POST /hive/v1/query``: ``{"sql": ..., "readonly": true}`` → ``{"columns", "rows"}``: the SQL console.
 
-    SQL reads every tenant's rows, so it is served only on this machine, and with a tokens file
-    only to an admin token.
+    SQL reads every tenant's rows, so it is served only on this machine and only to an admin token
+    (one marked ``admin`` in the tokens file, or the store's local admin token, which the collector
+    writes into the chDB store for the user who owns it), with or without a tokens file. The
+    statement runs under the console policy (:mod:`hive_otel.collector._console`).
     """
 
     def __init__(self, store: IngestStore, ingestor: Ingestor) -> None:
@@ -208,19 +212,12 @@ class _QueryEndpoint:
         self._ingestor = ingestor
 
     async def handle(self, request: Request) -> Response:
-        host = request.client.host if request.client else None
-        if not is_loopback_client(host, request.headers):
-            return _refusal(403, "the query endpoint only serves clients on this machine")
-        try:
-            principal = self._ingestor.authenticate(
-                "http", "query", _peer(request), request.headers.get(AUTHORIZATION), None
-            )
-        except Unauthenticated as exc:
-            return _refusal(401, f"{exc.message}; with --tokens, SQL needs an admin token")
-        if not principal.may_query_sql:
-            return _refusal(
-                403, f"the token of tenant {principal.tenant!r} is not an admin token; use POST {USAGE_PATH} for its usage"
-            )
+        refusal = _local_json_refusal(request, "the query endpoint")
+        if refusal is not None:
+            return refusal
+        refusal = self._admin_refusal(request)
+        if refusal is not None:
+            return refusal
         try:
             document = await _read_json_object(request)
         except RequestRejected as exc:
@@ -231,13 +228,73 @@ class _QueryEndpoint:
         if document.get("readonly", True) is not True:
             return _refusal(400, "only read-only queries are served")
         try:
-            columns, rows = await run_in_threadpool(self._store.query, sql, True)
+            columns, rows = await run_in_threadpool(self._store.console_query, sql)  # type: ignore[attr-defined]
         except Exception as exc:
-            # The store refuses writes and reports bad SQL by raising; either way the caller
-            # needs the reason, not a stack trace.
+            # The console refuses what its policy does not admit, and the store reports bad SQL by
+            # raising; either way the caller needs the reason, not a stack trace.
             return _refusal(400, f"{type(exc).__name__}: {exc}")
         payload = json.dumps({"columns": list(columns), "rows": [list(row) for row in rows]}, default=_json_value)
         return Response(payload, media_type=JSON)
+
+    def _admin_refusal(self, request: Request) -> Response | None:
+        authorization = request.headers.get(AUTHORIZATION)
+        if _is_local_admin(self._store, authorization):
+            return None
+        try:
+            principal = self._ingestor.authenticate("http", "query", _peer(request), authorization, None)
+        except Unauthenticated as exc:
+            return _refusal(401, f"{exc.message}; SQL needs an admin token")
+        if not (principal.authenticated and principal.may_query_sql):
+            who = f"the token of tenant {principal.tenant!r} is not" if principal.authenticated else "no token is"
+            return _refusal(
+                401 if not principal.authenticated else 403,
+                f"{who} an admin token: SQL needs an admin token of the tokens file or the store's local one; "
+                f"use POST {USAGE_PATH} for usage",
+            )
+        return None
+
+
+def _is_local_admin(store: IngestStore, authorization: str | None) -> bool:
+    """True when the request bears the store's local admin token (see ``Store.set_owner_url``)."""
+    local = getattr(store, "admin_token", None)
+    with contextlib.suppress(Unauthenticated):
+        return bool(local) and hmac.compare_digest(bearer_token(authorization).encode(), str(local).encode())
+    return False
+
+
+def _local_json_refusal(request: Request, what: str) -> Response | None:
+    """Why a request to a local-only JSON route is refused, or None.
+
+    A web page open in the user's browser can POST to 127.0.0.1 (a ``text/plain`` form needs no
+    preflight), and a DNS-rebinding page can even make it same-origin under a foreign host name; so
+    these routes take ``application/json`` only, no ``Origin`` (no local tool sends one) and a
+    loopback ``Host``.
+    """
+    host = request.client.host if request.client else None
+    if not is_loopback_client(host, request.headers):
+        return _refusal(403, f"{what} only serves clients on this machine")
+    if _media_type(request) != JSON:
+        return _refusal(415, f"{what} takes Content-Type: {JSON} only")
+    if request.headers.get("origin") is not None:
+        return _refusal(403, f"{what} does not serve web pages (the request has an Origin header)")
+    if not _is_loopback_host(request.headers.get("host", "")):
+        return _refusal(403, f"{what} answers only requests addressed to a loopback host name")
+    return None
+
+
+def _is_loopback_host(host_header: str) -> bool:
+    """True for ``localhost``, ``127.x.y.z`` or ``[::1]``, with or without a port."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else ""
+    else:
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _UsageEndpoint:
@@ -252,15 +309,18 @@ class _UsageEndpoint:
         self._ingestor = ingestor
 
     async def handle(self, request: Request) -> Response:
-        host = request.client.host if request.client else None
-        if not self._ingestor.auth.requires_tokens and not is_loopback_client(host, request.headers):
-            return _refusal(403, "without a tokens file the usage endpoint only serves clients on this machine")
-        try:
-            principal = self._ingestor.authenticate(
-                "http", "usage", _peer(request), request.headers.get(AUTHORIZATION), None
-            )
-        except Unauthenticated as exc:
-            return _refusal(401, exc.message)
+        if not self._ingestor.auth.requires_tokens:
+            refusal = _local_json_refusal(request, "without a tokens file the usage endpoint")
+            if refusal is not None:
+                return refusal
+        authorization = request.headers.get(AUTHORIZATION)
+        if _is_local_admin(self._store, authorization):
+            principal = Principal(tenant=LOCAL_TENANT, may_query_sql=True, authenticated=True)
+        else:
+            try:
+                principal = self._ingestor.authenticate("http", "usage", _peer(request), authorization, None)
+            except Unauthenticated as exc:
+                return _refusal(401, exc.message)
         try:
             document = await _read_json_object(request)
             group_by, since, until, tenant = self._arguments(document, principal)
@@ -294,9 +354,7 @@ API_PATHS = ("/api/", "/openapi.json", "/docs", "/redoc")
 """Paths of the status and usage API (hive_otel.api) on the same port."""
 
 
-def build_http_app(
-    store: IngestStore, ingestor: Ingestor, config: ReceiverConfig, api: ASGIApp | None = None
-) -> ASGIApp:
+def build_http_app(store: IngestStore, ingestor: Ingestor, config: ReceiverConfig, api: ASGIApp | None = None) -> ASGIApp:
     """The ASGI app behind the OTLP/HTTP port; requests under ``API_PATHS`` go to ``api`` (the status
     and usage API), so the OTLP routes keep their own 404/405 answers."""
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -24,6 +25,10 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 
 LOCK_FILE = "hive-otel.lock"
+ADMIN_TOKEN_FILE = "hive-otel.admin-token"
+"""In a chDB store: the owning collector's local admin token (mode 0600), for hive-otel sql/status/report."""
+_DRAIN_SQL = "SELECT 'hive-otel: drained'"
+_DRAIN_ANSWER = b'"hive-otel: drained"\n'
 
 # Output settings both transports apply, so JSON numbers and Arrow strings look the same everywhere.
 SESSION_SETTINGS: dict[str, Any] = {
@@ -137,16 +142,22 @@ def read_owner(path: str | Path) -> dict[str, Any] | None:
         os.close(fd)
 
 
+def read_admin_token(path: str | Path) -> str | None:
+    """The local admin token the collector owning the chDB ``path`` wrote, if this user may read it."""
+    try:
+        return (Path(path) / ADMIN_TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
 class ChdbTransport:
     """In-process ClickHouse (chDB) on a directory this process has locked."""
 
     def __init__(self, path: Path) -> None:
-        from chdb import session as chdb_session
-
         self.path = path
         self._lock = PathLock(path)
         try:
-            self._session = chdb_session.Session(str(path))
+            self._session = self._open_session()
         except RuntimeError as exc:
             self._lock.release()
             if "already initialized with path" in str(exc):
@@ -155,50 +166,84 @@ class ChdbTransport:
                     f"process, so close it before opening {path} ({exc})"
                 ) from exc
             raise StoreError(f"cannot open chDB store at {path}: {exc}") from exc
+
+    def _open_session(self) -> Any:
+        from chdb import session as chdb_session
+
+        session = chdb_session.Session(str(self.path))
         for key, value in SESSION_SETTINGS.items():
             literal = sql_string(value) if isinstance(value, str) else value
-            self._session.query(f"SET {key} = {literal}")
+            session.query(f"SET {key} = {literal}")
+        return session
 
-    def advertise(self, owner_url: str | None) -> None:
+    def advertise(self, owner_url: str | None, admin_token: str | None = None) -> None:
+        """Record where this process answers queries, and the local admin token readers use there."""
+        token_path = self.path / ADMIN_TOKEN_FILE
+        if owner_url and admin_token:
+            fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.fchmod(fd, 0o600)  # only the store's owner, who could read its files anyway
+                os.write(fd, admin_token.encode())
+            finally:
+                os.close(fd)
+        else:
+            token_path.unlink(missing_ok=True)
         self._lock.record(owner_url)
 
-    def execute(self, sql: str) -> None:
+    def _run(self, what: str, call: Callable[[], Any]) -> Any:
+        """``call()`` on the session; a failure drains what the failed query left behind first."""
         try:
-            self._session.query(sql)
+            return call()
         except RuntimeError as exc:
-            raise StoreError(str(exc)) from exc
+            self._drain()
+            raise StoreError(f"{what}{exc}") from exc
+
+    def _drain(self) -> None:
+        """Leave the session clean after a failed statement.
+
+        chDB keeps the output a failed query had produced so far and puts it in front of the next
+        query's result, so one caller's bad query would corrupt another caller's read or ingest.
+        A sentinel query takes that output; if even its answer is not exact, the session is reopened.
+        """
+        for _ in range(3):
+            try:
+                if bytes(self._session.query(_DRAIN_SQL, "CSV").bytes()) == _DRAIN_ANSWER:
+                    return
+            except RuntimeError:
+                continue
+        self._session.close()
+        self._session = self._open_session()
+
+    def execute(self, sql: str) -> None:
+        self._run("", lambda: self._session.query(sql))
 
     def query(self, sql: str) -> tuple[list[str], list[list[Any]]]:
-        try:
-            result = self._session.query(sql, "JSONCompact")
-        except RuntimeError as exc:
-            raise StoreError(str(exc)) from exc
+        result = self._run("", lambda: self._session.query(sql, "JSONCompact"))
         return _parse_json_compact(result.bytes() if hasattr(result, "bytes") else result)
 
     def query_arrow(self, sql: str) -> pa.Table:
-        try:
-            return self._session.query(sql, "ArrowTable")
-        except RuntimeError as exc:
-            raise StoreError(str(exc)) from exc
+        return self._run("", lambda: self._session.query(sql, "ArrowTable"))
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         columns = ", ".join(f"`{name}`" for name in data.column_names)
         rows = data  # chDB's Python() table function reads this local by name, without copying
-        try:
+        try:  # not through _run: Python() looks the name up in this frame
             self._session.query(f"INSERT INTO {table} ({columns}) SELECT * FROM Python(rows)")
         except RuntimeError as exc:
+            self._drain()
             raise StoreError(f"insert into {table} failed: {exc}") from exc
         del rows
 
     def insert_bytes(self, table: str, fmt: str, data: bytes, settings: dict[str, Any]) -> None:
         if settings.get("format_schema_source") == "string":
             settings = self._schema_file_settings(settings)
-        try:
+
+        def send() -> None:
             inserter = self._session.send_insert(f"INSERT INTO {table} {_settings_clause(settings)}", fmt)
             inserter.append(data)
             inserter.finish()
-        except RuntimeError as exc:
-            raise StoreError(f"insert into {table} failed: {exc}") from exc
+
+        self._run(f"insert into {table} failed: ", send)
 
     def _schema_file_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
         """An inline schema becomes a file inside the store.
@@ -246,7 +291,7 @@ class HttpTransport:
         except Exception as exc:
             raise StoreError(f"cannot reach ClickHouse at {parsed.hostname}:{parsed.port}: {exc}") from exc
 
-    def advertise(self, owner_url: str | None) -> None:  # a server has no single owner
+    def advertise(self, owner_url: str | None, admin_token: str | None = None) -> None:  # a server has no owner
         return None
 
     def execute(self, sql: str) -> None:

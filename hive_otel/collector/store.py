@@ -41,6 +41,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from hive_otel import environment_variables as ev
 from hive_otel.collector import _usage_index, _usage_merge
+from hive_otel.collector._console import ConsoleRefused, admitted_statement
 from hive_otel.collector._group_commit import GroupCommit, Pending
 from hive_otel.collector._otlp_schema import OTLP_SUBSET_PROTO, delimited, ingest_trailer
 from hive_otel.collector._transport import (
@@ -58,6 +59,7 @@ from hive_otel.redaction import RedactionPolicy
 from hive_otel.settings import hive_home
 
 __all__ = [
+    "ConsoleRefused",
     "IngestResult",
     "Store",
     "StoreError",
@@ -160,6 +162,9 @@ class Store:
             self._lock, lambda g: insert("otlp_metrics_input", "ExportMetricsServiceRequest", g), MAX_GROUP_ITEMS
         )
         self._estimator: CostEstimator | None = None
+        self._database: str | None = None  # the console's database, asked once
+        # The SQL console's credential for local readers of an embedded store (see set_owner_url).
+        self.admin_token = secrets.token_urlsafe(32)
         self._closed = False
 
     # -- queries ------------------------------------------------------------------------------
@@ -177,6 +182,15 @@ class Store:
                 sql = f"SELECT * FROM ({text}) SETTINGS readonly = 2"
         with self._lock:
             return self._transport.query(sql)
+
+    def console_query(self, sql: str) -> tuple[list[str], list[list[Any]]]:
+        """Run one statement of the SQL console (``hive-otel sql``, ``POST /hive/v1/query``) under its
+        policy (:mod:`hive_otel.collector._console`); raises ``ConsoleRefused`` for anything else."""
+        with self._lock:
+            if self._database is None:
+                self._database = str(self._transport.query("SELECT currentDatabase()")[1][0][0])
+            statement = admitted_statement(sql, self._transport.query, self._database)
+            return self._transport.query(statement)
 
     def execute(self, sql: str) -> None:
         with self._lock:
@@ -338,8 +352,9 @@ class Store:
         return {"facts": int(rows[0][0])}
 
     def set_owner_url(self, owner_url: str | None) -> None:
-        """Record where this process answers ``POST {owner_url}/hive/v1/query`` (chDB lock file)."""
-        self._transport.advertise(owner_url)  # type: ignore[attr-defined]
+        """Record where this process answers ``POST {owner_url}/hive/v1/query`` (chDB lock file), and
+        the local admin token that the SQL console there accepts (a file only this user can read)."""
+        self._transport.advertise(owner_url, self.admin_token)  # type: ignore[attr-defined]
 
     def rollback(self, to_version: int, options: RenderOptions | None = None) -> list[int]:
         """Run the down migrations above ``to_version``, newest first."""

@@ -30,6 +30,7 @@ from hive_otel.environment_variables import HIVE_OTEL_TOKEN
 __all__ = ["GROUP_KEYS", "MEASURES", "QUERY_PATH", "Queryable", "RemoteStore", "UsageReport", "usage"]
 
 QUERY_PATH = "/hive/v1/query"
+USAGE_PATH = "/hive/v1/usage"
 
 MEASURES = (
     "llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_creation_tokens", "cost_usd",
@@ -79,24 +80,36 @@ class RemoteStore:
     def __init__(self, owner_url: str, timeout_s: float = 30.0, token: str | None = None) -> None:
         self.owner_url = owner_url.rstrip("/")
         self.timeout_s = timeout_s
-        # A collector run with a tokens file answers SQL only to an admin token (HIVE_OTEL_TOKEN by default).
+        # The collector answers SQL only to an admin token: the store's local one (see _open_reader),
+        # else HIVE_OTEL_TOKEN.
         self.token = token if token is not None else os.environ.get(HIVE_OTEL_TOKEN, "").strip() or None
 
     def query(self, sql: str, readonly: bool = True) -> tuple[list[str], list[list[Any]]]:
-        body = json.dumps({"sql": sql, "readonly": True}).encode()
+        """Run ``sql`` on the collector's SQL console (admin token only, console policy applies)."""
+        doc = self._post(QUERY_PATH, {"sql": sql, "readonly": True})
+        return list(doc["columns"]), list(doc["rows"])
+
+    def console_query(self, sql: str) -> tuple[list[str], list[list[Any]]]:
+        return self.query(sql)
+
+    def usage(self, group_by: list[str], since: str | None, until: str | None, tenant: str | None) -> dict[str, Any]:
+        """The usage report, asked by parameters (``POST /hive/v1/usage``), not as SQL."""
+        return self._post(USAGE_PATH, {"group_by": group_by, "since": since, "until": until, "tenant": tenant})
+
+    def _post(self, path: str, document: dict[str, Any]) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.owner_url + QUERY_PATH, data=body, headers=headers, method="POST")
+        body = json.dumps(document).encode()
+        request = urllib.request.Request(self.owner_url + path, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                doc = json.loads(response.read())
+                return dict(json.loads(response.read()))
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:500]
-            raise StoreError(f"the collector at {self.owner_url} refused the query ({exc.code}): {detail}") from exc
+            raise StoreError(f"the collector at {self.owner_url} refused the request ({exc.code}): {detail}") from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise StoreError(f"cannot ask the collector at {self.owner_url}: {exc}") from exc
-        return list(doc["columns"]), list(doc["rows"])
 
     def close(self) -> None:
         return None
@@ -127,7 +140,20 @@ def parse_time(value: str | datetime | None) -> datetime | None:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"not an ISO date or time: {value!r}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return in_store_range(moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC))
+
+
+# The times every table of the store can compare against (its Date columns end in 2149): a bound
+# outside is the caller's mistake, answered as such, never a failed query.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2149, 1, 1, tzinfo=UTC)
+
+
+def in_store_range(moment: datetime) -> datetime:
+    """``moment`` (aware), or ValueError when it lies outside [1970, 2149)."""
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"{moment.isoformat()} is outside the store's time range (1970-01-01 to 2148-12-31)")
+    return moment
 
 
 def _aligned(moment: datetime | None, step: timedelta) -> bool:

@@ -148,10 +148,15 @@ class RecordingStore:
     def ingest_metrics(self, request: Message, tenant: str | None) -> Result:
         return self._ingest("metrics", request, tenant)
 
+    admin_token: str = "local-admin-token-for-tests"
+
     def query(self, sql: str, readonly: bool = True) -> tuple[list[str], list[list[object]]]:
         if "boom" in sql:
             raise RuntimeError("Syntax error near boom")
         return ["model", "calls"], [["claude-sonnet-4", 3]]
+
+    def console_query(self, sql: str) -> tuple[list[str], list[list[object]]]:
+        return self.query(sql)
 
     def set_owner_url(self, owner_url: str | None) -> None:
         self.owner_url = owner_url
@@ -510,10 +515,15 @@ def test_failing_store_answers_503_and_unavailable_and_acknowledges_nothing() ->
 # --- local API --------------------------------------------------------------------------------
 
 
-def test_query_endpoint_answers_loopback_clients(collector: CollectorServer) -> None:
-    reply = post(collector, "/hive/v1/query", json.dumps({"sql": "SELECT 1", "readonly": True}).encode(), JSON)
+ADMIN = {"Authorization": f"Bearer {RecordingStore.admin_token}"}
+
+
+def test_query_endpoint_answers_loopback_clients_with_the_admin_token(collector: CollectorServer) -> None:
+    body = json.dumps({"sql": "SELECT 1", "readonly": True}).encode()
+    reply = post(collector, "/hive/v1/query", body, JSON, headers=ADMIN)
     assert reply.status == 200
     assert json.loads(reply.body) == {"columns": ["model", "calls"], "rows": [["claude-sonnet-4", 3]]}
+    assert post(collector, "/hive/v1/query", body, JSON).status == 401  # even on loopback, without tokens
 
 
 @pytest.mark.parametrize(
@@ -526,13 +536,14 @@ def test_query_endpoint_answers_loopback_clients(collector: CollectorServer) -> 
     ],
 )
 def test_query_endpoint_errors(collector: CollectorServer, body: bytes, status: int, words: str) -> None:
-    reply = post(collector, "/hive/v1/query", body, JSON)
+    reply = post(collector, "/hive/v1/query", body, JSON, headers=ADMIN)
     assert reply.status == status
     assert words in json.loads(reply.body)["error"]
 
 
 def test_query_endpoint_refuses_proxied_requests(collector: CollectorServer) -> None:
-    reply = post(collector, "/hive/v1/query", b'{"sql": "SELECT 1"}', JSON, headers={"X-Forwarded-For": "203.0.113.9"})
+    proxied = {"X-Forwarded-For": "203.0.113.9"} | ADMIN
+    reply = post(collector, "/hive/v1/query", b'{"sql": "SELECT 1"}', JSON, headers=proxied)
     assert reply.status == 403
 
 

@@ -106,8 +106,11 @@ def _send_workload(collector: CollectorServer, tenant: str) -> None:
     assert (status, json.loads(body)) == (200, {})
 
 
-def test_every_transport_lands_exact_facts_and_replays_change_nothing(collector: CollectorServer, tenant: str) -> None:
-    reader = RemoteStore(collector.http_url)  # what `hive-otel usage` uses while the collector owns the store
+def test_every_transport_lands_exact_facts_and_replays_change_nothing(
+    collector: CollectorServer, store: Store, tenant: str
+) -> None:
+    # what `hive-otel usage` uses while the collector owns the store, with the store's local admin token
+    reader = RemoteStore(collector.http_url, token=store.admin_token)
     expected = {
         "gpt-4o": {"llm_calls": 5, "input_tokens": 3 * 100 + 3 + 2 * 100 + 1},
         "claude-sonnet-4-5": {"llm_calls": 4, "input_tokens": 4 * 100 + 6},
@@ -147,12 +150,15 @@ def test_points_the_store_does_not_keep_come_back_as_partial_success(collector: 
     assert collector.counters()["items_accepted"] == {"metrics": 1}
 
 
-def test_query_endpoint_refuses_writes_through_the_real_store(collector: CollectorServer) -> None:
+def test_query_endpoint_refuses_writes_through_the_real_store(collector: CollectorServer, store: Store) -> None:
     status, body = _post(
-        collector.http_url, "/hive/v1/query", b'{"sql": "DROP TABLE usage_facts"}', {"Content-Type": "application/json"}
+        collector.http_url,
+        "/hive/v1/query",
+        b'{"sql": "DROP TABLE usage_facts"}',
+        {"Content-Type": "application/json", "Authorization": f"Bearer {store.admin_token}"},
     )
     assert status == 400
-    assert "read-only" in json.loads(body)["error"]
+    assert "only one SELECT" in json.loads(body)["error"]
 
 
 # --- `hive-otel collector` as a process -------------------------------------------------------

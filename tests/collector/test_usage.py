@@ -95,7 +95,7 @@ def owner(store: Store) -> Iterator[str]:
         def do_POST(self) -> None:
             assert self.path == QUERY_PATH
             doc = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            columns, rows = store.query(doc["sql"], readonly=doc["readonly"])
+            columns, rows = store.console_query(doc["sql"])
             body = json.dumps({"columns": columns, "rows": rows}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -1,0 +1,171 @@
+"""Attacks on the collector's local API and store, each a test that fails if the attack works.
+
+A real collector (CollectorServer over HTTP on 127.0.0.1) on a real chDB store. The SQL console
+(``POST /hive/v1/query``, ``hive-otel sql``) must not read files, fetch URLs, write files, run a
+second statement or serve a browser; one caller's failed query must leave nothing for the next.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hive_otel.collector.receiver import CollectorServer
+from hive_otel.collector.store import Store, StoreError
+from hive_otel.collector.usage import usage
+from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
+
+CANARY = "hive-otel-canary-7f3a"
+
+
+@pytest.fixture
+def collector(store: Store) -> Iterator[CollectorServer]:
+    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
+        yield server
+
+
+def _post(collector: CollectorServer, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", collector.ports.http, timeout=30)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def _sql(collector: CollectorServer, store: Store, sql: str, **headers: str) -> tuple[int, str]:
+    sent = {"Content-Type": "application/json", "Authorization": f"Bearer {store.admin_token}"}
+    sent.update({k.replace("_", "-"): v for k, v in headers.items()})
+    return _post(collector, "/hive/v1/query", json.dumps({"sql": sql}).encode(), sent)
+
+
+@pytest.fixture
+def canary(tmp_path: Path) -> Path:
+    path = tmp_path / "secret.txt"
+    path.write_text(CANARY)
+    return path
+
+
+def test_the_console_runs_a_plain_select(collector: CollectorServer, store: Store) -> None:
+    status, body = _sql(collector, store, "/* a comment */ SELECT count() AS n FROM usage_facts FINAL -- and another")
+    assert status == 200, body
+    assert json.loads(body)["columns"] == ["n"]
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "SELECT * FROM file('{canary}', 'LineAsString')",
+        "SELECT file('{canary}')",
+        "SELECT FiLe('{canary}')",
+        "SELECT 1 WHERE 1 IN (SELECT * FROM file('{canary}', 'LineAsString'))",
+        "WITH x AS (SELECT * FROM file('{canary}', 'LineAsString')) SELECT * FROM x",
+        "SELECT * FROM url('http://127.0.0.1:9/{canary}', 'LineAsString')",
+        "SELECT * FROM s3('http://127.0.0.1:9/b/{canary}')",
+        "SELECT * FROM remote('127.0.0.1:9', default, usage_facts)",
+        "SELECT * FROM mysql('127.0.0.1:9', 'd', 't', 'u', 'p')",
+        "SELECT * FROM postgresql('127.0.0.1:9', 'd', 't', 'u', 'p')",
+        "SELECT * FROM executable('cat {canary}', 'LineAsString', 'x String')",
+        "SELECT * FROM hdfs('hdfs://127.0.0.1:9/{canary}', 'LineAsString')",
+        "SELECT * FROM jdbc('x', 'y', 'z')",
+        "SELECT * FROM odbc('x', 'y', 'z')",
+        "SELECT * FROM input('x String')",
+        "SELECT * FROM Python(x)",
+        "SELECT * FROM system.users",
+        "SELECT query FROM `system`.query_log",
+        "SELECT * FROM information_schema.tables",
+        "SELECT getSetting('readonly')",
+        "SELECT 1 SETTINGS readonly = 0",
+        "SELECT 1 FORMAT Native",
+        "-- a comment first\nSELECT '{canary}' INTO OUTFILE '{canary}.out'",
+        "/* a comment first */ SELECT '{canary}' INTO OUTFILE '{canary}.out' TRUNCATE",
+        "SELECT 1; SELECT * FROM file('{canary}', 'LineAsString')",
+        "SELECT 1; DROP TABLE usage_facts",
+        "DROP TABLE usage_facts",
+        "INSERT INTO usage_facts SELECT * FROM usage_facts",
+        "SYSTEM SHUTDOWN",
+        "SHOW TABLES",
+    ],
+)
+def test_each_attack_through_the_console_is_refused(
+    collector: CollectorServer, store: Store, canary: Path, attack: str
+) -> None:
+    status, body = _sql(collector, store, attack.format(canary=canary))
+    assert status == 400, body
+    assert CANARY not in body
+    assert not Path(f"{canary}.out").exists()
+    assert store.query("SELECT count() FROM system.tables WHERE name = 'usage_facts'")[1] == [[1]]
+
+
+def test_the_store_console_refuses_the_same(store: Store, canary: Path) -> None:
+    """`hive-otel sql` on an unowned store runs Store.console_query: the same policy."""
+    with pytest.raises(ValueError, match="not allowed"):
+        store.console_query(f"SELECT file('{canary}')")
+    with pytest.raises(ValueError, match="only one SELECT"):
+        store.console_query(f"-- x\nSELECT 1 INTO OUTFILE '{canary}.out'")
+    assert not Path(f"{canary}.out").exists()
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Authorization": ""}, 401),  # no token, even on loopback and without a tokens file
+        ({"Authorization": "Bearer not-the-admin-token"}, 401),
+        ({"Content-Type": "text/plain"}, 415),  # a browser form posts text/plain without a preflight
+        ({"Origin": "https://evil.example"}, 403),
+        ({"Origin": "null"}, 403),
+        ({"Host": "evil.example:4318"}, 403),  # DNS rebinding: a foreign name resolving to 127.0.0.1
+    ],
+)
+def test_the_console_serves_only_an_admin_token_from_a_local_tool(
+    collector: CollectorServer, store: Store, headers: dict[str, str], status: int
+) -> None:
+    sent = {"Content-Type": "application/json", "Authorization": f"Bearer {store.admin_token}", **headers}
+    sent = {k: v for k, v in sent.items() if v}
+    code, body = _post(collector, "/hive/v1/query", b'{"sql": "SELECT 1"}', sent)
+    assert code == status, body
+
+
+def test_the_local_admin_token_is_readable_by_the_store_owner_only(store: Store, collector: CollectorServer) -> None:
+    from hive_otel.collector._transport import ADMIN_TOKEN_FILE, read_admin_token
+
+    path = Path(store.url.removeprefix("chdb://"))
+    assert read_admin_token(path) == store.admin_token
+    assert (path / ADMIN_TOKEN_FILE).stat().st_mode & 0o777 == 0o600
+
+
+# --- one failed query leaves nothing for the next caller ------------------------------------------
+
+
+def _spans(session: Session, calls: int) -> bytes:
+    llm = [LlmCall(f"{session.session}:n:{i}", model="gpt-4o", input_tokens=100 + i) for i in range(calls)]
+    return traces_request([SessionBatch(session, [c.span() for c in llm])]).SerializeToString()
+
+
+def test_a_failed_query_does_not_corrupt_another_tenants_read_or_ingest(
+    collector: CollectorServer, store: Store, tenant: str
+) -> None:
+    # Tenant A's query fails after it produced output (chDB used to put that output in front of the
+    # next result, so B's next read was garbage and B's ingest failed).
+    failing = "SELECT number, throwIf(number = 5000) FROM numbers(100000) SETTINGS max_block_size = 10"
+    for _ in range(2):
+        with pytest.raises(StoreError):
+            store.query(failing)
+        status, body = _sql(collector, store, "SELECT number, throwIf(number = 5000) AS x FROM numbers(100000)")
+        assert status == 400, body
+        assert store.query("SELECT 42 AS answer") == (["answer"], [[42]])
+        with pytest.raises(StoreError):
+            store._transport.query_arrow(failing)  # the Arrow output of a failed query, too
+        status, _ = _post(
+            collector, "/v1/traces", _spans(Session(f"{tenant}-s", f"{tenant}-s"), 3),
+            {"Content-Type": "application/x-protobuf", "x-hive-tenant-id": tenant},
+        )  # fmt: skip
+        assert status == 200
+    report = usage(store, ["model"], tenant=tenant)
+    assert report.totals["llm_calls"] == 3
+    assert report.totals["input_tokens"] == 100 + 101 + 102
