@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from hive_otel import __version__
@@ -41,6 +41,7 @@ _HEALTH_FIELDS = (
     "session", "health", "lifecycle", "stall_score", "stall_signals", "waiting", "loop_activity", "park_reason",
     "stream_state", "last_seen_s", "last_heartbeat_at", "last_progress_at",
 )  # fmt: skip
+_DOCUMENT_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _RANGE = re.compile(r"^(\d{1,4})([hdw])$")
 
 TenantParam = Annotated[str | None, Query(pattern=TENANT_PATTERN, description="an operator's narrowing to one tenant")]
@@ -123,6 +124,17 @@ def build_api_app(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
     ) -> Caller:
         return resolve_caller(request, auth, credentials)
+
+    @app.middleware("http")
+    async def documents_need_a_token(request: Request, call_next: Any) -> Any:
+        """The OpenAPI document and its pages need a token like every other route (FastAPI serves them
+        outside the routes' dependencies)."""
+        if request.url.path in _DOCUMENT_PATHS:
+            try:
+                resolve_caller(request, auth, None)
+            except HTTPException as exc:
+                return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        return await call_next(request)
 
     CallerDep = Annotated[Caller, Depends(caller)]
     SessionId = Annotated[str, Path(pattern=_ID)]

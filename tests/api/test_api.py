@@ -380,3 +380,18 @@ def _quota_cache(server: CollectorServer) -> Any:
     cache = QuotaCache(settings)
     assert cache.refresh()
     return cache
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
+def test_the_api_documents_need_a_token_like_every_route(loaded: CollectorServer, path: str) -> None:
+    assert _get(loaded, path, None).status_code == 401
+    assert _get(loaded, path, "not-a-known-token-at-all-0000").status_code == 401
+    assert _get(loaded, path, TOKEN_A).status_code == 200
+
+
+@pytest.mark.parametrize("bad", ["2026-01-01/9999-12-31", "0001-01-01/2026-01-01", "2026-01-01/2026-13-01"])
+def test_a_range_the_store_cannot_hold_is_a_400_with_a_reason(loaded: CollectorServer, bad: str) -> None:
+    response = _get(loaded, "/api/usage/rollup", TOKEN_A, range=bad, group_by="model")
+    assert response.status_code == 400, response.text
+    assert "range" in response.json()["detail"]
+    assert _get(loaded, "/api/usage/rollup", TOKEN_A, range="all", group_by="model").status_code == 200

@@ -219,6 +219,7 @@ def test_hive_routes_are_tenant_scoped_and_documented(served: tuple[CollectorSer
     assert _get(server, path, TOKEN_A).status_code == 200
     assert _get(server, path, TOKEN_B).status_code == 404  # B cannot learn that A's session exists
     assert httpx.get(server.http_url + path).status_code == 401
-    document = httpx.get(server.http_url + "/openapi.json").json()
+    assert httpx.get(server.http_url + "/openapi.json").status_code == 401  # the document needs a token too
+    document = httpx.get(server.http_url + "/openapi.json", headers={"Authorization": f"Bearer {TOKEN_A}"}).json()
     assert f"/api/sessions/{{session_id}}{route}" in document["paths"]
 
