@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from hive_otel.collector._auth import Principal, TenantAuth, Unauthenticated
 from hive_otel.collector._otlp import RequestRejected, Signal
 from hive_otel.collector._schema_versions import UnsupportedSchemaVersion, upgrade_request
+from hive_otel.collector._transport import StoreInputError
 from hive_otel.collector.config import ReceiverConfig
 
 logger = logging.getLogger("hive_otel.collector.receiver")
@@ -187,6 +188,10 @@ class Ingestor:
             )
         try:
             result = getattr(self._store, signal.store_method)(request, tenant)
+        except StoreInputError as exc:
+            # ClickHouse refused every item as data: resending cannot help, so the client must drop it
+            # (400 / INVALID_ARGUMENT), not retry it forever ahead of the rest of its queue.
+            raise RequestRejected("store_refused_input", f"the store cannot accept this request: {exc}") from exc
         except Exception as exc:
             # Anything the store raises means "not durably stored": answer retryable so the
             # client keeps the data (a non-retryable 500 would make it drop the batch).

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,27 @@ SESSION_SETTINGS: dict[str, Any] = {
 
 class StoreError(RuntimeError):
     """The store cannot be opened or a statement failed; the message says which and why."""
+
+
+class StoreInputError(StoreError):
+    """ClickHouse refused the data itself (a body the store can never accept); resending it fails again."""
+
+
+# ClickHouse error names that blame the inserted data, not the store: retrying cannot help.
+INPUT_ERROR_CODES = frozenset({
+    "UNKNOWN_PROTOBUF_FORMAT", "PROTOBUF_BAD_CAST", "NO_DATA_FOR_REQUIRED_PROTOBUF_FIELD", "PROTOBUF_FIELD_NOT_REPEATED",
+    "CANNOT_PARSE_TEXT", "CANNOT_PARSE_INPUT_ASSERTION_FAILED", "CANNOT_PARSE_NUMBER", "CANNOT_PARSE_DATE",
+    "CANNOT_PARSE_DATETIME", "CANNOT_PARSE_ESCAPE_SEQUENCE", "CANNOT_READ_ALL_DATA", "ATTEMPT_TO_READ_AFTER_EOF",
+    "INCORRECT_DATA", "TOO_LARGE_STRING_SIZE", "TOO_LARGE_ARRAY_SIZE", "DECIMAL_OVERFLOW", "ARGUMENT_OUT_OF_BOUND",
+    "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE", "CANNOT_CONVERT_TYPE", "UNEXPECTED_END_OF_FILE", "SIZES_OF_ARRAYS_DONT_MATCH",
+})  # fmt: skip
+_ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)")
+
+
+def insert_error(message: str) -> StoreError:
+    """The error for a failed insert: :class:`StoreInputError` when ClickHouse blamed the data."""
+    names = _ERROR_NAME.findall(message)
+    return StoreInputError(message) if any(name in INPUT_ERROR_CODES for name in names) else StoreError(message)
 
 
 class StoreLockedError(StoreError):
@@ -191,12 +213,14 @@ class ChdbTransport:
         self._lock.record(owner_url)
 
     def _run(self, what: str, call: Callable[[], Any]) -> Any:
-        """``call()`` on the session; a failure drains what the failed query left behind first."""
+        """``call()`` on the session; a failure drains what the failed query left behind first.
+        (chDB raises UnicodeDecodeError for an error message that quotes binary data.)"""
         try:
             return call()
-        except RuntimeError as exc:
+        except (RuntimeError, UnicodeDecodeError) as exc:
             self._drain()
-            raise StoreError(f"{what}{exc}") from exc
+            message = exc.object.decode("utf-8", "replace") if isinstance(exc, UnicodeDecodeError) else str(exc)
+            raise (insert_error(f"{what}{message}") if what else StoreError(message)) from exc
 
     def _drain(self) -> None:
         """Leave the session clean after a failed statement.
@@ -209,7 +233,7 @@ class ChdbTransport:
             try:
                 if bytes(self._session.query(_DRAIN_SQL, "CSV").bytes()) == _DRAIN_ANSWER:
                     return
-            except RuntimeError:
+            except (RuntimeError, UnicodeDecodeError):
                 continue
         self._session.close()
         self._session = self._open_session()
@@ -229,7 +253,7 @@ class ChdbTransport:
         rows = data  # chDB's Python() table function reads this local by name, without copying
         try:  # not through _run: Python() looks the name up in this frame
             self._session.query(f"INSERT INTO {table} ({columns}) SELECT * FROM Python(rows)")
-        except RuntimeError as exc:
+        except (RuntimeError, UnicodeDecodeError) as exc:
             self._drain()
             raise StoreError(f"insert into {table} failed: {exc}") from exc
         del rows
@@ -322,7 +346,7 @@ class HttpTransport:
         try:
             self._client.raw_insert(table, insert_block=data, fmt=fmt, settings=settings)
         except Exception as exc:
-            raise StoreError(f"insert into {table} failed: {exc}") from exc
+            raise insert_error(f"insert into {table} failed: {exc}") from exc
 
     def close(self) -> None:
         self._client.close()

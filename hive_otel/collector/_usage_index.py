@@ -65,7 +65,7 @@ def candidates_sql(batches: list[int], columns: list[str]) -> str:
     fields = ", ".join(c if c != "call_source" else f"{CALL_SOURCE_SQL.format(c='call_source')} AS fact_call_source"
                        for c in columns)  # fmt: skip
     return f"""
-SELECT batch, tenant, call_key, {fields}, toUInt8(cost_source = 'runtime') AS runtime_priced,
+SELECT batch, tenant, call_key, refused, {fields}, toUInt8(cost_source = 'runtime') AS runtime_priced,
        ifNull({FINGERPRINT_SQL} = {STORED_SQL}, 0) AS same, {STORED_SQL} IS NOT NULL AS stored,
        {INDEX_READY_SQL} AS index_ready
 FROM usage_staging
@@ -80,11 +80,15 @@ class Split:
     fresh: pa.Table  # one row per new call: the candidate is the fact
     to_merge: int  # candidates the merge query must aggregate
     unkeyed: dict[int, int]  # batch -> staged spans without a key
+    refused: dict[int, int]  # batch -> staged spans whose tokens or cost are out of bounds (never merged)
     same: dict[int, int]  # batch -> keys all of whose candidates in that batch equal the stored fact
 
 
 def split(candidates: pa.Table) -> Split:
     """Sort the output of :func:`candidates_sql` (its ``merge_sql`` counterpart selects the rest)."""
+    bounded_mask = pc.equal(candidates["refused"], "")
+    refused = _per_batch(candidates.filter(pc.invert(bounded_mask)))
+    candidates = candidates.filter(bounded_mask)
     keyed_mask = pc.not_equal(candidates["call_key"], "")
     unkeyed = _per_batch(candidates.filter(pc.invert(keyed_mask)))
     keyed = candidates.filter(keyed_mask)
@@ -98,7 +102,7 @@ def split(candidates: pa.Table) -> Split:
     fresh = pending.filter(fresh_mask).rename_columns(
         [c if c != "fact_call_source" else "call_source" for c in pending.column_names]
     )
-    return Split(fresh, pending.num_rows - fresh.num_rows, unkeyed, same)
+    return Split(fresh.drop_columns(["refused"]), pending.num_rows - fresh.num_rows, unkeyed, refused, same)
 
 
 def _per_batch(rows: pa.Table) -> dict[int, int]:

@@ -56,7 +56,10 @@ def merge_sql(batches: list[int]) -> str:
     candidate_cols = ", ".join(CANDIDATE_COLUMNS)
     merged = ",\n    ".join(f"max({c}) AS {c}" for c in _MAX_COLUMNS)
     old = ",\n    ".join(f"anyIf({c}, is_old = 1) AS old_{c}" for c in _OLD_COLUMNS)
-    pending = f"batch IN ({batches_sql(batches)}) AND call_key != '' AND ifNull({FINGERPRINT_SQL} != {STORED_SQL}, 1)"
+    pending = (
+        f"batch IN ({batches_sql(batches)}) AND call_key != '' AND refused = '' "
+        f"AND ifNull({FINGERPRINT_SQL} != {STORED_SQL}, 1)"
+    )
     return f"""
 SELECT
     tenant, call_key,

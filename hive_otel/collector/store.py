@@ -24,9 +24,11 @@ Everything is in ClickHouse parts on disk when an ingest method returns, so the 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +47,11 @@ from hive_otel.collector._console import ConsoleRefused, admitted_statement
 from hive_otel.collector._group_commit import GroupCommit, Pending
 from hive_otel.collector._otlp_schema import OTLP_SUBSET_PROTO, delimited, ingest_trailer
 from hive_otel.collector._transport import (
+    INPUT_ERROR_CODES,
     ChdbTransport,
     HttpTransport,
     StoreError,
+    StoreInputError,
     StoreLockedError,
     Transport,
     read_owner,
@@ -63,6 +67,7 @@ __all__ = [
     "IngestResult",
     "Store",
     "StoreError",
+    "StoreInputError",
     "StoreLockedError",
     "chdb_path",
     "default_store_url",
@@ -198,18 +203,21 @@ class Store:
 
     # -- ingest -------------------------------------------------------------------------------
     def ingest_traces(self, request: ExportTraceServiceRequest, tenant: str | None = None) -> IngestResult:
-        """Store the spans and merge their LLM/tool calls into the usage facts and rollups."""
+        """Store the spans and merge their LLM/tool calls into the usage facts and rollups.
+
+        Spans ClickHouse refuses as data are rejected alone (see :meth:`_isolate`); raises
+        :class:`StoreInputError` only when it refuses every span of the request."""
         spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         if not spans:
             return IngestResult()
-        return self._traces.submit(Pending(request, tenant, spans))
+        return self._submit(self._traces, request, tenant, spans, _SPANS)
 
     def ingest_logs(self, request: ExportLogsServiceRequest, tenant: str | None = None) -> IngestResult:
         """Store the log records; session phase and last-seen follow through materialized views."""
         records = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
-        if records:
-            self._logs.submit(Pending(request, tenant, records))
-        return IngestResult(accepted=records)
+        if not records:
+            return IngestResult()
+        return self._submit(self._logs, request, tenant, records, _LOG_RECORDS, lambda: IngestResult(accepted=records))
 
     def ingest_metrics(self, request: ExportMetricsServiceRequest, tenant: str | None = None) -> IngestResult:
         """Store sum, gauge and histogram points; other point types are rejected with a reason."""
@@ -227,8 +235,44 @@ class Store:
         if unsupported:
             result.messages.append(f"{unsupported} exponential-histogram or summary point(s) are not stored")
         if stored:
-            self._metrics.submit(Pending(request, tenant, stored))
+            return self._submit(self._metrics, request, tenant, stored, _METRICS, lambda: result)
         return result
+
+    def _submit(
+        self,
+        commit: GroupCommit,
+        request: Message,
+        tenant: str | None,
+        items: int,
+        path: tuple[str, str, str],
+        stored: Callable[[], IngestResult] | None = None,
+    ) -> IngestResult:
+        """``request`` through ``commit``; ``stored()`` is the result when the writer returns none."""
+        try:
+            result = commit.submit(Pending(request, tenant, items))
+        except StoreInputError as exc:
+            return self._isolate(commit, request, tenant, path, exc)
+        return stored() if stored is not None else result
+
+    def _isolate(
+        self, commit: GroupCommit, request: Message, tenant: str | None, path: tuple[str, str, str], error: StoreInputError
+    ) -> IngestResult:
+        """ClickHouse refused ``request`` as data: store its halves apart, down to single items, so only
+        the items it refuses are rejected (and the client is told which reason), the rest stored.
+        Python walks the request here only, on this rare path."""
+        halves = _halves(request, path)
+        if halves is None:  # a single item the store will never accept
+            raise error
+        total = IngestResult()
+        for half, count in halves:
+            try:
+                part = self._submit(commit, half, tenant, count, path, lambda n=count: IngestResult(accepted=n))
+            except StoreInputError as exc:
+                part = IngestResult(rejected=count, messages=[f"{count} item(s) the store cannot accept: {_reason(exc)}"])
+            total = _combined(total, part)
+        if not total.accepted:
+            raise error
+        return total
 
     def _insert_group(self, table: str, message: str, group: list[Pending]) -> None:
         """One insert of every request of ``group``, each a length-delimited row with its own trailer."""
@@ -263,11 +307,18 @@ class Store:
         for pending in group:
             counts = outcome.by_batch.get(pending.batch, {})
             unkeyed = split.unkeyed.get(pending.batch, 0)
-            result = IngestResult(accepted=pending.items - unkeyed, rejected=unkeyed)
+            refused = split.refused.get(pending.batch, 0)
+            result = IngestResult(accepted=pending.items - unkeyed - refused, rejected=unkeyed + refused)
             if unkeyed:
                 result.messages.append(
                     f"{unkeyed} LLM/tool span(s) had neither hive.call_key nor valid trace and span ids; "
                     "they were stored as spans but not counted as usage"
+                )
+            if refused:
+                result.messages.append(
+                    f"{refused} LLM/tool span(s) had a token count (negative, not finite or above 1e12) or a "
+                    "hive.cost_usd (negative, not finite or above 1e6) out of bounds; they were stored as spans "
+                    "but not counted as usage"
                 )
             result.new_calls = counts.get("new", 0)
             result.updated_calls = counts.get("updated", 0)
@@ -372,6 +423,61 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_SPANS = ("resource_spans", "scope_spans", "spans")
+_LOG_RECORDS = ("resource_logs", "scope_logs", "log_records")
+_METRICS = ("resource_metrics", "scope_metrics", "metrics")
+
+
+def _halves(request: Message, path: tuple[str, str, str]) -> list[tuple[Message, int]] | None:
+    """``request`` split into two requests of about half its items each (resource and scope kept
+    with every item), with their item counts; None for a request of one item."""
+    resources, scopes, items = path
+    flat = [(r, s, i) for r, rs in enumerate(getattr(request, resources)) for s, ss in enumerate(getattr(rs, scopes))
+            for i in range(len(getattr(ss, items)))]  # fmt: skip
+    if len(flat) < 2:
+        return None
+    middle = len(flat) // 2
+    return [(_subset(request, path, part), len(part)) for part in (flat[:middle], flat[middle:])]
+
+
+def _subset(request: Message, path: tuple[str, str, str], keep: list[tuple[int, int, int]]) -> Message:
+    resources, scopes, items = path
+    out = type(request)()
+    chosen: dict[tuple[int, int], list[int]] = {}
+    for r, s, i in keep:
+        chosen.setdefault((r, s), []).append(i)
+    by_resource: dict[int, Message] = {}
+    for (r, s), indexes in chosen.items():
+        source = getattr(request, resources)[r]
+        if r not in by_resource:
+            by_resource[r] = getattr(out, resources).add()
+            by_resource[r].resource.CopyFrom(source.resource)
+            by_resource[r].schema_url = source.schema_url
+        scope_in = getattr(source, scopes)[s]
+        scope_out = getattr(by_resource[r], scopes).add()
+        scope_out.scope.CopyFrom(scope_in.scope)
+        scope_out.schema_url = scope_in.schema_url
+        getattr(scope_out, items).extend(getattr(scope_in, items)[i] for i in indexes)
+    return out
+
+
+def _reason(error: StoreError) -> str:
+    """The ClickHouse error name of a refusal, else its first line."""
+    names = [n for n in re.findall(r"\(([A-Z][A-Z0-9_]+)\)", str(error)) if n in INPUT_ERROR_CODES]
+    return names[0] if names else str(error).splitlines()[0][:200]
+
+
+def _combined(a: IngestResult, b: IngestResult) -> IngestResult:
+    return IngestResult(
+        accepted=a.accepted + b.accepted,
+        rejected=a.rejected + b.rejected,
+        messages=list(dict.fromkeys(a.messages + b.messages)),
+        new_calls=a.new_calls + b.new_calls,
+        updated_calls=a.updated_calls + b.updated_calls,
+        unchanged_calls=a.unchanged_calls + b.unchanged_calls,
+    )
 
 
 def _request_bytes(request: Message) -> bytes:

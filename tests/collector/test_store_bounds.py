@@ -1,0 +1,68 @@
+"""Tokens and costs a tenant controls are bounded: out-of-bounds calls are refused and counted, never
+summed into a bill; the rest of their request is stored and counted exactly.
+
+Real chDB store. Each request mixes good calls with one bad one; the usage of the tenant must equal
+the good calls' totals, counted here as they are built.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from hive_otel import attributes as A
+from hive_otel.collector.store import Store
+from hive_otel.collector.usage import usage
+from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, any_value, traces_request
+
+
+def _with(span, key: str, value: object):  # type: ignore[no-untyped-def]
+    for attribute in span.attributes:
+        if attribute.key == key:
+            attribute.value.CopyFrom(any_value(value))
+            return span
+    raise AssertionError(f"no attribute {key}")
+
+
+BAD = [
+    (A.GEN_AI_USAGE_INPUT_TOKENS, 10**14),  # failed the whole request in pricing (ArrowInvalid) before
+    (A.GEN_AI_USAGE_INPUT_TOKENS, -5),
+    (A.GEN_AI_USAGE_OUTPUT_TOKENS, float("nan")),
+    (A.GEN_AI_USAGE_OUTPUT_TOKENS, float("inf")),
+    (A.GEN_AI_USAGE_INPUT_TOKENS, "12 tokens"),
+    (A.HIVE_COST_USD, -3.5),  # would lower the tenant's bill and quota spend
+    (A.HIVE_COST_USD, float("nan")),  # became 0 silently, not even counted as unpriced
+    (A.HIVE_COST_USD, float("-inf")),
+    (A.HIVE_COST_USD, 1e308),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), BAD, ids=[f"{k}={v}" for k, v in BAD])
+def test_an_out_of_bounds_call_is_refused_and_the_rest_is_counted(
+    store: Store, tenant: str, key: str, value: object
+) -> None:
+    session = Session(f"{tenant}-s", f"{tenant}-s")
+    good = [LlmCall(f"{tenant}:{i}", model="gpt-4o", input_tokens=100 + i, output_tokens=7, cost_usd=0.25)
+            for i in range(3)]  # fmt: skip
+    bad = _with(LlmCall(f"{tenant}:bad", model="gpt-4o", input_tokens=1, cost_usd=0.5).span(), key, value)
+    request = traces_request([SessionBatch(session, [c.span() for c in good] + [bad])])
+    for _ in range(2):  # a retry is refused the same way and changes nothing
+        result = store.ingest_traces(request, tenant)
+        assert result.rejected == 1
+        assert "out of bounds" in result.message
+    totals = usage(store, ["model"], tenant=tenant).totals
+    assert totals["llm_calls"] == 3
+    assert totals["input_tokens"] == 100 + 101 + 102
+    assert totals["output_tokens"] == 21
+    assert Decimal(str(totals["cost_usd"])) == Decimal("0.75")
+    assert totals["unpriced_calls"] == 0
+
+
+def test_bounds_admit_the_largest_sane_values(store: Store, tenant: str) -> None:
+    session = Session(f"{tenant}-s", f"{tenant}-s")
+    call = LlmCall(f"{tenant}:big", model="gpt-4o", input_tokens=10**12, output_tokens=0, cost_usd=1e6)
+    result = store.ingest_traces(traces_request([SessionBatch(session, [call.span()])]), tenant)
+    assert result.rejected == 0
+    totals = usage(store, ["model"], tenant=tenant).totals
+    assert (totals["llm_calls"], totals["input_tokens"], totals["cost_usd"]) == (1, 10**12, 1e6)
