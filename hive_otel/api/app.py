@@ -24,7 +24,7 @@ from hive_otel.api._caller import Caller, bearer_scheme, resolve_caller
 from hive_otel.api._hive_session import hive_session_fields, hive_session_stats
 from hive_otel.api.broadcast import ALL_TENANTS, Broadcaster, LiveEvent
 from hive_otel.api.live_events import CATEGORIES, sse_message
-from hive_otel.api.quotas import QuotaEvaluator, QuotaPolicy, most_restrictive
+from hive_otel.api.quotas import Budget, BudgetStatus, QuotaEvaluator, QuotaPolicy, most_restrictive
 from hive_otel.collector import status as S
 from hive_otel.collector._auth import TenantAuth
 from hive_otel.collector._transport import sql_string
@@ -300,16 +300,30 @@ def build_api_app(
         if who.tenant is not None and tenant not in (who.tenant,):
             raise HTTPException(403, f"this token reads tenant {who.tenant!r} only")
 
-    def _quota_status(tenant: str) -> dict[str, Any]:
+    def _private(who: Caller, tenant: str, statuses: list[BudgetStatus]) -> list[BudgetStatus]:
+        """A tenant's view of the budgets that apply to it: a global budget keeps its decision, but its
+        spend and ratio are the tenant's own share, so no tenant learns what the others spent."""
+        shared = [s for s in statuses if s.tenant == ALL_TENANTS]
+        if who.tenant is None or tenant == ALL_TENANTS or not shared:
+            return statuses
+        mine = QuotaPolicy(budgets=[Budget(**s.model_dump(include=set(Budget.model_fields))) for s in shared])
+        own = {s.id: s.spend for s in quotas.book.evaluate(tenant, {tenant: mine})}
+        shares = {s.id: {"spend": own[s.id], "ratio": round(own[s.id] / s.limit, 6)} for s in shared}
+        return [s.model_copy(update=shares[s.id]) if s.tenant == ALL_TENANTS else s for s in statuses]
+
+    def _quota_status(who: Caller, tenant: str) -> dict[str, Any]:
         policies = quotas.policies()
-        statuses = quotas.book.evaluate(tenant, policies)
+        statuses = _private(who, tenant, quotas.book.evaluate(tenant, policies))
         wide = [s.decision for s in statuses if s.scope in ("global", "tenant")]
+        crossings = quotas.book.crossings(None if tenant == ALL_TENANTS else tenant)
+        if who.tenant is not None:  # a global budget's crossings carry everyone's spend
+            crossings = [c for c in crossings if c["tenant"] != ALL_TENANTS]
         return {
             "tenant": tenant,
             "policy": policies.get(tenant, QuotaPolicy(budgets=[])),
             "budgets": statuses,
             "decision": most_restrictive(wide),
-            "crossings": quotas.book.crossings(None if tenant == ALL_TENANTS else tenant),
+            "crossings": crossings,
         }
 
     @app.post("/api/quotas/{tenant}", response_model=M.QuotaStatus, responses=errors, tags=["quotas"])
@@ -320,13 +334,13 @@ def build_api_app(
         if tenant != ALL_TENANTS and any(b.scope == "global" for b in policy.budgets):
             raise HTTPException(400, "global budgets belong to the policy of tenant '*'")
         quotas.set_policy(tenant, policy)
-        return _quota_status(tenant)
+        return _quota_status(who, tenant)
 
     @app.get("/api/quotas/{tenant}", response_model=M.QuotaStatus, responses=errors, tags=["quotas"])
     def get_quotas(tenant: QuotaTenant, who: CallerDep) -> dict[str, Any]:
         """The tenant's budgets with spend and decision, and its recent threshold crossings."""
         _quota_reader(who, tenant)
-        return _quota_status(tenant)
+        return _quota_status(who, tenant)
 
     @app.delete("/api/quotas/{tenant}", status_code=204, responses=errors, tags=["quotas"])
     def delete_quotas(tenant: QuotaTenant, who: CallerDep) -> Response:
@@ -340,7 +354,7 @@ def build_api_app(
     def get_decisions(tenant: QuotaTenant, who: CallerDep) -> dict[str, Any]:
         """Each budget's current decision: what ``hive_otel.quota`` caches to decide without a network call."""
         _quota_reader(who, tenant)
-        statuses = quotas.book.evaluate(tenant, quotas.policies())
+        statuses = _private(who, tenant, quotas.book.evaluate(tenant, quotas.policies()))
         return {
             "tenant": tenant,
             "evaluated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),

@@ -395,3 +395,25 @@ def test_a_range_the_store_cannot_hold_is_a_400_with_a_reason(loaded: CollectorS
     assert response.status_code == 400, response.text
     assert "range" in response.json()["detail"]
     assert _get(loaded, "/api/usage/rollup", TOKEN_A, range="all", group_by="model").status_code == 200
+
+
+def test_a_global_budget_shows_a_tenant_its_own_spend_only(loaded: CollectorServer) -> None:
+    admin = {"Authorization": f"Bearer {TOKEN_ADMIN}"}
+    policy = {"budgets": [{"id": "everyone", "scope": "global", "metric": "tokens", "period": "daily", "limit": 1e12}]}
+    assert httpx.post(f"{loaded.http_url}/api/quotas/*", json=policy, headers=admin, timeout=30).status_code == 200
+
+    def spend(tenant: str, token: str, path: str = "") -> float:
+        budgets = _get(loaded, f"/api/quotas/{tenant}{path}", token).json()["budgets"]
+        return next(b["spend"] for b in budgets if b["id"] == "everyone")
+
+    try:
+        before = {"a": spend(A, TOKEN_A), "a_decisions": spend(A, TOKEN_A, "/decisions"), "all": spend("*", TOKEN_ADMIN)}
+        _post_spans(loaded, TOKEN_A, 1_234, 1, "gpt-4o", "privacy-a")
+        _post_spans(loaded, TOKEN_B, 4_321, 1, "gpt-4o", "privacy-b")
+        assert spend(A, TOKEN_A) - before["a"] == 1_234  # A's own share, whatever B spent
+        assert spend(A, TOKEN_A, "/decisions") - before["a_decisions"] == 1_234
+        assert spend("*", TOKEN_ADMIN) - before["all"] == 1_234 + 4_321  # the operator sees the whole
+        crossings = _get(loaded, f"/api/quotas/{A}", TOKEN_A).json()["crossings"]
+        assert all(c["tenant"] != "*" for c in crossings)
+    finally:
+        httpx.delete(f"{loaded.http_url}/api/quotas/*", headers=admin, timeout=30)
