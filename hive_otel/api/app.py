@@ -394,8 +394,8 @@ def build_api_app(
         **errors, 200: {"description": "text/event-stream", "content": {"text/event-stream": {}}}
     }
 
-    @app.get("/api/sessions/{session_id}/events/stream", response_class=StreamingResponse, responses=sse_responses,
-             tags=["live"])  # fmt: skip
+    @app.get("/api/sessions/{session_id}/events/stream", response_class=StreamingResponse,
+             responses={**sse_responses, 404: not_found[404]}, tags=["live"])  # fmt: skip
     def stream_session(
         request: Request,
         session_id: SessionId,
@@ -404,7 +404,10 @@ def build_api_app(
         filter_: Annotated[str | None, Query(alias="filter", description=f"any of: {', '.join(CATEGORIES)}")] = None,
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
     ) -> StreamingResponse:
-        """Live events of the session and the sessions under it, as they are ingested (SSE)."""
+        """Live events of the session and the sessions under it, as they are ingested (SSE). A session
+        the caller's tenant has not sent yet is a 404, like every session route, so another tenant's
+        stream is never an open, empty one."""
+        _status(who, tenant, session_id)
         categories = set(_group_by(filter_, CATEGORIES)) or set(CATEGORIES)
 
         def keep(event: LiveEvent) -> bool:

@@ -276,8 +276,11 @@ def _post_logs(server: CollectorServer, token: str, session: Session, events: Ev
 def test_sse_delivers_an_ingested_event_within_a_second_and_resumes(loaded: CollectorServer) -> None:
     session = Session("session_sse", "session_sse", tenant="payload-says-other")
     url = f"{loaded.http_url}/api/sessions/session_sse/events/stream?filter=phase,health"
+    assert _get(loaded, "/api/sessions/session_sse/events/stream", TOKEN_A).status_code == 404  # not sent yet
+    _post_logs(loaded, TOKEN_A, session, [(time.time_ns(), "task_created", {"hive.task.id": "1"})])  # filtered out
     reader = _SseReader(url, TOKEN_A)
-    other = _SseReader(f"{loaded.http_url}/api/sessions/session_sse/events/stream", TOKEN_B)
+    # B cannot open A's stream (nor learn that the session exists): a 404, not an empty stream
+    assert _get(loaded, "/api/sessions/session_sse/events/stream", TOKEN_B).status_code == 404
     try:
         sent = time.monotonic()
         _post_logs(loaded, TOKEN_A, session, [(time.time_ns(), "queen_phase_changed", {"hive.queen.phase": "working"})])
@@ -297,8 +300,6 @@ def test_sse_delivers_an_ingested_event_within_a_second_and_resumes(loaded: Coll
         assert all(e[1] == "health" for e in resumed.events[:2])
     finally:
         resumed.close()
-        other.close()
-    assert other.events == []  # tenant B saw nothing of A's
 
 
 def test_sse_sends_heartbeat_comments(loaded: CollectorServer) -> None:
