@@ -1,14 +1,15 @@
 """OTLP/HTTP receiver and the collector's small local API, as one Starlette (ASGI) app.
 
 Routes: ``POST /v1/traces|metrics|logs`` (OTLP, protobuf or JSON, optionally gzip), ``GET /healthz``
-(liveness and counters), ``POST /hive/v1/query`` (read-only SQL for ``hive-otel usage/sql/status``
+(liveness and counters), ``POST /hive/v1/query`` (the SQL console, for ``hive-otel sql/status/report``
 on this machine, which cannot open the embedded store while the collector holds it) and
-``POST /hive/v1/usage`` (the usage report of the caller's own tenant).
+``POST /hive/v1/usage`` (the usage report, by parameters; ``hive-otel usage`` uses it).
 
 With a tokens file every route but ``/healthz`` needs a bearer token: OTLP writes as the token's
-tenant, ``/hive/v1/usage`` reads only that tenant, and ``/hive/v1/query`` (arbitrary SQL over every
-tenant) is served only to an admin token from this machine. Without one, the query and usage
-routes serve this machine only, as the whole collector then does.
+tenant and ``/hive/v1/usage`` reads only that tenant. ``/hive/v1/query`` (SQL over every tenant) is
+served, with or without a tokens file, only to an admin token (of the file, or the store's local
+one) from a local tool: loopback peer and Host, ``application/json``, no ``Origin``. Without a
+tokens file the usage route serves local tools only, as the whole collector then does.
 
 Size limits are enforced before memory is spent: the declared ``Content-Length`` is checked before
 reading, the streamed body is cut off at the limit, and gzip output is capped during decompression.

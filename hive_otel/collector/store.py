@@ -176,8 +176,9 @@ class Store:
     def query(self, sql: str, readonly: bool = False) -> tuple[list[str], list[list[Any]]]:
         """Run one statement; ``(column names, rows)`` with JSON-typed values.
 
-        ``readonly=True`` (the ``hive-otel sql`` command and the owner's HTTP query endpoint) admits
-        only a single read statement and runs SELECTs with ``readonly = 2``, so nothing can change.
+        For SQL built by this package (usage, status, quotas). ``readonly=True`` admits only a single
+        read statement and runs SELECTs with ``readonly = 2``; SQL from a person goes through
+        :meth:`console_query` instead.
         """
         if readonly:
             if not is_read_only_sql(sql):

@@ -9,8 +9,9 @@ Which table answers:
 * ``usage_facts FINAL`` — with ``session`` (not a rollup dimension) or a range not on the hour.
 
 Works on an open :class:`~hive_otel.collector.store.Store` or on a :class:`RemoteStore`, which asks
-the process that owns an embedded store: ``POST {owner_url}/hive/v1/query`` with
-``{"sql": ..., "readonly": true}`` → ``{"columns": [...], "rows": [...]}``.
+the process that owns an embedded store: by parameters (:meth:`RemoteStore.usage`, ``POST
+{owner_url}/hive/v1/usage``), or on its SQL console (``POST {owner_url}/hive/v1/query`` with
+``{"sql": ..., "readonly": true}`` → ``{"columns": [...], "rows": [...]}``, an admin token only).
 """
 
 from __future__ import annotations
