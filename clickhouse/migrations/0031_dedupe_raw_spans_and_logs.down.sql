@@ -1,4 +1,4 @@
-DROP VIEW IF EXISTS otlp_log_records_fresh_to_otel_log_keys_mv {on_cluster};
+DROP VIEW IF EXISTS otel_logs_to_otel_log_keys_mv {on_cluster};
 DROP VIEW IF EXISTS otlp_log_records_fresh_to_otel_logs_mv {on_cluster};
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS otlp_log_records_to_otel_logs_mv {on_cluster}
@@ -10,7 +10,7 @@ DROP VIEW IF EXISTS otlp_log_records_to_otlp_log_records_fresh_mv {on_cluster};
 DROP TABLE IF EXISTS otlp_log_records_fresh {on_cluster};
 DROP TABLE IF EXISTS otel_log_keys {on_cluster};
 
-DROP VIEW IF EXISTS otlp_spans_fresh_to_otel_span_keys_mv {on_cluster};
+DROP VIEW IF EXISTS otel_traces_to_otel_span_keys_mv {on_cluster};
 DROP VIEW IF EXISTS otlp_spans_fresh_to_otel_traces_mv {on_cluster};
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS otlp_spans_to_otel_traces_mv {on_cluster}

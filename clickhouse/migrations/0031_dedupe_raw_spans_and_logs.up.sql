@@ -5,7 +5,7 @@
 -- is kept in an EmbeddedRocksDB table: point lookups by key, on disk, so the cost of an insert is
 -- that of its own rows whatever the table's size. A view drops the rows of a block whose key is
 -- stored (or repeated earlier in the block) on the way from otlp_spans / otlp_log_records to a new
--- Null table; the raw tables and the key tables are filled from there. Before, the raw tables were
+-- Null table; the raw tables are filled from there, and the key tables from the raw tables. Before, the raw tables were
 -- filled straight from otlp_spans / otlp_log_records. Spans without valid ids are never dropped.
 -- usage_staging still reads every span: usage has its own exactly-once merge (usage_key_index).
 --
@@ -39,10 +39,14 @@ AS SELECT
     `Events.Attributes`, `Links.TraceId`, `Links.SpanId`, `Links.TraceState`, `Links.Attributes`
 FROM otlp_spans_fresh;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS otlp_spans_fresh_to_otel_span_keys_mv {on_cluster}
+-- Keys are taken from otel_traces itself, not from otlp_spans_fresh: a view of a table runs after
+-- that table's block was written, so a key is stored only for a row that was (a sibling view of
+-- otel_traces' own would store the keys of a block that otel_traces then refused, and the retry
+-- of that request would be dropped as a duplicate of rows that were never stored).
+CREATE MATERIALIZED VIEW IF NOT EXISTS otel_traces_to_otel_span_keys_mv {on_cluster}
 TO otel_span_keys
-AS SELECT sipHash128(tenant, TraceId, SpanId) AS key
-FROM otlp_spans_fresh
+AS SELECT sipHash128(ResourceAttributes['hive.tenant.id'], TraceId, SpanId) AS key
+FROM otel_traces
 WHERE TraceId != '' AND SpanId != '';
 
 CREATE TABLE IF NOT EXISTS otel_log_keys {on_cluster} (
@@ -77,9 +81,10 @@ AS SELECT Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, 
           ResourceAttributes, ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes, LogAttributes, EventName
 FROM otlp_log_records_fresh;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS otlp_log_records_fresh_to_otel_log_keys_mv {on_cluster}
+-- From otel_logs itself, for the reason given for otel_span_keys.
+CREATE MATERIALIZED VIEW IF NOT EXISTS otel_logs_to_otel_log_keys_mv {on_cluster}
 TO otel_log_keys
-AS SELECT sipHash128(tenant, Timestamp, TraceId, SpanId, SeverityNumber, SeverityText, Body, EventName, ScopeName,
+AS SELECT sipHash128(ResourceAttributes['hive.tenant.id'], Timestamp, TraceId, SpanId, SeverityNumber, SeverityText, Body, EventName, ScopeName,
                      mapKeys(LogAttributes), mapValues(LogAttributes),
                      mapKeys(ResourceAttributes), mapValues(ResourceAttributes)) AS key
-FROM otlp_log_records_fresh;
+FROM otel_logs;

@@ -64,6 +64,24 @@ def test_a_retry_after_an_error_answer_stores_nothing_twice(
     assert _raw(store, tenant) == (6, 6)
 
 
+def test_a_block_the_raw_table_refused_is_stored_by_the_retry(store: Store, tenant: str) -> None:
+    """A key is kept only for a row otel_traces really stored: when otel_traces refuses the block
+    (here a CHECK constraint of ClickHouse's own, added for the test), the retry stores every span."""
+    session = Session(f"{tenant}-s", f"{tenant}-s")
+    request = traces_request([SessionBatch(session, _spans(tenant, 5))])
+    store.execute(
+        "ALTER TABLE otel_traces ADD CONSTRAINT refuse_for_test "
+        f"CHECK ResourceAttributes['hive.tenant.id'] != '{tenant}'"
+    )
+    try:
+        refused = store.ingest_traces(request, tenant)  # ClickHouse refused the data: rejected, not stored
+    finally:
+        store.execute("ALTER TABLE otel_traces DROP CONSTRAINT refuse_for_test")
+    assert _raw(store, tenant) == (0, 0), refused
+    store.ingest_traces(request, tenant)  # the client's retry
+    assert _raw(store, tenant) == (6, 6)
+
+
 def test_a_group_commit_retried_request_by_request_stores_each_span_once(store: Store, tenant: str) -> None:
     """Requests that share one insert with a poisoned one are retried alone; none is stored twice."""
     sessions = [Session(f"{tenant}-s{i}", f"{tenant}-s{i}") for i in range(6)]
