@@ -15,7 +15,7 @@ from fastapi import HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hive_otel.collector._auth import AUTHORIZATION, TenantAuth, Unauthenticated
-from hive_otel.collector._http import is_loopback_client
+from hive_otel.collector._http import is_loopback_client, is_loopback_host
 
 __all__ = ["Caller", "bearer_scheme", "resolve_caller"]
 
@@ -46,6 +46,13 @@ def resolve_caller(request: Request, auth: TenantAuth, credentials: HTTPAuthoriz
         host = request.client.host if request.client else None
         if not is_loopback_client(host, request.headers):
             raise HTTPException(403, "without a tokens file the API only serves clients on this machine")
+        # A web page open in the user's browser can reach 127.0.0.1 too (a form POST needs no
+        # preflight; a DNS-rebinding page even reads answers): no local tool sends an Origin, and
+        # a local tool addresses a loopback host name.
+        if request.headers.get("origin") is not None:
+            raise HTTPException(403, "without a tokens file the API does not serve web pages (Origin header)")
+        if not is_loopback_host(request.headers.get("host", "")):
+            raise HTTPException(403, "without a tokens file the API answers only requests to a loopback host name")
     try:
         principal = auth.principal(request.headers.get(AUTHORIZATION), None)
     except Unauthenticated as exc:

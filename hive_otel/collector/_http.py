@@ -278,12 +278,12 @@ def _local_json_refusal(request: Request, what: str) -> Response | None:
         return _refusal(415, f"{what} takes Content-Type: {JSON} only")
     if request.headers.get("origin") is not None:
         return _refusal(403, f"{what} does not serve web pages (the request has an Origin header)")
-    if not _is_loopback_host(request.headers.get("host", "")):
+    if not is_loopback_host(request.headers.get("host", "")):
         return _refusal(403, f"{what} answers only requests addressed to a loopback host name")
     return None
 
 
-def _is_loopback_host(host_header: str) -> bool:
+def is_loopback_host(host_header: str) -> bool:
     """True for ``localhost``, ``127.x.y.z`` or ``[::1]``, with or without a port."""
     host = host_header.strip().lower()
     if host.startswith("["):

@@ -169,3 +169,28 @@ def test_a_failed_query_does_not_corrupt_another_tenants_read_or_ingest(
     report = usage(store, ["model"], tenant=tenant)
     assert report.totals["llm_calls"] == 3
     assert report.totals["input_tokens"] == 100 + 101 + 102
+
+
+def _request(collector: CollectorServer, method: str, path: str, headers: dict[str, str]) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", collector.ports.http, timeout=30)
+    try:
+        connection.request(method, path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [
+        ("GET", {"Origin": "http://evil.example"}),  # a page in the user's browser
+        ("DELETE", {"Origin": "http://evil.example"}),
+        ("GET", {"Host": "evil.example"}),  # a DNS-rebinding page: same origin under a foreign name
+        ("DELETE", {"Host": "evil.example:4318"}),
+    ],
+)
+def test_the_api_without_tokens_serves_no_web_page(collector: CollectorServer, method: str, headers: dict[str, str]) -> None:
+    assert _request(collector, "GET", "/api/quotas/some-tenant", {}) == 200  # a local tool is served
+    assert _request(collector, method, "/api/quotas/some-tenant", headers) == 403
