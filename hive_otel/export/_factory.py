@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hive_otel import environment_variables as ev
-from hive_otel.export._grpc import OtlpGrpcExporter
 from hive_otel.export._http import OtlpHttpExporter
 from hive_otel.export._result import Exporter
 from hive_otel.settings import ClientSettings
+
+if TYPE_CHECKING:
+    from hive_otel.export._grpc import OtlpGrpcExporter
 
 
 def create_exporter(settings: ClientSettings) -> Exporter:
@@ -21,6 +25,8 @@ def create_exporter(settings: ClientSettings) -> Exporter:
         raise ValueError(f"{ev.OTEL_SDK_DISABLED}=true: exporting is turned off")
     exporter_class: type[OtlpHttpExporter | OtlpGrpcExporter]
     if settings.protocol == "grpc":
+        from hive_otel.export._grpc import OtlpGrpcExporter  # imported only when asked for: see hive_otel.export
+
         exporter_class = OtlpGrpcExporter
     elif settings.protocol == "http/protobuf":
         exporter_class = OtlpHttpExporter
