@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: venv demo test lint bench clean otelcol chromium stack
 
+# The project's venv has every profile: the client, the collector extra, aden-hive and the test tools
+# (`[test]` includes `[collector,hive]`), so demo, test, bench and stack all run from it.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -21,6 +23,7 @@ demo: $(STAMP)
 # renders the HTML report in headless Chromium (Debian's package, installed when missing).
 test: $(STAMP) otelcol chromium
 	$(VENV)/bin/ruff check hive_otel tests bench
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 chromium:
@@ -30,6 +33,7 @@ chromium:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hive_otel tests bench
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all

@@ -18,7 +18,12 @@ from typing import Any
 
 from bench._common import RESULTS_DIR
 
-BENCHES = {"instrument": "bench.bench_instrument", "mapping": "bench.bench_mapping", "backfill": "bench.bench_backfill"}
+BENCHES = {
+    "instrument": "bench.bench_instrument",
+    "mapping": "bench.bench_mapping",
+    "backfill": "bench.bench_backfill",
+    "install": "bench.bench_install",
+}
 
 
 def _us(ns: float) -> str:
@@ -89,7 +94,39 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                 _met(backfill["gzip_bytes_per_llm_call"] <= goals["gzip_bytes_per_llm_call"]),
             )
         )
+    if install := results.get("install"):
+        out += install_rows(install)
     return out
+
+
+def install_rows(install: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """The client profile's size beyond aden-hive and its import times (bench/bench_install.py)."""
+    sizes, imports, goals = install["sizes"], install["imports"], install["goals"]
+    top = ", ".join(f"{name} {mb:g}" for name, mb in list(sizes["client_beyond_aden_hive"].items())[:3])
+    collector_top = ", ".join(f"{name} {mb:g}" for name, mb in list(sizes["collector_extra_adds"].items())[:3])
+    beyond = sizes["client_beyond_aden_hive_mb"]
+    rows = [
+        (
+            "`pip install hive-otel` (the client): site-packages beyond aden-hive",
+            f"{beyond:g} MB ({top})",
+            f"≤ {goals['client_beyond_aden_hive_mb']:g} MB",
+            f"the client alone {sizes['client_alone_mb']:g} MB; aden-hive {sizes['aden_hive_mb']:g} MB; "
+            f"`[collector]` adds {sizes['collector_extra_adds_mb']:g} MB ({collector_top})",
+            _met(beyond <= goals["client_beyond_aden_hive_mb"]),
+        )
+    ]
+    labels = {
+        "import_hive_otel": "`import hive_otel`, fresh process (median)",
+        "instrument_in_hive": "`import hive_otel` + `instrument()` in a process running Hive's runtime (median)",
+    }
+    worst = imports["instrument_bare_bus"]
+    for name, label in labels.items():
+        median = imports[name]["median_ms"]
+        baseline = f"fastest {imports[name]['fastest_ms']:g} ms"
+        if name == "instrument_in_hive":
+            baseline += f"; with only the bus loaded {worst['median_ms']:g} ms (fastest {worst['fastest_ms']:g} ms)"
+        rows.append((label, f"{median:g} ms", f"≤ {goals['import_ms']:g} ms", baseline, _met(median <= goals["import_ms"])))
+    return rows
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:

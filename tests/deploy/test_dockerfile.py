@@ -50,7 +50,7 @@ def test_base_user_and_entrypoint(instructions: list[dict[str, str]]) -> None:
     assert _one(instructions, "ENTRYPOINT") == ['["hive-otel", "collector"]']
     assert _one(instructions, "HEALTHCHECK"), "the image says how to check it"
     (install,) = [r for r in _one(instructions, "RUN") if "pip install" in r]
-    assert "--no-cache-dir" in install and "[hive]" in install
+    assert "--no-cache-dir" in install and "[collector,hive]" in install  # the collector side, and the demo's Hive
 
 
 def _replay_context(instructions: list[dict[str, str]], context: Path) -> list[str]:
