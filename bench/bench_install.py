@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hive-otel-install-") as tmp:
         work = args.keep or Path(tmp)
+        load_before = os.getloadavg()  # the machine is shared: how busy it was frames the import times
         started = time.perf_counter()
         python = build_client_venv(work / "client-venv", build_wheel(work / "wheel"))
         install_s = time.perf_counter() - started
@@ -224,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             "pip_install_seconds": round(install_s, 1),
             "sizes": measure_sizes(site_packages(python)),
             "imports": measure_imports(python, args.runs, work),
+            "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         }
     path = write_result("install", result)
     print(json.dumps({k: result[k] for k in ("sizes", "imports")}, indent=2))
