@@ -9,7 +9,6 @@ import threading
 import time
 
 from hive_otel.export._result import Exporter, ExportResult, ExportStatus
-from hive_otel.export._split import split_request
 from hive_otel.outbox import MAX_RETRY_DELAY_S, Outbox, OutboxItem
 
 _log = logging.getLogger(__name__)
@@ -193,6 +192,8 @@ class OutboxSender:
 
     def _split(self, item: OutboxItem, reason: str) -> None:
         """Replace a request the receiver found too large by its halves; dead-letter a single item."""
+        from hive_otel.export._split import split_request  # protobuf, loaded only for this rare case
+
         halves = split_request(item.signal, item.body)
         if halves is None:
             why = f"{reason} (a single {item.signal} item of {len(item.body)} bytes; it cannot be split)"
