@@ -81,6 +81,8 @@ HIVE_STOP_REASON = "hive.stop_reason"
 HIVE_STATUS = "hive.status"
 HIVE_QUEEN_PHASE = "hive.queen.phase"
 HIVE_QUEEN_NAME = "hive.queen.name"  # the queen's display name (queen_identity_selected), never free text
+# On a queen_session_meta record: the colony the session spawned (meta.json ``spawned_colony_id``).
+HIVE_SPAWNED_COLONY_ID = "hive.spawned_colony.id"
 HIVE_EVENT_TYPE = "hive.event.type"
 HIVE_EVENT_SEQ = "hive.event.seq"
 HIVE_VERDICT = "hive.verdict"
@@ -109,6 +111,8 @@ class HiveOtelEvent(StrEnum):
     """Sent every ``HIVE_OTEL_HEARTBEAT_S`` per live session while instrumented (S7: last seen)."""
     STREAM_STATE_CHANGED = "stream_state_changed"
     """The live streaming indicator changed (S3); ``hive.status`` holds a :class:`StreamState`."""
+    QUEEN_SESSION_META = "queen_session_meta"
+    """What a queen session's ``meta.json`` states (file mode), sent when it changes, dated by its mtime."""
 
 
 class StreamState(StrEnum):

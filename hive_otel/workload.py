@@ -8,8 +8,10 @@ runtime keeps them, the real RuntimeLogger. Every path and every copy comes from
 - forks by ``framework.server.session_fork.fork_session_dir`` (whole, or cut before a user message);
 - create-colony as ``fork_session_into_colony`` does it: ``shutil.copytree`` of the DM session into
   ``colonies/<c>/queens/<q>/sessions/<new>/`` and the same ``meta.json`` update (``forked_from`` as a
-  string, ``colony_fork``), the colony's ``metadata.json``, the spawn lock on the source, the
-  ``colony_fork_marker`` line and ``colony_created`` on the source bus;
+  string, ``colony_fork``), the colony's ``metadata.json``, the spawn lock on the source (Hive's own
+  ``persist_colony_spawn_lock``), the ``colony_fork_marker`` line and ``colony_created`` on the source bus;
+- a queen session's phase persisted into its ``meta.json`` by Hive's own ``QueenPhaseState`` (as
+  ``create_queen`` does at start), and its ``queen_phase_changed`` published by the same object;
 - a session opened cold (a fork, a colony session) logs with the ``iteration_offset`` SessionManager
   scans from its copied ``events.jsonl``;
 - workers publish through a bus that stamps ``colony_id`` with the colony queen's session id (as
@@ -36,8 +38,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -48,6 +52,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import framework.config as hive_config
@@ -150,6 +155,8 @@ class SessionTruth:
     trace_id: str  # from the trace context, as L1-L3 carry it
     trace_execution_id: str  # the trace context's execution id (not the bus one)
     health: str  # what Hive's lifecycle says at the end: done | failed | idle | stalled
+    phase: str | None = None  # the queen phase Hive persisted in meta.json (queens only)
+    spawned_colony_id: str | None = None  # the colony persist_colony_spawn_lock recorded on this session
 
     @property
     def succeeded(self) -> bool:
@@ -376,8 +383,19 @@ def _colony_bookkeeping(colony: str, queen: str, colony_session: str, source_dir
     (colony_dir / "metadata.json").write_text(json.dumps(metadata, indent=2), encoding="utf-8")
     source_meta = _read_json(source_dir / "meta.json")
     source_meta.update(agent_path=str(colony_dir), agent_name=colony.replace("_", " ").title())
-    source_meta.update(colony_spawned=True, spawned_colony_id=colony, spawned_colony_at=now)
     _write_json(source_dir / "meta.json", source_meta)
+    from framework.server.routes_execution import persist_colony_spawn_lock  # aiohttp: only when needed
+
+    persist_colony_spawn_lock(SimpleNamespace(queen_dir=source_dir), colony)
+
+
+def _queen_phase_state(phase: str, bus: Any, meta_path: Path) -> Any:
+    """Hive's own ``QueenPhaseState`` for a queen session, as ``create_queen`` makes it. Imported here:
+    its module pulls in the LLM stack (LiteLLM, told to use its bundled price map: no network)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from framework.tools.queen_lifecycle_tools import QueenPhaseState
+
+    return QueenPhaseState(phase=phase, event_bus=bus, meta_path=meta_path)
 
 
 class _ScopedBus:
@@ -787,10 +805,15 @@ class _Writer:
         )
 
     async def open_queen(self, agent: _Agent, phase: str, message: str) -> None:
+        """The queen starts: ``create_queen`` stamps her phase into meta.json with QueenPhaseState, and
+        the workload has it announce the phase on the bus too (as a switch does), so both are read."""
         s = agent.session
+        phase_state = _queen_phase_state(phase, agent.bus, s.session_dir / "meta.json")
+        phase_state.persist_phase()
+        self.truth.sessions[s.session_id] = dataclasses.replace(self.truth.sessions[s.session_id], phase=phase)
         await self.user_message(agent, message)
         await agent.bus.emit_execution_started(s.stream_id, s.execution_id, {"message": "queen"})
-        await self.publish(agent, EventType.QUEEN_PHASE_CHANGED, {"phase": phase})
+        await phase_state._emit_phase_event()
         await agent.bus.emit_node_loop_started(s.stream_id, s.node_id, execution_id=s.execution_id, max_iterations=0)
 
     # -- sessions --
@@ -854,6 +877,8 @@ class _Writer:
         session_dir = hive_config.colony_queen_session_dir(colony, queen, sid)
         _copy_into_colony(src.session_dir, session_dir, src.session_id, colony, queen)
         _colony_bookkeeping(colony, queen, sid, src.session_dir, src.session_id)
+        spawned = dataclasses.replace(self.truth.sessions[src.session_id], spawned_colony_id=colony)
+        self.truth.sessions[src.session_id] = spawned
         await self.publish(
             source,
             EventType.COLONY_CREATED,

@@ -49,7 +49,7 @@ from hive_otel.mapping.ids import (
     tool_call_key,
 )
 from hive_otel.mapping.joiner import CallJoiner
-from hive_otel.mapping.status import DROPPED_EVENT_TYPES, KNOWN_EVENT_TYPES, status_log
+from hive_otel.mapping.status import DROPPED_EVENT_TYPES, KNOWN_EVENT_TYPES, queen_session_meta_log, status_log
 from hive_otel.mapping.stream_state import StreamStates, heartbeat_log, stream_state_log
 from hive_otel.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
 from hive_otel.mapping.timestamps import run_id_time_ns, to_unix_ns
@@ -145,6 +145,11 @@ class EventMapper:
             self._map_node_detail(data, self._known_context(record.context), now_ns, out)
         elif record.kind is RecordKind.RUN_SUMMARY:
             self._map_run_summary(data, self._known_context(record.context), now_ns, out)
+        elif record.kind is RecordKind.QUEEN_SESSION_META:
+            resource = self._resources.for_context(self._known_context(record.context))
+            sid = record.context.session_id
+            time_ns = record.written_ns or now_ns
+            out.logs.append(queen_session_meta_log(data, resource, time_ns, session_trace_id(sid), session_span_id(sid)))
         return out
 
     def release(self, now_ns: int) -> Telemetry:

@@ -179,6 +179,31 @@ def status_attributes(event_type: str, data: dict[str, Any], include_content: bo
     return attrs
 
 
+# What a queen session's meta.json states that is identity or status (never its title, tools or
+# channel): the phase QueenPhaseState persists, the queen, the colony _start_queen bound it to, and
+# the colony persist_colony_spawn_lock recorded (aden-hive 1.0.12 framework/server).
+_META_FIELDS = (
+    ("phase", A.HIVE_QUEEN_PHASE),
+    ("queen_id", A.HIVE_QUEEN_ID),
+    ("colony_id", A.HIVE_COLONY_ID),
+    ("spawned_colony_id", A.HIVE_SPAWNED_COLONY_ID),
+)
+_META_EVENT = A.HiveOtelEvent.QUEEN_SESSION_META.value
+
+
+def queen_session_meta_log(
+    meta: dict[str, Any], resource: Resource, time_ns: int, trace_id: bytes, span_id: bytes
+) -> LogRecord:
+    """A queen session's ``meta.json`` as one ``hive.queen_session_meta`` record dated ``time_ns``
+    (its mtime): the store folds it like the events stating the same fields, the newer winning."""
+    attrs: Attributes = {A.HIVE_EVENT_TYPE: _META_EVENT}
+    for key, attr in _META_FIELDS:
+        value = _str(meta.get(key))
+        if value:
+            attrs[attr] = value
+    return LogRecord(resource, time_ns, f"hive.{_META_EVENT}", SEVERITY_INFO, "INFO", attrs, None, trace_id, span_id)
+
+
 _ID_FIELDS = (
     ("stream_id", A.HIVE_STREAM_ID),
     ("node_id", A.HIVE_NODE_ID),

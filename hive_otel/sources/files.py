@@ -6,7 +6,8 @@ layout, lineage from meta.json, and the symlink rule: nothing is read through a 
 Positions are byte offsets at line boundaries, kept in memory as records are handed out and
 persisted by :meth:`FileTailer.commit`. A partial last line is left for the next poll; a file that
 shrank, or whose inode or leading bytes changed, is read again from the start; ``summary.json``
-(rewritten whole) is emitted again only when its content changed.
+and a queen session's ``meta.json`` (rewritten whole) are emitted again only when their content
+changed; ``meta.json`` carries its mtime (``HiveRecord.written_ns``), the time of what it states.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ _LINE_KINDS = {
     "details.jsonl": RecordKind.NODE_DETAIL,
     "tool_logs.jsonl": RecordKind.NODE_STEP,
 }
-_SUMMARY = "summary.json"
+# Documents Hive rewrites whole: emitted again only when their content changed.
+_DOCUMENT_KINDS = {"summary.json": RecordKind.RUN_SUMMARY, "meta.json": RecordKind.QUEEN_SESSION_META}
 
 
 def _hash(data: bytes) -> bytes:
@@ -105,7 +107,7 @@ class FileTailer:
         self.counters["files"] = len(self._states)
         for state in states:
             try:
-                if state.kind is RecordKind.RUN_SUMMARY:
+                if state.kind in _DOCUMENT_KINDS.values():
                     yield from self._read_document(state)
                 else:
                     yield from self._read_lines(state)
@@ -145,7 +147,7 @@ class FileTailer:
         state = self._states.get(rel)
         if state is None:
             name = rel.rsplit("/", 1)[-1]
-            kind = RecordKind.RUN_SUMMARY if name == _SUMMARY else _LINE_KINDS.get(name, RecordKind.EVENT)
+            kind = _DOCUMENT_KINDS.get(name) or _LINE_KINDS.get(name, RecordKind.EVENT)
             state = _FileState(rel, kind, context)
             saved = self._committed.pop(rel, None)
             if saved is not None:
@@ -230,7 +232,7 @@ class FileTailer:
             logger.warning("%s:%d: malformed line skipped: %s", state.rel, line_no, why)
 
     def _read_document(self, state: _FileState) -> Iterator[HiveRecord]:
-        """summary.json is rewritten whole: emit it again only when its content changed."""
+        """summary.json and meta.json are rewritten whole: emit one again only when its content changed."""
         st = os.lstat(self.hive_home / state.rel)
         state.size = st.st_size
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -255,4 +257,5 @@ class FileTailer:
             self._malformed(state, 1, data)
             return
         self.counters["records"] += 1
-        yield HiveRecord(state.kind, data, state.context)
+        written_ns = st.st_mtime_ns if state.kind is RecordKind.QUEEN_SESSION_META else None
+        yield HiveRecord(state.kind, data, state.context, written_ns)

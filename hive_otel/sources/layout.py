@@ -14,6 +14,8 @@ session its path tells (see :func:`discover`):
   AgentLoader, ``agents/<agent>/graphs/<g>/`` for a secondary graph, a session's own directory for
   other hosts) and the legacy ``<storage>/runtime_logs/runs/<run_id>/``.
 - ``event_logs/*.jsonl``: HIVE_DEBUG_EVENTS dumps, whose events name no session.
+- a queen session's ``meta.json``: what Hive persisted about it (phase, queen, colony loaded or
+  spawned), read as a document whenever it changes.
 
 Lineage comes from each session's ``meta.json``: ``forked_from`` (an object ``{session_id,
 before_input_at}`` from fork_session_dir, a string from create-colony), ``compacted_from`` (a session
@@ -157,6 +159,8 @@ class _Walk:
         self.contexts.setdefault(sid, context)
         if _is_file(self.home, f"{rel_dir}/events.jsonl"):
             self.files.append((f"{rel_dir}/events.jsonl", sid))
+        if context.agent_role == ROLE_QUEEN and _is_file(self.home, f"{rel_dir}/meta.json"):
+            self.files.append((f"{rel_dir}/meta.json", sid))
         for worker in _dirs(self.home, f"{rel_dir}/workers"):
             self.worker(f"{rel_dir}/workers/{worker}", worker, context.colony_id, context.queen_id)
         self.run_logs(rel_dir, 0, walked=frozenset({"workers"}))

@@ -20,6 +20,7 @@ class RecordKind(StrEnum):
     RUN_SUMMARY = "l1"  # sessions/<sid>/logs/summary.json
     NODE_DETAIL = "l2"  # sessions/<sid>/logs/details.jsonl
     NODE_STEP = "l3"  # sessions/<sid>/logs/tool_logs.jsonl
+    QUEEN_SESSION_META = "meta"  # a queen session's meta.json (rewritten whole by Hive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +52,4 @@ class HiveRecord:
     kind: RecordKind
     data: dict[str, Any]
     context: SessionContext
+    written_ns: int | None = None  # a whole-file document's mtime: when Hive last wrote what it states

@@ -43,3 +43,33 @@ def test_identity_stored_before_the_migration_is_folded_by_it(store: Store, tena
     store.ingest_logs(_statements(Session("session_before", "session_before", tenant=tenant)), tenant=tenant)
     assert version in store.migrate()
     assert session_identity(store, tenant, "session_before") == EXPECTED
+
+
+def _phase(store: Store, tenant: str, session: str) -> str:
+    _, rows = store.query(
+        f"SELECT phase FROM agent_session_status WHERE tenant = '{tenant}' AND session = '{session}'"
+    )
+    return rows[0][0]
+
+
+def test_meta_json_fills_what_no_event_stated_and_the_newer_statement_wins(store: Store, tenant: str) -> None:
+    """hive.queen_session_meta (a queen session's meta.json, dated by its mtime) against the events."""
+    session = Session("session_meta", "session_meta", tenant=tenant)
+    now = time.time_ns()
+    meta = {"hive.queen.phase": "independent", "hive.queen.id": "queen_growth", "hive.colony.id": "bound",
+            "hive.spawned_colony.id": "spawned"}  # fmt: skip
+    store.ingest_logs(logs_request(session, [(now, "queen_session_meta", meta)]), tenant=tenant)
+    assert _phase(store, tenant, "session_meta") == "independent"
+    assert session_identity(store, tenant, "session_meta") == {
+        "queen_id": "queen_growth", "queen_name": None, "loaded_colony": "bound", "spawned_colony": "spawned"
+    }  # fmt: skip
+    newer = [(now + 1, "queen_phase_changed", {"hive.queen.phase": "colony"}),
+             (now + 2, "colony_created", {"hive.colony.id": "made_later"})]  # fmt: skip
+    store.ingest_logs(logs_request(session, newer), tenant=tenant)
+    assert _phase(store, tenant, "session_meta") == "colony"
+    assert session_identity(store, tenant, "session_meta")["spawned_colony"] == "made_later"
+    older_meta = logs_request(session, [(now - 5, "queen_session_meta", {**meta, "hive.queen.phase": "stale"})])
+    store.ingest_logs(older_meta, tenant=tenant)  # a replay of an older meta.json changes nothing
+    assert _phase(store, tenant, "session_meta") == "colony"
+    store.ingest_logs(logs_request(session, [(now + 3, "queen_session_meta", {"hive.queen.phase": "rewritten"})]), tenant=tenant)
+    assert _phase(store, tenant, "session_meta") == "rewritten"
