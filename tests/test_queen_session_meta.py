@@ -32,9 +32,14 @@ def test_hive_fields_are_what_meta_json_states_even_without_events(tmp_path: Pat
     server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
     server.start()
     try:
-        settings = ClientSettings.from_env({"HIVE_HOME": str(tmp_path / "home"), "HIVE_OTEL_STATE_DIR": str(tmp_path / "state"),
-                                            "HIVE_OTEL_ENDPOINT": server.http_url,
-                                            "OTEL_EXPORTER_OTLP_HEADERS": f"x-hive-tenant-id={TENANT}"})  # fmt: skip
+        settings = ClientSettings.from_env(
+            {
+                "HIVE_HOME": str(tmp_path / "home"),
+                "HIVE_OTEL_STATE_DIR": str(tmp_path / "state"),
+                "HIVE_OTEL_ENDPOINT": server.http_url,
+                "OTEL_EXPORTER_OTLP_HEADERS": f"x-hive-tenant-id={TENANT}",
+            }
+        )
         assert backfill(settings, replay=False, timeout_s=120) == EXIT_OK
         for s in queens:
             meta = json.loads((s.session_dir / "meta.json").read_text())

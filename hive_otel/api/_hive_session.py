@@ -2,9 +2,10 @@
 ``framework/server/routes_sessions.py``: ``_session_to_live_dict``, ``handle_get_live_session``,
 ``ColonyRuntime.get_stats``), computed from a session's stored status.
 
-Where Hive answers from its live process, these answer from what Hive stated in its events; a field
-Hive never stated is ``None`` (Hive's own fallback phase names are not invented here: a phase is
-whatever ``queen_phase_changed`` carried).
+Where Hive answers from its live process, these answer from what Hive stated in its events and, in
+file mode, persisted in the queen session's ``meta.json``; a field Hive never stated is ``None``
+(Hive's own fallback phase names are not invented here: a phase is whatever ``queen_phase_changed``
+or ``meta.json`` carried).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 ``/events/history`` exist with Hive's shapes. Everything comes from what the store holds:
 
 - identity (queen id and name, the colony loaded or spawned) from ``session_identity``, which folds
-  Hive's ``queen_identity_selected``, ``worker_colony_loaded`` and ``colony_created`` records;
+  Hive's ``queen_identity_selected``, ``worker_colony_loaded`` and ``colony_created`` records and, in
+  file mode, the queen session's ``meta.json`` (``hive.queen_session_meta``), the newer winning;
 - the queen's model from the session's latest LLM call in ``usage_facts``;
 - history from the durable records: the status log records in ``otel_logs`` (Hive's bus events as
   the policy let them out; hive-otel's own heartbeats and stream-state changes are not Hive's events

@@ -71,5 +71,6 @@ def test_meta_json_fills_what_no_event_stated_and_the_newer_statement_wins(store
     older_meta = logs_request(session, [(now - 5, "queen_session_meta", {**meta, "hive.queen.phase": "stale"})])
     store.ingest_logs(older_meta, tenant=tenant)  # a replay of an older meta.json changes nothing
     assert _phase(store, tenant, "session_meta") == "colony"
-    store.ingest_logs(logs_request(session, [(now + 3, "queen_session_meta", {"hive.queen.phase": "rewritten"})]), tenant=tenant)
+    rewritten = logs_request(session, [(now + 3, "queen_session_meta", {"hive.queen.phase": "rewritten"})])
+    store.ingest_logs(rewritten, tenant=tenant)  # meta.json written after the event: it wins
     assert _phase(store, tenant, "session_meta") == "rewritten"
