@@ -1,4 +1,4 @@
-"""Cloud-side subcommands: collector, migrate, usage, sql, status, reconcile.
+"""Cloud-side subcommands: collector, migrate, usage, sql, status, reconcile, settle.
 
 Exit codes: 0 ok, 2 usage error (bad flag, key, time or statement), 3 store unavailable or locked.
 While a collector owns an embedded (chDB) store, ``usage``, ``sql`` and ``status`` ask it over HTTP
@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -184,6 +185,22 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_settle(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    try:
+        while True:
+            started = time.monotonic()
+            store.settle()
+            print(f"settled in {time.monotonic() - started:.2f} s", flush=True)
+            if not args.every:
+                return EXIT_OK
+            time.sleep(max(0.0, args.every - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        store.close()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     migrate = sub.add_parser("migrate", help="apply the ClickHouse migrations (idempotent)")
     _store_arg(migrate)
@@ -218,6 +235,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     reconcile = sub.add_parser("reconcile", help="rebuild the usage ledger and rollups from the facts")
     _store_arg(reconcile)
     reconcile.set_defaults(func=_guarded(_cmd_reconcile))
+
+    settle = sub.add_parser(
+        "settle", help="make the facts and rollups agree with the calls as merged by ClickHouse (several collectors)"
+    )
+    _store_arg(settle)
+    settle.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
+                        help="settle again every SECONDS until interrupted (run one such process per store)")  # fmt: skip
+    settle.set_defaults(func=_guarded(_cmd_settle))
 
     try:  # the receiver helper adds `hive-otel collector` there
         from hive_otel.collector.receiver import add_collector_command

@@ -42,7 +42,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from hive_otel import environment_variables as ev
-from hive_otel.collector import _usage_index, _usage_merge
+from hive_otel.collector import _settle, _usage_index, _usage_merge
 from hive_otel.collector._console import ConsoleRefused, admitted_statement
 from hive_otel.collector._group_commit import GroupCommit, Pending
 from hive_otel.collector._otlp_schema import OTLP_SUBSET_PROTO, delimited, ingest_trailer
@@ -387,10 +387,13 @@ class Store:
     def reconcile(self) -> dict[str, int]:
         """Rebuild every rollup (and the key index) from ``usage_facts FINAL``.
 
-        For a store written by several collectors that did not partition by tenant or session, or
-        after a crash between the ledger and the facts insert. Run it with ingest paused.
+        After a crash between the ledger and the facts insert, or to start the rollups afresh. Run it
+        with ingest paused; several collectors writing at once need only :meth:`settle`.
         """
         with self._lock:
+            if not self._index_ready():
+                self.rebuild_key_index()
+            self._transport.execute(_settle.facts_sql())  # facts first take in every version written
             for table in ("usage_hourly", "usage_daily", "usage_session_totals"):
                 self._transport.execute(f"TRUNCATE TABLE IF EXISTS {table}")
             columns = ", ".join(_usage_merge.LEDGER_COLUMNS)
@@ -402,6 +405,23 @@ class Store:
             _, rows = self._transport.query("SELECT count() FROM usage_facts FINAL")
             self.rebuild_key_index()
         return {"facts": int(rows[0][0])}
+
+    def settle(self) -> None:
+        """Bring usage_facts and the rollups to the calls as ClickHouse merged them (usage_calls).
+
+        For several collectors writing one store: after two of them took the same call for new at
+        once, this makes the facts and totals exact again (:mod:`hive_otel.collector._settle`).
+        Safe while collectors write; a no-op on a settled store.
+        """
+        with self._lock:
+            if not self._index_ready():
+                self.rebuild_key_index()
+            for statement in _settle.settle_sql():
+                self._transport.execute(statement)
+
+    def _index_ready(self) -> bool:
+        _, rows = self._transport.query(f"SELECT {_usage_index.INDEX_READY_SQL}")
+        return bool(rows[0][0])
 
     def set_owner_url(self, owner_url: str | None) -> None:
         """Record where this process answers ``POST {owner_url}/hive/v1/query`` (chDB lock file), and

@@ -1,0 +1,143 @@
+"""Two collector instances, one store, the same workload through both at once: totals stay exact.
+
+What runs for real: two :class:`CollectorServer` instances on their own loopback ports, each with its
+own :class:`Store` object (its own lock, group commit and ingest state), and real ``hive-otel backfill``
+client processes sending real aden-hive output over OTLP/HTTP. Per round, four clients run at once:
+the whole workload to each instance, and its two halves crossed — the bus events (``events.jsonl``)
+to one instance and the L3 logs (``tool_logs.jsonl``) to the other — so one call's versions, and
+the two halves of one call, reach the two instances at the same time. Three rounds, each from fresh
+client state (everything sent again). Then the usage reports must equal what the workload counted.
+
+What is not reproduced: two collector *processes* against one ClickHouse *server*. The embedded store
+(chDB) has one owner process, so both instances share its engine; a lock around each statement plays
+the server, which runs statements from two clients interleaved but each one whole. The key index is
+then one table both see, as on one server node; on a cluster each node has its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hive_otel.collector.receiver import CollectorServer
+from hive_otel.collector.store import Store, open_store
+from hive_otel.collector.usage import usage
+from hive_otel.workload import GROUP_KEYS, UNPRICED, WorkloadTruth, write_workload
+
+FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_creation_tokens",
+          "unpriced_calls", "tool_calls", "tool_errors")  # fmt: skip
+KEYS = ("model", "session", "colony")
+
+
+class StatementLock:
+    """A transport shared by two writers, one statement at a time (what a server does for two clients)."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._transport, name)
+        if not callable(method):
+            return method
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return locked
+
+
+@pytest.fixture(scope="module")
+def two_collectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, list[CollectorServer]]]:
+    path = tmp_path_factory.mktemp("two") / "clickhouse"
+    owner = open_store(f"chdb://{path}")
+    shared = StatementLock(owner._transport)
+    writers = [Store(owner.url, shared) for _ in range(2)]  # type: ignore[arg-type]
+    servers = [CollectorServer(w, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0") for w in writers]
+    for server in servers:
+        server.start()
+    yield owner, servers
+    for server in servers:
+        server.stop()
+    owner.close()
+
+
+def _halves(home: Path, into: Path) -> tuple[Path, Path]:
+    """Copies of ``home`` with only the bus events, and with only the run logs."""
+    events = shutil.copytree(home, into / "events", ignore=shutil.ignore_patterns("logs"))
+    logs = shutil.copytree(home, into / "logs", ignore=shutil.ignore_patterns("events.jsonl", "event_logs"))
+    return events, logs
+
+
+def _backfill(home: Path, state: Path, endpoint: str, tenant: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "HIVE_HOME": str(home),
+        "HIVE_OTEL_STATE_DIR": str(state),
+        "HIVE_OTEL_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_HEADERS": f"x-hive-tenant-id={tenant}",
+    }
+    command = [sys.executable, "-m", "hive_otel.cli", "backfill", "--timeout", "120"]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _deliver_round(homes: dict[str, Path], servers: list[CollectorServer], state: Path, tenant: str, r: int) -> None:
+    """Four clients at once: the whole workload to each instance, and its halves crossed between them."""
+    a, b = (servers[0], servers[1]) if r % 2 == 0 else (servers[1], servers[0])
+    plan = [("all", a), ("all", b), ("events", a), ("logs", b)]
+    procs = [_backfill(homes[h], state / f"{r}-{i}", s.http_url, tenant) for i, (h, s) in enumerate(plan)]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=180)
+        assert proc.returncode == 0, out.decode()
+
+
+def _expected(truth: WorkloadTruth, key: str) -> dict[str, dict[str, object]]:
+    out = {}
+    for value, totals in truth.totals_by(key).items():
+        row: dict[str, object] = {f: getattr(totals, f) for f in FIELDS} | {"cost_usd": round(totals.cost_usd, 6)}
+        row["unpriced_calls"] = sum(
+            1 for c in truth.llm_calls if getattr(c, GROUP_KEYS[key]) == value and c.model == UNPRICED.name and not c.priced
+        )
+        out[value or ""] = row
+    return out
+
+
+def _actual(store: Store, key: str, tenant: str) -> dict[str, dict[str, object]]:
+    report = usage(store, [key], tenant=tenant).as_dict()
+    return {
+        (row[key] or ""): {f: row[f] for f in FIELDS} | {"cost_usd": round(float(row["cost_usd"]), 6)}
+        for row in report["rows"]
+    }
+
+
+def test_same_workload_through_two_collectors_at_once_three_times_is_counted_once(two_collectors, tmp_path) -> None:
+    owner, servers = two_collectors
+    truth = write_workload(tmp_path / "home", queens=2, colonies=1, workers_per_colony=2, seed=13)
+    events, logs = _halves(tmp_path / "home", tmp_path / "halves")
+    homes = {"all": tmp_path / "home", "events": events, "logs": logs}
+    tenant = "two-collectors"
+    for r in range(3):
+        _deliver_round(homes, servers, tmp_path / "state", tenant, r)
+        owner.settle()
+        facts = owner.query(f"SELECT count() FROM usage_facts FINAL WHERE tenant = '{tenant}'")[1][0][0]
+        assert facts == len(truth.llm_calls) + len(truth.tool_calls), f"round {r}"
+        for key in KEYS:
+            assert _actual(owner, key, tenant) == _expected(truth, key), f"round {r}, by {key}"
+    inserted = _last_blocks(owner)
+    owner.settle()  # a settled store: no insert writes anything
+    assert _last_blocks(owner) == inserted
+
+
+def _last_blocks(store: Store) -> list[list[Any]]:
+    tables = "('usage_facts', 'usage_hourly', 'usage_daily', 'usage_session_totals')"
+    sql = f"SELECT table, max(max_block_number) FROM system.parts WHERE active AND table IN {tables} GROUP BY table ORDER BY table"
+    return store.query(sql)[1]
