@@ -139,5 +139,6 @@ def test_same_workload_through_two_collectors_at_once_three_times_is_counted_onc
 
 def _last_blocks(store: Store) -> list[list[Any]]:
     tables = "('usage_facts', 'usage_hourly', 'usage_daily', 'usage_session_totals')"
-    sql = f"SELECT table, max(max_block_number) FROM system.parts WHERE active AND table IN {tables} GROUP BY table ORDER BY table"
+    where = f"active AND table IN {tables}"
+    sql = f"SELECT table, max(max_block_number) FROM system.parts WHERE {where} GROUP BY table ORDER BY table"
     return store.query(sql)[1]
