@@ -19,7 +19,12 @@ Phases, on one chDB store:
    requests that queue up while the store is busy share one insert (group commit).
 3. ``replay``: the first 10% again, from ``--clients`` threads: every call is already stored.
 4. Queries: the usage rollup by model (``hive-otel usage --group-by model``, from ``usage_daily``),
-   by session (``usage_facts FINAL``), and the same totals by a raw scan of ``otel_traces``.
+   by session (``usage_facts FINAL``), and the same totals by a raw scan of ``otel_traces``; by model
+   from the calls as ClickHouse merged them (``usage_calls``, read-time merge); one ``Store.settle``
+   of the settled store (what a periodic settle costs when nothing raced).
+
+``--without-usage-calls`` drops the view that feeds ``usage_calls`` before ingest (then the merged-calls
+query and settle read an empty table): run it beside a default run to see what the view costs.
 
 "per core" is spans / CPU seconds of the process (user + system, all threads: Python, ClickHouse's
 query threads and its background merges). The OpenTelemetry Collector's published ~137k spans/s/core
@@ -34,7 +39,8 @@ Writes ``--out`` (default bench/results/ingest.json)::
                                                  "spans_per_s_per_core", "requests_per_insert"},
      "facts_after_replay", "llm_calls_in_rollup",
      "query_ms": {"usage_by_model_rollup", "usage_by_session_facts_final", "raw_scan_otel_traces_by_model",
-                  "raw_scan_over_rollup"},
+                  "raw_scan_over_rollup", "usage_by_model_merged_calls", "settle"},
+     "without_usage_calls",
      "bytes_on_disk": {table: bytes}, "bytes_per_call": {table: bytes, "total": bytes},
      "key_index_bytes_in_memory"}
 """
@@ -57,6 +63,7 @@ from pathlib import Path
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench._common import machine
+from hive_otel.collector._settle import MERGED_SQL
 from hive_otel.collector.store import Store, open_store
 from hive_otel.collector.usage import usage
 from hive_otel.mapping.ids import llm_call_key
@@ -67,7 +74,13 @@ GOALS = {"spans_per_s_per_core": 150_000, "rollup_ms": 50, "rollup_speedup": 20}
 REQUESTS_PER_CHUNK = 20  # requests built per message to the builder process
 # Every table that stores rows on ingest (usage_ledger is a Null table; the store empties usage_staging).
 TABLES = ("otel_traces", "otel_traces_trace_id_ts", "agent_sessions", "usage_facts", "usage_hourly", "usage_daily",
-          "usage_session_totals", "usage_staging")  # fmt: skip
+          "usage_session_totals", "usage_staging", "usage_calls")  # fmt: skip
+# The usage rollup by model computed at read time from the calls as ClickHouse merged them: what
+# reading would cost if the rollups were not kept at ingest (the scale-out alternative to settling).
+MERGED_BY_MODEL_SQL = (
+    "SELECT model, countIf(kind = 'llm'), sum(input_tokens), sum(cost_usd) "
+    f"FROM ({MERGED_SQL}) WHERE tenant = 'bench' GROUP BY model"
+)
 
 
 def build_request(start: int, stop: int) -> bytes:
@@ -157,11 +170,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "ingest.json"))
+    parser.add_argument("--without-usage-calls", action="store_true",
+                        help="drop the view feeding usage_calls first, to measure what it costs at ingest")  # fmt: skip
     args = parser.parse_args()
 
     tenth = max(args.batch, args.calls // 10 // args.batch * args.batch)
     workdir = Path(tempfile.mkdtemp(prefix="hive-otel-bench-"))
     store = open_store(f"chdb://{workdir / 'store'}")
+    if args.without_usage_calls:
+        store.execute("DROP VIEW usage_facts_to_usage_calls_mv")
     try:
         one = run_phase(store, request_bytes(0, tenth, args.batch), clients=1)
         many = run_phase(store, request_bytes(tenth, args.calls, args.batch), clients=args.clients)
@@ -176,6 +193,8 @@ def main() -> None:
             "WHERE SpanAttributes['gen_ai.operation.name'] = 'chat' GROUP BY model"
         )
         raw_ms = timed(lambda: store.query(raw_sql), repeat=3)
+        merged_ms = timed(lambda: store.query(MERGED_BY_MODEL_SQL), repeat=3)
+        settle_ms = timed(store.settle, repeat=3)  # a settled store: the cost of one periodic settle
         _, facts = store.query("SELECT count() FROM usage_facts FINAL")
         listed = ", ".join(f"'{t}'" for t in TABLES)
         _, sizes = store.query(
@@ -206,7 +225,10 @@ def main() -> None:
             "usage_by_session_facts_final": round(facts_ms, 2),
             "raw_scan_otel_traces_by_model": round(raw_ms, 2),
             "raw_scan_over_rollup": round(raw_ms / rollup_ms, 1),
+            "usage_by_model_merged_calls": round(merged_ms, 2),
+            "settle": round(settle_ms, 2),
         },
+        "without_usage_calls": args.without_usage_calls,
         "bytes_on_disk": bytes_by_table,
         "bytes_per_call": per_call,
         "key_index_bytes_in_memory": int(index[0][0] or 0) if index else 0,
