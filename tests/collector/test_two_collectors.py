@@ -104,8 +104,10 @@ def _expected(truth: WorkloadTruth, key: str) -> dict[str, dict[str, object]]:
     out = {}
     for value, totals in truth.totals_by(key).items():
         row: dict[str, object] = {f: getattr(totals, f) for f in FIELDS} | {"cost_usd": round(totals.cost_usd, 6)}
-        row["unpriced_calls"] = sum(
-            1 for c in truth.llm_calls if getattr(c, GROUP_KEYS[key]) == value and c.model == UNPRICED.name and not c.priced
+        row["unpriced_calls"] = sum(  # nobody priced: the private model, and graph agents' calls (L3 names no model)
+            1
+            for c in truth.llm_calls
+            if getattr(c, GROUP_KEYS[key]) == value and c.model in (UNPRICED.name, None) and not c.priced
         )
         out[value or ""] = row
     return out
