@@ -21,7 +21,7 @@ import sys
 from hive_otel import __version__
 
 # Every command that is not the client's (tests/test_install_profiles.py checks the list is whole).
-COLLECTOR_COMMANDS = ("collector", "tokens", "api", "migrate", "usage", "sql", "status", "reconcile", "report")
+COLLECTOR_COMMANDS = ("collector", "tokens", "api", "migrate", "usage", "sql", "status", "reconcile", "settle", "report")
 # Import name → distribution, for each package the `collector` extra in pyproject.toml adds.
 COLLECTOR_IMPORTS = {
     "chdb": "chdb-core",
