@@ -1,8 +1,9 @@
-"""Decoding what a loopback receiver got, for the client end-to-end tests."""
+"""For the client end-to-end tests: decoding what a loopback receiver got, and our collector on chDB."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from hive_otel.collector.receiver import CollectorServer
+from hive_otel.collector.store import Store, open_store
 
 
 def value_of(v: AnyValue) -> object:
@@ -67,3 +71,17 @@ def count_hive_records(home: Path) -> int:
         sum(1 for line in path.read_bytes().split(b"\n") if line.strip()) for path in home.rglob("*.jsonl")
     )
     return lines + sum(1 for _ in home.rglob("summary.json"))
+
+
+@contextmanager
+def running_collector(path: Path, **options: object) -> Iterator[tuple[Store, CollectorServer, str]]:
+    """Our collector in this process on loopback (ports chosen by the OS) over a chDB store at ``path``:
+    (store, server, store URL); ``options`` go to :class:`CollectorServer` (tokens, limits)."""
+    store = open_store(f"chdb://{path}")
+    server = CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", **options)  # type: ignore[arg-type]
+    server.start()
+    try:
+        yield store, server, f"chdb://{path}"
+    finally:
+        server.stop()
+        store.close()

@@ -39,12 +39,12 @@ from hive_otel.client_cli import (
     backfill,
 )
 from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
+from hive_otel.collector.store import Store
 from hive_otel.collector.tokens import TokenTable, add_token
 from hive_otel.outbox import MAX_RETRY_DELAY_S, Outbox
 from hive_otel.settings import ClientSettings
 from hive_otel.workload import WorkloadTruth
-from tests.client_helpers import decode
+from tests.client_helpers import decode, running_collector
 from tests.export.receivers import HttpReceiver, Reply
 from tests.redaction._otelcol import free_port
 from tests.test_end_to_end import KEYS, _actual, _expected
@@ -65,12 +65,8 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store,
     add_token(tokens, ADMIN_TOKEN, "ops", admin=True)
     for tenant in TENANTS:
         add_token(tokens, _token(tenant), tenant)
-    store = open_store(f"chdb://{root / 'clickhouse'}")
-    server = CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", tokens=TokenTable.load(tokens))
-    server.start()
-    yield store, server, f"chdb://{root / 'clickhouse'}"
-    server.stop()
-    store.close()
+    with running_collector(root / "clickhouse", tokens=TokenTable.load(tokens)) as running:
+        yield running
 
 
 def _settings(home: Path, state: Path, endpoint: str, token: str, **env: str) -> ClientSettings:

@@ -22,10 +22,11 @@ from hive_otel.cli import run
 from hive_otel.client_cli import EXIT_OK, backfill
 from hive_otel.collector._transport import read_admin_token
 from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
+from hive_otel.collector.store import Store
 from hive_otel.collector.usage import RemoteStore, usage
 from hive_otel.settings import ClientSettings
 from hive_otel.workload import GROUP_KEYS, UNPRICED, UsageTotals, WorkloadTruth, write_workload
+from tests.client_helpers import running_collector
 
 KEYS = ("model", "colony", "session", "root_session", "agent_role")
 FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_creation_tokens",
@@ -34,13 +35,8 @@ FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_
 
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, CollectorServer, str]]:
-    path = tmp_path_factory.mktemp("e2e") / "clickhouse"
-    store = open_store(f"chdb://{path}")
-    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
-    server.start()
-    yield store, server, f"chdb://{path}"
-    server.stop()
-    store.close()
+    with running_collector(tmp_path_factory.mktemp("e2e") / "clickhouse") as running:
+        yield running
 
 
 def _settings(home: Path, state: Path, endpoint: str, tenant: str, **env: str) -> ClientSettings:

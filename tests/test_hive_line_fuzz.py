@@ -19,11 +19,11 @@ import pytest
 
 from hive_otel.client_cli import EXIT_OK, backfill
 from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
+from hive_otel.collector.store import Store
 from hive_otel.mapping.mapper import EventMapper
 from hive_otel.mapping.telemetry import Telemetry
 from hive_otel.sources.records import HiveRecord
-from tests.client_helpers import decode
+from tests.client_helpers import decode, running_collector
 from tests.export.receivers import HttpReceiver
 from tests.test_end_to_end import KEYS, _actual, _expected, _settings, _usage_json
 
@@ -116,13 +116,8 @@ def _mutated_home(source: Path, target: Path, seed: int) -> int:
 
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, CollectorServer, str]]:
-    path = tmp_path_factory.mktemp("fuzz") / "clickhouse"
-    store = open_store(f"chdb://{path}")
-    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
-    server.start()
-    yield store, server, f"chdb://{path}"
-    server.stop()
-    store.close()
+    with running_collector(tmp_path_factory.mktemp("fuzz") / "clickhouse") as running:
+        yield running
 
 
 @pytest.mark.parametrize("seed", SEEDS)

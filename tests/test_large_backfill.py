@@ -25,9 +25,10 @@ import pytest
 
 from hive_otel.client_cli import EXIT_OK, backfill
 from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
+from hive_otel.collector.store import Store
 from hive_otel.settings import DEFAULT_MAX_REQUEST_BYTES
 from hive_otel.workload import WorkloadTruth
+from tests.client_helpers import running_collector
 from tests.redaction._otelcol import Agent, free_port
 from tests.test_end_to_end import KEYS, _actual, _expected, _settings, _start_collector, _usage_json
 
@@ -37,13 +38,8 @@ SMALL_COLLECTOR_LIMIT = 1 << 20  # 1 MiB: a quarter of what the client builds by
 
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, CollectorServer, str]]:
-    path = tmp_path_factory.mktemp("large") / "clickhouse"
-    store = open_store(f"chdb://{path}")
-    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
-    server.start()
-    yield store, server, f"chdb://{path}"
-    server.stop()
-    store.close()
+    with running_collector(tmp_path_factory.mktemp("large") / "clickhouse") as running:
+        yield running
 
 
 def _queued_request_sizes(state: Path) -> list[int]:
