@@ -17,12 +17,12 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m hive_otel.demo
+	$(PY) -m devtools.demo
 
 # The suite runs the real OpenTelemetry Collector agent (built by `otelcol` below when missing) and
 # renders the HTML report in headless Chromium (Debian's package, installed when missing).
 test: $(STAMP) otelcol chromium
-	$(VENV)/bin/ruff check hive_otel tests bench
+	$(VENV)/bin/ruff check hive_otel devtools tests bench
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
@@ -32,7 +32,7 @@ chromium:
 	  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check hive_otel tests bench
+	$(VENV)/bin/ruff check hive_otel devtools tests bench
 	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
@@ -60,9 +60,9 @@ otelcol:
 
 # The services of deploy/docker-compose.yml as local processes on 127.0.0.1, no Docker needed: the real
 # agent built above, `hive-otel collector` on the embedded store, the demo workload backfilled through
-# the agent; prints usage and writes an HTML report, then stops everything (hive_otel/stack.py).
+# the agent; prints usage and writes an HTML report, then stops everything (devtools/stack.py).
 stack: $(STAMP) otelcol
-	$(PY) -m hive_otel.stack
+	$(PY) -m devtools.stack
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,6 +1,6 @@
 """Build hook: the wheel carries files authored outside the package, under hive_otel/data.
 
-* clickhouse/migrations/*.sql → hive_otel/data/migrations (``hive_otel.collector.migrate`` applies them);
+* clickhouse/migrations/*.sql → hive_otel/data/migrations (``hive_otel.collector.store.migrations`` applies them);
 * deploy/grafana/dashboards/*.json → hive_otel/data/dashboards (``hive-otel report`` runs their panels).
 
 Each is authored once, where its readers expect it in the repository, and both readers look for the

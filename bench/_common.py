@@ -10,8 +10,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hive_otel.sources.files import Checkpoints, FileTailer
-from hive_otel.sources.records import HiveRecord
+from hive_otel.client.sources.files import Checkpoints, FileTailer
+from hive_otel.client.sources.records import HiveRecord
 
 RESULTS_DIR = Path(__file__).parent / "results"
 # Workloads take seconds to minutes to write with the real runtime; they are kept between runs here.
@@ -45,7 +45,7 @@ def write_result(name: str, result: dict[str, object]) -> Path:
 
 @dataclass(frozen=True)
 class Workload:
-    """A Hive home written by the real aden-hive runtime (hive_otel.workload), with its ground truth."""
+    """A Hive home written by the real aden-hive runtime (devtools.workload), with its ground truth."""
 
     hive_home: Path
     queens: int
@@ -65,7 +65,7 @@ class Workload:
 
 def workload(*, queens: int, colonies: int, workers_per_colony: int, turns_per_session: int) -> Workload:
     """The workload of these dimensions, written once and then reused from WORKLOAD_CACHE."""
-    from hive_otel.workload import write_workload
+    from devtools.workload import write_workload
 
     name = f"v2-q{queens}-c{colonies}-w{workers_per_colony}-t{turns_per_session}"  # v2: homes Hive 1.0.12 writes
     home = WORKLOAD_CACHE / name

@@ -2,7 +2,7 @@
 
     python -m bench.bench_backfill [--turns 2100]
 
-The Hive home is written by the real runtime (hive_otel.workload: 20 queen DM sessions, 10 colony
+The Hive home is written by the real runtime (devtools.workload: 20 queen DM sessions, 10 colony
 sessions with 3 workers each, ``--turns`` LLM turns per session; the default gives ~1M records,
 i.e. lines of events.jsonl and L1-L3 logs) and kept between runs. The command runs as its own
 process, exactly as a user runs it (``hive-otel backfill --hive-home ...`` with

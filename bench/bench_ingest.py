@@ -63,10 +63,10 @@ from pathlib import Path
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench._common import machine
-from hive_otel.collector._settle import MERGED_SQL
-from hive_otel.collector.store import Store, open_store
-from hive_otel.collector.usage import usage
-from hive_otel.mapping.ids import llm_call_key
+from hive_otel.client.mapping.ids import llm_call_key
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.rollups.settle import MERGED_SQL
+from hive_otel.collector.store.store import Store, open_store
 from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, traces_request
 
 MODELS = [("gpt-4o", "openai", 0.0125), ("claude-sonnet-4-5", "anthropic", 0.0), ("gpt-4o-mini", "openai", 0.0003)]

@@ -198,7 +198,7 @@ def measure_imports(python: Path, runs: int, work: Path) -> dict[str, object]:
     env["HIVE_OTEL_ENDPOINT"] = f"http://127.0.0.1:{receiver.server_port}"
     try:
         # One untimed run first: Python writes the bytecode of anything pip did not compile.
-        warm = "import framework.host.agent_host, hive_otel.client"
+        warm = "import framework.host.agent_host, hive_otel.client.client"
         subprocess.run([python, "-c", warm], env=env, timeout=300, check=True, capture_output=True)
         return {name: time_scenario(python, *scenario, runs, env) for name, scenario in SCENARIOS.items()}
     finally:

@@ -110,7 +110,7 @@ def sdk_span_starter() -> tuple[Callable[[], None], Callable[[], None]]:
 async def measure(rounds: int, block: int) -> dict[str, list[float]]:
     from framework.host.event_bus import EventBus, EventType
 
-    from hive_otel.sources.live import instrument
+    from hive_otel.client.sources.live import instrument
 
     events = turn_events()
     block_events = [events[i % len(events)] for i in range(block)]

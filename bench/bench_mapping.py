@@ -2,13 +2,13 @@
 
     python -m bench.bench_mapping [--turns 200] [--runs 3]
 
-Records come from a workload written by the real runtime (hive_otel.workload), read by the real
+Records come from a workload written by the real runtime (devtools.workload), read by the real
 FileTailer and held in memory, so reading and JSON parsing are not measured. One pass does what
 ClientPipeline does between consume() and the outbox: map every record, and every 2048 items
 (optionally redact, then) encode the spans, their metrics and the log records.
 
 In the same run, on the very spans that pass produced:
-- ``encode_only``: hive_otel.encoding.encode_spans alone (no mapping), batches of 512;
+- ``encode_only``: hive_otel.client.encoding.encode_spans alone (no mapping), batches of 512;
 - ``official_encode``: the official encoder, opentelemetry-exporter-otlp's ``encode_spans`` plus
   ``SerializeToString()``, on SDK ``ReadableSpan``s with the same resource, ids, names, kinds,
   times, attributes, links and status, in the SDK batch processor's default batches of 512.
@@ -32,13 +32,13 @@ from typing import Any
 
 from bench._common import machine, read_records, workload, write_result
 from hive_otel import __version__
-from hive_otel.encoding import encode_logs, encode_metrics, encode_spans
-from hive_otel.mapping.context import ResourceFactory
-from hive_otel.mapping.mapper import EventMapper
-from hive_otel.mapping.telemetry import SpanRecord, Telemetry
-from hive_otel.pipeline import DEFAULT_BATCH_ITEMS
-from hive_otel.redaction import RedactionPolicy, RedactionProcessor
-from hive_otel.sources.records import HiveRecord
+from hive_otel.client.encoding import encode_logs, encode_metrics, encode_spans
+from hive_otel.client.mapping.context import ResourceFactory
+from hive_otel.client.mapping.mapper import EventMapper
+from hive_otel.client.mapping.telemetry import SpanRecord, Telemetry
+from hive_otel.client.pipeline import DEFAULT_BATCH_ITEMS
+from hive_otel.client.redaction import RedactionPolicy, RedactionProcessor
+from hive_otel.client.sources.records import HiveRecord
 
 CONFIGS = ("map_encode", "map_redact_encode", "encode_only", "official_encode")
 SDK_BATCH = 512  # BatchSpanProcessor's default max_export_batch_size

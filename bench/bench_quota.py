@@ -1,4 +1,4 @@
-"""hive_otel.quota.check from its local cache: the cost a runtime pays per LLM call (goal: <= 5 µs).
+"""hive_otel.client.quota.check from its local cache: the cost a runtime pays per LLM call (goal: <= 5 µs).
 
 Three cases, each the median of several timed loops: no budget at all (the module-level check with
 no cache started), a cache whose budgets all allow, and a cache with blocking, degrading and
@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 
 from bench._common import machine, write_result
-from hive_otel import quota
-from hive_otel.quota import QuotaCache, build_table
+from hive_otel.client import quota
+from hive_otel.client.quota import QuotaCache, build_table
 from hive_otel.settings import ClientSettings
 
 CALLS = 200_000
@@ -56,7 +56,7 @@ def main() -> dict[str, object]:
     ])  # fmt: skip
     assert busy.check("session_1", "gpt-4o").action == "block"
     result = {
-        "what": "hive_otel.quota.check per call, from the local cache (µs, median of rounds)",
+        "what": "hive_otel.client.quota.check per call, from the local cache (µs, median of rounds)",
         "calls_per_round": CALLS,
         "rounds": ROUNDS,
         "no_budget_module_check_us": _per_call_us(lambda: quota.check("session_1", "gpt-4o")),

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from hive_otel.client import LiveExport
+    from hive_otel.client.client import LiveExport
 
 
 def instrument(event_bus: Any, **kwargs: Any) -> LiveExport:
-    """Export a live ``framework`` EventBus over OTLP; see :func:`hive_otel.client.instrument`.
+    """Export a live ``framework`` EventBus over OTLP; see :func:`hive_otel.client.client.instrument`.
 
     Opt-in: without ``HIVE_OTEL_ENDPOINT`` it subscribes to nothing and opens nothing.
     """
-    from hive_otel.client import instrument as _instrument
+    from hive_otel.client.client import instrument as _instrument
 
     return _instrument(event_bus, **kwargs)
 

@@ -52,7 +52,7 @@ HIVE_OTEL_HEARTBEAT_S = "HIVE_OTEL_HEARTBEAT_S"
 the collector computes "last seen N s ago". ``0`` sends none. Default: 15."""
 
 HIVE_OTEL_QUOTA_URL = "HIVE_OTEL_QUOTA_URL"
-"""Base URL of the hive-otel API that ``hive_otel.quota`` reads budgets and decisions from
+"""Base URL of the hive-otel API that ``hive_otel.client.quota`` reads budgets and decisions from
 (``GET {url}/api/quotas/{tenant}/decisions``). Default: ``HIVE_OTEL_ENDPOINT`` (the collector serves
 the API on its OTLP/HTTP port)."""
 

@@ -98,7 +98,7 @@ class ClientSettings:
     heartbeat_s: float = DEFAULT_HEARTBEAT_S  # 0: no heartbeats
     quota_url: str | None = None  # None: the endpoint
     quota_refresh_s: float = DEFAULT_QUOTA_REFRESH_S
-    semconv_opt_in: str = ""  # OTEL_SEMCONV_STABILITY_OPT_IN, read by hive_otel.semconv
+    semconv_opt_in: str = ""  # OTEL_SEMCONV_STABILITY_OPT_IN, read by hive_otel.client.mapping.semconv
 
     @property
     def exporting(self) -> bool:

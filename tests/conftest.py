@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.workload import WorkloadTruth, write_workload
+from devtools.workload import WorkloadTruth, write_workload
 from tests.client_helpers import count_hive_records
 
 # 2 queen DMs, 2 colonies x (queen + 4 workers), the forks and graph runs write_workload adds: 750 turns

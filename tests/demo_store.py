@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hive_otel.api.quotas import QuotaPolicy
-from hive_otel.client_cli import EXIT_OK, backfill
+from devtools.workload import WorkloadTruth, write_workload
+from hive_otel.cli.client import EXIT_OK, backfill
+from hive_otel.collector.api.quotas import QuotaPolicy
 from hive_otel.collector.config import TENANT_HEADER
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
-from hive_otel.workload import WorkloadTruth, write_workload
 
 TENANTS = {"acme": ("alice", 0), "globex": ("bob", 1)}  # tenant → (user, workload seed)
 # Spent past its limit at once (block), a monthly cost budget with room (allow), and a model budget.

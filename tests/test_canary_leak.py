@@ -3,7 +3,7 @@ redaction) → the collector (with a tokens file, over OTLP/HTTP and OTLP/gRPC) 
 then every text-bearing column of every table is searched for every canary.
 
 The canaries sit in tool inputs and results, LLM text, error messages, file paths and raw event
-data (see :mod:`hive_otel.workload`). The scan reads ``system.columns`` so a table or column added
+data (see :mod:`devtools.workload`). The scan reads ``system.columns`` so a table or column added
 later is scanned too; a positive control proves the same scan finds values that are meant to be there.
 """
 
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.client_cli import EXIT_OK, backfill
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
-from hive_otel.collector.tokens import TokenTable, add_token
+from devtools.workload import CANARIES, WorkloadTruth, write_workload
+from hive_otel.cli.client import EXIT_OK, backfill
+from hive_otel.collector.auth.tokens import TokenTable, add_token
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
-from hive_otel.workload import CANARIES, WorkloadTruth, write_workload
 
 TOKEN = "canary-scan-token-3c5e7a9b1d2f4e6a"
 TENANT = "canary-scan"

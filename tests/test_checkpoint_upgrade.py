@@ -16,13 +16,13 @@ from framework.observability import set_trace_context
 from framework.tracker.runtime_log_store import RuntimeLogStore
 from framework.tracker.runtime_logger import RuntimeLogger
 
-import hive_otel.client_cli as client_cli
-from hive_otel.client_cli import EXIT_OK, backfill
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import open_store
-from hive_otel.collector.usage import usage
+import hive_otel.cli.client as client_cli
+from devtools.workload import write_workload
+from hive_otel.cli.client import EXIT_OK, backfill
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import open_store
 from hive_otel.settings import ClientSettings
-from hive_otel.workload import write_workload
 
 OLD_MAIN = "d877b64"  # main before issue 11: queens/, colonies/ and HIVE_HOME/sessions/<sid>/logs only
 REPO = Path(__file__).resolve().parents[1]
@@ -30,15 +30,15 @@ SID = "session_20260115_080000_0ldc0de1"
 
 
 def _old_files_module() -> ModuleType:
-    """hive_otel/sources/files.py as main had it, loaded beside the current package.
+    """hive_otel/client/sources/files.py as main had it, loaded beside the current package.
 
-    Kept as test data (``git show d877b64:hive_otel/sources/files.py``) rather than read from git at
+    Kept as test data (``git show d877b64:hive_otel/client/sources/files.py``) rather than read from git at
     run time, so a shallow clone runs this test too instead of skipping it."""
     source = (REPO / "tests" / "testdata" / "files_d877b64.py.txt").read_text()
     spec = importlib.util.spec_from_loader("hive_otel_old_files", loader=None)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[module.__name__] = module  # dataclasses look their module up
-    exec(compile(source, f"{OLD_MAIN}:hive_otel/sources/files.py", "exec"), module.__dict__)
+    exec(compile(source, f"{OLD_MAIN}:hive_otel/client/sources/files.py", "exec"), module.__dict__)
     return module
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.workload import CANARIES, WorkloadTruth, write_workload
 from hive_otel.cli import run
-from hive_otel.client_cli import EXIT_CONFIG, EXIT_OK, EXIT_TIMEOUT, backfill, doctor_report, watch
-from hive_otel.mapping.ids import session_span_id
+from hive_otel.cli.client import EXIT_CONFIG, EXIT_OK, EXIT_TIMEOUT, backfill, doctor_report, watch
+from hive_otel.client.mapping.ids import session_span_id
 from hive_otel.settings import ClientSettings
-from hive_otel.workload import CANARIES, WorkloadTruth, write_workload
 from tests.client_helpers import Delivered, attrs, decode
 from tests.export.receivers import GrpcReceiver, HttpReceiver, Reply
 

@@ -30,20 +30,20 @@ from pathlib import Path
 
 import pytest
 
+from devtools.workload import WorkloadTruth
 from hive_otel.cli import run
-from hive_otel.client_cli import (
+from hive_otel.cli.client import (
     EXIT_DEAD_LETTERS,
     EXIT_OK,
     EXIT_TIMEOUT,
     EXIT_UNAUTHORIZED,
     backfill,
 )
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store
-from hive_otel.collector.tokens import TokenTable, add_token
-from hive_otel.outbox import MAX_RETRY_DELAY_S, Outbox
+from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox
+from hive_otel.collector.auth.tokens import TokenTable, add_token
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store
 from hive_otel.settings import ClientSettings
-from hive_otel.workload import WorkloadTruth
 from tests.client_helpers import decode, running_collector
 from tests.export.receivers import HttpReceiver, Reply
 from tests.redaction._otelcol import free_port

@@ -1,4 +1,4 @@
-"""hive_otel.dashboards expands panel SQL exactly as Grafana and the ClickHouse datasource plugin do.
+"""hive_otel.collector.dashboards expands panel SQL exactly as Grafana and the ClickHouse datasource plugin do.
 
 The expected strings follow the plugin's own rules (grafana-clickhouse-datasource v4.20.0,
 pkg/macros/macros.go and its tests; src/data/CHDatasource.ts for ``$__conditionalAll`` and the
@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hive_otel.dashboards import ALL, Selection, grafana_interval, interpolate, parse_time
+from hive_otel.collector.dashboards import ALL, Selection, grafana_interval, interpolate, parse_time
 
 START = datetime(2025, 3, 1, 8, 30, 15, 250000, tzinfo=UTC)  # 1740817815.25
 END = datetime(2025, 3, 8, 8, 30, 15, 750000, tzinfo=UTC)  # 1741422615.75

@@ -1,4 +1,4 @@
-"""hive_otel.encoding writes OTLP bytes by hand; they must be exactly what opentelemetry-proto gives.
+"""hive_otel.client.encoding writes OTLP bytes by hand; they must be exactly what opentelemetry-proto gives.
 
 The reference below builds the same requests as opentelemetry-proto messages (the way encoding.py
 did before it wrote the wire format itself) and serializes them. Every case checks the bytes are
@@ -35,15 +35,16 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
-from hive_otel import __version__, encoding
+from devtools.workload import WorkloadTruth
+from hive_otel import __version__
 from hive_otel import attributes as A
-from hive_otel.encoding import encode_logs, encode_metrics, encode_spans
-from hive_otel.mapping.context import ResourceFactory
-from hive_otel.mapping.mapper import EventMapper
-from hive_otel.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
-from hive_otel.redaction import RedactionPolicy, RedactionProcessor
-from hive_otel.sources.files import Checkpoints, FileTailer
-from hive_otel.workload import WorkloadTruth
+from hive_otel.client import encoding
+from hive_otel.client.encoding import encode_logs, encode_metrics, encode_spans
+from hive_otel.client.mapping.context import ResourceFactory
+from hive_otel.client.mapping.mapper import EventMapper
+from hive_otel.client.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
+from hive_otel.client.redaction import RedactionPolicy, RedactionProcessor
+from hive_otel.client.sources.files import Checkpoints, FileTailer
 
 # ------------------------------------------------------------------ the reference: proto messages
 

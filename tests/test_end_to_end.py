@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 import urllib3
 
+from devtools.workload import GROUP_KEYS, UNPRICED, UsageTotals, WorkloadTruth, write_workload
 from hive_otel.cli import run
-from hive_otel.client_cli import EXIT_OK, backfill
-from hive_otel.collector._transport import read_admin_token
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store
-from hive_otel.collector.usage import RemoteStore, usage
+from hive_otel.cli.client import EXIT_OK, backfill
+from hive_otel.collector.queries.usage import RemoteStore, usage
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store
+from hive_otel.collector.store.transport import read_admin_token
 from hive_otel.settings import ClientSettings
-from hive_otel.workload import GROUP_KEYS, UNPRICED, UsageTotals, WorkloadTruth, write_workload
 from tests.client_helpers import running_collector
 
 KEYS = ("model", "colony", "session", "root_session", "agent_role")

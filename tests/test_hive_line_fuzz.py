@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.client_cli import EXIT_OK, backfill
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store
-from hive_otel.mapping.mapper import EventMapper
-from hive_otel.mapping.telemetry import Telemetry
-from hive_otel.sources.records import HiveRecord
+from hive_otel.cli.client import EXIT_OK, backfill
+from hive_otel.client.mapping.mapper import EventMapper
+from hive_otel.client.mapping.telemetry import Telemetry
+from hive_otel.client.sources.records import HiveRecord
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store
 from tests.client_helpers import decode, running_collector
 from tests.export.receivers import HttpReceiver
 from tests.test_end_to_end import KEYS, _actual, _expected, _settings, _usage_json

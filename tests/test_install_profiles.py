@@ -24,14 +24,15 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bench.bench_install import build_client_venv, build_wheel, site_packages
+from devtools.workload import WorkloadTruth
 from hive_otel.cli import COLLECTOR_COMMANDS, COLLECTOR_IMPORTS, build_parser
-from hive_otel.workload import WorkloadTruth
 from tests.client_helpers import decode
 from tests.export.receivers import HttpReceiver
 
 # What only the collector side imports: the extra's packages, and what chDB loads with it.
-COLLECTOR_ONLY = {*COLLECTOR_IMPORTS, "pandas", "hive_otel.collector", "hive_otel.api", "hive_otel.report",
-                  "hive_otel.dashboards", "hive_otel.workload", "hive_otel.demo", "hive_otel.stack"}  # fmt: skip
+COLLECTOR_ONLY = {*COLLECTOR_IMPORTS, "pandas", "hive_otel.collector", "hive_otel.collector.api",
+                  "hive_otel.collector.report", "hive_otel.collector.dashboards",
+                  "devtools.workload", "devtools.demo", "devtools.stack"}  # fmt: skip
 # Runs the CLI (or instrument() on a real bus) in-process, then prints which COLLECTOR_ONLY modules it loaded.
 DRIVER = """
 import asyncio, json, sys
@@ -181,6 +182,6 @@ def test_the_collector_extra_and_commands_are_listed_whole() -> None:
 def test_the_http_client_path_loads_neither_grpc_nor_protobuf() -> None:
     """They are most of the client's import time (bench/bench_install.py); only gRPC, a response body to
     read or a request to split needs them, so they load then."""
-    code = "import json, sys, hive_otel.client, hive_otel.sources.live; print(json.dumps(sorted(sys.modules)))"
+    code = "import json, sys, hive_otel.client.client, hive_otel.client.sources.live; print(json.dumps(sorted(sys.modules)))"
     loaded = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))
     assert not [m for m in loaded if m.split(".")[0] in ("grpc", "google", "opentelemetry")]

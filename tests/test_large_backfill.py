@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.client_cli import EXIT_OK, backfill
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store
+from devtools.workload import WorkloadTruth
+from hive_otel.cli.client import EXIT_OK, backfill
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store
 from hive_otel.settings import DEFAULT_MAX_REQUEST_BYTES
-from hive_otel.workload import WorkloadTruth
 from tests.client_helpers import running_collector
 from tests.redaction._otelcol import Agent, free_port
 from tests.test_end_to_end import KEYS, _actual, _expected, _settings, _start_collector, _usage_json

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.workload import CANARIES, WorkloadTruth, write_workload
 from hive_otel import attributes as A
 from hive_otel.cli import run
-from hive_otel.payload_preview import preview_session
+from hive_otel.client.preview import preview_session
 from hive_otel.settings import ClientSettings
-from hive_otel.workload import CANARIES, WorkloadTruth, write_workload
 
 
 @pytest.fixture(scope="module")

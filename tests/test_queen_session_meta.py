@@ -10,14 +10,14 @@ from pathlib import Path
 
 import httpx
 
-from hive_otel.client_cli import EXIT_OK, backfill
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import open_store
+from devtools.workload import write_workload
+from hive_otel.cli.client import EXIT_OK, backfill
+from hive_otel.client.sources.checkpoints import Checkpoints
+from hive_otel.client.sources.files import FileTailer
+from hive_otel.client.sources.records import RecordKind
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import open_store
 from hive_otel.settings import ClientSettings
-from hive_otel.sources.checkpoints import Checkpoints
-from hive_otel.sources.files import FileTailer
-from hive_otel.sources.records import RecordKind
-from hive_otel.workload import write_workload
 
 TENANT = "queen-meta"
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from devtools.workload import write_workload
 from hive_otel import environment_variables as ev
-from hive_otel.client_cli import EXIT_OK, backfill
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
+from hive_otel.cli.client import EXIT_OK, backfill
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
-from hive_otel.workload import write_workload
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 SQL_EXAMPLES = re.findall(r"```sql\n(.*?)```", README, flags=re.S)

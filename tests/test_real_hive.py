@@ -16,13 +16,13 @@ import pytest
 from framework.host.event_bus import AgentEvent, EventBus, EventType
 
 import hive_otel
+from devtools.workload import UNPRICED, SessionTruth, WorkloadTruth, write_workload
 from hive_otel.cli import run
-from hive_otel.client_cli import EXIT_OK, backfill
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
-from hive_otel.mapping.timestamps import to_unix_ns
+from hive_otel.cli.client import EXIT_OK, backfill
+from hive_otel.client.mapping.timestamps import to_unix_ns
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
-from hive_otel.workload import UNPRICED, SessionTruth, WorkloadTruth, write_workload
 
 TENANT = "real-hive"
 FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_creation_tokens", "tool_calls",

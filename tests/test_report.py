@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
-from hive_otel.collector.store import open_store
-from hive_otel.report import write_report
+from hive_otel.collector.report import write_report
+from hive_otel.collector.store.store import open_store
 from tests.demo_store import load_demo_store
 
 PLOTLY_BLUE = (0x63, 0x6E, 0xFA)  # the first color of plotly's default colorway

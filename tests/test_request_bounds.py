@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.client import load_policy
-from hive_otel.export._split import split_request
-from hive_otel.outbox import Outbox
-from hive_otel.pipeline import ClientPipeline
-from hive_otel.redaction import RedactionProcessor
+from hive_otel.client.client import load_policy
+from hive_otel.client.export._split import split_request
+from hive_otel.client.outbox import Outbox
+from hive_otel.client.pipeline import ClientPipeline
+from hive_otel.client.redaction import RedactionProcessor
+from hive_otel.client.sources.checkpoints import Checkpoints
+from hive_otel.client.sources.files import FileTailer
 from hive_otel.settings import ClientSettings, SettingsError
-from hive_otel.sources.checkpoints import Checkpoints
-from hive_otel.sources.files import FileTailer
 from tests.client_helpers import decode
 
 
@@ -60,7 +60,7 @@ def test_an_item_over_the_limit_on_its_own_is_a_dead_letter_alone(hive_workload,
     whole, _, _ = _pipeline_output(home, tmp_path / "whole", limit=1 << 30)
     sizes = sorted(len(body) for _, body in _single_spans(whole))
     limit = sizes[len(sizes) // 2]  # half the spans fit alone, half do not
-    with caplog.at_level(logging.ERROR, logger="hive_otel.pipeline"):
+    with caplog.at_level(logging.ERROR, logger="hive_otel.client.pipeline"):
         bounded, dead, counters = _pipeline_output(home, tmp_path / "bounded", limit=limit)
 
     assert max(len(body) for _, body in bounded) <= limit

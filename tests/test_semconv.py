@@ -20,12 +20,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 import hive_otel
 from hive_otel import attributes as A
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
-from hive_otel.collector.usage import usage
-from hive_otel.encoding import encode_logs, encode_spans
-from hive_otel.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord
-from hive_otel.semconv import GenAiConventions
+from hive_otel.client.encoding import encode_logs, encode_spans
+from hive_otel.client.mapping.semconv import GenAiConventions
+from hive_otel.client.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
 

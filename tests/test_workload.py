@@ -18,7 +18,7 @@ import framework.config as hive_config
 import pytest
 from framework.tracker.runtime_log_store import RuntimeLogStore
 
-from hive_otel.workload import (
+from devtools.workload import (
     CANARIES,
     MODELS,
     UNPRICED,

@@ -13,18 +13,17 @@ from pathlib import Path
 from typing import NamedTuple
 
 from hive_otel import environment_variables as ev
-from hive_otel.collector.tokens import TokenTable
+from hive_otel.collector.auth.loopback import is_loopback_bind
+from hive_otel.collector.auth.tokens import TokenTable
 from hive_otel.settings import SettingsError
 
 __all__ = [
     "DEFAULT_GRPC_ENDPOINT",
     "DEFAULT_HTTP_ENDPOINT",
     "DEFAULT_MAX_BODY",
-    "LOCAL_TENANT",
     "TENANT_HEADER",
     "HostPort",
     "ReceiverConfig",
-    "is_loopback_host",
     "parse_host_port",
 ]
 
@@ -51,7 +50,6 @@ TENANT_HEADER = "x-hive-tenant-id"
 file, which only local clients can reach (a label, not an identity). Ignored with ``--tokens``:
 there the token alone decides the tenant."""
 
-LOCAL_TENANT = "local"
 """The tenant of a collector without a tokens file, unless a request names one in ``TENANT_HEADER``.
 Either way it overwrites any ``hive.tenant.id`` in the payload."""
 
@@ -99,14 +97,7 @@ def parse_host_port(raw: str, name: str) -> HostPort:
     return HostPort(host, port)
 
 
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): a bind only this machine reaches."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a wildcard (0.0.0.0, ::) or another host name: reachable from elsewhere
+
 
 
 @dataclass(frozen=True)
@@ -139,7 +130,7 @@ class ReceiverConfig:
         if self.tokens is None:
             # Without tokens nobody is authenticated, so nobody but this machine may connect.
             for flag, endpoint in (("--grpc", self.grpc_endpoint), ("--http", self.http_endpoint)):
-                if not is_loopback_host(endpoint.host):
+                if not is_loopback_bind(endpoint.host):
                     raise SettingsError(
                         f"{flag} {endpoint}: without --tokens FILE (${ev.HIVE_OTEL_COLLECTOR_TOKENS}) the collector "
                         "is single-tenant and listens on loopback only (127.0.0.1, [::1] or localhost); give it a "

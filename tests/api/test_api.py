@@ -22,9 +22,9 @@ import pytest
 from framework.host.event_bus import AgentEvent, EventBus, EventType
 
 import hive_otel
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
-from hive_otel.collector.tokens import TokenTable, add_token
+from hive_otel.collector.auth.tokens import TokenTable, add_token
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, logs_request, traces_request
 
@@ -213,7 +213,7 @@ def test_heartbeats_make_last_seen_recent(loaded: CollectorServer) -> None:
 
 
 def test_usage_routes_equal_the_usage_query_layer(loaded: CollectorServer, collector: tuple[CollectorServer, Store]) -> None:
-    from hive_otel.collector.usage import usage
+    from hive_otel.collector.queries.usage import usage
 
     _, store = collector
     by_model = _get(loaded, f"/api/sessions/{QUEEN}/usage/by-model", TOKEN_A).json()
@@ -372,7 +372,7 @@ def _decision(server: CollectorServer, budget: str) -> str:
 
 
 def _quota_cache(server: CollectorServer) -> Any:
-    from hive_otel.quota import QuotaCache
+    from hive_otel.client.quota import QuotaCache
 
     settings = ClientSettings.from_env(
         {"HIVE_OTEL_ENDPOINT": server.http_url, "HIVE_OTEL_TOKEN": TOKEN_B, "HIVE_OTEL_TENANT_ID": B,

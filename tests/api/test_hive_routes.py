@@ -22,9 +22,9 @@ import pytest
 from framework.host.event_bus import AgentEvent, EventBus, EventType
 
 import hive_otel
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
-from hive_otel.collector.tokens import TokenTable, add_token
+from hive_otel.collector.auth.tokens import TokenTable, add_token
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
 from tests.collector.otlp_builders import Session, logs_request
 

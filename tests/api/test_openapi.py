@@ -12,10 +12,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from hive_otel.api.service import ApiService
-from hive_otel.collector._auth import TenantAuth
-from hive_otel.collector.store import open_store
-from hive_otel.collector.tokens import TokenTable, add_token
+from hive_otel.collector.api.service import ApiService
+from hive_otel.collector.auth.principal import TenantAuth
+from hive_otel.collector.auth.tokens import TokenTable, add_token
+from hive_otel.collector.store.store import open_store
 
 TOKEN = "token-of-the-schema-tenant-71c2e9"
 

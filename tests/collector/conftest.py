@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hive_otel.collector.store import Store, open_store
+from hive_otel.collector.store.store import Store, open_store
 
 _tenants = itertools.count()
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, StoreError
-from hive_otel.collector.usage import usage
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store, StoreError
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
 
 CANARY = "hive-otel-canary-7f3a"
@@ -132,7 +132,7 @@ def test_the_console_serves_only_an_admin_token_from_a_local_tool(
 
 
 def test_the_local_admin_token_is_readable_by_the_store_owner_only(store: Store, collector: CollectorServer) -> None:
-    from hive_otel.collector._transport import ADMIN_TOKEN_FILE, read_admin_token
+    from hive_otel.collector.store.transport import ADMIN_TOKEN_FILE, read_admin_token
 
     path = Path(store.url.removeprefix("chdb://"))
     assert read_admin_token(path) == store.admin_token

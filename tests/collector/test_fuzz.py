@@ -17,9 +17,9 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store
-from hive_otel.collector.usage import usage
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, ToolCall, traces_request
 from tests.collector.otlp_json import otlp_json
 

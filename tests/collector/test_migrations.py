@@ -10,15 +10,15 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from hive_otel.collector._otlp_schema import OTLP_SUBSET_PROTO
-from hive_otel.collector.migrate import (
+from hive_otel.collector.store.migrations import (
     RenderOptions,
     applied_versions,
     load_migrations,
     render,
     split_statements,
 )
-from hive_otel.collector.store import Store
+from hive_otel.collector.store.otlp_schema import OTLP_SUBSET_PROTO
+from hive_otel.collector.store.store import Store
 
 # Column name → type of the OpenTelemetry Collector contrib clickhouseexporter tables
 # (internal/sqltemplates/*_table.sql), as ClickHouse reports them in system.columns.

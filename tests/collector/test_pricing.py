@@ -9,8 +9,8 @@ import genai_prices
 import pytest
 from genai_prices import Usage, data_snapshot
 
-from hive_otel.collector.pricing import ESTIMATED_SOURCE, CostEstimator
-from hive_otel.collector.store import Store
+from hive_otel.collector.rollups.pricing import ESTIMATED_SOURCE, CostEstimator
+from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)

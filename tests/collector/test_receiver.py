@@ -37,7 +37,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from hive_otel.collector.receiver import CollectorServer, is_loopback_client
+from hive_otel.collector.auth.loopback import is_loopback_client
+from hive_otel.collector.receiver.receiver import CollectorServer
 from tests.collector.otlp_json import otlp_json
 
 TRACE_ID = bytes.fromhex("5b8efff798038103d269b633813fc60c")

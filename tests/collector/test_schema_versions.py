@@ -19,13 +19,13 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from hive_otel import attributes as A
-from hive_otel.collector._otlp import SIGNALS as RECEIVER_SIGNALS
-from hive_otel.collector._otlp import TRACES
-from hive_otel.collector._schema_versions import UnsupportedSchemaVersion, upgrade_request
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store
-from hive_otel.collector.usage import usage
-from hive_otel.payload_preview import REQUEST_TYPES
+from hive_otel.client.preview import REQUEST_TYPES
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.receiver.otlp import SIGNALS as RECEIVER_SIGNALS
+from hive_otel.collector.receiver.otlp import TRACES
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.receiver.schema_versions import UnsupportedSchemaVersion, upgrade_request
+from hive_otel.collector.store.store import Store
 from tests.collector.testdata.record_payloads import SIGNALS, payload_path
 
 GROUP_KEYS = ("model", "session", "root_session", "colony", "agent_role", "user", "tool")

@@ -7,9 +7,9 @@ import time
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from hive_otel.collector.hive_sessions import session_identity
-from hive_otel.collector.migrate import load_migrations
-from hive_otel.collector.store import Store
+from hive_otel.collector.queries.hive_sessions import session_identity
+from hive_otel.collector.store.migrations import load_migrations
+from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import Session, logs_request
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.collector.store import Store, StoreError, StoreLockedError, open_store, read_owner
-from hive_otel.collector.usage import usage
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.store.store import Store, StoreError, StoreLockedError, open_store, read_owner
 from tests.collector.otlp_builders import (
     BASE_NS,
     LlmCall,

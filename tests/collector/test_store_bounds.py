@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 
 from hive_otel import attributes as A
-from hive_otel.collector.store import Store
-from hive_otel.collector.usage import usage
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, any_value, traces_request
 
 

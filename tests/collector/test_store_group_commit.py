@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from hive_otel.collector._group_commit import GroupCommit, Pending
-from hive_otel.collector.store import IngestResult, Store
-from hive_otel.collector.usage import usage
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.store.group_commit import GroupCommit, Pending
+from hive_otel.collector.store.store import IngestResult, Store
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, logs_request, traces_request
 
 QUEEN = Session("sess-g1", "sess-g1")

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from hive_otel.collector import _usage_index
-from hive_otel.collector.store import Store
-from hive_otel.collector.usage import usage
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.rollups import key_index as _usage_index
+from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, ToolCall, traces_request
 
 QUEEN = Session("sess-k1", "sess-k1")
@@ -94,7 +94,7 @@ def test_a_stale_fingerprint_is_merged_against_the_stored_row(store: Store, tena
 
 
 def test_the_view_and_the_store_fingerprint_facts_the_same_way(store: Store, tenant: str) -> None:
-    from hive_otel.collector.migrate import load_migrations
+    from hive_otel.collector.store.migrations import load_migrations
 
     index = next(m for m in load_migrations() if m.name == "create_usage_key_index")
     assert _usage_index.KEY_HASH_SQL in index.up and _usage_index.FINGERPRINT_SQL in index.up

@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from hive_otel.collector import store as store_module
-from hive_otel.collector.store import Store, StoreInputError
+from hive_otel.collector.store import store as store_module
+from hive_otel.collector.store.store import Store, StoreInputError
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, ToolCall, logs_request, traces_request
 from tests.collector.test_store_poison import poisoned
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hive_otel.collector.migrate import load_migrations
-from hive_otel.collector.store import DIRTY_MARKER, Store, open_store
-from hive_otel.collector.usage import usage
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.store.migrations import load_migrations
+from hive_otel.collector.store.store import DIRTY_MARKER, Store, open_store
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
 
 QUEEN = Session("sess-q1", "sess-q1")

@@ -11,9 +11,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.metrics.v1.metrics_pb2 import NumberDataPoint
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from hive_otel.collector._otlp_schema import ingest_trailer
-from hive_otel.collector.store import Store
-from hive_otel.redaction import RedactionPolicy
+from hive_otel.client.redaction import RedactionPolicy
+from hive_otel.collector.store.otlp_schema import ingest_trailer
+from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import (
     BASE_NS,
     LlmCall,

@@ -22,11 +22,11 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from hive_otel.cli import run
+from hive_otel.collector.auth.tokens import TokenTable, add_token, hash_token
 from hive_otel.collector.config import HostPort, ReceiverConfig
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, StoreError
-from hive_otel.collector.tokens import TokenTable, add_token, hash_token
-from hive_otel.collector.usage import RemoteStore
+from hive_otel.collector.queries.usage import RemoteStore
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store, StoreError
 from hive_otel.environment_variables import HIVE_OTEL_COLLECTOR_TOKENS
 from hive_otel.settings import SettingsError
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
@@ -130,7 +130,7 @@ def test_http_without_a_known_token_is_401_and_stores_nothing(
 ) -> None:
     session_id = f"tenancy-401-{reason}-{len(authorization or '')}"
     headers = {"authorization": authorization} if authorization is not None else {}
-    with caplog.at_level(logging.WARNING, logger="hive_otel.collector.receiver"):
+    with caplog.at_level(logging.WARNING, logger="hive_otel.collector.receiver.receiver"):
         status, response_headers, body = _post_traces(
             collector, _spans(session_id, TENANT_A), **headers, **{"x-hive-tenant-id": TENANT_A}
         )

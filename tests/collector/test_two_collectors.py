@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
-from hive_otel.collector.usage import usage
-from hive_otel.workload import GROUP_KEYS, UNPRICED, WorkloadTruth, write_workload
+from devtools.workload import GROUP_KEYS, UNPRICED, WorkloadTruth, write_workload
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import Store, open_store
 
 FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_creation_tokens",
           "unpriced_calls", "tool_calls", "tool_errors")  # fmt: skip

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hive_otel.collector.store import Store
-from hive_otel.collector.usage import MEASURES, QUERY_PATH, RemoteStore, usage
+from hive_otel.collector.queries.usage import MEASURES, QUERY_PATH, RemoteStore, usage
+from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, ToolCall, traces_request
 
 HOUR_NS = 3600 * 10**9

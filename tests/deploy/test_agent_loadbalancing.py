@@ -8,7 +8,7 @@ import subprocess
 
 import yaml
 
-from hive_otel.redaction import RedactionPolicy
+from hive_otel.client.redaction import RedactionPolicy
 from tests.redaction._otelcol import AGENT_CONFIG, REPO, otelcol_binary
 
 OVERLAY = REPO / "collector" / "agent-loadbalancing.yaml"

@@ -17,8 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
-from hive_otel.collector.tokens import TokenTable
-from hive_otel.stack import build_parser
+from devtools.stack import build_parser
+from hive_otel.collector.auth.tokens import TokenTable
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -170,7 +170,7 @@ def test_the_demo_runs_the_stack_module_through_the_agent() -> None:
     demo = SERVICES["demo"]
     assert demo["network_mode"] == "service:otel-agent"  # the agent listens on its own loopback only
     assert demo["environment"]["HIVE_OTEL_ENDPOINT"] == "http://127.0.0.1:4318"
-    assert demo["entrypoint"][:3] == ["python", "-m", "hive_otel.stack"]
+    assert demo["entrypoint"][:3] == ["python", "-m", "devtools.stack"]
     args = build_parser().parse_args([*demo["entrypoint"][3:], *demo["command"]])
     assert args.action == "demo-client" and args.agent_health == "http://127.0.0.1:13133/"
 

@@ -1,6 +1,6 @@
 """Every panel of the provisioned Grafana dashboards runs, as Grafana would send it, against a real store.
 
-The SQL of each panel goes through :func:`hive_otel.dashboards.interpolate` (the ClickHouse datasource's
+The SQL of each panel goes through :func:`hive_otel.collector.dashboards.interpolate` (the ClickHouse datasource's
 ``$__conditionalAll``, template variables and backend macros, expanded as the plugin does; see
 tests/test_dashboards.py for the expansions themselves) over the dashboard's own default time range,
 and must return rows from chDB loaded by the real pipeline. Grafana itself cannot run here (no Docker,
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hive_otel.collector.store import Store
-from hive_otel.dashboards import (
+from devtools.workload import WorkloadTruth
+from hive_otel.collector.dashboards import (
     ALL,
     DATASOURCE_UID,
     FORMAT_TIME_SERIES,
@@ -33,7 +33,7 @@ from hive_otel.dashboards import (
     parse_time,
     resolve_variables,
 )
-from hive_otel.workload import WorkloadTruth
+from hive_otel.collector.store.store import Store
 from tests.demo_store import TENANTS, load_demo_store
 
 GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
@@ -187,7 +187,7 @@ def test_quota_panels_read_the_quota_tables_and_agree_with_the_evaluator(
     loaded: tuple[Store, dict[str, WorkloadTruth]],
 ) -> None:
     """Budgets come from quota_policies, decisions from quota_crossings: the same as the API's evaluator says."""
-    from hive_otel.api.quotas import QuotaBook
+    from hive_otel.collector.api.quotas import QuotaBook
 
     store, _ = loaded
     quotas = next(d for d in DASHBOARDS if d.uid == "hive-quotas")

@@ -62,6 +62,8 @@ def _replay_context(instructions: list[dict[str, str]], context: Path) -> list[s
             workdir = value
         elif kind == "COPY":
             *sources, dest = shlex.split(value)
+            if not Path(workdir, dest).is_relative_to(workdir):
+                continue  # copied beside the build (the demo's devtools), not read by pip install
             target = context / Path(workdir, dest).relative_to(workdir)
             for source in sources:
                 origin = REPO / source
@@ -97,8 +99,8 @@ def test_install_steps_build_a_working_collector(instructions: list[dict[str, st
 
     check = subprocess.run(
         [python, "-c",
-         "import hive_otel, framework; from hive_otel.collector.migrate import load_migrations, migrations_dir; "
-         "from hive_otel.dashboards import dashboards_dir, load_dashboards; print(hive_otel.__file__); "
+         "import hive_otel, framework; from hive_otel.collector.store.migrations import load_migrations, migrations_dir; "
+         "from hive_otel.collector.dashboards import dashboards_dir, load_dashboards; print(hive_otel.__file__); "
          "print(migrations_dir()); print(len(load_migrations())); print(dashboards_dir()); print(len(load_dashboards()))"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

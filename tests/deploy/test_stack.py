@@ -15,12 +15,12 @@ from urllib.parse import urlparse
 
 import pytest
 
-from hive_otel.client_cli import EXIT_OK
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import open_store
-from hive_otel.collector.usage import usage
-from hive_otel.stack import DEMO_MARKER, demo_client
-from hive_otel.workload import WorkloadTruth
+from devtools.stack import DEMO_MARKER, demo_client
+from devtools.workload import WorkloadTruth
+from hive_otel.cli.client import EXIT_OK
+from hive_otel.collector.queries.usage import usage
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.store import open_store
 
 
 def test_make_stack_delivers_the_workload_through_the_agent(
@@ -29,7 +29,7 @@ def test_make_stack_delivers_the_workload_through_the_agent(
     home, truth = hive_workload
     work, result_file = tmp_path / "stack", tmp_path / "result.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "hive_otel.stack", "--dir", str(work), "--hive-home", str(home), "--json", str(result_file),
+        [sys.executable, "-m", "devtools.stack", "--dir", str(work), "--hive-home", str(home), "--json", str(result_file),
          "--timeout", "120"],
         capture_output=True, text=True, timeout=280,
     )  # fmt: skip

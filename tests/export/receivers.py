@@ -24,8 +24,8 @@ from google.protobuf.duration_pb2 import Duration
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
 
-from hive_otel.export._grpc import EXPORT_METHODS
-from hive_otel.export._otlp_responses import RESPONSE_TYPES
+from hive_otel.client.export._grpc import EXPORT_METHODS
+from hive_otel.client.export._otlp_responses import RESPONSE_TYPES
 
 PARTIAL_MESSAGE = "span name too long"
 

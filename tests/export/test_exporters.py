@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hive_otel import environment_variables as ev
-from hive_otel.export import (
+from hive_otel.client.export import (
     Exporter,
     ExportResult,
     ExportStatus,
@@ -25,7 +25,7 @@ from hive_otel.export import (
     create_exporter,
     parse_retry_after,
 )
-from hive_otel.outbox import Outbox
+from hive_otel.client.outbox import Outbox
 from hive_otel.settings import ClientSettings
 from tests.export.receivers import PARTIAL_MESSAGE, RECEIVERS, HttpReceiver, Receiver, Reply
 from tests.otlp_bodies import REQUEST_BUILDERS, logs_request, metrics_request, trace_request

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.export import ExportResult, OutboxSender
-from hive_otel.export._sender import MIN_RETRY_AFTER_S
-from hive_otel.outbox import MAX_RETRY_DELAY_S, Outbox, Signal
+from hive_otel.client.export import ExportResult, OutboxSender
+from hive_otel.client.export._sender import MIN_RETRY_AFTER_S
+from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox, Signal
 from tests.client_helpers import decode
 from tests.otlp_bodies import logs_request, spans_request, trace_request
 
@@ -209,8 +209,22 @@ def test_one_item_too_large_is_dead_lettered_alone(outbox: Outbox) -> None:
     assert sender.counters()["oversized_items"] == 1
 
 
+class HeldAfterFirstCall(ScriptedExporter):
+    """A :class:`ScriptedExporter` whose calls after the first wait for ``release``: a test can look at
+    the state the first answer left before the next attempt changes it, however slow the machine."""
+
+    def __init__(self, *outcomes: ExportResult | Exception) -> None:
+        super().__init__(*outcomes)
+        self.release = threading.Event()
+
+    def export(self, signal: Signal, body: bytes) -> ExportResult:
+        if self.calls:
+            self.release.wait(30)
+        return super().export(signal, body)
+
+
 def test_unauthorized_keeps_the_request_and_says_so_until_one_gets_through(outbox: Outbox) -> None:
-    exporter = ScriptedExporter(ExportResult.unauthorized("HTTP 401: invalid token"))
+    exporter = HeldAfterFirstCall(ExportResult.unauthorized("HTTP 401: invalid token"))
     sender = OutboxSender(outbox, exporter, initial_backoff_s=0.05, max_backoff_s=0.1)
     try:
         outbox.enqueue_many([("traces", trace_request(1), 1), ("traces", trace_request(2), 1)])
@@ -221,6 +235,7 @@ def test_unauthorized_keeps_the_request_and_says_so_until_one_gets_through(outbo
             time.sleep(0.005)
         assert sender.auth_failure == "HTTP 401: invalid token"
         assert outbox.counters()["dead_lettered"] == 0
+        exporter.release.set()
         # The token "was fixed": the next attempt (after the backoff) succeeds and the queue drains.
         # (force_flush() would return False at once while the credentials are refused.)
         while outbox.depth()[0]:

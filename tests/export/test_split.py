@@ -8,7 +8,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from hive_otel.export._split import split_request
+from hive_otel.client.export._split import split_request
 from tests.client_helpers import attrs, decode
 from tests.otlp_bodies import logs_request, metrics_request, spans_request, trace_request
 

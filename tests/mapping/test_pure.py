@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from hive_otel import attributes as A
-from hive_otel.mapping.calls import (
+from hive_otel.client.mapping.calls import (
     SOURCE_BOTH,
     SOURCE_EVENT,
     SOURCE_LOG,
@@ -16,13 +16,13 @@ from hive_otel.mapping.calls import (
     merge_llm,
     provider_for_model,
 )
-from hive_otel.mapping.context import ResourceFactory, context_for_stream, root_session_id
-from hive_otel.mapping.ids import hive_span_id, hive_trace_id, llm_call_key, tool_call_key
-from hive_otel.mapping.joiner import CallJoiner
-from hive_otel.mapping.status import status_log
-from hive_otel.mapping.telemetry import Resource
-from hive_otel.mapping.timestamps import to_unix_ns
-from hive_otel.sources.records import SessionContext
+from hive_otel.client.mapping.context import ResourceFactory, context_for_stream, root_session_id
+from hive_otel.client.mapping.ids import hive_span_id, hive_trace_id, llm_call_key, tool_call_key
+from hive_otel.client.mapping.joiner import CallJoiner
+from hive_otel.client.mapping.status import status_log
+from hive_otel.client.mapping.telemetry import Resource
+from hive_otel.client.mapping.timestamps import to_unix_ns
+from hive_otel.client.sources.records import SessionContext
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,13 @@ import pytest
 from framework.host.event_bus import EventBus
 
 from hive_otel import attributes as A
-from hive_otel.mapping.context import ResourceFactory
-from hive_otel.mapping.mapper import EventMapper
-from hive_otel.mapping.status import status_log
-from hive_otel.mapping.stream_state import StreamStates
-from hive_otel.mapping.telemetry import LogRecord
-from hive_otel.sources.live import instrument
-from hive_otel.sources.records import SessionContext
+from hive_otel.client.mapping.context import ResourceFactory
+from hive_otel.client.mapping.mapper import EventMapper
+from hive_otel.client.mapping.status import status_log
+from hive_otel.client.mapping.stream_state import StreamStates
+from hive_otel.client.mapping.telemetry import LogRecord
+from hive_otel.client.sources.live import instrument
+from hive_otel.client.sources.records import SessionContext
 
 NEXT_MS = 1_768_554_000_000
 STATE = A.HiveOtelEvent.STREAM_STATE_CHANGED.value

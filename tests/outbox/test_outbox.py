@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.outbox import MAX_RETRY_DELAY_S, Outbox
+from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox
 from tests.otlp_bodies import logs_request, metrics_request, trace_request
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -176,7 +176,7 @@ _ENQUEUE_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from hive_otel.outbox import Outbox
+    from hive_otel.client.outbox import Outbox
     from tests.otlp_bodies import trace_request
 
     box = Outbox(Path(sys.argv[1]))

@@ -31,9 +31,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from hive_otel import attributes as a
-from hive_otel.encoding import encode_logs, encode_metrics, encode_spans
-from hive_otel.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
-from hive_otel.redaction import RedactionPolicy, RedactionProcessor
+from hive_otel.client.encoding import encode_logs, encode_metrics, encode_spans
+from hive_otel.client.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
+from hive_otel.client.redaction import RedactionPolicy, RedactionProcessor
 from tests.redaction._otelcol import Agent
 
 CANARY = "CANARY7f3a"

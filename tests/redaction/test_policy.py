@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from hive_otel import attributes
-from hive_otel.redaction import PolicyError, RedactionPolicy
+from hive_otel.client.redaction import PolicyError, RedactionPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_FILE = REPO / "collector" / "redaction.yaml"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from hive_otel import attributes as a
-from hive_otel.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
-from hive_otel.redaction import COUNTER_NAMES, MASK, RedactionPolicy, RedactionProcessor
+from hive_otel.client.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
+from hive_otel.client.redaction import COUNTER_NAMES, MASK, RedactionPolicy, RedactionProcessor
 
 POLICY_FILE = Path(__file__).resolve().parents[2] / "collector" / "redaction.yaml"
 API_KEY = "sk-ant-api03-CANARYabcdefghijklmnop"

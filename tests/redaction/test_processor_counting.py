@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hive_otel.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord, Telemetry
-from hive_otel.redaction import MASK, RedactionPolicy, RedactionProcessor
+from hive_otel.client.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord, Telemetry
+from hive_otel.client.redaction import MASK, RedactionPolicy, RedactionProcessor
 
 
 def _processor() -> RedactionProcessor:

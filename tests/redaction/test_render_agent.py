@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from hive_otel.redaction import RedactionPolicy
-from hive_otel.redaction.render_agent import main, policy_processors, render_agent
+from hive_otel.client.redaction import RedactionPolicy
+from hive_otel.client.redaction.render_agent import main, policy_processors, render_agent
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_FILE = REPO / "collector" / "redaction.yaml"
@@ -22,7 +22,7 @@ def test_agent_config_is_current_with_the_policy() -> None:
     text = AGENT_FILE.read_text()
     assert render_agent(RedactionPolicy.load(POLICY_FILE), text) == text, (
         "collector/agent.yaml drifted from collector/redaction.yaml: "
-        "run python -m hive_otel.redaction.render_agent"
+        "run python -m hive_otel.client.redaction.render_agent"
     )
 
 

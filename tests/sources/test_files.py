@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from devtools.workload import WorkloadTruth
 from hive_otel import environment_variables as ev
+from hive_otel.client.sources.checkpoints import CHECKPOINTS_FILE, Checkpoints
+from hive_otel.client.sources.files import EVENT_LOG_SESSION_PREFIX, FileTailer
+from hive_otel.client.sources.records import HiveRecord, RecordKind, SessionContext
 from hive_otel.settings import ClientSettings
-from hive_otel.sources.checkpoints import CHECKPOINTS_FILE, Checkpoints
-from hive_otel.sources.files import EVENT_LOG_SESSION_PREFIX, FileTailer
-from hive_otel.sources.records import HiveRecord, RecordKind, SessionContext
-from hive_otel.workload import WorkloadTruth
 
 SID = "session_20260115_090000_0badc0de"
 
@@ -195,7 +195,7 @@ def test_malformed_lines_are_counted_and_skipped(
     with open(queen_log, "ab") as f:
         f.write(b"\xff\xfe not utf-8\n" + json.dumps(event(4)).encode() + b"\n")
     t = tailer(home, tmp_path / "state")
-    with caplog.at_level(logging.WARNING, logger="hive_otel.sources.files"):
+    with caplog.at_level(logging.WARNING, logger="hive_otel.client.sources.files"):
         assert seqs(list(t.poll())) == [1, 2, 3, 4]
     assert t.counters["malformed_lines"] == 3
     rel = f"queens/queen_growth/sessions/{SID}/events.jsonl"

@@ -1,5 +1,5 @@
 """Forks counted once and run logs found wherever aden-hive 1.0.12 writes them, through the real
-FileTailer and EventMapper, on homes written by Hive's own functions (hive_otel.workload)."""
+FileTailer and EventMapper, on homes written by Hive's own functions (devtools.workload)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 from framework.host.event_bus import EventBus
 
+from devtools.workload import WorkloadTruth, write_workload
 from hive_otel import attributes as A
-from hive_otel.mapping.context import ResourceFactory
-from hive_otel.mapping.mapper import EventMapper
+from hive_otel.client.mapping.context import ResourceFactory
+from hive_otel.client.mapping.mapper import EventMapper
+from hive_otel.client.sources.checkpoints import Checkpoints
+from hive_otel.client.sources.files import FileTailer
+from hive_otel.client.sources.layout import SafeHome, discover
+from hive_otel.client.sources.live import instrument as live_instrument
+from hive_otel.client.sources.records import HiveRecord, RecordKind, SessionContext
 from hive_otel.settings import ClientSettings
-from hive_otel.sources.checkpoints import Checkpoints
-from hive_otel.sources.files import FileTailer
-from hive_otel.sources.layout import SafeHome, discover
-from hive_otel.sources.live import instrument as live_instrument
-from hive_otel.sources.records import HiveRecord, RecordKind, SessionContext
-from hive_otel.workload import WorkloadTruth, write_workload
 
 Identity = tuple[bytes, bytes, str, str, str]  # trace id, span id, session, root session, colony
 

@@ -13,9 +13,9 @@ import pytest
 from framework.host.event_bus import AgentEvent, EventBus, EventType
 
 from hive_otel import environment_variables as ev
+from hive_otel.client.sources.live import STREAMING_DELTA_TYPES, Instrumentation, instrument
+from hive_otel.client.sources.records import RecordKind, SessionContext
 from hive_otel.settings import ClientSettings
-from hive_otel.sources.live import STREAMING_DELTA_TYPES, Instrumentation, instrument
-from hive_otel.sources.records import RecordKind, SessionContext
 
 VIAS = ("subscribe", "publish")
 

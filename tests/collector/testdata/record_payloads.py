@@ -15,17 +15,17 @@ from pathlib import Path
 
 from google.protobuf.message import Message
 
+from devtools.workload import write_workload
 from hive_otel import attributes as A
-from hive_otel.client import load_policy
-from hive_otel.collector._schema_versions import V0_RESOURCE_RENAMES, V0_SPAN_RENAMES
-from hive_otel.outbox import Outbox
-from hive_otel.payload_preview import REQUEST_TYPES
-from hive_otel.pipeline import ClientPipeline
-from hive_otel.redaction import RedactionProcessor
+from hive_otel.client.client import load_policy
+from hive_otel.client.outbox import Outbox
+from hive_otel.client.pipeline import ClientPipeline
+from hive_otel.client.preview import REQUEST_TYPES
+from hive_otel.client.redaction import RedactionProcessor
+from hive_otel.client.sources.checkpoints import Checkpoints
+from hive_otel.client.sources.files import FileTailer
+from hive_otel.collector.receiver.schema_versions import V0_RESOURCE_RENAMES, V0_SPAN_RENAMES
 from hive_otel.settings import ClientSettings
-from hive_otel.sources.checkpoints import Checkpoints
-from hive_otel.sources.files import FileTailer
-from hive_otel.workload import write_workload
 
 HERE = Path(__file__).parent
 SIGNALS = ("traces", "metrics", "logs")

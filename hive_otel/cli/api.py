@@ -1,0 +1,82 @@
+"""``hive-otel api``: the status and usage API on its own port, over a store it opens itself.
+
+A running ``hive-otel collector`` already serves the same API on its OTLP/HTTP port (it owns an
+embedded store, and only one process may), and only there are the live streams fed by ingest; this
+command is for a ClickHouse server store read by several collectors, or an embedded store while no
+collector runs. Exit codes: 0 after a clean shutdown, 1 when the port is taken, 2 for invalid
+settings, 3 when the store cannot be opened (or a collector owns it: use the collector's URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+
+from hive_otel import environment_variables as ev
+from hive_otel.collector.auth.loopback import is_loopback_bind
+from hive_otel.collector.auth.principal import TenantAuth
+from hive_otel.collector.auth.tokens import TokenTable
+from hive_otel.collector.config import parse_host_port
+from hive_otel.settings import SettingsError
+
+__all__ = ["DEFAULT_API_ENDPOINT", "add_api_command"]
+
+DEFAULT_API_ENDPOINT = "127.0.0.1:8318"
+
+
+def add_api_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "api",
+        help="serve the status and usage API (OpenAPI at /openapi.json) over a store",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument("--store", metavar="URL", help=f"as for `collector` (default: ${ev.HIVE_CLICKHOUSE_URL})")
+    parser.add_argument("--listen", metavar="HOST:PORT", default=DEFAULT_API_ENDPOINT,
+                        help=f"listen address (default: {DEFAULT_API_ENDPOINT}; port 0 = any)")  # fmt: skip
+    parser.add_argument("--tokens", metavar="FILE",
+                        help=f"the collector's tokens file (default: ${ev.HIVE_OTEL_COLLECTOR_TOKENS}, else none: "
+                        "loopback only, every tenant readable)")  # fmt: skip
+    parser.set_defaults(func=run_api)
+    return parser
+
+
+def run_api(args: argparse.Namespace) -> int:
+    import os
+
+    from hive_otel.collector.api.service import ApiService
+    from hive_otel.collector.store.store import StoreError, chdb_path, default_store_url, open_store, read_owner
+
+    try:
+        listen = parse_host_port(args.listen, "--listen")
+        tokens_path = args.tokens or os.environ.get(ev.HIVE_OTEL_COLLECTOR_TOKENS, "").strip() or None
+        tokens = TokenTable.load(tokens_path) if tokens_path else None
+        if tokens is None and not is_loopback_bind(listen.host):
+            raise SettingsError("--listen: without --tokens the API listens on loopback only")
+    except SettingsError as exc:
+        print(f"hive-otel api: {exc}", file=sys.stderr)
+        return 2
+    url = args.store or default_store_url()
+    path = chdb_path(url)
+    owner = read_owner(path) if path is not None else None
+    if owner is not None and owner.get("owner_url"):
+        print(f"hive-otel api: the collector at {owner['owner_url']} owns {url} and serves this API at "
+              f"{owner['owner_url']}/api/ (OpenAPI at {owner['owner_url']}/openapi.json)", file=sys.stderr)  # fmt: skip
+        return 3
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        print(f"hive-otel api: {exc}", file=sys.stderr)
+        return 3
+    service = ApiService(store, TenantAuth(tokens))
+    service.start()
+    try:
+        config = uvicorn.Config(service.app, host=listen.host, port=listen.port, log_config=None, access_log=False)
+        server = uvicorn.Server(config)
+        print(f"hive-otel api: serving {url} on http://{listen} (OpenAPI at /openapi.json)", flush=True)
+        server.run()
+        return 0 if server.started else 1
+    finally:
+        service.stop()
+        store.close()

@@ -1,0 +1,434 @@
+"""Client-side subcommands: ``backfill`` (all history once), ``watch`` (tail forever), ``doctor``,
+``outbox`` (what is queued and dead-lettered; ``outbox retry`` re-queues dead letters).
+
+Exit codes: 0 done (everything acknowledged by the receiver), 1 some requests were refused for good
+(dead-lettered), 2 configuration error (e.g. no endpoint, a HIVE_HOME that does not exist), 4 timed
+out with data still queued, 5 the receiver refused the credentials (HTTP 401/403, gRPC
+UNAUTHENTICATED/PERMISSION_DENIED): the run stopped and the data stays queued for the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from hive_otel import environment_variables as ev
+from hive_otel.attributes import SEMCONV_SCHEMA_URL
+from hive_otel.client.client import OUTBOX_FILE, Client
+from hive_otel.client.export import OutboxSender
+from hive_otel.client.mapping.semconv import GenAiConventions
+from hive_otel.client.outbox import Outbox
+from hive_otel.client.sources.files import Checkpoints, FileTailer
+from hive_otel.settings import ClientSettings, SettingsError
+
+EXIT_OK, EXIT_DEAD_LETTERS, EXIT_CONFIG, EXIT_TIMEOUT, EXIT_UNAUTHORIZED = 0, 1, 2, 4, 5
+CHECKPOINT_INTERVAL_S = 10.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    backfill = sub.add_parser(
+        "backfill",
+        help="export all Hive history under HIVE_HOME once, then exit",
+        description=(
+            "Read every events.jsonl and L1-L3 run log under HIVE_HOME, map it to OpenTelemetry and "
+            f"deliver it to {ev.HIVE_OTEL_ENDPOINT}. Resumes from checkpoints, so a second run sends only "
+            "what is new. Exits 0 once the receiver acknowledged everything."
+        ),
+    )
+    _common(backfill)
+    backfill.add_argument("--no-wait", action="store_true", help="only write to the outbox; do not wait for delivery")
+    backfill.add_argument(
+        "--replay", action="store_true", help="ignore checkpoints and send everything again (downstream deduplicates)"
+    )
+    backfill.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for delivery (default 600)")
+    backfill.set_defaults(func=cmd_backfill)
+
+    watch = sub.add_parser(
+        "watch",
+        help="tail HIVE_HOME continuously and export as Hive writes",
+        description="Tail Hive's files and export new records as they are written, until interrupted.",
+    )
+    _common(watch)
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    watch.set_defaults(func=cmd_watch)
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="print the effective configuration, endpoint reachability, outbox depth and counters",
+    )
+    _common(doctor)
+    doctor.add_argument("--json", action="store_true", help="print as JSON")
+    doctor.add_argument(
+        "--show-payload",
+        action="store_true",
+        help="print, as OTLP/JSON, exactly what one session would send after redaction; sends nothing",
+    )
+    doctor.add_argument(
+        "--session", metavar="ID", help="with --show-payload: this session instead of the most recent one"
+    )
+    doctor.set_defaults(func=cmd_doctor)
+
+    outbox = sub.add_parser(
+        "outbox",
+        help="show the queued and dead-lettered export requests; `outbox retry` re-queues dead letters",
+        description=(
+            "Without an action (or with `status`): how many requests wait in the outbox, why the head of the "
+            "queue waits, and the dead letters with their reasons. `retry` moves dead letters back into the "
+            "queue (all, or those given with --id) for the next backfill or watch to deliver."
+        ),
+    )
+    _common(outbox)
+    outbox.add_argument("action", nargs="?", choices=("status", "retry"), default="status")
+    outbox.add_argument("--id", type=int, action="append", dest="ids", metavar="ID", help="retry: only this dead letter")
+    outbox.add_argument("--json", action="store_true", help="status: print as JSON")
+    outbox.set_defaults(func=cmd_outbox)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hive-home", type=Path, help=f"Hive's data root (default: ${ev.HIVE_HOME} or ~/.hive)")
+
+
+def _settings(args: argparse.Namespace) -> ClientSettings:
+    return ClientSettings.from_env(hive_home=args.hive_home)
+
+
+def _resolve(args: argparse.Namespace, *, needs_endpoint: bool, needs_home: bool = False) -> ClientSettings | int:
+    """The command's settings, or the exit code to return when they are invalid or opt-in is missing."""
+    try:
+        settings = _settings(args)
+    except SettingsError as err:
+        print(f"hive-otel: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    if needs_home and not settings.hive_home.is_dir():
+        # Not created: reading an empty home would claim success for a typo in the path.
+        print(
+            f"hive-otel: Hive home {settings.hive_home} does not exist or is not a directory "
+            f"(--hive-home, or ${ev.HIVE_HOME}; Hive's default is ~/.hive)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if needs_endpoint and settings.disabled:
+        print(f"hive-otel: {ev.OTEL_SDK_DISABLED}=true, nothing to do", file=sys.stderr)
+        return EXIT_OK
+    if needs_endpoint and not settings.endpoint:
+        print(
+            f"hive-otel: {ev.HIVE_OTEL_ENDPOINT} is not set, so nothing leaves this machine. "
+            f"Set it to an OTLP endpoint (e.g. http://127.0.0.1:4318) to export.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    return settings
+
+
+class _Progress:
+    """One self-rewriting status line on a terminal; silent otherwise."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self._last = 0.0
+
+    def show(self, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.enabled and (force or now - self._last > 0.1):
+            self._last = now
+            sys.stderr.write("\r\x1b[2K" + text)
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    settings = _resolve(args, needs_endpoint=True, needs_home=True)
+    if isinstance(settings, int):
+        return settings
+    return backfill(settings, no_wait=args.no_wait, replay=args.replay, timeout_s=args.timeout)
+
+
+def backfill(settings: ClientSettings, *, no_wait: bool = False, replay: bool = False, timeout_s: float = 600.0) -> int:
+    """Export all history once; the library form of ``hive-otel backfill``."""
+    progress = _Progress()
+    client = Client(settings, join_window_ns=None)
+    dead_before = client.outbox.counters()["dead_lettered"]
+    records = _read_history(client, settings, replay, progress)
+    pipeline = client.pipeline.counters
+    summary = f"{records:,} records → {pipeline['spans']:,} spans, {pipeline['logs']:,} log records"
+    if pipeline["oversized_items"]:
+        summary += f" ({pipeline['oversized_items']} items over {ev.HIVE_OTEL_MAX_REQUEST_BYTES} kept as dead letters)"
+    if no_wait:
+        progress.done()
+        print(f"hive-otel: {summary} queued in the outbox ({settings.state_dir / OUTBOX_FILE})")
+        client.outbox.shutdown()
+        return EXIT_OK
+    client.outbox.retry_now()  # a new run tries the queue at once, whatever the last run was told
+    client.start_sending()
+    assert client.sender is not None
+    _wait_for_delivery(client, client.sender, timeout_s, progress)
+    progress.done()
+    delivered = client.sender.counters()["exported_requests"]
+    auth_failure = client.sender.auth_failure
+    client.shutdown(timeout_millis=1000)
+    counters = client.outbox.counters()
+    pending, _ = client.outbox.depth()
+    summary += f"; {delivered:,} requests delivered to {settings.endpoint}"
+    return _outcome(summary, pending, counters["dead_lettered"] - dead_before, counters, auth_failure, timeout_s)
+
+
+def _read_history(client: Client, settings: ClientSettings, replay: bool, progress: _Progress) -> int:
+    """Map every record under HIVE_HOME into the outbox, then commit the checkpoints (they say "in the
+    outbox", not "delivered": the outbox keeps what is not delivered). Returns the records read."""
+    checkpoints = Checkpoints(settings.state_dir, fresh=replay)
+    tailer = FileTailer(settings.hive_home, checkpoints)
+    records = 0
+    for record in tailer.poll():
+        client.pipeline.consume((record,))
+        records += 1
+        if records % 5000 == 0:
+            progress.show(f"reading Hive files: {records:,} records")
+    client.pipeline.finish()
+    tailer.commit()
+    skipped = tailer.counters["malformed_lines"]
+    if skipped:
+        print(f"hive-otel: {skipped} malformed lines skipped (logged with file and line)", file=sys.stderr)
+    unmappable = client.pipeline.counters["unmappable_records"]
+    if unmappable:
+        print(f"hive-otel: {unmappable} records the mapping could not use skipped (logged)", file=sys.stderr)
+    return records
+
+
+def _wait_for_delivery(client: Client, sender: OutboxSender, timeout_s: float, progress: _Progress) -> None:
+    """Until the queue is empty, the timeout passes, or the receiver refuses our credentials."""
+    deadline = time.monotonic() + timeout_s
+    total = max(1, client.outbox.depth()[0])
+    while True:
+        pending, _ = client.outbox.depth()
+        progress.show(f"delivering: {max(0, total - pending):,}/{total:,} requests", force=pending == 0)
+        if pending == 0 or time.monotonic() > deadline or sender.auth_failure:
+            return
+        time.sleep(0.05)
+
+
+def _outcome(
+    summary: str, pending: int, dead: int, counters: dict[str, int], auth_failure: str | None, timeout_s: float
+) -> int:
+    """Print what happened, never claiming delivery of what is queued or dead, and pick the exit code."""
+    if auth_failure:
+        print(
+            f"hive-otel: {summary}; STOPPED: the receiver refused the credentials ({auth_failure}). "
+            f"{pending} requests are kept queued; set {ev.HIVE_OTEL_TOKEN} (or fix the token) and run again.",
+            file=sys.stderr,
+        )
+        return EXIT_UNAUTHORIZED
+    if pending:
+        print(f"hive-otel: {summary}; {pending} requests still queued after {timeout_s:.0f}s", file=sys.stderr)
+        return EXIT_TIMEOUT
+    if dead:
+        print(
+            f"hive-otel: {summary}; {dead} requests refused for good and kept as dead letters "
+            "(`hive-otel outbox` shows why, `hive-otel outbox retry` re-queues them)",
+            file=sys.stderr,
+        )
+        return EXIT_DEAD_LETTERS
+    older = counters["dead_letter_count"]
+    note = f" ({older} dead letters from earlier runs kept: `hive-otel outbox`)" if older else ""
+    print(f"hive-otel: {summary}; nothing left queued{note}")
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    settings = _resolve(args, needs_endpoint=True, needs_home=True)
+    if isinstance(settings, int):
+        return settings
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    client = watch(settings, stop, interval_s=args.interval)
+    auth_failure = client.sender.auth_failure if client.sender is not None else None
+    if auth_failure:
+        pending, _ = client.outbox.depth()
+        print(
+            f"hive-otel: watch STOPPED: the receiver refused the credentials ({auth_failure}). {pending} requests "
+            f"are kept queued; set {ev.HIVE_OTEL_TOKEN} (or fix the token) and start it again.",
+            file=sys.stderr,
+        )
+        return EXIT_UNAUTHORIZED
+    return EXIT_OK
+
+
+def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float = 1.0) -> Client:
+    """Tail until ``stop`` is set, or until the receiver refuses the credentials (then
+    ``client.sender.auth_failure`` says why); the library form of ``hive-otel watch``."""
+    client = Client(settings, join_window_ns=int(settings.join_window_s * 1e9))
+    tailer = FileTailer(settings.hive_home, Checkpoints(settings.state_dir))
+    client.outbox.retry_now()
+    client.start_sending()
+    assert client.sender is not None
+    last_checkpoint = time.monotonic()
+    print(f"hive-otel: watching {settings.hive_home} → {settings.endpoint}", file=sys.stderr)
+    while not stop.is_set() and not client.sender.auth_failure:
+        client.pipeline.consume(tailer.poll())
+        client.pipeline.tick()
+        client.emit()
+        if time.monotonic() - last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            # Calls still waiting for a partner go out alone so the checkpoint never skips a record.
+            client.pipeline.checkpoint()
+            tailer.commit()
+            last_checkpoint = time.monotonic()
+        stop.wait(interval_s)
+    client.pipeline.consume(tailer.poll())
+    client.pipeline.finish()
+    tailer.commit()
+    client.shutdown(timeout_millis=int(settings.timeout_ms))
+    return client
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    settings = _resolve(args, needs_endpoint=False)
+    if isinstance(settings, int):
+        return settings
+    if args.show_payload:
+        return show_payload(settings, args.session)
+    report = doctor_report(settings)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        for section, values in report.items():
+            print(f"{section}:")
+            for key, value in (values.items() if isinstance(values, dict) else [("", values)]):
+                print(f"  {key:<24} {value}")
+    return EXIT_OK
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    settings = _resolve(args, needs_endpoint=False)
+    if isinstance(settings, int):
+        return settings
+    path = settings.state_dir / OUTBOX_FILE
+    if not path.exists():
+        print(f"hive-otel: no outbox at {path}: nothing queued, no dead letters")
+        return EXIT_OK
+    outbox = Outbox(path, settings.outbox_max_bytes)
+    try:
+        if args.action == "retry":
+            moved = outbox.requeue_dead(args.ids)
+            print(f"hive-otel: {moved} dead letters re-queued; the next `hive-otel backfill` or `watch` delivers them")
+            return EXIT_OK
+        status = outbox_status(outbox)
+    finally:
+        outbox.shutdown()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        _print_outbox_status(status)
+    return EXIT_OK
+
+
+def outbox_status(outbox: Outbox) -> dict[str, Any]:
+    """What ``hive-otel outbox`` shows: queued and dead-lettered requests, and the lifetime counters."""
+    pending, pending_bytes = outbox.depth()
+    counters = outbox.counters()
+    head = outbox.due(1, math.inf)
+    return {
+        "path": str(outbox.path),
+        "queued": {
+            "requests": pending,
+            "bytes": pending_bytes,
+            "next_attempt_in_s": round(max(0.0, head[0].next_attempt_at - time.time()), 1) if head else None,
+            "last_error": head[0].last_error if head else None,
+        },
+        "dead_letters": {
+            "requests": counters["dead_letter_count"],
+            "bytes": counters["dead_letter_bytes"],
+            "latest": [
+                {"id": d.id, "signal": d.signal, "items": d.item_count, "bytes": len(d.body), "reason": d.reason}
+                for d in outbox.dead_letters(limit=10)
+            ],
+        },
+        "counters": counters,
+    }
+
+
+def _print_outbox_status(status: dict[str, Any]) -> None:
+    queued, dead = status["queued"], status["dead_letters"]
+    print(f"outbox {status['path']}")
+    print(f"  queued        {queued['requests']:,} requests, {queued['bytes']:,} bytes")
+    if queued["last_error"]:
+        print(f"  head waits    {queued['next_attempt_in_s']} s more; last error: {queued['last_error']}")
+    print(f"  dead letters  {dead['requests']:,} requests, {dead['bytes']:,} bytes")
+    for letter in dead["latest"]:
+        print(f"    #{letter['id']} {letter['signal']} ({letter['items']} items, {letter['bytes']:,} B): {letter['reason']}")
+    if dead["requests"]:
+        print("  `hive-otel outbox retry` re-queues them")
+    print("  counters      " + ", ".join(f"{k}={v}" for k, v in status["counters"].items()))
+
+
+def show_payload(settings: ClientSettings, session_id: str | None = None) -> int:
+    """``hive-otel doctor --show-payload``: one session's redacted export requests as OTLP/JSON."""
+    from hive_otel.client.preview import SessionNotFound, preview_session
+
+    try:
+        preview = preview_session(settings, session_id)
+    except SessionNotFound as err:
+        print(f"hive-otel: {err} under {settings.hive_home}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(json.dumps(preview.as_dict(), indent=2))
+    print(
+        f"hive-otel: session {preview.session_id}: {len(preview.requests)} export request(s) shown above, "
+        "nothing sent" + ("" if settings.exporting else f" ({ev.HIVE_OTEL_ENDPOINT} is not set)"),
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def doctor_report(settings: ClientSettings) -> dict[str, object]:
+    headers = {k: ("Bearer ***" if k.lower() == "authorization" else v) for k, v in settings.headers.items()}
+    config = {
+        "exporting": settings.exporting,
+        "endpoint": settings.endpoint or f"(unset: set {ev.HIVE_OTEL_ENDPOINT} to opt in)",
+        "protocol": settings.protocol,
+        "compression": settings.compression,
+        "headers": headers or "-",
+        "service.name": settings.service_name,
+        "user": settings.user_id or "-",
+        "tenant": settings.tenant_id or "-",
+        "hive_home": str(settings.hive_home),
+        "state_dir": str(settings.state_dir),
+        "policy": str(settings.policy_path or "(packaged default)"),
+        "outbox cap (bytes)": settings.outbox_max_bytes,
+        "GenAI conventions": f"{SEMCONV_SCHEMA_URL} ({GenAiConventions.from_opt_in(settings.semconv_opt_in).value})",
+    }
+    report: dict[str, object] = {"config": config}
+    if settings.endpoint:
+        report["endpoint"] = {"reachable": _reachable(settings.endpoint)}
+    outbox_path = settings.state_dir / OUTBOX_FILE
+    if outbox_path.exists():
+        outbox = Outbox(outbox_path, settings.outbox_max_bytes)
+        count, size = outbox.depth()
+        report["outbox"] = {"pending requests": count, "pending bytes": size, **outbox.counters()}
+        dead = outbox.dead_letters(limit=5)
+        if dead:
+            report["dead letters (latest)"] = {str(d.id): d.reason for d in dead}
+        outbox.shutdown()
+    else:
+        report["outbox"] = {"pending requests": 0, "note": "no outbox yet"}
+    return report
+
+
+def _reachable(endpoint: str) -> str:
+    parsed = urlparse(endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", port), timeout=2):
+            return f"yes ({parsed.hostname}:{port} accepts connections)"
+    except OSError as err:
+        return f"NO ({parsed.hostname}:{port}: {err})"

@@ -1,0 +1,254 @@
+"""Cloud-side subcommands: collector, migrate, usage, sql, status, reconcile, settle.
+
+Exit codes: 0 ok, 2 usage error (bad flag, key, time or statement), 3 store unavailable or locked.
+While a collector owns an embedded (chDB) store, ``usage``, ``sql`` and ``status`` ask it over HTTP
+(the owner URL recorded in the store's lock file) instead of opening the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from hive_otel import environment_variables as ev
+from hive_otel.collector.queries.usage import GROUP_KEYS, MEASURES, Queryable, RemoteStore, UsageReport, usage
+from hive_otel.collector.store.migrations import RenderOptions
+from hive_otel.collector.store.store import chdb_path, default_store_url, is_read_only_sql, open_store, read_owner
+from hive_otel.collector.store.transport import StoreError, StoreLockedError, read_admin_token, sql_string
+
+EXIT_OK, EXIT_USAGE, EXIT_STORE = 0, 2, 3
+FORMATS = ("table", "json", "csv")
+
+
+def _store_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help=f"chdb:///abs/path or http(s)://user:pass@host:8123/db (default: ${ev.HIVE_CLICKHOUSE_URL}, "
+        "else chdb://$HIVE_HOME/otel/clickhouse)",
+    )
+
+
+def _format_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+
+
+def _open_reader(url: str | None) -> tuple[Queryable, Callable[[], None]]:
+    """The store itself, or the collector that owns it; raises StoreError when neither is usable."""
+    url = url or default_store_url()
+    path = chdb_path(url)
+    if path is not None:
+        owner = read_owner(path)
+        if owner is not None:
+            if owner.get("owner_url"):
+                # The local admin token the collector wrote into the store: whoever may read the
+                # store's files may ask its owner too (HIVE_OTEL_TOKEN otherwise).
+                remote = RemoteStore(owner["owner_url"], token=read_admin_token(path))
+                return remote, remote.close
+            raise StoreLockedError(path, owner)
+    store = open_store(url)
+    return store, store.close
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "-"  # e.g. the model of tool calls, the colony of a queen's own session
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".") if value else "0"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[str] | None = None) -> str:
+    """Aligned plain-text table; numeric columns right-aligned."""
+    numeric = numeric or {c for i, c in enumerate(columns) if rows and all(
+        isinstance(r[i], int | float | Decimal) and not isinstance(r[i], bool) for r in rows)}  # fmt: skip
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if columns[i] in numeric else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    out = [line(columns), line(["-" * w for w in widths])]
+    out.extend(line(r) for r in cells)
+    return "\n".join(out)
+
+
+def _emit(columns: list[str], rows: list[list[Any]], fmt: str, doc: Any = None) -> None:
+    if fmt == "json":
+        records = [dict(zip(columns, r, strict=True)) for r in rows]
+        print(json.dumps(doc if doc is not None else records, indent=2, default=str))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_cell(v) for v in r] for r in rows])
+        sys.stdout.write(buffer.getvalue())
+    else:
+        print(render_table(columns, rows))
+
+
+def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ValueError as exc:
+            print(f"hive-otel {args.command}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except StoreError as exc:
+            print(f"hive-otel {args.command}: {exc}", file=sys.stderr)
+            return EXIT_STORE
+
+    return wrapper
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    options = RenderOptions(cluster=args.cluster, ttl_days=args.ttl_days)
+    store = open_store(args.store, migrate=False)
+    try:
+        if args.down_to is not None:
+            done = store.rollback(args.down_to, options)
+            print(f"rolled back {len(done)} migration(s)" + (f": {', '.join(f'{v:04d}' for v in done)}" if done else ""))
+        else:
+            done = store.migrate(options)
+            print(f"applied {len(done)} migration(s)" + (f": {', '.join(f'{v:04d}' for v in done)}" if done else ""))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _cmd_usage(args: argparse.Namespace) -> int:
+    keys = [k.strip() for k in args.group_by.split(",") if k.strip()]
+    if not keys:
+        raise ValueError(f"--group-by needs at least one of {', '.join(GROUP_KEYS)}")
+    reader, close = _open_reader(args.store)
+    try:
+        if isinstance(reader, RemoteStore):  # by parameters, not SQL
+            report = UsageReport(**{**reader.usage(keys, args.since, args.until, args.tenant), "group_by": keys})
+        else:
+            report = usage(reader, keys, args.since, args.until, args.tenant)
+    finally:
+        close()
+    columns = keys + list(MEASURES)
+    rows = [[row[c] for c in columns] for row in report.rows]
+    if args.format == "table":
+        rows.append(["TOTAL"] + [""] * (len(keys) - 1) + [report.totals[m] for m in MEASURES])
+    _emit(columns, rows, args.format, report.as_dict() if args.format == "json" else None)
+    return EXIT_OK
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    if not is_read_only_sql(args.statement):
+        raise ValueError("only one SELECT is allowed")
+    reader, close = _open_reader(args.store)
+    try:  # the console policy (hive_otel.collector.store.console) here or in the collector that owns the store
+        columns, rows = reader.console_query(args.statement)
+    finally:
+        close()
+    _emit(columns, rows, args.format)
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    where = f" WHERE tenant = {sql_string(args.tenant)}" if args.tenant is not None else ""
+    sql = (
+        "SELECT tenant, session, agent_role AS role, root_session, colony, status, phase, last_event_at AS last_seen, "
+        "llm_calls, tool_calls, cost_usd, cost_estimated_usd FROM agent_session_status"
+        f"{where} ORDER BY last_event_at DESC, session LIMIT {int(args.limit)}"
+    )
+    reader, close = _open_reader(args.store)
+    try:
+        columns, rows = reader.query(sql, readonly=True)
+    finally:
+        close()
+    _emit(columns, rows, args.format)
+    return EXIT_OK
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    try:
+        result = store.reconcile()
+    finally:
+        store.close()
+    print(f"rebuilt the ledger and rollups from {result['facts']} current fact(s)")
+    return EXIT_OK
+
+
+def _cmd_settle(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    try:
+        while True:
+            started = time.monotonic()
+            store.settle()
+            print(f"settled in {time.monotonic() - started:.2f} s", flush=True)
+            if not args.every:
+                return EXIT_OK
+            time.sleep(max(0.0, args.every - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    migrate = sub.add_parser("migrate", help="apply the ClickHouse migrations (idempotent)")
+    _store_arg(migrate)
+    migrate.add_argument("--cluster", metavar="NAME", help="render ON CLUSTER NAME and Replicated* engines")
+    migrate.add_argument("--ttl-days", type=int, default=0, metavar="N",
+                         help="expire raw otel_* rows after N days (0, the default, keeps them)")  # fmt: skip
+    migrate.add_argument("--down-to", type=int, metavar="VERSION", help="roll back to VERSION (0 = everything)")
+    migrate.set_defaults(func=_guarded(_cmd_migrate))
+
+    use = sub.add_parser("usage", help="usage rollups grouped by keys")
+    _store_arg(use)
+    use.add_argument("--group-by", required=True, metavar="KEY[,KEY...]", help=f"keys: {', '.join(GROUP_KEYS)}")
+    use.add_argument("--since", metavar="ISO", help="from this time (inclusive; UTC unless an offset is given)")
+    use.add_argument("--until", metavar="ISO", help="up to this time (exclusive)")
+    use.add_argument("--tenant", metavar="T", help="only this tenant")
+    _format_arg(use)
+    use.set_defaults(func=_guarded(_cmd_usage))
+
+    sql = sub.add_parser("sql", help="run one read-only SQL statement on the store")
+    _store_arg(sql)
+    sql.add_argument("statement", metavar="SQL", help='e.g. "SELECT model, count() FROM usage_facts FINAL GROUP BY model"')
+    _format_arg(sql)
+    sql.set_defaults(func=_guarded(_cmd_sql))
+
+    status = sub.add_parser("status", help="sessions with status, phase and last-seen time")
+    _store_arg(status)
+    status.add_argument("--tenant", metavar="T", help="only this tenant")
+    status.add_argument("--limit", type=int, default=100, help="at most this many sessions (default 100)")
+    _format_arg(status)
+    status.set_defaults(func=_guarded(_cmd_status))
+
+    reconcile = sub.add_parser("reconcile", help="rebuild the usage ledger and rollups from the facts")
+    _store_arg(reconcile)
+    reconcile.set_defaults(func=_guarded(_cmd_reconcile))
+
+    settle = sub.add_parser(
+        "settle", help="make the facts and rollups agree with the calls as merged by ClickHouse (several collectors)"
+    )
+    _store_arg(settle)
+    settle.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
+                        help="settle again every SECONDS until interrupted (run one such process per store)")  # fmt: skip
+    settle.set_defaults(func=_guarded(_cmd_settle))
+
+    try:  # the receiver helper adds `hive-otel collector` there
+        from hive_otel.collector.receiver.receiver import add_collector_command
+    except ImportError:
+        return
+    add_collector_command(sub)
+    from hive_otel.cli.api import add_api_command
+
+    add_api_command(sub)

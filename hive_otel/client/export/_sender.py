@@ -1,0 +1,234 @@
+"""The one place that retries: a worker thread moving requests from the outbox to an exporter."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+
+from hive_otel.client.export._result import Exporter, ExportResult, ExportStatus
+from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox, OutboxItem
+
+_log = logging.getLogger(__name__)
+
+# The shortest wait a receiver can ask for: "Retry-After: 0" must not turn into a busy loop.
+MIN_RETRY_AFTER_S = 1.0
+
+
+class OutboxSender:
+    """Delivers what the outbox holds, oldest first, on its own daemon thread (started here).
+
+    Each round takes up to ``batch_size`` due requests and exports them one after another:
+
+    * success → ack (the request is gone);
+    * retryable → ``retry_later`` by the receiver's ``Retry-After`` / ``RetryInfo`` when it gave a
+      finite, non-negative one, kept within [``MIN_RETRY_AFTER_S``, ``MAX_RETRY_DELAY_S``] (1 s to
+      5 min), else by exponential backoff with full jitter (uniform in
+      ``[0, min(max_backoff_s, initial_backoff_s * 2**attempts)]``). The round stops there: the
+      outbox keeps later requests behind a waiting one, so delivery stays in order;
+    * too large (HTTP 413, gRPC "larger than max") → the request is replaced in the outbox by its two
+      halves, at its place, and the next round sends them; a request of one item that is still too
+      large becomes a dead letter (counted as ``oversized_items``): nothing else goes with it;
+    * unauthorized (HTTP 401/403, gRPC UNAUTHENTICATED/PERMISSION_DENIED) → kept and retried with
+      the backoff, never dead-lettered; :attr:`auth_failure` holds the reason until a request gets
+      through, so ``backfill`` and ``watch`` can stop and say the token is wrong;
+    * permanent → dead letter, with the receiver's reason; the round goes on.
+
+    When there is work it loops without sleeping; when there is none it sleeps until the oldest
+    request's retry time, a :meth:`notify` or ``poll_interval_s`` (which picks up requests that
+    another process wrote into the same file), whichever comes first.
+
+    Lifecycle as the OpenTelemetry SDK's processors: :meth:`force_flush` takes a timeout in
+    milliseconds and returns a bool; :meth:`shutdown` is idempotent and shuts the exporter down.
+    The outbox belongs to the caller and stays open.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        exporter: Exporter,
+        *,
+        max_backoff_s: float = 60.0,
+        initial_backoff_s: float = 1.0,
+        batch_size: int = 64,
+        poll_interval_s: float = 1.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if initial_backoff_s <= 0 or max_backoff_s < initial_backoff_s:
+            raise ValueError(
+                f"need 0 < initial_backoff_s <= max_backoff_s, got {initial_backoff_s} and {max_backoff_s}"
+            )
+        if batch_size <= 0 or poll_interval_s <= 0:
+            raise ValueError(f"batch_size and poll_interval_s must be positive, got {batch_size}, {poll_interval_s}")
+        self._outbox = outbox
+        self._exporter = exporter
+        self._max_backoff_s = max_backoff_s
+        self._initial_backoff_s = initial_backoff_s
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._rng = rng or random.Random()
+        # One condition for both directions: notify() wakes the worker; the worker wakes
+        # force_flush() waiters after every round.
+        self._condition = threading.Condition()
+        self._wake_requested = False
+        self._stopping = False
+        self._counts = {
+            "exported_requests": 0,
+            "exported_items": 0,
+            "retryable_failures": 0,
+            "permanent_failures": 0,
+            "split_requests": 0,
+            "oversized_items": 0,
+            "unauthorized_failures": 0,
+        }
+        self.last_error: str | None = None
+        self.auth_failure: str | None = None
+        self._thread = threading.Thread(target=self._run, name="hive-otel-sender", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ public API
+
+    def notify(self) -> None:
+        """Something was enqueued: deliver it now rather than at the next poll."""
+        with self._condition:
+            self._wake_requested = True
+            self._condition.notify_all()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Wait until nothing deliverable is left in the outbox; False if that did not happen within
+        the timeout, or at once when the receiver refuses our credentials (nothing is deliverable
+        until the token is fixed). Retry times the receiver asked for are respected, not cut short."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        self.notify()
+        with self._condition:
+            while True:
+                if self._outbox.depth()[0] == 0:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping or self.auth_failure:
+                    return False
+                self._condition.wait(min(remaining, self._poll_interval_s))
+
+    def shutdown(self, timeout_millis: int = 30_000) -> None:
+        """Stop after the request in flight (waiting at most ``timeout_millis``), then shut the
+        exporter down. Undelivered requests stay in the outbox for the next run. Idempotent."""
+        with self._condition:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._condition.notify_all()
+        self._thread.join(timeout_millis / 1000)
+        if self._thread.is_alive():
+            _log.warning("sender still busy after %d ms; closing the exporter under it", timeout_millis)
+        self._exporter.shutdown()
+
+    def counters(self) -> dict[str, int]:
+        """Requests and items delivered, and failed attempts by kind, since this sender started."""
+        with self._condition:
+            return dict(self._counts)
+
+    # ------------------------------------------------------------------ worker thread
+
+    def _run(self) -> None:
+        while not self._stopping:
+            try:
+                idle_wait_s = 0.0 if self._deliver_round() else self._idle_wait_s()
+            except Exception:  # a broken outbox (disk full, locked) must not kill the thread
+                _log.exception("sender round failed; trying again in %.1f s", self._poll_interval_s)
+                idle_wait_s = self._poll_interval_s
+            with self._condition:
+                self._condition.notify_all()  # let force_flush() re-check the depth
+                # A notify() that arrived since the round started means new work: do not sleep.
+                if idle_wait_s > 0 and not self._wake_requested and not self._stopping:
+                    self._condition.wait(idle_wait_s)
+                self._wake_requested = False
+
+    def _deliver_round(self) -> bool:
+        """Export one batch of due requests; True when at least one was due."""
+        items = self._outbox.due(self._batch_size, time.time())
+        acked: list[int] = []
+        try:
+            for item in items:
+                if self._stopping:
+                    break
+                result = self._export(item)
+                if result.status is ExportStatus.SUCCESS:
+                    acked.append(item.id)
+                    self.auth_failure = None
+                    self._count(exported_requests=1, exported_items=item.item_count)
+                    continue
+                self.last_error = result.reason
+                if result.status is ExportStatus.PERMANENT:
+                    self._outbox.dead_letter(item.id, result.reason)
+                    self._count(permanent_failures=1)
+                    _log.error("OTLP %s request %d refused for good: %s", item.signal, item.id, result.reason)
+                    continue
+                if result.status is ExportStatus.TOO_LARGE:
+                    self._split(item, result.reason)
+                else:
+                    self._retry(item, result)
+                break  # the queue's head changed or waits: later requests must not overtake it
+        finally:
+            self._outbox.ack(acked)
+        return bool(items)
+
+    def _retry(self, item: OutboxItem, result: ExportResult) -> None:
+        delay = self._retry_delay(item, result)
+        self._outbox.retry_later(item.id, delay, result.reason)
+        if result.status is ExportStatus.UNAUTHORIZED:
+            self.auth_failure = result.reason
+            self._count(unauthorized_failures=1)
+            _log.error(
+                "OTLP %s request %d: the receiver refused the credentials (%s); kept, retrying in %.1f s",
+                item.signal, item.id, result.reason, delay,
+            )  # fmt: skip
+            return
+        self._count(retryable_failures=1)
+        _log.warning(
+            "OTLP %s request %d not delivered (%s); retrying in %.1f s", item.signal, item.id, result.reason, delay
+        )
+
+    def _split(self, item: OutboxItem, reason: str) -> None:
+        """Replace a request the receiver found too large by its halves; dead-letter a single item."""
+        from hive_otel.client.export._split import split_request  # protobuf, loaded only for this rare case
+
+        halves = split_request(item.signal, item.body)
+        if halves is None:
+            why = f"{reason} (a single {item.signal} item of {len(item.body)} bytes; it cannot be split)"
+            self._outbox.dead_letter(item.id, why)
+            self._count(oversized_items=1, permanent_failures=1)
+            _log.error("OTLP %s request %d refused for good: %s", item.signal, item.id, why)
+            return
+        self._outbox.split(item.id, halves, reason)
+        self._count(split_requests=1)
+        _log.warning(
+            "OTLP %s request %d (%d bytes) too large for the receiver (%s): sending it in two halves",
+            item.signal, item.id, len(item.body), reason,
+        )  # fmt: skip
+
+    def _export(self, item: OutboxItem) -> ExportResult:
+        try:
+            return self._exporter.export(item.signal, item.body)
+        except Exception as error:  # exporters must not raise; if one does, keep the request
+            _log.exception("exporter raised on OTLP %s request %d", item.signal, item.id)
+            return ExportResult.retryable(f"exporter raised {type(error).__name__}: {error}")
+
+    def _retry_delay(self, item: OutboxItem, result: ExportResult) -> float:
+        asked = result.retry_after_s
+        if asked is not None and math.isfinite(asked) and asked >= 0:
+            return min(max(asked, MIN_RETRY_AFTER_S), MAX_RETRY_DELAY_S)
+        ceiling = min(self._max_backoff_s, self._initial_backoff_s * 2 ** min(item.attempts, 32))
+        return self._rng.uniform(0, ceiling)
+
+    def _idle_wait_s(self) -> float:
+        next_attempt_at = self._outbox.next_attempt_at()
+        if next_attempt_at is None:
+            return self._poll_interval_s
+        return min(self._poll_interval_s, max(0.0, next_attempt_at - time.time()))
+
+    def _count(self, **deltas: int) -> None:
+        with self._condition:
+            for name, delta in deltas.items():
+                self._counts[name] += delta

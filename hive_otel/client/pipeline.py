@@ -1,0 +1,166 @@
+"""The client pipeline: HiveRecords → mapping → redaction → OTLP bytes → durable outbox.
+
+One ``ClientPipeline`` is driven by one thread (the backfill loop, the watch loop, or the live
+export worker); none of it runs on Hive's runtime thread. Records are mapped as they come and
+encoded in batches; a batch is in the outbox (on disk) when ``emit()`` returns, which is the
+moment a file source may commit its checkpoint.
+
+Request size: however much is pending (a backfill releases a whole history at once), no request
+is larger than ``settings.max_request_bytes`` (``HIVE_OTEL_MAX_REQUEST_BYTES``) of uncompressed
+protobuf. Items are encoded ``batch_items`` at a time and a request over the limit is encoded
+again as two halves. One item over the limit on its own is stored as a dead letter (counted as
+``oversized_items`` and logged), so it is visible and can be re-queued, and nothing else goes with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import TypeVar
+
+from hive_otel.attributes import PRIVATE_CONTENT_KEYS
+from hive_otel.client.encoding import encode_logs, encode_metrics, encode_spans
+from hive_otel.client.mapping.context import ResourceFactory
+from hive_otel.client.mapping.mapper import EventMapper
+from hive_otel.client.mapping.semconv import GenAiConventions, apply_genai_conventions
+from hive_otel.client.mapping.telemetry import Telemetry
+from hive_otel.client.outbox import Outbox, Signal
+from hive_otel.client.redaction import RedactionProcessor
+from hive_otel.client.sources.records import HiveRecord, SessionContext
+from hive_otel.environment_variables import HIVE_OTEL_MAX_REQUEST_BYTES
+from hive_otel.settings import ClientSettings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_ITEMS = 2048
+
+T = TypeVar("T")
+Request = tuple[Signal, bytes, int]  # (signal, uncompressed body, item count), as the outbox stores it
+
+
+class ClientPipeline:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        outbox: Outbox,
+        redaction: RedactionProcessor,
+        *,
+        join_window_ns: int | None,
+        batch_items: int = DEFAULT_BATCH_ITEMS,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._outbox = outbox
+        self._redaction = redaction
+        self._clock = clock
+        self._batch_items = batch_items
+        self._max_request_bytes = settings.max_request_bytes
+        resources = ResourceFactory(
+            service_name=settings.service_name,
+            extra=settings.resource_attributes,
+            user_id=settings.user_id,
+            tenant_id=settings.tenant_id,
+        )
+        # Content (prompts, tool arguments, error text) is not even built unless the policy lets it out.
+        include_content = bool(redaction.policy.exported_keys & PRIVATE_CONTENT_KEYS)
+        self.mapper = EventMapper(resources, join_window_ns, include_content=include_content)
+        self._conventions = GenAiConventions.from_opt_in(settings.semconv_opt_in)
+        self._pending = Telemetry()
+        self.counters = dict.fromkeys(
+            ("spans", "logs", "requests", "dropped_requests", "oversized_items", "unencodable_items",
+             "unmappable_records"),
+            0,
+        )  # fmt: skip
+
+    def consume(self, records: Iterable[HiveRecord]) -> None:
+        """Map records; full batches go to the outbox as they fill."""
+        now = self._clock()
+        for record in records:
+            try:
+                self._pending.extend(self.mapper.map(record, now))
+            except Exception:  # a record the mapping did not foresee must not stop the export of the others
+                self.counters["unmappable_records"] += 1
+                logger.exception("hive-otel: a %s record of session %s skipped", record.kind.name, record.context.session_id)
+            if len(self._pending.spans) + len(self._pending.logs) >= self._batch_items:
+                self.emit()
+                now = self._clock()
+
+    def heartbeat(self, instrumented: SessionContext) -> None:
+        """Queue a ``hive.heartbeat`` for the instrumented session and its running workers."""
+        self._pending.extend(self.mapper.heartbeats(self._clock(), instrumented))
+
+    def tick(self) -> None:
+        """Release calls whose partner did not arrive within the join window."""
+        self._pending.extend(self.mapper.release(self._clock()))
+
+    def checkpoint(self) -> None:
+        """Release every waiting call and emit, so that all records consumed so far are in the outbox."""
+        self._pending.extend(self.mapper.release_all())
+        self.emit()
+
+    def finish(self) -> None:
+        """End of input: release everything, add session spans, emit."""
+        self._pending.extend(self.mapper.flush())
+        self.emit()
+
+    def emit(self) -> None:
+        """Redact, encode and enqueue what is pending (durable in the outbox when this returns)."""
+        if not self._pending:
+            return
+        apply_genai_conventions(self._pending.spans, self._conventions)
+        batch = self._redaction.process(self._pending)
+        self._pending = Telemetry()
+        requests: list[Request] = []
+        for spans in _chunks(batch.spans, self._batch_items):
+            requests += self._bounded("traces", spans, encode_spans)
+            # A metrics request counts as one item: its points aggregate the spans it was made from.
+            requests += self._bounded("metrics", spans, partial(encode_metrics, now_ns=self._clock()), per_item=False)
+        for logs in _chunks(batch.logs, self._batch_items):
+            requests += self._bounded("logs", logs, encode_logs)
+        accepted = self._outbox.enqueue_many(requests)
+        self.counters["spans"] += len(batch.spans)
+        self.counters["logs"] += len(batch.logs)
+        self.counters["requests"] += accepted
+        if accepted < len(requests):
+            self.counters["dropped_requests"] += len(requests) - accepted
+            logger.warning("outbox refused %d of %d requests (shut down)", len(requests) - accepted, len(requests))
+
+    def _bounded(
+        self, signal: Signal, items: Sequence[T], encode: Callable[[Sequence[T]], bytes | None], per_item: bool = True
+    ) -> list[Request]:
+        """``items`` encoded as requests of at most ``max_request_bytes`` each, in order (halving as
+        needed); an item too large on its own goes to the dead letters instead, and an item protobuf
+        cannot carry (an int beyond int64 from a corrupt line) is dropped alone, counted and logged."""
+        try:
+            body = encode(items)
+        except ValueError as error:
+            if len(items) == 1:
+                self.counters["unencodable_items"] += 1
+                logger.error("hive-otel: one %s item dropped, it cannot be encoded: %s", signal, error)
+                return []
+        else:
+            if body is None:
+                return []
+            if len(body) <= self._max_request_bytes:
+                return [(signal, body, len(items) if per_item else 1)]
+            if len(items) == 1:
+                self._dead_letter_oversized(signal, body)
+                return []
+        middle = len(items) // 2
+        halves = (items[:middle], items[middle:])
+        return [request for half in halves for request in self._bounded(signal, half, encode, per_item)]
+
+    def _dead_letter_oversized(self, signal: Signal, body: bytes) -> None:
+        reason = (
+            f"one {signal} item encodes to {len(body)} bytes, over "
+            f"{HIVE_OTEL_MAX_REQUEST_BYTES}={self._max_request_bytes}: not sent"
+        )
+        self._outbox.add_dead_letter(signal, body, 1, reason)
+        self.counters["oversized_items"] += 1
+        logger.error("hive-otel: %s (kept as a dead letter; see `hive-otel outbox`)", reason)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,131 @@
+"""Reads behind Hive's own session routes (aden-hive 1.0.12 ``framework/server/routes_sessions.py``).
+
+``GET /api/sessions/{id}`` answers with Hive's field names next to ours; ``/stats`` and
+``/events/history`` exist with Hive's shapes. Everything comes from what the store holds:
+
+- identity (queen id and name, the colony loaded or spawned) from ``session_identity``, which folds
+  Hive's ``queen_identity_selected``, ``worker_colony_loaded`` and ``colony_created`` records and, in
+  file mode, the queen session's ``meta.json`` (``hive.queen_session_meta``), the newer winning;
+- the queen's model from the session's latest LLM call in ``usage_facts``;
+- history from the durable records: the status log records in ``otel_logs`` (Hive's bus events as
+  the policy let them out; hive-otel's own heartbeats and stream-state changes are not Hive's events
+  and are left out; per-token deltas never leave the client) and one ``llm_turn_complete`` or
+  ``tool_call_completed`` per call in ``usage_facts FINAL``. A record re-sent by a replay is listed
+  once.
+
+Every function takes the owning tenant: the caller has already resolved it from the session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hive_otel.attributes import HiveOtelEvent
+from hive_otel.collector.queries.status import iso_time
+from hive_otel.collector.queries.usage import Queryable
+from hive_otel.collector.store.transport import sql_string
+
+__all__ = ["event_counts", "events_page", "latest_model", "session_identity"]
+
+_OWN_EVENTS = ", ".join(sql_string(f"hive.{e.value}") for e in HiveOtelEvent)
+# The attributes that place a record (they become the event's own fields); the rest is its data.
+_PLACE_KEYS = "['hive.event.type', 'hive.event.seq', 'hive.stream.id', 'hive.node.id', 'hive.execution.id']"
+
+
+def session_identity(store: Queryable, tenant: str, session: str) -> dict[str, str | None]:
+    """The latest queen id and name, loaded colony and spawned colony Hive stated for the session."""
+    sql = (
+        "SELECT argMaxMerge(queen_id), argMaxMerge(queen_name), argMaxMerge(loaded_colony), argMaxMerge(spawned_colony) "
+        f"FROM session_identity WHERE tenant = {sql_string(tenant)} AND session = {sql_string(session)}"
+    )
+    _, rows = store.query(sql, readonly=True)
+    values = rows[0] if rows else ["", "", "", ""]
+    names = ("queen_id", "queen_name", "loaded_colony", "spawned_colony")
+    return {name: (value or None) for name, value in zip(names, values, strict=True)}
+
+
+def latest_model(store: Queryable, tenant: str, session: str) -> str | None:
+    """The model of the session's most recent LLM call (what Hive reports as the queen's model). Every
+    stored version of a call names the same model or none, so this needs no FINAL merge."""
+    sql = (
+        "SELECT argMax(model, occurred_at) FROM usage_facts "
+        f"WHERE tenant = {sql_string(tenant)} AND session = {sql_string(session)} AND kind = 'llm' AND model != ''"
+    )
+    _, rows = store.query(sql, readonly=True)
+    return (rows[0][0] or None) if rows else None
+
+
+def _events_sql(tenant: str, session: str) -> str:
+    """One row per durable event of the session: (at, type, event_seq, stream, node, execution, data)."""
+    owner, me = sql_string(tenant), sql_string(session)
+    logs = (
+        "SELECT toDateTime64(Timestamp, 9, 'UTC') AS at, "
+        "if(LogAttributes['hive.event.type'] != '', LogAttributes['hive.event.type'], substring(EventName, 6)) AS type, "
+        "toInt64OrNull(LogAttributes['hive.event.seq']) AS event_seq, LogAttributes['hive.stream.id'] AS stream, "
+        "LogAttributes['hive.node.id'] AS node, LogAttributes['hive.execution.id'] AS execution, "
+        f"mapFilter((k, v) -> NOT has({_PLACE_KEYS}, k), LogAttributes) AS data FROM otel_logs "
+        f"WHERE ResourceAttributes['hive.tenant.id'] = {owner} AND ResourceAttributes['hive.session.id'] = {me} "
+        f"AND EventName NOT IN ({_OWN_EVENTS}) "
+        "LIMIT 1 BY Timestamp, EventName, toString(LogAttributes)"
+    )
+    calls = (
+        "SELECT occurred_at AS at, if(kind = 'llm', 'llm_turn_complete', 'tool_call_completed') AS type, "
+        "CAST(NULL, 'Nullable(Int64)') AS event_seq, '' AS stream, node_id AS node, execution_id AS execution, "
+        "mapFilter((k, v) -> v != '', map('model', model, 'provider', provider, 'input_tokens', toString(input_tokens), "
+        "'output_tokens', toString(output_tokens), 'cached_tokens', toString(cached_tokens), "
+        "'cache_creation_tokens', toString(cache_creation_tokens), 'cost_usd', toString(cost_usd), "
+        "'cost_source', cost_source, 'latency_ms', toString(latency_ms), 'tool_name', tool_name, "
+        "'is_error', if(kind = 'tool', toString(is_error), ''), 'call_key', call_key)) AS data "
+        f"FROM usage_facts FINAL WHERE tenant = {owner} AND session = {me}"
+    )
+    return f"({logs}) UNION ALL ({calls})"
+
+
+def event_counts(store: Queryable, tenant: str, session: str) -> dict[str, int]:
+    """How many durable events of each type the session has (Hive's ``event_bus.events_by_type``)."""
+    sql = f"SELECT type, count() FROM ({_events_sql(tenant, session)}) GROUP BY type ORDER BY type"
+    _, rows = store.query(sql, readonly=True)
+    return {str(event_type): int(count) for event_type, count in rows}
+
+
+def events_page(store: Queryable, tenant: str, session: str, limit: int, before: int | None) -> dict[str, Any]:
+    """Hive's backward paging: the ``limit`` events just before position ``before`` (default: the end),
+    oldest first. Positions count the session's events oldest first from 0, so a page's ``start_offset``
+    is the cursor of the next older page and 0 means none is left. ``seq`` is the 1-based position,
+    as Hive rewrites it; Hive's own sequence number stays in ``event_seq``."""
+    events = _events_sql(tenant, session)
+    _, counted = store.query(f"SELECT count() FROM ({events})", readonly=True)
+    total = int(counted[0][0]) if counted else 0
+    end = total if before is None else max(0, min(before, total))
+    start = max(0, end - limit)
+    sql = (
+        f"SELECT at, type, event_seq, stream, node, execution, data FROM ({events}) "
+        f"ORDER BY at, type, ifNull(event_seq, 0), toString(data) LIMIT {end - start} OFFSET {start}"
+    )
+    _, rows = store.query(sql, readonly=True) if end > start else ([], [])
+    page = [_event(start + i + 1, row) for i, row in enumerate(rows)]
+    return {
+        "events": page,
+        "session_id": session,
+        "total": total,
+        "returned": len(page),
+        "truncated": total > len(page),
+        "limit": limit,
+        "start_index": start + 1 if page else 1,
+        "start_offset": start,
+        "has_more_older": start > 0,
+    }
+
+
+def _event(index: int, row: list[Any]) -> dict[str, Any]:
+    at, event_type, event_seq, stream, node, execution, data = row
+    return {
+        "type": event_type,
+        "stream_id": stream or None,
+        "node_id": node or None,
+        "execution_id": execution or None,
+        "data": dict(data or {}),
+        "timestamp": iso_time(at),
+        "seq": index,
+        "event_seq": int(event_seq) if event_seq is not None else None,
+    }

@@ -1,0 +1,194 @@
+"""Status reads (seed §4 S1-S8) over the status tables: the query layer behind the status routes.
+
+Every function takes a :class:`~hive_otel.collector.queries.usage.Queryable` (the store, or the collector
+that owns it) and a tenant (``None``: every tenant, for an operator) and returns plain JSON-ready
+dicts. The SQL reads the status migrations' table and views (``status_events``, ``session_tasks``,
+``session_triggers``, ``session_health``), so a SQL client and the API see the same status.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from hive_otel.collector.queries.usage import Queryable
+from hive_otel.collector.store.transport import sql_string
+
+__all__ = [
+    "HEALTH_STATES",
+    "colony_workers",
+    "health_rollup",
+    "phase_history",
+    "session_health",
+    "session_latency",
+    "session_tasks",
+    "session_tree",
+    "session_triggers",
+    "sessions_health",
+]
+
+HEALTH_STATES = ("working", "idle", "stalled", "done", "failed")
+"""``session_health.health``: idle is by design (awaiting the user, finished its turn), stalled is by bug."""
+
+_HEALTH_COLUMNS = (
+    "tenant", "session", "root_session", "parent_session", "queen", "colony", "worker", "agent_role", "user",
+    "lifecycle", "phase", "health", "stall_score", "stall_signals", "waiting", "stream_state", "loop_activity",
+    "park_reason", "interrupt_cause", "started_at", "ended_at", "last_seen_at", "last_seen_s", "last_heartbeat_at",
+    "last_progress_at", "llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cost_usd",
+    "cost_estimated_usd", "tool_calls", "tool_errors",
+)  # fmt: skip
+_INTS = frozenset({"llm_calls", "input_tokens", "output_tokens", "cached_tokens", "tool_calls", "tool_errors"})
+_FLOATS = frozenset({"stall_score", "last_seen_s", "cost_usd", "cost_estimated_usd"})
+_TIMES = frozenset(
+    {"started_at", "ended_at", "last_seen_at", "last_heartbeat_at", "last_progress_at", "at", "created_at",
+     "updated_at", "next_fire_at", "last_fired_at"}
+)  # fmt: skip
+
+
+def iso_time(value: Any) -> str | None:
+    """``2026-01-15 09:00:00.123456789`` (ClickHouse, UTC) → ``2026-01-15T09:00:00.123456Z``."""
+    if value is None or value == "":
+        return None
+    text = str(value).replace(" ", "T", 1)
+    head, dot, fraction = text.partition(".")
+    if head.startswith("1970-01-01T00:00:00"):
+        return None  # a LEFT JOIN's default: never happened
+    return f"{head}.{fraction[:6]}Z" if dot else f"{head}Z"
+
+
+def _value(name: str, value: Any) -> Any:
+    if name in _TIMES:
+        return iso_time(value)
+    if name in _INTS:
+        return int(value or 0)
+    if name in _FLOATS:
+        return round(float(value or 0), 10)
+    if name == "waiting":
+        return bool(int(value or 0))
+    return value
+
+
+def _records(columns: list[str], rows: list[list[Any]]) -> list[dict[str, Any]]:
+    return [{name: _value(name, v) for name, v in zip(columns, row, strict=True)} for row in rows]
+
+
+def _where(tenant: str | None, **equal: str) -> str:
+    clauses = [f"{column} = {sql_string(value)}" for column, value in equal.items()]
+    if tenant is not None:
+        clauses.insert(0, f"tenant = {sql_string(tenant)}")
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def sessions_health(store: Queryable, tenant: str | None, where_sql: str, limit: int = 10_000) -> list[dict[str, Any]]:
+    """Rows of ``session_health`` matching ``where_sql`` (a WHERE clause built with sql_string)."""
+    columns = ", ".join(_HEALTH_COLUMNS)
+    sql = f"SELECT {columns} FROM session_health{where_sql} ORDER BY started_at, session LIMIT {int(limit)}"
+    return _records(*store.query(sql, readonly=True))
+
+
+def session_health(store: Queryable, tenant: str | None, session: str) -> dict[str, Any] | None:
+    """S4 + S7 of one session (the most recently seen, if an operator's id matches several tenants)."""
+    rows = sessions_health(store, tenant, _where(tenant, session=session))
+    return max(rows, key=lambda r: r["last_seen_at"] or "") if rows else None
+
+
+def phase_history(store: Queryable, tenant: str, session: str, limit: int = 200) -> list[dict[str, Any]]:
+    """S1: the queen's phase changes, oldest first (a phase repeated by a replay is listed once)."""
+    sql = (
+        f"SELECT phase, at FROM status_events{_where(tenant, session=session)} "
+        "AND event_type = 'queen_phase_changed' AND phase != '' GROUP BY phase, at ORDER BY at LIMIT "
+        f"{int(limit)}"
+    )
+    return _records(*store.query(sql, readonly=True))
+
+
+def session_tasks(store: Queryable, tenant: str, session: str) -> list[dict[str, Any]]:
+    """S2: the session's live tasks: id, status, blocks, blocked_by (never the subject)."""
+    sql = (
+        "SELECT task_id, status, blocks, blocked_by, created_at, updated_at FROM session_tasks"
+        f"{_where(tenant, session=session)} ORDER BY created_at, task_id"
+    )
+    return _records(*store.query(sql, readonly=True))
+
+
+def session_triggers(store: Queryable, tenant: str, session: str) -> list[dict[str, Any]]:
+    """S8: the session's triggers; ``next_fire_at`` is the next wake Hive announced for an active one."""
+    sql = (
+        "SELECT trigger_id, trigger_type, state, next_fire_at, last_fired_at, fires_seen, updated_at "
+        f"FROM session_triggers{_where(tenant, session=session)} ORDER BY trigger_id"
+    )
+    triggers = _records(*store.query(sql, readonly=True))
+    for trigger in triggers:
+        trigger["fires_seen"] = int(trigger["fires_seen"] or 0)
+    return triggers
+
+
+def next_wake(triggers: list[dict[str, Any]]) -> str | None:
+    """The earliest announced next wake among active triggers (ISO strings sort as times)."""
+    wakes = [t["next_fire_at"] for t in triggers if t["state"] == "active" and t["next_fire_at"]]
+    return min(wakes) if wakes else None
+
+
+def health_rollup(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """S6: how many sessions are in each health state, and the worst stall score among them."""
+    counts = Counter(s["health"] for s in sessions)
+    return {
+        "total": len(sessions),
+        "by_health": {state: counts.get(state, 0) for state in HEALTH_STATES},
+        "in_flight": sum(1 for s in sessions if s["lifecycle"] == "active"),
+        "max_stall_score": max((s["stall_score"] for s in sessions), default=0.0),
+    }
+
+
+def session_tree(store: Queryable, tenant: str | None, session: str) -> dict[str, Any] | None:
+    """S5: the queen session at the root of ``session``'s tree, its colonies and their workers."""
+    me = session_health(store, tenant, session)
+    if me is None:
+        return None
+    root = me["root_session"] or me["session"]
+    owner = me["tenant"]
+    rows = sessions_health(
+        store, owner,
+        f"{_where(owner)} AND (session = {sql_string(root)} OR root_session = {sql_string(root)} "
+        f"OR parent_session = {sql_string(root)})",
+    )  # fmt: skip
+    queen = next((r for r in rows if r["session"] == root), None) or {"session": root, "agent_role": "queen"}
+    colonies: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["session"] != root:
+            colonies.setdefault(row["colony"] or "", []).append(row)
+    return {
+        "root_session": root,
+        "queen": queen,
+        "colonies": [
+            {"colony": colony, "workers": members, "health": health_rollup(members)}
+            for colony, members in sorted(colonies.items())
+        ],
+    }
+
+
+def colony_workers(store: Queryable, tenant: str | None, colony: str) -> dict[str, Any]:
+    """S6: every worker of a colony with its health, and the roll-up."""
+    workers = sessions_health(store, tenant, _where(tenant, colony=colony, agent_role="worker"))
+    return {"colony": colony, "health": health_rollup(workers), "workers": workers}
+
+
+def session_latency(store: Queryable, tenant: str, session: str, key: str = "session") -> dict[str, Any]:
+    """LLM call latency (mean, p50, p95, max, in ms) of one session (``key="root_session"``: of its whole
+    tree) from the current facts."""
+    sql = (
+        "SELECT count() AS calls, avg(latency_ms) AS mean, quantileExact(0.5)(latency_ms) AS p50, "
+        "quantileExact(0.95)(latency_ms) AS p95, max(latency_ms) AS max FROM usage_facts FINAL"
+        f"{_where(tenant, **{key: session})} AND kind = 'llm' AND latency_ms > 0"
+    )
+    columns, rows = store.query(sql, readonly=True)
+    record = dict(zip(columns, rows[0], strict=True)) if rows else {}
+    if not int(record.get("calls") or 0):
+        return {"llm_calls_timed": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "max_ms": None}
+    return {
+        "llm_calls_timed": int(record["calls"]),
+        "mean_ms": round(float(record["mean"]), 1),
+        "p50_ms": float(record["p50"]),
+        "p95_ms": float(record["p95"]),
+        "max_ms": float(record["max"]),
+    }

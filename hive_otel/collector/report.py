@@ -1,0 +1,369 @@
+"""``hive-otel report --html out.html``: the usage and status dashboards as one self-contained page.
+
+For people without Grafana. The page runs the panels of the provisioned Usage and Status dashboards
+(deploy/grafana/dashboards, through :mod:`hive_otel.collector.dashboards`, so it shows the same numbers Grafana
+does) over ``[--since, --until]`` and draws them with plotly.js, which is embedded in the page: it opens
+offline, from a file or an e-mail attachment, and fetches nothing.
+
+Exit codes: 0 written, 1 written but some panels failed (each shown in the page and on stderr),
+2 usage error, 3 store unavailable or locked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.offline
+
+from hive_otel import __version__
+from hive_otel.collector.dashboards import (
+    Dashboard,
+    Panel,
+    Selection,
+    grafana_interval,
+    interpolate,
+    load_dashboards,
+    parse_time,
+    resolve_variables,
+)
+from hive_otel.collector.queries.usage import Queryable
+from hive_otel.collector.store.transport import StoreError
+
+__all__ = ["REPORTED_DASHBOARDS", "ReportResult", "register", "write_report"]
+
+REPORTED_DASHBOARDS = ("hive-usage", "hive-status")
+DEFAULT_SINCE = "now-30d"
+TABLE_ROWS = 50
+EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    path: Path
+    charts: int  # panels drawn with plotly
+    panels: int  # every panel in the page
+    failed: tuple[str, ...]  # "dashboard: panel: error" for each panel whose query failed
+
+
+# --- values --------------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+_FRACTIONAL_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d+$")
+
+
+def _format(value: Any, unit: str | None) -> str:
+    if isinstance(value, str) and _FRACTIONAL_TIME.match(value):
+        return value.split(".")[0]  # ClickHouse's nanoseconds are noise in a report
+    number = _number(value)
+    if number is None:
+        return "" if value is None else str(value)
+    if unit == "currencyUSD":
+        return f"${number:,.4f}" if abs(number) < 100 else f"${number:,.2f}"
+    if unit == "percent":
+        return f"{number:,.1f} %"
+    if unit == "s":
+        return f"{number:,.0f} s"
+    if number.is_integer():
+        return f"{number:,.0f}"
+    return f"{number:,.4g}" if abs(number) < 1 else f"{number:,.2f}"
+
+
+def _units(panel: Panel) -> dict[str, str]:
+    """Column name → Grafana unit, from the panel's overrides (by name) over its default unit."""
+    field_config = panel.raw.get("fieldConfig", {})
+    units = {"*": field_config.get("defaults", {}).get("unit", "")}
+    for override in field_config.get("overrides", []):
+        for prop in override.get("properties", []):
+            if prop.get("id") == "unit" and override.get("matcher", {}).get("id") == "byName":
+                units[override["matcher"]["options"]] = prop["value"]
+    return units
+
+
+_GRAFANA_COLORS = {"green": "#73bf69", "red": "#f2495c", "blue": "#5794f2", "yellow": "#fade2a", "orange": "#ff9830"}
+
+
+def _colors(panel: Panel) -> dict[str, str]:
+    """Column name → color, from the panel's fixed-color overrides (e.g. failed in red)."""
+    colors = {}
+    for override in panel.raw.get("fieldConfig", {}).get("overrides", []):
+        for prop in override.get("properties", []):
+            if prop.get("id") == "color" and prop["value"].get("mode") == "fixed":
+                fixed = prop["value"]["fixedColor"]
+                colors[override["matcher"]["options"]] = _GRAFANA_COLORS.get(fixed, fixed)
+    return colors
+
+
+def _markdown(text: str) -> str:
+    """The little markdown the dashboards' text panels use: **bold** and `code`."""
+    out = html.escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+# --- panels → HTML --------------------------------------------------------------------------------
+
+
+def _layout(fig: go.Figure, *, stacked: bool, horizontal: bool = False) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white", height=320, margin={"l": 50, "r": 20, "t": 10, "b": 40},
+        legend={"orientation": "h", "y": -0.2}, barmode="stack" if stacked else "group",
+        font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
+    )  # fmt: skip
+    if horizontal:
+        fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def _series(columns: list[str], rows: list[list[Any]]) -> dict[str, tuple[list[Any], list[float | None]]]:
+    """Grafana's time series: long rows (time, key, value) become one series per key; wide rows one per column."""
+    times = [r[0] for r in rows]
+    if len(columns) == 3 and all(isinstance(r[1], str) for r in rows):
+        series: dict[str, tuple[list[Any], list[float | None]]] = {}
+        for time_, key, value in rows:
+            xs, ys = series.setdefault(key or "(none)", ([], []))
+            xs.append(time_)
+            ys.append(_number(value))
+        return series
+    return {name: (times, [_number(r[i]) for r in rows]) for i, name in enumerate(columns) if i > 0}
+
+
+def _chart(panel: Panel, columns: list[str], rows: list[list[Any]]) -> go.Figure | None:
+    custom = panel.raw.get("fieldConfig", {}).get("defaults", {}).get("custom", {})
+    options = panel.raw.get("options", {})
+    if panel.type == "timeseries":
+        bars = custom.get("drawStyle") == "bars"
+        stacked = custom.get("stacking", {}).get("mode") == "normal"
+        colors = _colors(panel)
+        fig = go.Figure()
+        for name, (xs, ys) in _series(columns, rows).items():
+            marker = {"color": colors[name]} if name in colors else None
+            if bars:
+                fig.add_trace(go.Bar(x=xs, y=ys, name=name, marker=marker))
+            else:
+                fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode="lines+markers", marker=marker))
+        return _layout(fig, stacked=bars and stacked)
+    if panel.type in ("barchart", "bargauge"):
+        labels = [str(r[0]) for r in rows]
+        horizontal = panel.type == "bargauge" or options.get("orientation") == "horizontal"
+        colors = _colors(panel)
+        fig = go.Figure()
+        for i, name in enumerate(columns[1:], start=1):
+            values = [_number(r[i]) for r in rows]
+            marker = {"color": colors[name]} if name in colors else None
+            if horizontal:
+                fig.add_trace(go.Bar(y=labels, x=values, name=name, orientation="h", marker=marker))
+            else:
+                fig.add_trace(go.Bar(x=labels, y=values, name=name, marker=marker))
+        return _layout(fig, stacked=options.get("stacking") == "normal", horizontal=horizontal)
+    if panel.type == "piechart":
+        fig = go.Figure(go.Pie(labels=[str(r[0]) for r in rows], values=[_number(r[1]) for r in rows], hole=0.45))
+        return _layout(fig, stacked=False)
+    return None
+
+
+def _stat(panel: Panel, columns: list[str], rows: list[list[Any]]) -> str:
+    units = _units(panel)
+    first = rows[0] if rows else [None] * len(columns)
+    cards = "".join(
+        f'<div class="stat"><div class="value">{html.escape(_format(v, units.get(c, units["*"])))}</div>'
+        f'<div class="name">{html.escape(c)}</div></div>'
+        for c, v in zip(columns, first, strict=True)
+    )
+    return f'<div class="stats">{cards}</div>'
+
+
+def _table(panel: Panel, columns: list[str], rows: list[list[Any]]) -> str:
+    units = _units(panel)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td class="{"num" if _number(v) is not None and not isinstance(v, str) else "text"}">'
+            f"{html.escape(_format(v, units.get(c) or None))}</td>"
+            for c, v in zip(columns, row, strict=True)
+        ) + "</tr>"
+        for row in rows[:TABLE_ROWS]
+    )  # fmt: skip
+    more = f'<p class="note">… and {len(rows) - TABLE_ROWS} more rows</p>' if len(rows) > TABLE_ROWS else ""
+    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}</div>'
+
+
+def _panel_html(panel: Panel, query: Callable[[str], tuple[list[str], list[list[Any]]]], sql: str) -> tuple[str, bool]:
+    """The panel's body and whether it is a plotly chart; raises StoreError when its query fails."""
+    columns, rows = query(sql)
+    if not rows and panel.type != "stat":
+        return '<p class="empty">No data in this range.</p>', False
+    if panel.type == "stat":
+        return _stat(panel, columns, rows), False
+    figure = _chart(panel, columns, rows)
+    if figure is None:
+        return _table(panel, columns, rows), False
+    config = {"displayModeBar": False, "responsive": True}
+    return figure.to_html(full_html=False, include_plotlyjs=False, config=config), True
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: #f4f5f7; color: #1f2328; }
+header { background: #1f2937; color: #fff; padding: 18px 28px; }
+header h1 { margin: 0 0 4px; font-size: 22px; } header p { margin: 0; color: #cbd5e1; font-size: 13px; }
+main { padding: 12px 20px 40px; } h2 { margin: 26px 8px 4px; font-size: 18px; }
+.intro { margin: 4px 8px 10px; font-size: 13px; color: #4b5563; max-width: 1100px; }
+.grid { display: grid; grid-template-columns: repeat(24, 1fr); gap: 12px; }
+.panel { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 10px 14px; min-width: 0; }
+.panel h3 { margin: 0 0 6px; font-size: 14px; } .panel .desc { margin: -2px 0 6px; font-size: 12px; color: #6b7280; }
+.stats { display: flex; flex-wrap: wrap; gap: 18px; } .stat .value { font-size: 24px; font-weight: 600; color: #1d4ed8; }
+.stat .name { font-size: 12px; color: #6b7280; }
+.table { overflow-x: auto; max-height: 420px; overflow-y: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 12px; }
+th { position: sticky; top: 0; background: #f9fafb; text-align: left; border-bottom: 1px solid #e5e7eb; padding: 4px 8px; }
+td { border-bottom: 1px solid #f1f5f9; padding: 3px 8px; white-space: pre; } td.num { text-align: right; }
+.empty, .note { color: #6b7280; font-size: 12px; } .error { color: #b91c1c; font-size: 12px; white-space: pre-wrap; }
+footer { color: #6b7280; font-size: 12px; padding: 0 28px 24px; }
+"""
+
+
+def _span(panel: Panel) -> int:
+    """The panel's width in Grafana's 24-column grid, which the page's grid reuses."""
+    return min(24, max(1, int(panel.raw.get("gridPos", {}).get("w", 12))))
+
+
+def write_report(
+    reader: Queryable,
+    path: Path,
+    *,
+    since: str | None,
+    until: str | None,
+    source: str,
+    tenant: str | None = None,
+    dashboards: Sequence[Dashboard] | None = None,
+) -> ReportResult:
+    """Write the page for ``[since, until]`` (Grafana expressions such as ``now-7d`` or ISO times).
+
+    Without ``until`` the range ends now, or at the latest event in the store when that is later (a
+    client whose clock runs ahead must not vanish from its own report). ``tenant`` selects one tenant
+    wherever the dashboards filter by tenant.
+    """
+    now = datetime.now(UTC)
+    start = parse_time(since or DEFAULT_SINCE, now)
+    if until:
+        end = parse_time(until, now, end=True)
+    else:
+        latest_sql = "SELECT toUnixTimestamp64Milli(max(last_event_at)) FROM agent_sessions"
+        (latest,) = reader.query(latest_sql, readonly=True)[1][0]
+        # +1 s: the time filters compare whole seconds, and the last event may end within its second
+        end = max(now, datetime.fromtimestamp(int(latest or 0) / 1000 + 1, UTC))
+    if end <= start:
+        raise ValueError(f"the range is empty: --since {start:%Y-%m-%d %H:%M} is not before --until {end:%Y-%m-%d %H:%M}")
+    chosen = dashboards if dashboards is not None else [d for d in load_dashboards() if d.uid in REPORTED_DASHBOARDS]
+
+    def query(sql: str) -> tuple[list[str], list[list[Any]]]:
+        return reader.query(sql, readonly=True)
+
+    sections, failed, charts, panels = [], [], 0, 0
+    for dashboard in sorted(chosen, key=lambda d: REPORTED_DASHBOARDS.index(d.uid) if d.uid in REPORTED_DASHBOARDS else 99):
+        overrides = {"tenant": [tenant]} if tenant else None
+        variables: dict[str, Selection] = resolve_variables(dashboard, lambda sql: query(sql)[1], start, end, overrides)
+        intro, cells = "", []
+        for panel in dashboard.panels:
+            if panel.type == "text":
+                intro = f'<p class="intro">{_markdown(panel.raw.get("options", {}).get("content", ""))}</p>'
+                continue
+            panels += 1
+            interval = grafana_interval(start, end, panel.max_data_points, panel.min_interval)
+            try:
+                sql = interpolate(panel.queries[0].sql, start=start, end=end, interval=interval, variables=variables)
+                body, is_chart = _panel_html(panel, query, sql)
+                charts += is_chart
+            except (StoreError, ValueError) as exc:
+                failed.append(f"{dashboard.title}: {panel.title}: {exc}")
+                body = f'<p class="error">This panel failed: {html.escape(str(exc))}</p>'
+            description = f'<p class="desc">{html.escape(panel.description)}</p>' if panel.description else ""
+            cells.append(f'<section class="panel" style="grid-column: span {_span(panel)}">'
+                         f"<h3>{html.escape(panel.title)}</h3>{description}{body}</section>")  # fmt: skip
+        title = dashboard.title.split("·")[-1].strip()
+        sections.append(f'<h2>{html.escape(title)}</h2>{intro}<div class="grid">{"".join(cells)}</div>')
+
+    scope = f" · tenant {html.escape(tenant)}" if tenant else ""
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Hive usage and status</title><style>{_CSS}</style>
+<script>{plotly.offline.get_plotlyjs()}</script></head>
+<body><header><h1>Hive usage and status</h1>
+<p>{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC{scope} · {html.escape(source)} · generated {now:%Y-%m-%d %H:%M} UTC
+by hive-otel {__version__}</p></header>
+<main>{"".join(sections)}</main>
+<footer>The same queries as the Grafana dashboards in deploy/grafana/dashboards. Runtime cost is what Hive priced;
+estimated cost is genai-prices' estimate for calls Hive left unpriced.</footer>
+</body></html>
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return ReportResult(path=path, charts=charts, panels=panels, failed=tuple(failed))
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from hive_otel.cli.collector import _open_reader  # the store, or the collector that owns it
+
+    try:
+        reader, close = _open_reader(args.store)
+    except StoreError as exc:
+        print(f"hive-otel report: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    try:
+        source = args.store or "the default store"
+        result = write_report(reader, args.html, since=args.since, until=args.until, source=source, tenant=args.tenant)
+    except ValueError as exc:
+        print(f"hive-otel report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"hive-otel report: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    finally:
+        close()
+    for problem in result.failed:
+        print(f"hive-otel report: panel failed: {problem}", file=sys.stderr)
+    print(f"hive-otel report: {result.panels} panels ({result.charts} charts) written to {result.path}")
+    return EXIT_INCOMPLETE if result.failed else EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "report",
+        help="write the usage and status charts as one self-contained HTML page",
+        description="For people without Grafana: the panels of the Usage and Status dashboards, drawn with the "
+        "plotly.js embedded in the page, which opens offline. Exit codes: 0 written, 1 written but some panels "
+        "failed, 2 usage error, 3 store unavailable or locked.",
+    )
+    parser.add_argument("--html", required=True, type=Path, metavar="FILE", help="the page to write, e.g. report.html")
+    parser.add_argument(
+        "--store", metavar="URL",
+        help="chdb:///abs/path or http(s)://user:pass@host:8123/db (default: $HIVE_CLICKHOUSE_URL, else the embedded store)",
+    )  # fmt: skip
+    parser.add_argument("--since", metavar="WHEN", help=f"start: ISO time or e.g. now-7d (default {DEFAULT_SINCE})")
+    parser.add_argument("--until", metavar="WHEN", help="end: ISO time or e.g. now-1d/d (default: now)")
+    parser.add_argument("--tenant", metavar="T", help="only this tenant")
+    parser.set_defaults(func=_cmd_report)

@@ -1,0 +1,101 @@
+"""The SQL console's policy: which statements ``hive-otel sql`` and ``POST /hive/v1/query`` may run.
+
+ClickHouse's own ``readonly`` setting does not make arbitrary SQL safe: ``readonly = 2`` still runs
+``file()`` and ``url()``, ``readonly = 1`` still runs the scalar ``file()``, and chDB runs every
+statement of a ``;``-separated string. So a console statement is admitted only when ClickHouse's
+own parser says it is harmless:
+
+1. ``formatQuery`` parses the text (comments and all) and refuses more than one statement; the
+   canonical text it returns is what is checked and run, never the caller's text.
+2. ``EXPLAIN AST`` of that text is walked: it must be one ``SELECT`` (or ``UNION`` of them) with no
+   ``INTO OUTFILE``, ``FORMAT`` or ``SETTINGS``; it may read tables of the store's own database only
+   (not ``system`` or ``information_schema``), call no table function but those that generate rows
+   (deny by default: ``file``, ``url``, ``s3``, ``remote``, ``mysql``, ``postgresql``, ``executable``,
+   ``hdfs``, ``jdbc``, ``odbc``, ``input``, ... are refused), and no function that reads files or
+   the server's internals.
+3. It runs as ``SELECT * FROM (<statement>) SETTINGS readonly = 1, ...``, with time and result caps:
+   ClickHouse itself then refuses writes, DDL, setting changes and table functions that reach out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["CONSOLE_SETTINGS", "ConsoleRefused", "admitted_statement"]
+
+# Table functions that only generate rows; every other one (file, url, s3, remote, mysql, ...) is refused.
+ALLOWED_TABLE_FUNCTIONS = frozenset({"numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "values"})
+# Scalar functions that read files, models or the server's internals, or only waste its time.
+REFUSED_FUNCTIONS = frozenset({
+    "file", "catboostevaluate", "evalmlmethod", "sleep", "sleepeachrow", "addresstoline", "addresstolinewithinlines",
+    "addresstosymbol", "demangle", "getmacro", "getclienthttpheader", "getsetting", "getsettingordefault",
+    "getserversetting", "filesystemavailable", "filesystemcapacity", "filesystemunreserved", "currentprofiles",
+    "enabledprofiles", "defaultprofiles", "currentroles", "enabledroles", "defaultroles", "currentuser",
+})  # fmt: skip
+REFUSED_DATABASES = frozenset({"system", "information_schema"})
+CONSOLE_SETTINGS = "readonly = 1, max_execution_time = 60, max_result_rows = 1000000, result_overflow_mode = 'throw'"
+
+_FUNCTION = re.compile(r"^( *)Function (\S+)")
+_TABLE = re.compile(r"^ *TableIdentifier (\S+)")
+_NODE = re.compile(r"^( *)(\S+)")
+
+
+class ConsoleRefused(ValueError):
+    """The statement is not one the console runs; the message says why."""
+
+
+def admitted_statement(sql: str, query: Callable[[str], tuple[list[str], list[list[Any]]]], database: str) -> str:
+    """The statement to run for ``sql`` (already wrapped in the console's settings), or raise
+    :class:`ConsoleRefused`. ``query`` runs trusted SQL on the store; ``database`` is the store's."""
+    from hive_otel.collector.store.transport import StoreError, sql_string
+
+    try:
+        _, rows = query(f"SELECT formatQuerySingleLine({sql_string(sql)})")
+    except StoreError as exc:
+        raise ConsoleRefused(f"not one valid statement: {_first_line(exc)}") from None
+    statement = str(rows[0][0])
+    try:
+        _, lines = query(f"EXPLAIN AST {statement}")
+    except StoreError as exc:
+        raise ConsoleRefused(f"not one valid statement: {_first_line(exc)}") from None
+    check_ast([str(line[0]) for line in lines], database)
+    return f"SELECT * FROM ({statement}) SETTINGS {CONSOLE_SETTINGS}"
+
+
+def check_ast(lines: list[str], database: str) -> None:
+    """Raise :class:`ConsoleRefused` unless ``EXPLAIN AST`` ``lines`` describe a harmless SELECT."""
+    if not lines or lines[0].strip() != "SelectWithUnionQuery (children 1)":
+        root = lines[0].split(" (", 1)[0].strip() if lines else "nothing"
+        detail = "INTO OUTFILE or FORMAT" if root == "SelectWithUnionQuery" else root
+        raise ConsoleRefused(f"only one SELECT is allowed, without INTO OUTFILE, FORMAT or SETTINGS (got {detail})")
+    table_function_depth = None  # the indentation of the TableExpression being read, if any
+    for line in lines:
+        indent = len(line) - len(line.lstrip(" "))
+        node = _NODE.match(line)
+        kind = node.group(2) if node else ""
+        if table_function_depth is not None and indent <= table_function_depth:
+            table_function_depth = None  # left that table expression
+        if kind == "Set":
+            raise ConsoleRefused("SETTINGS are not allowed in the console; it runs with its own")
+        if kind == "TableExpression":
+            table_function_depth = indent
+            continue
+        function = _FUNCTION.match(line)
+        if function:
+            name = function.group(2).lower()
+            if table_function_depth is not None and indent == table_function_depth + 1:
+                if name not in ALLOWED_TABLE_FUNCTIONS:
+                    raise ConsoleRefused(f"table function {function.group(2)}() is not allowed in the console")
+            elif name in REFUSED_FUNCTIONS or name.startswith("dictget"):
+                raise ConsoleRefused(f"function {function.group(2)}() is not allowed in the console")
+        table = _TABLE.match(line)
+        if table and "." in table.group(1):
+            schema = table.group(1).split(".", 1)[0].strip("`").lower()
+            if schema in REFUSED_DATABASES or schema != database.lower():
+                raise ConsoleRefused(f"the console reads the store's own tables only, not {table.group(1)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
