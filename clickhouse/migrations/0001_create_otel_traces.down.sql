@@ -1,3 +1,5 @@
+DROP VIEW IF EXISTS otel_traces_to_otel_span_keys_mv {on_cluster};
+DROP TABLE IF EXISTS otel_span_keys {on_cluster};
 DROP VIEW IF EXISTS otel_traces_trace_id_ts_mv {on_cluster};
 DROP TABLE IF EXISTS otel_traces_trace_id_ts {on_cluster};
 DROP TABLE IF EXISTS otel_traces {on_cluster};

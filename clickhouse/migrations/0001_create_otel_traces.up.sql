@@ -1,6 +1,7 @@
--- Raw spans, column-compatible with the OpenTelemetry Collector contrib clickhouseexporter
+-- otel_traces: raw spans, column-compatible with the OpenTelemetry Collector contrib clickhouseexporter
 -- (internal/sqltemplates/traces_table.sql, bloom-filter index variant), so Grafana's trace view and
--- other readers of the exporter's tables work on this one.
+-- other readers of the exporter's tables work on this one. Filled by the trace ingest chain
+-- (otlp_traces_input, migration create_otlp_traces_input).
 CREATE TABLE IF NOT EXISTS otel_traces {on_cluster} (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
@@ -63,3 +64,24 @@ AS SELECT
 FROM otel_traces
 WHERE TraceId != ''
 GROUP BY TraceId;
+
+-- The key (tenant, TraceId, SpanId) of every stored span, so a span sent again is not stored again
+-- (a client retrying a request the collector answered with an error, a --replay, a group commit
+-- retried request by request): the ingest chain drops the spans whose key is here. An EmbeddedRocksDB
+-- table: point lookups by key, on disk, so the cost of an insert is that of its own rows whatever the
+-- table's size. The tenant is part of the key, so a tenant's keys never hide another tenant's spans.
+-- On a cluster it is per node, like usage_key_index: point each collector at one node.
+CREATE TABLE IF NOT EXISTS otel_span_keys {on_cluster} (
+    key FixedString(16)
+) ENGINE = EmbeddedRocksDB
+PRIMARY KEY key;
+
+-- Keys are taken from otel_traces itself, not from the ingest chain: a view of a table runs after
+-- that table's block was written, so a key is stored only for a row that was (a sibling view of
+-- otel_traces' own would store the keys of a block that otel_traces then refused, and the retry
+-- of that request would be dropped as a duplicate of rows that were never stored).
+CREATE MATERIALIZED VIEW IF NOT EXISTS otel_traces_to_otel_span_keys_mv {on_cluster}
+TO otel_span_keys
+AS SELECT sipHash128(ResourceAttributes['hive.tenant.id'], TraceId, SpanId) AS key
+FROM otel_traces
+WHERE TraceId != '' AND SpanId != '';

@@ -1,5 +1,7 @@
--- Raw log records, column-compatible with the clickhouseexporter's logs_table.sql
--- (bloom-filter index variant).
+-- otel_logs: raw log records, column-compatible with the clickhouseexporter's logs_table.sql
+-- (bloom-filter index variant). Filled by the log ingest chain (otlp_logs_input, migration
+-- create_otlp_logs_input); the status tables (agent_sessions, status_events, session_identity) are
+-- folded from it.
 CREATE TABLE IF NOT EXISTS otel_logs {on_cluster} (
     `Timestamp` DateTime64(9) COMMENT 'Event timestamp with nanosecond precision' CODEC(Delta(8), ZSTD(1)),
     `TraceId` String COMMENT 'W3C trace identifier' CODEC(ZSTD(1)),
@@ -38,3 +40,18 @@ PARTITION BY toDate(Timestamp)
 ORDER BY (toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp)
 {logs_ttl}
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
+
+-- The key of every stored log record (a hash of all it carries, the tenant included), so a record
+-- sent again is not stored again; as otel_span_keys (migration create_otel_traces), for the same reasons.
+CREATE TABLE IF NOT EXISTS otel_log_keys {on_cluster} (
+    key FixedString(16)
+) ENGINE = EmbeddedRocksDB
+PRIMARY KEY key;
+
+-- From otel_logs itself, for the reason given for otel_span_keys.
+CREATE MATERIALIZED VIEW IF NOT EXISTS otel_logs_to_otel_log_keys_mv {on_cluster}
+TO otel_log_keys
+AS SELECT sipHash128(ResourceAttributes['hive.tenant.id'], Timestamp, TraceId, SpanId, SeverityNumber, SeverityText, Body, EventName, ScopeName,
+                     mapKeys(LogAttributes), mapValues(LogAttributes),
+                     mapKeys(ResourceAttributes), mapValues(ResourceAttributes)) AS key
+FROM otel_logs;

@@ -1,4 +1,5 @@
--- Raw sum (counter) points, column-compatible with the clickhouseexporter's metrics_sum_table.sql.
+-- otel_metrics_sum: raw sum (counter) points, column-compatible with the clickhouseexporter's
+-- metrics_sum_table.sql. Filled by the metric ingest chain (migration create_otlp_metrics_input).
 CREATE TABLE IF NOT EXISTS otel_metrics_sum {on_cluster} (
     ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     ResourceSchemaUrl String CODEC(ZSTD(1)),

@@ -1,4 +1,5 @@
--- Raw gauge points, column-compatible with the clickhouseexporter's metrics_gauge_table.sql.
+-- otel_metrics_gauge: raw gauge points, column-compatible with the clickhouseexporter's
+-- metrics_gauge_table.sql. Filled by the metric ingest chain (migration create_otlp_metrics_input).
 CREATE TABLE IF NOT EXISTS otel_metrics_gauge {on_cluster} (
     ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     ResourceSchemaUrl String CODEC(ZSTD(1)),

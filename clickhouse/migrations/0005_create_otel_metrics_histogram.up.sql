@@ -1,4 +1,6 @@
--- Raw histogram points, column-compatible with the clickhouseexporter's metrics_histogram_table.sql.
+-- otel_metrics_histogram: raw histogram points, column-compatible with the clickhouseexporter's
+-- metrics_histogram_table.sql. Filled by the metric ingest chain (migration create_otlp_metrics_input).
+-- Exponential histograms and summaries are not stored (hive-otel sends neither).
 CREATE TABLE IF NOT EXISTS otel_metrics_histogram {on_cluster} (
     ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     ResourceSchemaUrl String CODEC(ZSTD(1)),

@@ -1,4 +1,4 @@
-"""``session_identity`` (migrations 0029 and 0033) on chDB: Hive's identity statements, folded as they arrive and
+"""``session_identity`` (migration create_session_identity) on chDB: Hive's identity statements, folded as they arrive and
 from records stored before the migration existed."""
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ def test_the_ledger_migration_rebuilds_the_rollups_it_recreates(store: Store) ->
         calls = [LlmCall(f"lm:{i}", cost_usd=0.5).span() for i in range(3)]
         reopened.ingest_traces(traces_request([SessionBatch(QUEEN, calls)]), tenant=tenant)
         before = usage(reopened, ["model"], tenant=tenant).totals
-        version = next(m.version for m in load_migrations() if m.name == "replace_usage_ledger")
-        reopened.rollback(version - 1)  # the stored ledger of 0007 again, empty
+        version = next(m.version for m in load_migrations() if m.name == "create_usage_rollups")
+        reopened.rollback(version - 1)  # no ledger and no rollups: a store from before them
         reopened.migrate()  # drops it and its views, creates them again, then reconciles
         assert usage(reopened, ["model"], tenant=tenant).totals == before
         _, rows = reopened.query(

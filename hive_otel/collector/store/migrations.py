@@ -181,17 +181,17 @@ def applied_versions(executor: _Executor) -> set[int]:
     return {int(row[0]) for row in rows if int(row[1])}
 
 
-def apply_migrations(executor: _Executor, options: RenderOptions | None = None) -> list[int]:
+def apply_migrations(executor: _Executor, options: RenderOptions | None = None, directory: Path | None = None) -> list[int]:
     """Apply every migration not applied yet, in order; returns the versions applied now.
 
     Idempotent: applied versions are skipped, and each statement uses IF NOT EXISTS, so a run that
-    died half-way through a file simply re-runs that file.
+    died half-way through a file simply re-runs that file. ``directory`` is for tests (the pre-fold chain).
     """
     options = options or RenderOptions()
     _bootstrap(executor, options)
     done = applied_versions(executor)
     applied = []
-    for migration in load_migrations():
+    for migration in load_migrations(directory):
         if migration.version in done:
             continue
         for statement in split_statements(render(migration.up, options)):

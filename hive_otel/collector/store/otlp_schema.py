@@ -1,7 +1,7 @@
 """The OTLP subset ClickHouse parses for us, and the three fields the collector appends to a request.
 
 ClickHouse reads each OTLP export request as one ``ProtobufSingle`` row into a Null table
-(``otlp_{traces,logs,metrics}_input``, see clickhouse/migrations/0013-0018) and flattens it with
+(``otlp_{traces,logs,metrics}_input``, see clickhouse/migrations/0015-0017) and flattens it with
 materialized views, so ingest never walks span attributes in Python. This is a wire-compatible
 subset of opentelemetry-proto (same field numbers; enums as int32); fields it leaves out are
 skipped. ``tests/collector/test_migrations.py`` checks every field against the real descriptors.

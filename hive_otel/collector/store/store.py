@@ -80,7 +80,7 @@ __all__ = [
 
 DIRTY_MARKER = "hive-otel.dirty"
 # Migrations after which the rollups are rebuilt from the facts (they recreate the rollup views).
-REBUILD_AFTER = frozenset({"replace_usage_ledger"})
+REBUILD_AFTER = frozenset({"create_usage_rollups"})
 # Spans (or log records, or points) written by one insert at most, when requests queue up.
 MAX_GROUP_ITEMS = 50_000
 _READ_ONLY_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS")

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS redaction_allowed_keys {on_cluster};

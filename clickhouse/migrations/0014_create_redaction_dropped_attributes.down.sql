@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS redaction_dropped_attributes {on_cluster};

@@ -1,0 +1,5 @@
+DROP VIEW IF EXISTS otlp_metrics_input_to_redaction_dropped_attributes_mv {on_cluster};
+DROP VIEW IF EXISTS otlp_metrics_input_to_otel_metrics_histogram_v2_mv {on_cluster};
+DROP VIEW IF EXISTS otlp_metrics_input_to_otel_metrics_gauge_v2_mv {on_cluster};
+DROP VIEW IF EXISTS otlp_metrics_input_to_otel_metrics_sum_v2_mv {on_cluster};
+DROP TABLE IF EXISTS otlp_metrics_input {on_cluster};

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS otel_metrics_gauge {on_cluster};

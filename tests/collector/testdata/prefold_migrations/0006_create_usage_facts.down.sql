@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS usage_facts {on_cluster};
