@@ -19,7 +19,7 @@ from typing import Any
 
 from hive_otel import environment_variables as ev
 from hive_otel.collector.queries.usage import GROUP_KEYS, MEASURES, Queryable, RemoteStore, UsageReport, usage
-from hive_otel.collector.store.migrations import RenderOptions
+from hive_otel.collector.store.migrations import PREFOLD_CHAIN, RenderOptions
 from hive_otel.collector.store.store import chdb_path, default_store_url, is_read_only_sql, open_store, read_owner
 from hive_otel.collector.store.transport import StoreError, StoreLockedError, read_admin_token, sql_string
 
@@ -116,6 +116,8 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     options = RenderOptions(cluster=args.cluster, ttl_days=args.ttl_days)
     store = open_store(args.store, migrate=False)
     try:
+        if args.restamp_prefold:
+            print(_restamped(store.restamp_prefold(options)))
         if args.down_to is not None:
             done = store.rollback(args.down_to, options)
             print(f"rolled back {len(done)} migration(s)" + (f": {', '.join(f'{v:04d}' for v in done)}" if done else ""))
@@ -125,6 +127,13 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def _restamped(stamped: list[int]) -> str:
+    if not stamped:
+        return "nothing to restamp: the store records the folded migrations already (or none)"
+    return (f"restamped: the pre-fold migrations 0001-{max(PREFOLD_CHAIN):04d} are now recorded as the folded "
+            f"0001-{max(stamped):04d}")  # fmt: skip
 
 
 def _cmd_usage(args: argparse.Namespace) -> int:
@@ -208,6 +217,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     migrate.add_argument("--ttl-days", type=int, default=0, metavar="N",
                          help="expire raw otel_* rows after N days (0, the default, keeps them)")  # fmt: skip
     migrate.add_argument("--down-to", type=int, metavar="VERSION", help="roll back to VERSION (0 = everything)")
+    migrate.add_argument("--restamp-prefold", action="store_true",
+                         help="first record a store migrated by the complete pre-fold chain (0001-0034) as "
+                         "migrated by the folded set: same schema, only schema_migrations changes")  # fmt: skip
     migrate.set_defaults(func=_guarded(_cmd_migrate))
 
     use = sub.add_parser("usage", help="usage rollups grouped by keys")

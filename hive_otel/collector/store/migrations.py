@@ -18,6 +18,13 @@ placeholder         single node (default)        cluster (``RenderOptions(cluste
 
 Replicated engines are written without arguments, so the server's ``default_replica_path`` /
 ``default_replica_name`` apply. Usage facts, ledger and rollups never expire: they are the bill.
+
+History (clickhouse/migrations/README.md): the 34 migrations written before any release were folded
+into one per table family. Before applying or rolling back anything, the runner checks that every
+migration the store records is one of this package's (same version, name and checksum) and raises
+:class:`MigrationHistoryError` otherwise, so two histories are never mixed in one store. A store that
+records the complete pre-fold chain (:data:`PREFOLD_CHAIN`) has the folded schema exactly;
+:func:`restamp_prefold` records it as the folded set (``hive-otel migrate --restamp-prefold``).
 """
 
 from __future__ import annotations
@@ -29,15 +36,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from hive_otel.collector.store.transport import StoreError
+
 __all__ = [
+    "PREFOLD_CHAIN",
     "Migration",
     "MigrationError",
+    "MigrationHistoryError",
     "RenderOptions",
+    "applied_history",
     "applied_versions",
     "apply_migrations",
+    "check_history",
     "load_migrations",
     "migrations_dir",
     "render",
+    "restamp_prefold",
     "rollback_migrations",
     "split_statements",
 ]
@@ -45,9 +59,55 @@ __all__ = [
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(up|down)\.sql$")
 _PLACEHOLDER = re.compile(r"\{(on_cluster|engine_prefix|traces_ttl|logs_ttl|metrics_ttl)\}")
 
+# The migrations written before the fold (never released), as a store migrated by them records
+# them: version -> (name, checksum of the up file). Kept as test data in
+# tests/collector/testdata/prefold_migrations, where a test applies them and checks that they end
+# in the folded set's schema, table by table and column by column.
+PREFOLD_CHAIN: dict[int, tuple[str, str]] = {
+    1: ("create_otel_traces", "cc4e09292cbd1ac6"),
+    2: ("create_otel_logs", "a1294faf67d0a84c"),
+    3: ("create_otel_metrics_sum", "f169971ce20aeb7f"),
+    4: ("create_otel_metrics_gauge", "31da1c59f3765335"),
+    5: ("create_otel_metrics_histogram", "7713b59b60fa6e34"),
+    6: ("create_usage_facts", "273d62be46866f33"),
+    7: ("create_usage_ledger", "6fc9ab01f978c4a7"),
+    8: ("create_usage_hourly", "4b6e6d5048b5d52a"),
+    9: ("create_usage_daily", "4aa1b6f8fd417177"),
+    10: ("create_usage_session_totals", "f0e3034743d126e0"),
+    11: ("create_agent_sessions", "7e7a2ad0133138b5"),
+    12: ("create_usage_staging", "dcb1e992a0a69c35"),
+    13: ("create_otlp_traces_input", "f698a6c11ab9689e"),
+    14: ("create_otlp_logs_input", "b31ee5b295f60746"),
+    15: ("create_otlp_metrics_input", "4e6b609bbdb71c9b"),
+    16: ("create_otlp_spans", "6c8be22b2abf0dae"),
+    17: ("create_otlp_log_records", "08ca5860e6d739c5"),
+    18: ("redact_otlp_metrics", "45d197e52b86d4f7"),
+    19: ("create_status_events", "dbc4806644509392"),
+    20: ("create_session_tasks", "5c2df1a73b7dd3d8"),
+    21: ("create_session_triggers", "de21566c306c858d"),
+    22: ("create_session_health", "9bb013b68bcffaa4"),
+    23: ("create_quota_policies", "d4cc053e251cf6e5"),
+    24: ("create_quota_crossings", "90262083ab676d69"),
+    25: ("create_usage_key_index", "dd75e6a76ef07eed"),
+    26: ("replace_usage_ledger", "0aa0d25abee2a93b"),
+    27: ("compress_usage_facts", "53b2237dbf889b38"),
+    28: ("read_genai_cache_write_tokens", "c4480a31a9b65939"),
+    29: ("create_session_identity", "88d9b448af27e6f9"),
+    30: ("read_more_of_hive_lifecycle", "ffad16bfe4d4ef10"),
+    31: ("dedupe_raw_spans_and_logs", "4ffaad85dceec846"),
+    32: ("bound_usage_candidates", "275c23fe97a65b5a"),
+    33: ("read_queen_session_meta", "baeb351afbe910b1"),
+    34: ("create_usage_calls", "d495525fc72cdd2a"),
+}
+RESTAMP_COMMAND = "hive-otel migrate --restamp-prefold"
 
-class MigrationError(RuntimeError):
+
+class MigrationError(StoreError):
     """The migration files are inconsistent, or one failed to apply (the message names it)."""
+
+
+class MigrationHistoryError(MigrationError):
+    """The store records migrations that are not this package's: the message says what and what to do."""
 
 
 class _Executor(Protocol):
@@ -177,29 +237,82 @@ def _bootstrap(executor: _Executor, options: RenderOptions) -> None:
 
 def applied_versions(executor: _Executor) -> set[int]:
     """Versions currently applied (a rolled-back version keeps a row with is_applied = 0)."""
-    _, rows = executor.query("SELECT version, argMax(is_applied, seq) FROM schema_migrations GROUP BY version")
-    return {int(row[0]) for row in rows if int(row[1])}
+    return set(applied_history(executor))
+
+
+def applied_history(executor: _Executor) -> dict[int, tuple[str, str]]:
+    """``version -> (name, checksum)`` of every migration the store records as applied."""
+    _, rows = executor.query(
+        "SELECT version, argMax(name, seq), argMax(checksum, seq), argMax(is_applied, seq) "
+        "FROM schema_migrations GROUP BY version"
+    )
+    return {int(row[0]): (str(row[1]), str(row[2])) for row in rows if int(row[3])}
+
+
+def check_history(history: dict[int, tuple[str, str]], migrations: list[Migration]) -> None:
+    """Raise :class:`MigrationHistoryError` unless every applied migration is one of ``migrations``.
+
+    A version above the newest of ``migrations`` passes (a store a newer hive-otel migrated); one
+    that this package has under another name or checksum does not.
+    """
+    ours = {m.version: (m.name, m.checksum()) for m in migrations}
+    foreign = sorted(v for v, recorded in history.items() if ours.get(v, recorded) != recorded)
+    if not foreign:
+        return
+    if all(PREFOLD_CHAIN.get(v) == recorded for v, recorded in history.items()):
+        raise MigrationHistoryError(_prefold_message(history))
+    listed = ", ".join(
+        f"{v:04d}_{history[v][0]} ({history[v][1]})"
+        + (f" where this hive-otel has {v:04d}_{ours[v][0]} ({ours[v][1]})" if v in ours else "")
+        for v in foreign[:3]
+    )
+    raise MigrationHistoryError(
+        f"the store records migrations that are not this hive-otel's: {listed}"
+        f"{f' and {len(foreign) - 3} more' if len(foreign) > 3 else ''} (version, name, checksum). A migration "
+        "is never edited once a store has it (clickhouse/migrations/README.md): open this store with the "
+        "hive-otel that migrated it, or move it aside and let this one create a new store"
+    )
+
+
+def _prefold_message(history: dict[int, tuple[str, str]]) -> str:
+    if history == PREFOLD_CHAIN:
+        return (
+            f"the store was migrated before hive-otel's migrations were folded (it records the pre-fold "
+            f"0001-{max(PREFOLD_CHAIN):04d}); its schema is exactly the folded one, so record it as such "
+            f"with `{RESTAMP_COMMAND}` (with the same --store), which changes nothing else"
+        )
+    last = max(history)
+    return (
+        f"the store was migrated before hive-otel's migrations were folded, and only part way: it records "
+        f"{len(history)} of the {len(PREFOLD_CHAIN)} pre-fold migrations (up to {last:04d}_{history[last][0]}), "
+        "a schema the folded set cannot continue. Move it aside and let hive-otel create a new store (clients "
+        "send their history again with `hive-otel backfill --replay`), or migrate it to the end with the "
+        f"hive-otel commit that made it and then run `{RESTAMP_COMMAND}`"
+    )
 
 
 def apply_migrations(executor: _Executor, options: RenderOptions | None = None, directory: Path | None = None) -> list[int]:
     """Apply every migration not applied yet, in order; returns the versions applied now.
 
     Idempotent: applied versions are skipped, and each statement uses IF NOT EXISTS, so a run that
-    died half-way through a file simply re-runs that file. ``directory`` is for tests (the pre-fold chain).
+    died half-way through a file simply re-runs that file. ``directory`` is for tests (the pre-fold
+    chain); raises :class:`MigrationHistoryError` for a store another set of migrations made.
     """
     options = options or RenderOptions()
     _bootstrap(executor, options)
-    done = applied_versions(executor)
+    migrations = load_migrations(directory)
+    history = applied_history(executor)
+    check_history(history, migrations)
     applied = []
-    for migration in load_migrations(directory):
-        if migration.version in done:
+    for migration in migrations:
+        if migration.version in history:
             continue
         for statement in split_statements(render(migration.up, options)):
             try:
                 executor.execute(statement)
             except Exception as exc:
                 raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
-        _record(executor, migration, applied=True)
+        _record(executor, [(migration.version, migration.name, migration.checksum(), True)])
         applied.append(migration.version)
     return applied
 
@@ -208,20 +321,45 @@ def rollback_migrations(executor: _Executor, to_version: int, options: RenderOpt
     """Run the down files of every applied migration above ``to_version``, newest first."""
     options = options or RenderOptions()
     _bootstrap(executor, options)
-    done = applied_versions(executor)
+    migrations = load_migrations()
+    history = applied_history(executor)
+    check_history(history, migrations)
     rolled = []
-    for migration in reversed(load_migrations()):
-        if migration.version <= to_version or migration.version not in done:
+    for migration in reversed(migrations):
+        if migration.version <= to_version or migration.version not in history:
             continue
         for statement in split_statements(render(migration.down, options)):
             executor.execute(statement)
-        _record(executor, migration, applied=False)
+        _record(executor, [(migration.version, migration.name, migration.checksum(), False)])
         rolled.append(migration.version)
     return rolled
 
 
-def _record(executor: _Executor, migration: Migration, *, applied: bool) -> None:
-    executor.execute(
-        "INSERT INTO schema_migrations (version, name, checksum, is_applied, seq) VALUES "
-        f"({migration.version}, '{migration.name}', '{migration.checksum()}', {int(applied)}, {time.time_ns()})"
+def restamp_prefold(executor: _Executor, options: RenderOptions | None = None) -> list[int]:
+    """Record a store migrated by the complete pre-fold chain as migrated by the folded set.
+
+    Nothing but ``schema_migrations`` changes: the chain's end schema is the folded set's (a test
+    proves it object by object). One insert, so a crash leaves the old records or the new ones. Returns
+    the versions stamped; [] when the store already records this package's migrations (or none);
+    raises :class:`MigrationHistoryError` for a partly applied pre-fold chain or another history.
+    """
+    _bootstrap(executor, options or RenderOptions())
+    migrations = load_migrations()
+    history = applied_history(executor)
+    if history != PREFOLD_CHAIN:
+        check_history(history, migrations)
+        return []
+    folded = {m.version for m in migrations}
+    retired = [(v, name, checksum, False) for v, (name, checksum) in PREFOLD_CHAIN.items() if v not in folded]
+    _record(executor, retired + [(m.version, m.name, m.checksum(), True) for m in migrations])
+    return sorted(folded)
+
+
+def _record(executor: _Executor, rows: list[tuple[int, str, str, bool]]) -> None:
+    """One ``schema_migrations`` row per (version, name, checksum, applied), in one insert."""
+    seq = time.time_ns()
+    values = ", ".join(
+        f"({version}, '{name}', '{checksum}', {int(applied)}, {seq + i})"
+        for i, (version, name, checksum, applied) in enumerate(rows)
     )
+    executor.execute(f"INSERT INTO schema_migrations (version, name, checksum, is_applied, seq) VALUES {values}")

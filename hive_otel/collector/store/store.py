@@ -48,7 +48,13 @@ from hive_otel.collector.rollups import usage_merge as _usage_merge
 from hive_otel.collector.rollups.pricing import CostEstimator
 from hive_otel.collector.store.console import ConsoleRefused, admitted_statement
 from hive_otel.collector.store.group_commit import GroupCommit, Pending
-from hive_otel.collector.store.migrations import RenderOptions, apply_migrations, load_migrations, rollback_migrations
+from hive_otel.collector.store.migrations import (
+    RenderOptions,
+    apply_migrations,
+    load_migrations,
+    restamp_prefold,
+    rollback_migrations,
+)
 from hive_otel.collector.store.otlp_schema import OTLP_SUBSET_PROTO, delimited, ingest_trailer
 from hive_otel.collector.store.transport import (
     INPUT_ERROR_CODES,
@@ -434,6 +440,11 @@ class Store:
         """Run the down migrations above ``to_version``, newest first."""
         with self._lock:
             return rollback_migrations(self._transport, to_version, options)
+
+    def restamp_prefold(self, options: RenderOptions | None = None) -> list[int]:
+        """Record a store the complete pre-fold migration chain made as migrated by the folded set."""
+        with self._lock:
+            return restamp_prefold(self._transport, options)
 
     def close(self) -> None:
         with self._lock:
