@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
@@ -11,6 +12,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from hive_otel.collector.store.migrations import (
+    MigrationError,
     RenderOptions,
     applied_versions,
     load_migrations,
@@ -107,6 +109,18 @@ def test_every_migration_is_one_numbered_pair_with_safe_down_files() -> None:
         # Idempotent: a down file drops what its up file made and restores (IF NOT EXISTS) what it replaced.
         for statement in split_statements(migration.down):
             assert "IF EXISTS" in statement or "IF NOT EXISTS" in statement, (migration.name, statement)
+
+
+def test_the_loader_refuses_a_number_used_twice_and_a_missing_half(tmp_path: Path) -> None:
+    for name in ("0001_create_a.up.sql", "0001_create_a.down.sql", "0001_create_b.up.sql", "0001_create_b.down.sql"):
+        (tmp_path / name).write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="0001 is defined twice"):
+        load_migrations(tmp_path)
+    for path in tmp_path.glob("0001_create_b.*"):
+        path.unlink()
+    (tmp_path / "0002_create_c.up.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="0002 needs both"):
+        load_migrations(tmp_path)
 
 
 def test_single_node_rendering_leaves_no_placeholder_and_plain_engines() -> None:
