@@ -1,6 +1,6 @@
 """hive_otel.client.encoding writes OTLP bytes by hand; they must be exactly what opentelemetry-proto gives.
 
-The reference below builds the same requests as opentelemetry-proto messages (the way encoding.py
+The reference below builds the same requests as opentelemetry-proto messages (the way the encoder
 did before it wrote the wire format itself) and serializes them. Every case checks the bytes are
 identical and that they decode, with the official classes, to the reference messages.
 """
@@ -38,8 +38,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from devtools.workload import WorkloadTruth
 from hive_otel import __version__
 from hive_otel import attributes as A
-from hive_otel.client import encoding
-from hive_otel.client.encoding import encode_logs, encode_metrics, encode_spans
+from hive_otel.client.encoding import _common, _wire, encode_logs, encode_metrics, encode_spans
 from hive_otel.client.mapping.context import ResourceFactory
 from hive_otel.client.mapping.mapper import EventMapper
 from hive_otel.client.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
@@ -441,8 +440,8 @@ def test_times_out_of_range_are_refused(fields: dict) -> None:
 
 
 def test_caches_start_again_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(encoding, "_CACHE_LIMIT", 8)
-    monkeypatch.setattr(encoding, "_RESOURCE_CACHE_LIMIT", 2)
+    monkeypatch.setattr(_wire, "CACHE_LIMIT", 8)
+    monkeypatch.setattr(_common, "_RESOURCE_CACHE_LIMIT", 2)
     resources = [Resource.of({"service.name": "hive", "hive.session.id": f"s{i}"}) for i in range(5)]
     spans = [
         span({"key": f"v{i % 11}", "n": i % 13, "b": i % 2 == 0}, resource=resources[i % 5], name=f"n{i % 9}")
