@@ -1,0 +1,211 @@
+"""Hive's run logs → spans in Hive's own trace: L1 ``summary.json``, L2 ``details.jsonl``, L3 ``tool_logs.jsonl``.
+
+L1 becomes ``hive.run`` (the root of the run's trace, linked to the session span) and ends the
+session; L2 nodes and L3 steps keep their trace and span ids verbatim. An L3 step is the log half of
+one LLM call and of each tool call it made; the event halves come from the bus (:mod:`.events`), and
+a call seen both ways is exported once, with Hive's ids and the event's model and cost, linked back
+to its place in the session trace. L2 and L3 lines carry no time of their own: they are dated by
+their tool calls' starts, else by the run id (which Hive makes from the run's start time).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+from hive_otel import attributes as A
+from hive_otel.client.mapping.calls import SOURCE_LOG, LlmCall, ToolCall, llm_call_span, tool_call_span
+from hive_otel.client.mapping.ids import (
+    derive_span_id,
+    derive_trace_id,
+    hive_span_id,
+    hive_trace_id,
+    llm_call_key,
+    run_span_id,
+    session_span_id,
+    session_trace_id,
+    tool_call_key,
+)
+from hive_otel.client.mapping.numbers import int_or_zero, is_int64
+from hive_otel.client.mapping.sessions import linked_to_session
+from hive_otel.client.mapping.state import MappingState
+from hive_otel.client.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
+from hive_otel.client.mapping.timestamps import run_id_time_ns, to_unix_ns
+from hive_otel.client.sources.records import SessionContext
+
+__all__ = ["RunLogMapper", "StepContext"]
+
+
+class StepContext(NamedTuple):
+    """Where one L3 step happened: read once per line, shared by its LLM call and its tool calls."""
+
+    session_id: str
+    resource: Resource
+    node_id: str
+    trace_id: bytes | None  # Hive's, verbatim
+    span_id: bytes | None
+    run_time_ns: int  # the run's start: the time of a step without tool calls
+    now_ns: int
+
+
+class RunLogMapper:
+    """Maps L1-L3 lines; a line's session context is completed from what its session's events told."""
+
+    def __init__(self, state: MappingState) -> None:
+        self._sessions = state.sessions
+        self._llm, self._tools = state.llm, state.tools
+        self._counters = state.counters
+        self._include_content = state.include_content
+
+    # ------------------------------------------------------------------ L3: one step of a node's loop
+    def map_step(self, step: dict[str, Any], context: SessionContext, now_ns: int) -> Telemetry:
+        out = Telemetry()
+        raw_node, iteration = step.get("node_id"), step.get("step_index", 0)
+        if not isinstance(raw_node, str | None) or not is_int64(iteration):
+            # Hive's NodeStepLog has a str node_id and an int step_index: these identify the call, so
+            # a line with anything else there is corrupt, not a call of its own.
+            self._counters["unusable_records"] += 1
+            return out
+        context = self._sessions.known_context(context)
+        sid = context.session_id
+        tool_calls = step.get("tool_calls")
+        if not isinstance(tool_calls, list):
+            tool_calls = []
+        # Each tool call's start, read once: it dates the LLM call and starts the tool's span.
+        tool_starts = [to_unix_ns(tc.get("start_timestamp")) if isinstance(tc, dict) else None for tc in tool_calls]
+        tool_times = [t for t in tool_starts if t]
+        place = StepContext(
+            session_id=sid,
+            resource=self._sessions.resources.for_context(context),
+            node_id=raw_node or "",
+            trace_id=hive_trace_id(step.get("trace_id")),
+            span_id=hive_span_id(step.get("span_id")),
+            run_time_ns=run_id_time_ns(sid) or now_ns,
+            now_ns=now_ns,
+        )
+        llm = self._llm_half(step, place, iteration, max(tool_times) if tool_times else place.run_time_ns)
+        if llm is not None:
+            out.spans.append(llm)
+        out.spans.extend(self._tool_halves(tool_calls, tool_starts, place))
+        return out
+
+    def _llm_half(self, step: dict[str, Any], place: StepContext, iteration: int, time_ns: int) -> SpanRecord | None:
+        """The step's LLM call (a step that used no tokens made none); the call's span once joined."""
+        input_tokens, output_tokens = int_or_zero(step.get("input_tokens")), int_or_zero(step.get("output_tokens"))
+        if not (input_tokens or output_tokens):
+            return None
+        sid, trace_id, include_content = place.session_id, place.trace_id, self._include_content
+        latency = step.get("latency_ms")
+        call = LlmCall(
+            call_key=llm_call_key(sid, place.node_id, iteration, input_tokens, output_tokens),
+            source=SOURCE_LOG,
+            resource=place.resource,
+            session_id=sid,
+            node_id=place.node_id,
+            iteration=iteration,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            trace_id=trace_id,
+            span_id=place.span_id,
+            parent_span_id=hive_span_id(step.get("parent_span_id")) or (run_span_id(trace_id) if trace_id else None),
+            latency_ms=latency if isinstance(latency, int) and latency >= 0 else None,
+            verdict=step.get("verdict") or None,
+            error=(step.get("error") or None) if include_content else None,
+            is_partial=bool(step.get("is_partial")),
+            output_text=(step.get("llm_text") or None) if include_content else None,
+            fallback_time_ns=time_ns,
+        )
+        merged = self._llm.add(call.call_key, call, SOURCE_LOG, place.now_ns)
+        return None if merged is None else linked_to_session(llm_call_span(merged), merged)
+
+    def _tool_halves(self, tool_calls: list[Any], tool_starts: list[int | None], place: StepContext) -> list[SpanRecord]:
+        """The step's tool calls (those with an id to pair them by); the spans of those joined."""
+        spans = []
+        include_content = self._include_content
+        for tc, tool_start in zip(tool_calls, tool_starts, strict=True):
+            if not isinstance(tc, dict) or not isinstance(tc.get("tool_use_id"), str) or not tc["tool_use_id"]:
+                continue
+            duration = tc.get("duration_s")
+            tool = ToolCall(
+                call_key=tool_call_key(place.session_id, tc["tool_use_id"]),
+                source=SOURCE_LOG,
+                resource=place.resource,
+                session_id=place.session_id,
+                tool_use_id=tc["tool_use_id"],
+                tool_name=str(tc.get("tool_name") or ""),
+                node_id=place.node_id or None,
+                is_error=bool(tc.get("is_error")),
+                start_ns=tool_start or place.run_time_ns,
+                latency_ms=int(duration * 1000) if isinstance(duration, (int, float)) else None,
+                arguments=json.dumps(tc.get("tool_input"), default=str) if include_content else None,
+                result=str(tc.get("result") or "") if include_content else None,
+                trace_id=place.trace_id,
+                step_span_id=place.span_id,
+            )
+            merged = self._tools.add(tool.call_key, tool, SOURCE_LOG, place.now_ns)
+            if merged is not None:
+                spans.append(tool_call_span(merged))
+        return spans
+
+    # ------------------------------------------------------------------ L2: one node of a run
+    def map_node_detail(self, detail: dict[str, Any], context: SessionContext, now_ns: int) -> Telemetry:
+        context = self._sessions.known_context(context)
+        trace_id = hive_trace_id(detail.get("trace_id")) or derive_trace_id("run", context.session_id)
+        node_id = str(detail.get("node_id") or "")
+        span_id = hive_span_id(detail.get("span_id")) or derive_span_id("l2", trace_id.hex(), node_id, detail.get("attempt"))
+        latency = int_or_zero(detail.get("latency_ms"))
+        # L2 lines carry no time of their own: the node ends its latency after the run's id was made.
+        run_start = run_id_time_ns(context.session_id)
+        end_ns = run_start + latency * 1_000_000 if run_start else now_ns
+        success = detail.get("success") is not False
+        attrs: Attributes = {A.HIVE_NODE_ID: node_id, A.HIVE_STATUS: "completed" if success else "failed"}
+        if detail.get("exit_status"):
+            attrs[A.HIVE_EXIT_STATUS] = str(detail["exit_status"])
+        if not success:
+            attrs[A.ERROR_TYPE] = "node_failed"
+            if self._include_content and detail.get("error"):
+                attrs[A.HIVE_ERROR_MESSAGE] = str(detail["error"])
+        span = SpanRecord(
+            resource=self._sessions.resources.for_context(context),
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_span_id=run_span_id(trace_id),
+            name=f"hive.node {node_id}",
+            kind=SpanKind.INTERNAL,
+            start_ns=end_ns - latency * 1_000_000,
+            end_ns=end_ns,
+            attributes=attrs,
+            status_code=StatusCode.UNSET if success else StatusCode.ERROR,
+        )
+        return Telemetry(spans=[span])
+
+    # ------------------------------------------------------------------ L1: the run, written at its end
+    def map_run_summary(self, summary: dict[str, Any], context: SessionContext, now_ns: int) -> Telemetry:
+        context = self._sessions.known_context(context)
+        run_id = str(summary.get("run_id") or context.session_id)
+        trace_id = hive_trace_id(summary.get("trace_id")) or derive_trace_id("run", run_id)
+        start_ns = to_unix_ns(summary.get("started_at")) or now_ns
+        status = str(summary.get("status") or "")
+        attrs: Attributes = {A.HIVE_RUN_ID: run_id, A.HIVE_STATUS: status}
+        if isinstance(summary.get("execution_id"), str) and summary["execution_id"]:
+            attrs[A.HIVE_EXECUTION_ID] = summary["execution_id"]
+        if summary.get("execution_quality"):
+            attrs[A.HIVE_EXIT_STATUS] = str(summary["execution_quality"])
+        failed = status == "failure"
+        end_ns = start_ns + int_or_zero(summary.get("duration_ms")) * 1_000_000
+        session = self._sessions.touch(context, start_ns)
+        session.failed = session.failed or failed
+        run = SpanRecord(
+            resource=self._sessions.resources.for_context(context),
+            trace_id=trace_id,
+            span_id=run_span_id(trace_id),
+            parent_span_id=b"",
+            name=f"hive.run {summary.get('agent_id') or run_id}",
+            kind=SpanKind.INTERNAL,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            attributes=attrs,
+            status_code=StatusCode.ERROR if failed else StatusCode.UNSET,
+            links=[(session_trace_id(context.session_id), session_span_id(context.session_id))],
+        )
+        return Telemetry(spans=[self._sessions.end(context.session_id, session, end_ns), run])
