@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -24,10 +25,10 @@ from urllib.parse import urlparse
 from hive_otel import environment_variables as ev
 from hive_otel.attributes import SEMCONV_SCHEMA_URL
 from hive_otel.client.client import OUTBOX_FILE, Client
-from hive_otel.client.export import OutboxSender
 from hive_otel.client.mapping.semconv import GenAiConventions
 from hive_otel.client.outbox import Outbox
 from hive_otel.client.sources.files import Checkpoints, FileTailer
+from hive_otel.client.sources.records import HiveRecord
 from hive_otel.settings import ClientSettings, SettingsError
 
 EXIT_OK, EXIT_DEAD_LETTERS, EXIT_CONFIG, EXIT_TIMEOUT, EXIT_UNAUTHORIZED = 0, 1, 2, 4, 5
@@ -135,6 +136,15 @@ class _Progress:
     def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
         self._last = 0.0
+        self.records = 0
+
+    def reading(self, records: Iterable[HiveRecord]) -> Iterator[HiveRecord]:
+        """``records`` as they are read, counted in ``self.records`` and shown every 5000."""
+        for record in records:
+            self.records += 1
+            if self.records % 5000 == 0:
+                self.show(f"reading Hive files: {self.records:,} records")
+            yield record
 
     def show(self, text: str, force: bool = False) -> None:
         now = time.monotonic()
@@ -161,22 +171,21 @@ def backfill(settings: ClientSettings, *, no_wait: bool = False, replay: bool = 
     client = Client(settings, join_window_ns=None)
     dead_before = client.outbox.counters()["dead_lettered"]
     records = _read_history(client, settings, replay, progress)
-    pipeline = client.pipeline.counters
+    pipeline = client.counters()["pipeline"]
     summary = f"{records:,} records → {pipeline['spans']:,} spans, {pipeline['logs']:,} log records"
     if pipeline["oversized_items"]:
         summary += f" ({pipeline['oversized_items']} items over {ev.HIVE_OTEL_MAX_REQUEST_BYTES} kept as dead letters)"
     if no_wait:
         progress.done()
         print(f"hive-otel: {summary} queued in the outbox ({settings.state_dir / OUTBOX_FILE})")
-        client.outbox.shutdown()
+        client.shutdown()
         return EXIT_OK
     client.outbox.retry_now()  # a new run tries the queue at once, whatever the last run was told
     client.start_sending()
-    assert client.sender is not None
-    _wait_for_delivery(client, client.sender, timeout_s, progress)
+    _wait_for_delivery(client, timeout_s, progress)
     progress.done()
-    delivered = client.sender.counters()["exported_requests"]
-    auth_failure = client.sender.auth_failure
+    delivered = client.counters()["sender"]["exported_requests"]
+    auth_failure = client.auth_failure
     client.shutdown(timeout_millis=1000)
     counters = client.outbox.counters()
     pending, _ = client.outbox.depth()
@@ -187,33 +196,27 @@ def backfill(settings: ClientSettings, *, no_wait: bool = False, replay: bool = 
 def _read_history(client: Client, settings: ClientSettings, replay: bool, progress: _Progress) -> int:
     """Map every record under HIVE_HOME into the outbox, then commit the checkpoints (they say "in the
     outbox", not "delivered": the outbox keeps what is not delivered). Returns the records read."""
-    checkpoints = Checkpoints(settings.state_dir, fresh=replay)
-    tailer = FileTailer(settings.hive_home, checkpoints)
-    records = 0
-    for record in tailer.poll():
-        client.pipeline.consume((record,))
-        records += 1
-        if records % 5000 == 0:
-            progress.show(f"reading Hive files: {records:,} records")
-    client.pipeline.finish()
+    tailer = FileTailer(settings.hive_home, Checkpoints(settings.state_dir, fresh=replay))
+    client.step(progress.reading(tailer.poll()))
+    client.finish()
     tailer.commit()
     skipped = tailer.counters["malformed_lines"]
     if skipped:
         print(f"hive-otel: {skipped} malformed lines skipped (logged with file and line)", file=sys.stderr)
-    unmappable = client.pipeline.counters["unmappable_records"]
+    unmappable = client.counters()["pipeline"]["unmappable_records"]
     if unmappable:
         print(f"hive-otel: {unmappable} records the mapping could not use skipped (logged)", file=sys.stderr)
-    return records
+    return progress.records
 
 
-def _wait_for_delivery(client: Client, sender: OutboxSender, timeout_s: float, progress: _Progress) -> None:
+def _wait_for_delivery(client: Client, timeout_s: float, progress: _Progress) -> None:
     """Until the queue is empty, the timeout passes, or the receiver refuses our credentials."""
     deadline = time.monotonic() + timeout_s
     total = max(1, client.outbox.depth()[0])
     while True:
         pending, _ = client.outbox.depth()
         progress.show(f"delivering: {max(0, total - pending):,}/{total:,} requests", force=pending == 0)
-        if pending == 0 or time.monotonic() > deadline or sender.auth_failure:
+        if pending == 0 or time.monotonic() > deadline or client.auth_failure:
             return
         time.sleep(0.05)
 
@@ -253,7 +256,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     client = watch(settings, stop, interval_s=args.interval)
-    auth_failure = client.sender.auth_failure if client.sender is not None else None
+    auth_failure = client.auth_failure
     if auth_failure:
         pending, _ = client.outbox.depth()
         print(
@@ -267,26 +270,22 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float = 1.0) -> Client:
     """Tail until ``stop`` is set, or until the receiver refuses the credentials (then
-    ``client.sender.auth_failure`` says why); the library form of ``hive-otel watch``."""
+    ``client.auth_failure`` says why); the library form of ``hive-otel watch``."""
     client = Client(settings, join_window_ns=int(settings.join_window_s * 1e9))
     tailer = FileTailer(settings.hive_home, Checkpoints(settings.state_dir))
     client.outbox.retry_now()
     client.start_sending()
-    assert client.sender is not None
     last_checkpoint = time.monotonic()
     print(f"hive-otel: watching {settings.hive_home} → {settings.endpoint}", file=sys.stderr)
-    while not stop.is_set() and not client.sender.auth_failure:
-        client.pipeline.consume(tailer.poll())
-        client.pipeline.tick()
-        client.emit()
+    while not stop.is_set() and not client.auth_failure:
+        client.step(tailer.poll())
         if time.monotonic() - last_checkpoint >= CHECKPOINT_INTERVAL_S:
             # Calls still waiting for a partner go out alone so the checkpoint never skips a record.
-            client.pipeline.checkpoint()
+            client.checkpoint()
             tailer.commit()
             last_checkpoint = time.monotonic()
         stop.wait(interval_s)
-    client.pipeline.consume(tailer.poll())
-    client.pipeline.finish()
+    client.finish(tailer.poll())
     tailer.commit()
     client.shutdown(timeout_millis=int(settings.timeout_ms))
     return client

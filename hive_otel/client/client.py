@@ -1,4 +1,4 @@
-"""The client side assembled: outbox + exporter + sender + pipeline, for backfill, watch and live use.
+"""The client side assembled: pipeline + outbox + sender in one :class:`Client`, for backfill, watch and live use.
 
 Nothing here is built unless the user opted in (``HIVE_OTEL_ENDPOINT`` set and
 ``OTEL_SDK_DISABLED`` not true): no outbox file, no thread, no socket.
@@ -7,14 +7,17 @@ Nothing here is built unless the user opted in (``HIVE_OTEL_ENDPOINT`` set and
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from hive_otel.client.export import OutboxSender, create_exporter
 from hive_otel.client.outbox import Outbox
 from hive_otel.client.pipeline import ClientPipeline
 from hive_otel.client.redaction import RedactionPolicy, RedactionProcessor
+from hive_otel.client.sources.records import HiveRecord, SessionContext
 from hive_otel.settings import ClientSettings
 
 logger = logging.getLogger(__name__)
@@ -36,7 +39,13 @@ def load_policy(settings: ClientSettings) -> RedactionPolicy:
 
 
 class Client:
-    """One process's export machinery. ``join_window_ns=None`` waits for ``finish()`` (backfill)."""
+    """One process's export machinery: the pipeline (map → redact → encode → outbox) and the sender.
+
+    Every driver runs the same loop body, :meth:`step`: the live hook on what its bus queue holds
+    (:class:`LiveExport`), ``watch`` on what each poll of Hive's files finds, ``backfill`` once on the
+    whole history. Each ends with :meth:`finish`, then :meth:`shutdown`. One thread drives a client.
+    ``join_window_ns=None`` keeps every call waiting for its other half until ``finish()`` (backfill).
+    """
 
     def __init__(self, settings: ClientSettings, *, join_window_ns: int | None) -> None:
         if not settings.exporting:
@@ -45,19 +54,44 @@ class Client:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(settings.state_dir / OUTBOX_FILE, settings.outbox_max_bytes)
         self.redaction = RedactionProcessor(load_policy(settings))
-        self.pipeline = ClientPipeline(settings, self.outbox, self.redaction, join_window_ns=join_window_ns)
+        self._pipeline = ClientPipeline(settings, self.outbox, self.redaction, join_window_ns=join_window_ns)
         self.sender: OutboxSender | None = None
+        self._next_heartbeat = -math.inf  # the first one right away: "last seen" starts when export does
 
     def start_sending(self) -> None:
         """Start the sender thread (and only then open a connection to the endpoint)."""
         if self.sender is None:
             self.sender = OutboxSender(self.outbox, create_exporter(self.settings))
 
-    def emit(self) -> None:
-        """Move what the pipeline holds into the outbox and wake the sender."""
-        self.pipeline.emit()
-        if self.sender is not None:
-            self.sender.notify()
+    @property
+    def auth_failure(self) -> str | None:
+        """Why the receiver refused our credentials, while it does (then nothing is sent)."""
+        return self.sender.auth_failure if self.sender is not None else None
+
+    def step(self, records: Iterable[HiveRecord], *, heartbeat_for: SessionContext | None = None) -> None:
+        """One turn of every driver's loop: map ``records``, queue a heartbeat for ``heartbeat_for`` (and
+        its running workers) when one is due, release the calls whose partner is late, and move the
+        batch into the outbox, waking the sender."""
+        self._pipeline.consume(records)
+        heartbeat_s = self.settings.heartbeat_s
+        if heartbeat_for is not None and heartbeat_s and time.monotonic() >= self._next_heartbeat:
+            self._pipeline.heartbeat(heartbeat_for)
+            self._next_heartbeat = time.monotonic() + heartbeat_s
+        self._pipeline.tick()
+        self._pipeline.emit()
+        self._wake_sender()
+
+    def checkpoint(self) -> None:
+        """Everything mapped so far into the outbox, calls still waiting for a partner sent alone, so
+        that a file source may commit its checkpoint (the store merges a late partner by call key)."""
+        self._pipeline.checkpoint()
+        self._wake_sender()
+
+    def finish(self, records: Iterable[HiveRecord] = ()) -> None:
+        """End of input: map the last ``records``, release every waiting call, move all into the outbox."""
+        self._pipeline.consume(records)
+        self._pipeline.finish()
+        self._wake_sender()
 
     def shutdown(self, timeout_millis: int = 10_000) -> bool:
         """Flush what can be delivered within the timeout; what cannot stays in the outbox for next time."""
@@ -71,13 +105,17 @@ class Client:
 
     def counters(self) -> dict[str, Any]:
         return {
-            "mapping": dict(self.pipeline.mapper.counters),
-            "joins": self.pipeline.mapper.join_counters,
-            "pipeline": dict(self.pipeline.counters),
+            "mapping": dict(self._pipeline.mapper.counters),
+            "joins": self._pipeline.mapper.join_counters,
+            "pipeline": dict(self._pipeline.counters),
             "redaction": dict(self.redaction.counters),
             "outbox": self.outbox.counters(),
             "sender": self.sender.counters() if self.sender is not None else {},
         }
+
+    def _wake_sender(self) -> None:
+        if self.sender is not None:
+            self.sender.notify()
 
 
 class LiveExport:
@@ -99,18 +137,10 @@ class LiveExport:
 
     def _run(self) -> None:
         assert self.client is not None
-        pipeline = self.client.pipeline
-        heartbeat_s = self.client.settings.heartbeat_s
-        next_heartbeat = time.monotonic()  # the first one right away: "last seen" starts at instrument()
         while not self._stop.is_set():
             records = self.instrumentation.drain(4096)
             try:
-                pipeline.consume(records)
-                if heartbeat_s and time.monotonic() >= next_heartbeat:
-                    pipeline.heartbeat(self.instrumentation.context)
-                    next_heartbeat = time.monotonic() + heartbeat_s
-                pipeline.tick()
-                self.client.emit()
+                self.client.step(records, heartbeat_for=self.instrumentation.context)
             except Exception:  # never let one bad record stop live export
                 logger.exception("hive-otel live export step failed")
             if not records:
@@ -126,8 +156,7 @@ class LiveExport:
         if self._thread is not None:
             self._thread.join()
         deadline = time.monotonic() + timeout_millis / 1000
-        self.client.pipeline.consume(self.instrumentation.drain(1 << 30))
-        self.client.pipeline.finish()
+        self.client.finish(self.instrumentation.drain(1 << 30))
         remaining = max(0, int((deadline - time.monotonic()) * 1000))
         return self.client.shutdown(remaining)
 

@@ -1,9 +1,9 @@
 """The client pipeline: HiveRecords → mapping → redaction → OTLP bytes → durable outbox.
 
-One ``ClientPipeline`` is driven by one thread (the backfill loop, the watch loop, or the live
-export worker); none of it runs on Hive's runtime thread. Records are mapped as they come and
-encoded in batches; a batch is in the outbox (on disk) when ``emit()`` returns, which is the
-moment a file source may commit its checkpoint.
+One ``ClientPipeline`` is driven by one thread, through :meth:`hive_otel.client.client.Client.step`
+(the backfill, the watch loop, or the live export worker); none of it runs on Hive's runtime thread.
+Records are mapped as they come and encoded in batches; a batch is in the outbox (on disk) when
+``emit()`` returns, which is the moment a file source may commit its checkpoint.
 
 Request size: however much is pending (a backfill releases a whole history at once), no request
 is larger than ``settings.max_request_bytes`` (``HIVE_OTEL_MAX_REQUEST_BYTES``) of uncompressed
