@@ -59,6 +59,13 @@ the API on its OTLP/HTTP port)."""
 HIVE_OTEL_QUOTA_REFRESH_S = "HIVE_OTEL_QUOTA_REFRESH_S"
 """Seconds between refreshes of the local quota cache by its background thread. Default: 30."""
 
+HIVE_OTEL_BACKFILL_TIMEOUT_S = "HIVE_OTEL_BACKFILL_TIMEOUT_S"
+"""Seconds ``hive-otel backfill`` waits for the receiver to acknowledge everything it queued before
+it exits 4 with the rest still queued (``--timeout``). Default: 600."""
+
+HIVE_OTEL_WATCH_INTERVAL_S = "HIVE_OTEL_WATCH_INTERVAL_S"
+"""Seconds between two polls of Hive's files by ``hive-otel watch`` (``--interval``); positive. Default: 1."""
+
 HIVE_CLICKHOUSE_URL = "HIVE_CLICKHOUSE_URL"
 """Store for the cloud collector and ``hive-otel usage``: ``chdb:///path`` (embedded, the default at
 ``chdb://$HIVE_HOME/otel/clickhouse``) or ``http(s)://user:pass@host:8123/db`` (a ClickHouse server)."""

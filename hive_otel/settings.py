@@ -20,6 +20,8 @@ DEFAULT_JOIN_WINDOW_S = 5.0
 DEFAULT_TIMEOUT_MS = 10_000
 DEFAULT_HEARTBEAT_S = 15.0
 DEFAULT_QUOTA_REFRESH_S = 30.0
+DEFAULT_BACKFILL_TIMEOUT_S = 600.0
+DEFAULT_WATCH_INTERVAL_S = 1.0
 PROTOCOLS = ("http/protobuf", "grpc")
 
 
@@ -46,6 +48,13 @@ def parse_key_values(raw: str, name: str) -> dict[str, str]:
             raise SettingsError(f"{name}: expected key=value pairs separated by commas, got {part!r}")
         out[unquote(key.strip())] = unquote(value.strip())
     return out
+
+
+def _positive_float(env: dict[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise SettingsError(f"{name}: must be positive, got {value}")
+    return value
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -99,6 +108,8 @@ class ClientSettings:
     quota_url: str | None = None  # None: the endpoint
     quota_refresh_s: float = DEFAULT_QUOTA_REFRESH_S
     semconv_opt_in: str = ""  # OTEL_SEMCONV_STABILITY_OPT_IN, read by hive_otel.client.mapping.semconv
+    backfill_timeout_s: float = DEFAULT_BACKFILL_TIMEOUT_S
+    watch_interval_s: float = DEFAULT_WATCH_INTERVAL_S
 
     @property
     def exporting(self) -> bool:
@@ -178,6 +189,8 @@ class ClientSettings:
             quota_url=quota_url,
             quota_refresh_s=quota_refresh_s,
             semconv_opt_in=env.get(ev.OTEL_SEMCONV_STABILITY_OPT_IN, ""),
+            backfill_timeout_s=_float(env, ev.HIVE_OTEL_BACKFILL_TIMEOUT_S, DEFAULT_BACKFILL_TIMEOUT_S),
+            watch_interval_s=_positive_float(env, ev.HIVE_OTEL_WATCH_INTERVAL_S, DEFAULT_WATCH_INTERVAL_S),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -292,3 +292,31 @@ def test_outbox_command_without_an_outbox_and_with_one(hive_workload, tmp_path, 
     assert status["queued"]["requests"] > 0 and status["queued"]["last_error"]
     assert run(["outbox", "retry"]) == EXIT_OK  # nothing dead: nothing to do, still fine
     assert "0 dead letters re-queued" in capsys.readouterr().out
+
+
+def test_backfill_waits_as_long_as_its_flag_else_its_variable_says(hive_workload, tmp_path, monkeypatch, capsys) -> None:
+    home, _ = hive_workload
+    receiver = HttpReceiver(up=False)  # nothing is ever acknowledged: each run waits its whole timeout
+    try:
+        monkeypatch.setenv("HIVE_HOME", str(home))
+        monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path))
+        monkeypatch.setenv("HIVE_OTEL_ENDPOINT", receiver.endpoint)
+        monkeypatch.setenv("HIVE_OTEL_BACKFILL_TIMEOUT_S", "1")
+        assert run(["backfill"]) == EXIT_TIMEOUT
+        assert "still queued after 1s" in capsys.readouterr().err
+        assert run(["backfill", "--timeout", "0"]) == EXIT_TIMEOUT  # the flag wins over the variable
+        assert "still queued after 0s" in capsys.readouterr().err
+    finally:
+        receiver.down()
+
+
+def test_a_watch_interval_that_is_not_positive_is_refused_naming_where_it_came_from(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HIVE_HOME", str(tmp_path))
+    monkeypatch.setenv("HIVE_OTEL_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HIVE_OTEL_WATCH_INTERVAL_S", "0")
+    assert run(["watch"]) == EXIT_CONFIG
+    assert "HIVE_OTEL_WATCH_INTERVAL_S: must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        run(["watch", "--interval", "-1"])
+    assert exited.value.code == EXIT_CONFIG
+    assert "--interval: expected seconds (more than 0)" in capsys.readouterr().err

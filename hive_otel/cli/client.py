@@ -5,6 +5,10 @@ Exit codes: 0 done (everything acknowledged by the receiver), 1 some requests we
 (dead-lettered), 2 configuration error (e.g. no endpoint, a HIVE_HOME that does not exist), 4 timed
 out with data still queued, 5 the receiver refused the credentials (HTTP 401/403, gRPC
 UNAUTHENTICATED/PERMISSION_DENIED): the run stopped and the data stays queued for the next run.
+
+A flag that sets a setting (``--hive-home``, ``--timeout``, ``--interval``) falls back to its variable of
+:mod:`hive_otel.environment_variables`, named in its ``--help``, then to the default in
+:mod:`hive_otel.settings`. Every command drives one :class:`~hive_otel.client.client.Client` by its ``step``.
 """
 
 from __future__ import annotations
@@ -29,13 +33,21 @@ from hive_otel.client.mapping.semconv import GenAiConventions
 from hive_otel.client.outbox import Outbox
 from hive_otel.client.sources.files import Checkpoints, FileTailer
 from hive_otel.client.sources.records import HiveRecord
-from hive_otel.settings import ClientSettings, SettingsError
+from hive_otel.settings import DEFAULT_BACKFILL_TIMEOUT_S, DEFAULT_WATCH_INTERVAL_S, ClientSettings, SettingsError
 
 EXIT_OK, EXIT_DEAD_LETTERS, EXIT_CONFIG, EXIT_TIMEOUT, EXIT_UNAUTHORIZED = 0, 1, 2, 4, 5
 CHECKPOINT_INTERVAL_S = 10.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the client's commands (each with a ``func`` default returning an exit code)."""
+    _add_backfill(sub)
+    _add_watch(sub)
+    _add_doctor(sub)
+    _add_outbox(sub)
+
+
+def _add_backfill(sub: argparse._SubParsersAction) -> None:
     backfill = sub.add_parser(
         "backfill",
         help="export all Hive history under HIVE_HOME once, then exit",
@@ -50,18 +62,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     backfill.add_argument(
         "--replay", action="store_true", help="ignore checkpoints and send everything again (downstream deduplicates)"
     )
-    backfill.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for delivery (default 600)")
+    backfill.add_argument(
+        "--timeout", type=_seconds, dest="backfill_timeout_s", metavar="SECONDS",
+        help="seconds to wait for delivery "
+        f"(default: ${ev.HIVE_OTEL_BACKFILL_TIMEOUT_S}, else {DEFAULT_BACKFILL_TIMEOUT_S:g})",
+    )  # fmt: skip
     backfill.set_defaults(func=cmd_backfill)
 
+
+def _add_watch(sub: argparse._SubParsersAction) -> None:
     watch = sub.add_parser(
         "watch",
         help="tail HIVE_HOME continuously and export as Hive writes",
         description="Tail Hive's files and export new records as they are written, until interrupted.",
     )
     _common(watch)
-    watch.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    watch.add_argument(
+        "--interval", type=_positive_seconds, dest="watch_interval_s", metavar="SECONDS",
+        help=f"seconds between polls (default: ${ev.HIVE_OTEL_WATCH_INTERVAL_S}, else {DEFAULT_WATCH_INTERVAL_S:g})",
+    )  # fmt: skip
     watch.set_defaults(func=cmd_watch)
 
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
     doctor = sub.add_parser(
         "doctor",
         help="print the effective configuration, endpoint reachability, outbox depth and counters",
@@ -78,6 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     doctor.set_defaults(func=cmd_doctor)
 
+
+def _add_outbox(sub: argparse._SubParsersAction) -> None:
     outbox = sub.add_parser(
         "outbox",
         help="show the queued and dead-lettered export requests; `outbox retry` re-queues dead letters",
@@ -88,18 +113,46 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     _common(outbox)
-    outbox.add_argument("action", nargs="?", choices=("status", "retry"), default="status")
+    outbox.add_argument(
+        "action", nargs="?", choices=("status", "retry"), default="status", help="status (the default) or retry"
+    )
     outbox.add_argument("--id", type=int, action="append", dest="ids", metavar="ID", help="retry: only this dead letter")
     outbox.add_argument("--json", action="store_true", help="status: print as JSON")
     outbox.set_defaults(func=cmd_outbox)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hive-home", type=Path, help=f"Hive's data root (default: ${ev.HIVE_HOME} or ~/.hive)")
+    parser.add_argument("--hive-home", type=Path, help=f"Hive's data root (default: ${ev.HIVE_HOME}, else ~/.hive)")
+
+
+def _number(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        return math.nan  # refused below, with the flag's own message
+
+
+def _seconds(raw: str) -> float:
+    value = _number(raw)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {raw!r}")
+    return value
+
+
+def _positive_seconds(raw: str) -> float:
+    value = _number(raw)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected seconds (more than 0), got {raw!r}")
+    return value
+
+
+# The flags that set a ClientSettings field (each flag's dest is the field's name): the flag wins over
+# the field's variable of hive_otel.environment_variables, which wins over the default in settings.py.
+_SETTINGS_FLAGS = ("hive_home", "backfill_timeout_s", "watch_interval_s")
 
 
 def _settings(args: argparse.Namespace) -> ClientSettings:
-    return ClientSettings.from_env(hive_home=args.hive_home)
+    return ClientSettings.from_env(**{name: getattr(args, name, None) for name in _SETTINGS_FLAGS})
 
 
 def _resolve(args: argparse.Namespace, *, needs_endpoint: bool, needs_home: bool = False) -> ClientSettings | int:
@@ -162,11 +215,14 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     settings = _resolve(args, needs_endpoint=True, needs_home=True)
     if isinstance(settings, int):
         return settings
-    return backfill(settings, no_wait=args.no_wait, replay=args.replay, timeout_s=args.timeout)
+    return backfill(settings, no_wait=args.no_wait, replay=args.replay)
 
 
-def backfill(settings: ClientSettings, *, no_wait: bool = False, replay: bool = False, timeout_s: float = 600.0) -> int:
-    """Export all history once; the library form of ``hive-otel backfill``."""
+def backfill(
+    settings: ClientSettings, *, no_wait: bool = False, replay: bool = False, timeout_s: float | None = None
+) -> int:
+    """Export all history once; the library form of ``hive-otel backfill`` (``timeout_s``: the settings')."""
+    timeout_s = settings.backfill_timeout_s if timeout_s is None else timeout_s
     progress = _Progress()
     client = Client(settings, join_window_ns=None)
     dead_before = client.outbox.counters()["dead_lettered"]
@@ -255,7 +311,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    client = watch(settings, stop, interval_s=args.interval)
+    client = watch(settings, stop)
     auth_failure = client.auth_failure
     if auth_failure:
         pending, _ = client.outbox.depth()
@@ -268,9 +324,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float = 1.0) -> Client:
+def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float | None = None) -> Client:
     """Tail until ``stop`` is set, or until the receiver refuses the credentials (then
-    ``client.auth_failure`` says why); the library form of ``hive-otel watch``."""
+    ``client.auth_failure`` says why); the library form of ``hive-otel watch`` (``interval_s``: the settings')."""
+    interval_s = settings.watch_interval_s if interval_s is None else interval_s
     client = Client(settings, join_window_ns=int(settings.join_window_s * 1e9))
     tailer = FileTailer(settings.hive_home, Checkpoints(settings.state_dir))
     client.outbox.retry_now()
