@@ -8,11 +8,11 @@ hold only immutable bytes, so sharing them between threads is safe.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from hive_otel import __version__
 from hive_otel import attributes as A
-from hive_otel.client.encoding import _wire
 from hive_otel.client.encoding._wire import (
     F64,
     FIXED64,
@@ -23,15 +23,18 @@ from hive_otel.client.encoding._wire import (
     VARINTS,
     field,
     int64_varint,
+    remember,
     tag,
     varint,
 )
-from hive_otel.client.mapping.telemetry import AttrValue, Resource
+from hive_otel.client.mapping.telemetry import AttrValue, LogRecord, Resource, SpanRecord
 
 __all__ = [
     "ANY_STRING", "SCHEMA_URL_FIELD", "SCOPE_FIELD", "SCOPE_ITEMS_FIELD", "SCOPE_RECORDS", "TOP_FIELD",
-    "AttributeEncoder", "record", "request", "resource_field",
+    "AttributeEncoder", "grouped_request", "record", "request", "resource_field",
 ]  # fmt: skip
+
+R = TypeVar("R", SpanRecord, LogRecord)
 
 _RESOURCE_CACHE_LIMIT = 4096
 
@@ -111,9 +114,7 @@ class AttributeEncoder:
         size = len(encoded_value)
         prefix = self._key_fields.get(key)  # type: ignore[arg-type]
         if prefix is None:
-            if len(self._key_fields) >= _wire.CACHE_LIMIT:
-                self._key_fields.clear()
-            prefix = self._key_fields[key] = field(_KV_KEY, key.encode()) if key else b""  # type: ignore[index]
+            prefix = remember(self._key_fields, key, field(_KV_KEY, key.encode()) if key else b"")  # type: ignore[arg-type]
         if size < 0x7C and len(prefix) + size < 0x7C:  # every length below is a one-byte varint
             encoded = b"".join(
                 (
@@ -129,11 +130,7 @@ class AttributeEncoder:
             )
         else:
             encoded = field(self._tag, prefix + field(_KV_VALUE, field(ANY_STRING, encoded_value)))
-        strings = self._strings
-        if len(strings) >= _wire.CACHE_LIMIT:
-            strings.clear()
-        strings[item] = encoded
-        return encoded
+        return remember(self._strings, item, encoded)
 
     def _other(self, item: tuple[str, AttrValue]) -> bytes:
         key, value = item
@@ -149,18 +146,13 @@ class AttributeEncoder:
         if value_type is bool:
             encoded = self._bools.get(item)
             if encoded is None:
-                if len(self._bools) >= _wire.CACHE_LIMIT:
-                    self._bools.clear()
-                encoded = self._bools[item] = field(self._tag, _key_value(key, value))
+                encoded = remember(self._bools, item, field(self._tag, _key_value(key, value)))
             return encoded
         if value_type is list and all(type(v) is str for v in value):  # type: ignore[union-attr]
             list_key = (key, tuple(value))  # type: ignore[arg-type]
             encoded = self._lists.get(list_key)
             if encoded is None:
-                encoded = field(self._tag, _key_value(key, value))
-                if len(self._lists) >= _wire.CACHE_LIMIT:
-                    self._lists.clear()
-                self._lists[list_key] = encoded
+                encoded = remember(self._lists, list_key, field(self._tag, _key_value(key, value)))
             return encoded
         return field(self._tag, _key_value(key, value))  # other lists, subclasses, other types
 
@@ -174,18 +166,12 @@ class AttributeEncoder:
                 for n in range(1, 11)
             ),
         )
-        if len(self._int_heads) >= _wire.CACHE_LIMIT:
-            self._int_heads.clear()
-        self._int_heads[key] = heads
-        return heads
+        return remember(self._int_heads, key, heads)
 
     def _new_float_head(self, key: str) -> bytes:
         prefix = field(_KV_KEY, key.encode()) if key else b""
         head = self._tag + varint(len(prefix) + 11) + prefix + _KV_VALUE + b"\x09" + _ANY_DOUBLE
-        if len(self._float_heads) >= _wire.CACHE_LIMIT:
-            self._float_heads.clear()
-        self._float_heads[key] = head
-        return head
+        return remember(self._float_heads, key, head)
 
 
 # ---------------------------------------------------------------------------------------- requests
@@ -210,9 +196,7 @@ def resource_field(resource: Resource) -> bytes:
         # Only all-string resources are cached: a resource with ("k", 1) equals one with ("k", True)
         # as a dict key, but none with ("k", "1"), so a cached all-string resource is exact.
         if all(type(v) is str for _, v in resource.attributes):
-            if len(_resource_fields) >= _RESOURCE_CACHE_LIMIT:
-                _resource_fields.clear()
-            _resource_fields[resource] = encoded
+            remember(_resource_fields, resource, encoded, _RESOURCE_CACHE_LIMIT)
     return encoded
 
 
@@ -226,6 +210,17 @@ def request(groups: dict[Resource, list[bytes]]) -> bytes:
         out.append(varint(len(body)))
         out.append(body)
     return b"".join(out)
+
+
+def grouped_request(items: Iterable[R], encode_record: Callable[[R], bytes]) -> bytes:
+    """An Export*ServiceRequest of ``items`` grouped by resource (first-seen order), one scope each."""
+    by_resource: dict[Resource, list[bytes]] = {}
+    for item in items:
+        group = by_resource.get(item.resource)
+        if group is None:
+            group = by_resource[item.resource] = []
+        group.append(encode_record(item))
+    return request(by_resource)
 
 
 def record(body: list[bytes]) -> bytes:

@@ -9,24 +9,35 @@ compares with it); values the messages would refuse (an int beyond int64, a nega
 from __future__ import annotations
 
 import struct
+from typing import TypeVar
 
 __all__ = [
     "CACHE_LIMIT", "F64", "FIXED64", "I64", "LEN", "SMALL_VARINTS", "TAG_U64", "TWO_BYTE_VARINTS", "TWO_TAG_U64",
     "UINT64_MAX", "VARINT", "VARINTS", "StringFields", "bytes_field", "enum_varint", "field", "fixed64_field",
-    "int64_varint", "tag", "varint",
+    "int64_varint", "remember", "tag", "varint",
 ]  # fmt: skip
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 UINT64_MAX = (1 << 64) - 1
 
 # Values repeat (operation names, models, node ids, resources) but some are unique per record
-# (call keys), so a cache that fills up is simply started again. Every encoding module reads it
-# here (``_wire.CACHE_LIMIT``, on a miss only), so a test can make the caches small in one place.
+# (call keys), so a cache that fills up is simply started again (``remember``).
 CACHE_LIMIT = 16384
 
 VARINT, FIXED64, LEN = 0, 1, 2  # wire types
 SMALL_VARINTS = tuple(bytes((n,)) for n in range(128))
+
+
+def remember(cache: dict[K, V], key: K, value: V, limit: int | None = None) -> V:
+    """``cache[key] = value`` in a bounded cache (of ``CACHE_LIMIT`` entries unless told): a full one is cleared."""
+    if len(cache) >= (CACHE_LIMIT if limit is None else limit):
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def varint(n: int) -> bytes:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hive_otel.client.encoding import _wire
-from hive_otel.client.encoding._common import ANY_STRING, AttributeEncoder, record, request
+from hive_otel.client.encoding._common import ANY_STRING, AttributeEncoder, grouped_request, record
 from hive_otel.client.encoding._wire import (
     FIXED64,
     LEN,
@@ -21,9 +20,10 @@ from hive_otel.client.encoding._wire import (
     enum_varint,
     field,
     fixed64_field,
+    remember,
     tag,
 )
-from hive_otel.client.mapping.telemetry import LogRecord, Resource
+from hive_otel.client.mapping.telemetry import LogRecord
 
 __all__ = ["encode_logs"]
 
@@ -44,9 +44,7 @@ def _log_severity(number: int, text: str) -> bytes:
             field(_LOG_SEVERITY_TEXT, text.encode()) if text else b""
         )
         if type(number) is int:  # not True, which equals 1 as a key
-            if len(_log_severities) >= _wire.CACHE_LIMIT:
-                _log_severities.clear()
-            _log_severities[key] = encoded
+            remember(_log_severities, key, encoded)
     return encoded
 
 
@@ -74,10 +72,4 @@ def _log(r: LogRecord) -> bytes:
 
 def encode_logs(logs: Sequence[LogRecord]) -> bytes:
     """An ExportLogsServiceRequest: log records grouped by resource (first-seen order), one scope each."""
-    by_resource: dict[Resource, list[bytes]] = {}
-    for r in logs:
-        group = by_resource.get(r.resource)
-        if group is None:
-            group = by_resource[r.resource] = []
-        group.append(_log(r))
-    return request(by_resource)
+    return grouped_request(logs, _log)

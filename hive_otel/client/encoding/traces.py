@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hive_otel.client.encoding import _wire
-from hive_otel.client.encoding._common import AttributeEncoder, record, request
+from hive_otel.client.encoding._common import AttributeEncoder, grouped_request, record
 from hive_otel.client.encoding._wire import (
     FIXED64,
     LEN,
@@ -21,10 +20,11 @@ from hive_otel.client.encoding._wire import (
     enum_varint,
     field,
     fixed64_field,
+    remember,
     tag,
     varint,
 )
-from hive_otel.client.mapping.telemetry import Resource, SpanKind, SpanRecord
+from hive_otel.client.mapping.telemetry import SpanKind, SpanRecord
 
 __all__ = ["encode_spans"]
 
@@ -83,10 +83,7 @@ def _span_status(code: int, message: str) -> bytes:
         body = (field(_STATUS_MESSAGE, message.encode()) if message else b"") + (
             _STATUS_CODE + enum_varint(int(code)) if code else b""
         )
-        encoded = field(_SPAN_STATUS, body)
-        if len(_span_statuses) >= _wire.CACHE_LIMIT:
-            _span_statuses.clear()
-        _span_statuses[key] = encoded
+        encoded = remember(_span_statuses, key, field(_SPAN_STATUS, body))
     return encoded
 
 
@@ -113,10 +110,4 @@ def _span(s: SpanRecord) -> bytes:
 
 def encode_spans(spans: Sequence[SpanRecord]) -> bytes:
     """An ExportTraceServiceRequest: spans grouped by resource (first-seen order), one scope each."""
-    by_resource: dict[Resource, list[bytes]] = {}
-    for s in spans:
-        group = by_resource.get(s.resource)
-        if group is None:
-            group = by_resource[s.resource] = []
-        group.append(_span(s))
-    return request(by_resource)
+    return grouped_request(spans, _span)

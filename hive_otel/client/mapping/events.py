@@ -76,10 +76,7 @@ class BusEventMapper:
     """Maps the bus events of every session; see the module docstring for the tree it builds."""
 
     def __init__(self, state: MappingState) -> None:
-        self._sessions = state.sessions
-        self._llm, self._tools = state.llm, state.tools
-        self._counters = state.counters
-        self._include_content = state.include_content
+        self._state = state
         self._executions: dict[tuple[str, str], _Open] = {}
         self._nodes: dict[tuple[str, str, str], _Open] = {}
         self._turn_start: dict[tuple[str, str, str], int] = {}
@@ -91,7 +88,7 @@ class BusEventMapper:
         out = Telemetry()
         event_type = event.get("type")
         if not isinstance(event_type, str):
-            self._counters["unusable_records"] += 1
+            self._state.counters["unusable_records"] += 1
             return out
         place = (_text(event.get("stream_id")), _text(event.get("node_id")), _text(event.get("execution_id")))
         stream_key = (file_context.session_id, place[0])
@@ -100,7 +97,7 @@ class BusEventMapper:
             # only the turn's first delta needs its time read.
             if place not in self._turn_start:
                 self._turn_start[place] = to_unix_ns(event.get("timestamp")) or now_ns
-            self._counters["deltas_dropped"] += 1
+            self._state.counters["deltas_dropped"] += 1
             state = self._streams.change(stream_key, event_type)
             if state is not None:  # the first delta of a run: the stream started thinking or typing
                 out.logs.append(self._stream_state_log(state, self._context(event, file_context, place, now_ns)[1]))
@@ -111,7 +108,7 @@ class BusEventMapper:
         if not isinstance(data, dict):
             data = {}
         if event_type not in KNOWN_EVENT_TYPES:
-            self._counters["unknown_event_types"] += 1
+            self._state.counters["unknown_event_types"] += 1
         handler = _LIFECYCLE.get(event_type)
         if handler is not None and not ctx.session_id.startswith(EVENT_LOG_SESSION_PREFIX):
             span = handler(self, ctx, event, data)
@@ -120,7 +117,7 @@ class BusEventMapper:
         if event_type in _FAILED_EVENTS:
             session.failed = True
         if event_type in _DONE_EVENTS:
-            out.spans.append(self._sessions.end(ctx.session_id, session, ctx.time_ns))
+            out.spans.append(self._state.sessions.end(ctx.session_id, session, ctx.time_ns))
         elif event_type in _LINEAGE_EVENTS:
             self._learn_lineage(ctx.session_id, data)
         state = self._streams.change(stream_key, event_type)
@@ -128,7 +125,7 @@ class BusEventMapper:
             out.logs.append(self._stream_state_log(state, ctx))
         if event_type not in _CALL_EVENTS:
             trace_id, parent = session_trace_id(ctx.session_id), self._parent_span(ctx)
-            out.logs.append(status_log(event, ctx.resource, ctx.time_ns, trace_id, parent, self._include_content))
+            out.logs.append(status_log(event, ctx.resource, ctx.time_ns, trace_id, parent, self._state.include_content))
         return out
 
     # ------------------------------------------------------------------ whose event, and its place
@@ -139,7 +136,7 @@ class BusEventMapper:
         stream_id, node_id, exec_id = place
         time_ns = to_unix_ns(event.get("timestamp")) or now_ns
         context = self._attributed(file_context, stream_id, exec_id, event.get("colony_id"))
-        session = self._sessions.touch(context, time_ns)
+        session = self._state.sessions.touch(context, time_ns)
         return session, EventContext(context.session_id, stream_id, node_id, exec_id, time_ns, session.resource)
 
     def _attributed(self, file_context: SessionContext, stream_id: str, exec_id: str, colony: object) -> SessionContext:
@@ -235,7 +232,7 @@ class BusEventMapper:
             start_ns=self._turn_start.pop((ctx.stream_id, node_id, ctx.execution_id), None),
             event_parent_span_id=self._parent_span(ctx),
         )
-        merged = self._llm.add(call.call_key, call, SOURCE_EVENT, ctx.time_ns)
+        merged = self._state.llm.add(call.call_key, call, SOURCE_EVENT, ctx.time_ns)
         return None if merged is None else linked_to_session(llm_call_span(merged), call)
 
     def _tool_call_started(self, ctx: EventContext, event: dict[str, Any], data: dict[str, Any]) -> None:
@@ -243,7 +240,7 @@ class BusEventMapper:
         if tool_use_id is not None:
             call = self._tool_half(ctx, data, tool_use_id)
             call.start_ns = ctx.time_ns
-            call.arguments = json.dumps(data.get("tool_input"), default=str) if self._include_content else None
+            call.arguments = json.dumps(data.get("tool_input"), default=str) if self._state.include_content else None
             self._tool_starts[(ctx.session_id, tool_use_id)] = call
 
     def _tool_call_completed(self, ctx: EventContext, event: dict[str, Any], data: dict[str, Any]) -> SpanRecord | None:
@@ -255,16 +252,16 @@ class BusEventMapper:
             call = self._tool_half(ctx, data, tool_use_id)
         call.end_ns = ctx.time_ns
         call.is_error = bool(data.get("is_error"))
-        if self._include_content:
+        if self._state.include_content:
             call.result = str(data.get("result") or "")
-        merged = self._tools.add(call.call_key, call, SOURCE_EVENT, ctx.time_ns)
+        merged = self._state.tools.add(call.call_key, call, SOURCE_EVENT, ctx.time_ns)
         return None if merged is None else tool_call_span(merged)
 
     def _tool_use_id(self, data: dict[str, Any]) -> str | None:
         """The id that pairs a tool call's start, end and L3 entry; a call without one is unusable."""
         tool_use_id = data.get("tool_use_id")
         if not isinstance(tool_use_id, str) or not tool_use_id:
-            self._counters["unusable_records"] += 1
+            self._state.counters["unusable_records"] += 1
             return None
         return tool_use_id
 

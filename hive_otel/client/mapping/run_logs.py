@@ -52,10 +52,7 @@ class RunLogMapper:
     """Maps L1-L3 lines; a line's session context is completed from what its session's events told."""
 
     def __init__(self, state: MappingState) -> None:
-        self._sessions = state.sessions
-        self._llm, self._tools = state.llm, state.tools
-        self._counters = state.counters
-        self._include_content = state.include_content
+        self._state = state
 
     # ------------------------------------------------------------------ L3: one step of a node's loop
     def map_step(self, step: dict[str, Any], context: SessionContext, now_ns: int) -> Telemetry:
@@ -64,9 +61,9 @@ class RunLogMapper:
         if not isinstance(raw_node, str | None) or not is_int64(iteration):
             # Hive's NodeStepLog has a str node_id and an int step_index: these identify the call, so
             # a line with anything else there is corrupt, not a call of its own.
-            self._counters["unusable_records"] += 1
+            self._state.counters["unusable_records"] += 1
             return out
-        context = self._sessions.known_context(context)
+        context = self._state.sessions.known_context(context)
         sid = context.session_id
         tool_calls = step.get("tool_calls")
         if not isinstance(tool_calls, list):
@@ -76,7 +73,7 @@ class RunLogMapper:
         tool_times = [t for t in tool_starts if t]
         place = StepContext(
             session_id=sid,
-            resource=self._sessions.resources.for_context(context),
+            resource=self._state.sessions.resources.for_context(context),
             node_id=raw_node or "",
             trace_id=hive_trace_id(step.get("trace_id")),
             span_id=hive_span_id(step.get("span_id")),
@@ -94,7 +91,7 @@ class RunLogMapper:
         input_tokens, output_tokens = int_or_zero(step.get("input_tokens")), int_or_zero(step.get("output_tokens"))
         if not (input_tokens or output_tokens):
             return None
-        sid, trace_id, include_content = place.session_id, place.trace_id, self._include_content
+        sid, trace_id, include_content = place.session_id, place.trace_id, self._state.include_content
         latency = step.get("latency_ms")
         call = LlmCall(
             call_key=llm_call_key(sid, place.node_id, iteration, input_tokens, output_tokens),
@@ -115,13 +112,13 @@ class RunLogMapper:
             output_text=(step.get("llm_text") or None) if include_content else None,
             fallback_time_ns=time_ns,
         )
-        merged = self._llm.add(call.call_key, call, SOURCE_LOG, place.now_ns)
+        merged = self._state.llm.add(call.call_key, call, SOURCE_LOG, place.now_ns)
         return None if merged is None else linked_to_session(llm_call_span(merged), merged)
 
     def _tool_halves(self, tool_calls: list[Any], tool_starts: list[int | None], place: StepContext) -> list[SpanRecord]:
         """The step's tool calls (those with an id to pair them by); the spans of those joined."""
         spans = []
-        include_content = self._include_content
+        include_content = self._state.include_content
         for tc, tool_start in zip(tool_calls, tool_starts, strict=True):
             if not isinstance(tc, dict) or not isinstance(tc.get("tool_use_id"), str) or not tc["tool_use_id"]:
                 continue
@@ -142,14 +139,14 @@ class RunLogMapper:
                 trace_id=place.trace_id,
                 step_span_id=place.span_id,
             )
-            merged = self._tools.add(tool.call_key, tool, SOURCE_LOG, place.now_ns)
+            merged = self._state.tools.add(tool.call_key, tool, SOURCE_LOG, place.now_ns)
             if merged is not None:
                 spans.append(tool_call_span(merged))
         return spans
 
     # ------------------------------------------------------------------ L2: one node of a run
     def map_node_detail(self, detail: dict[str, Any], context: SessionContext, now_ns: int) -> Telemetry:
-        context = self._sessions.known_context(context)
+        context = self._state.sessions.known_context(context)
         trace_id = hive_trace_id(detail.get("trace_id")) or derive_trace_id("run", context.session_id)
         node_id = str(detail.get("node_id") or "")
         span_id = hive_span_id(detail.get("span_id")) or derive_span_id("l2", trace_id.hex(), node_id, detail.get("attempt"))
@@ -163,10 +160,10 @@ class RunLogMapper:
             attrs[A.HIVE_EXIT_STATUS] = str(detail["exit_status"])
         if not success:
             attrs[A.ERROR_TYPE] = "node_failed"
-            if self._include_content and detail.get("error"):
+            if self._state.include_content and detail.get("error"):
                 attrs[A.HIVE_ERROR_MESSAGE] = str(detail["error"])
         span = SpanRecord(
-            resource=self._sessions.resources.for_context(context),
+            resource=self._state.sessions.resources.for_context(context),
             trace_id=trace_id,
             span_id=span_id,
             parent_span_id=run_span_id(trace_id),
@@ -181,7 +178,7 @@ class RunLogMapper:
 
     # ------------------------------------------------------------------ L1: the run, written at its end
     def map_run_summary(self, summary: dict[str, Any], context: SessionContext, now_ns: int) -> Telemetry:
-        context = self._sessions.known_context(context)
+        context = self._state.sessions.known_context(context)
         run_id = str(summary.get("run_id") or context.session_id)
         trace_id = hive_trace_id(summary.get("trace_id")) or derive_trace_id("run", run_id)
         start_ns = to_unix_ns(summary.get("started_at")) or now_ns
@@ -193,10 +190,10 @@ class RunLogMapper:
             attrs[A.HIVE_EXIT_STATUS] = str(summary["execution_quality"])
         failed = status == "failure"
         end_ns = start_ns + int_or_zero(summary.get("duration_ms")) * 1_000_000
-        session = self._sessions.touch(context, start_ns)
+        session = self._state.sessions.touch(context, start_ns)
         session.failed = session.failed or failed
         run = SpanRecord(
-            resource=self._sessions.resources.for_context(context),
+            resource=self._state.sessions.resources.for_context(context),
             trace_id=trace_id,
             span_id=run_span_id(trace_id),
             parent_span_id=b"",
@@ -208,4 +205,4 @@ class RunLogMapper:
             status_code=StatusCode.ERROR if failed else StatusCode.UNSET,
             links=[(session_trace_id(context.session_id), session_span_id(context.session_id))],
         )
-        return Telemetry(spans=[self._sessions.end(context.session_id, session, end_ns), run])
+        return Telemetry(spans=[self._state.sessions.end(context.session_id, session, end_ns), run])
