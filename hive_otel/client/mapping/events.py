@@ -39,7 +39,7 @@ from hive_otel.client.mapping.stream_state import StreamStates, stream_state_log
 from hive_otel.client.mapping.telemetry import Attributes, LogRecord, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
 from hive_otel.client.mapping.timestamps import to_unix_ns
 from hive_otel.client.sources.layout import with_lineage
-from hive_otel.client.sources.records import EVENT_LOG_SESSION_PREFIX, SessionContext
+from hive_otel.client.sources.records import EVENT_LOG_SESSION_PREFIX, HiveRecord, SessionContext
 
 __all__ = ["BusEventMapper", "EventContext"]
 
@@ -68,10 +68,6 @@ class _Open:
     name: str
 
 
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
 class BusEventMapper:
     """Maps the bus events of every session; see the module docstring for the tree it builds."""
 
@@ -84,13 +80,19 @@ class BusEventMapper:
         self._streams = StreamStates()
         self._parents: dict[str, str] = {}  # child -> parent session, from colony_created / session_forked
 
-    def map(self, event: dict[str, Any], file_context: SessionContext, now_ns: int) -> Telemetry:
+    def map(self, record: HiveRecord, now_ns: int) -> Telemetry:
         out = Telemetry()
+        event, file_context = record.data, record.context
         event_type = event.get("type")
         if not isinstance(event_type, str):
             self._state.counters["unusable_records"] += 1
             return out
-        place = (_text(event.get("stream_id")), _text(event.get("node_id")), _text(event.get("execution_id")))
+        stream_id, node_id, exec_id = event.get("stream_id"), event.get("node_id"), event.get("execution_id")
+        place = (  # (stream, node, execution): "" where the event has none (inline: once per event)
+            stream_id if isinstance(stream_id, str) else "",
+            node_id if isinstance(node_id, str) else "",
+            exec_id if isinstance(exec_id, str) else "",
+        )
         stream_key = (file_context.session_id, place[0])
         if event_type in DROPPED_EVENT_TYPES:
             # Only the moment the turn started streaming survives, as the LLM span's start time; so

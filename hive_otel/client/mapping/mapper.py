@@ -17,7 +17,6 @@ no clock and does no I/O: ``now_ns`` comes in with each call.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from hive_otel.client.mapping.calls import LlmCall, ToolCall, llm_call_span, tool_call_span
 from hive_otel.client.mapping.context import ResourceFactory
@@ -31,7 +30,7 @@ from hive_otel.client.sources.records import HiveRecord, RecordKind, SessionCont
 
 __all__ = ["EventMapper"]
 
-_KindMapper = Callable[[dict[str, Any], HiveRecord, int], Telemetry]
+_KindMapper = Callable[[HiveRecord, int], Telemetry]
 
 
 class EventMapper:
@@ -42,20 +41,19 @@ class EventMapper:
         self.counters = self._state.counters
         events, run_logs = BusEventMapper(self._state), RunLogMapper(self._state)
         self._by_kind: dict[RecordKind, _KindMapper] = {
-            RecordKind.EVENT: lambda data, record, now_ns: events.map(data, record.context, now_ns),
-            RecordKind.NODE_STEP: lambda data, record, now_ns: run_logs.map_step(data, record.context, now_ns),
-            RecordKind.NODE_DETAIL: lambda data, record, now_ns: run_logs.map_node_detail(data, record.context, now_ns),
-            RecordKind.RUN_SUMMARY: lambda data, record, now_ns: run_logs.map_run_summary(data, record.context, now_ns),
+            RecordKind.EVENT: events.map,
+            RecordKind.NODE_STEP: run_logs.map_step,
+            RecordKind.NODE_DETAIL: run_logs.map_node_detail,
+            RecordKind.RUN_SUMMARY: run_logs.map_run_summary,
             RecordKind.QUEEN_SESSION_META: self._map_queen_session_meta,
         }
 
     def map(self, record: HiveRecord, now_ns: int) -> Telemetry:
         self.counters["records"] += 1
-        data = record.data
-        if not isinstance(data, dict):
+        if not isinstance(record.data, dict):  # every kind's mapping reads a JSON object
             self.counters["unusable_records"] += 1
             return Telemetry()
-        return self._by_kind[record.kind](data, record, now_ns)
+        return self._by_kind[record.kind](record, now_ns)
 
     def release(self, now_ns: int) -> Telemetry:
         """Calls whose partner did not arrive within the join window, exported alone."""
@@ -94,9 +92,9 @@ class EventMapper:
         out.spans.extend(tool_call_span(c) for c in tool_calls)
         return out
 
-    def _map_queen_session_meta(self, data: dict[str, Any], record: HiveRecord, now_ns: int) -> Telemetry:
+    def _map_queen_session_meta(self, record: HiveRecord, now_ns: int) -> Telemetry:
         sid = record.context.session_id
         resource = self._state.sessions.resources.for_context(self._state.sessions.known_context(record.context))
         time_ns = record.written_ns or now_ns
-        log = queen_session_meta_log(data, resource, time_ns, session_trace_id(sid), session_span_id(sid))
+        log = queen_session_meta_log(record.data, resource, time_ns, session_trace_id(sid), session_span_id(sid))
         return Telemetry(logs=[log])

@@ -31,7 +31,7 @@ from hive_otel.client.mapping.sessions import linked_to_session
 from hive_otel.client.mapping.state import MappingState
 from hive_otel.client.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
 from hive_otel.client.mapping.timestamps import run_id_time_ns, to_unix_ns
-from hive_otel.client.sources.records import SessionContext
+from hive_otel.client.sources.records import HiveRecord
 
 __all__ = ["RunLogMapper", "StepContext"]
 
@@ -55,15 +55,16 @@ class RunLogMapper:
         self._state = state
 
     # ------------------------------------------------------------------ L3: one step of a node's loop
-    def map_step(self, step: dict[str, Any], context: SessionContext, now_ns: int) -> Telemetry:
+    def map_step(self, record: HiveRecord, now_ns: int) -> Telemetry:
         out = Telemetry()
+        step = record.data
         raw_node, iteration = step.get("node_id"), step.get("step_index", 0)
         if not isinstance(raw_node, str | None) or not is_int64(iteration):
             # Hive's NodeStepLog has a str node_id and an int step_index: these identify the call, so
             # a line with anything else there is corrupt, not a call of its own.
             self._state.counters["unusable_records"] += 1
             return out
-        context = self._state.sessions.known_context(context)
+        context = self._state.sessions.known_context(record.context)
         sid = context.session_id
         tool_calls = step.get("tool_calls")
         if not isinstance(tool_calls, list):
@@ -145,8 +146,8 @@ class RunLogMapper:
         return spans
 
     # ------------------------------------------------------------------ L2: one node of a run
-    def map_node_detail(self, detail: dict[str, Any], context: SessionContext, now_ns: int) -> Telemetry:
-        context = self._state.sessions.known_context(context)
+    def map_node_detail(self, record: HiveRecord, now_ns: int) -> Telemetry:
+        detail, context = record.data, self._state.sessions.known_context(record.context)
         trace_id = hive_trace_id(detail.get("trace_id")) or derive_trace_id("run", context.session_id)
         node_id = str(detail.get("node_id") or "")
         span_id = hive_span_id(detail.get("span_id")) or derive_span_id("l2", trace_id.hex(), node_id, detail.get("attempt"))
@@ -177,8 +178,8 @@ class RunLogMapper:
         return Telemetry(spans=[span])
 
     # ------------------------------------------------------------------ L1: the run, written at its end
-    def map_run_summary(self, summary: dict[str, Any], context: SessionContext, now_ns: int) -> Telemetry:
-        context = self._state.sessions.known_context(context)
+    def map_run_summary(self, record: HiveRecord, now_ns: int) -> Telemetry:
+        summary, context = record.data, self._state.sessions.known_context(record.context)
         run_id = str(summary.get("run_id") or context.session_id)
         trace_id = hive_trace_id(summary.get("trace_id")) or derive_trace_id("run", run_id)
         start_ns = to_unix_ns(summary.get("started_at")) or now_ns
