@@ -18,7 +18,7 @@ from pathlib import Path
 
 from devtools.workload import WorkloadTruth, write_workload
 from hive_otel.cli.client import backfill
-from hive_otel.cli.collector import render_table
+from hive_otel.collector.queries.text_table import render_table
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.receiver.receiver import CollectorServer
 from hive_otel.collector.store.store import open_store

@@ -213,7 +213,7 @@ def _mismatches(got: dict[str, Any], expected: UsageTotals) -> list[str]:
 
 
 def run_stack(work: Path, *, hive_home: Path | None, turns: int, json_out: Path | None, timeout_s: float) -> int:
-    from hive_otel.cli.collector import render_table
+    from hive_otel.collector.queries.text_table import render_table
     from hive_otel.collector.queries.usage import usage
     from hive_otel.collector.report import write_report
     from hive_otel.collector.store.store import open_store

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hive_otel.collector.dashboards import ALL, Selection, grafana_interval, interpolate, parse_time
+from hive_otel.collector.dashboards import ALL, Selection, grafana_interval, interpolate
+from hive_otel.collector.queries.time_range import parse_time
 
 START = datetime(2025, 3, 1, 8, 30, 15, 250000, tzinfo=UTC)  # 1740817815.25
 END = datetime(2025, 3, 8, 8, 30, 15, 750000, tzinfo=UTC)  # 1741422615.75

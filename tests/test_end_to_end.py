@@ -21,7 +21,8 @@ import urllib3
 from devtools.workload import GROUP_KEYS, UNPRICED, UsageTotals, WorkloadTruth, write_workload
 from hive_otel.cli import run
 from hive_otel.cli.client import EXIT_OK, backfill
-from hive_otel.collector.queries.usage import RemoteStore, usage
+from hive_otel.collector.queries.remote import RemoteStore
+from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.receiver.receiver import CollectorServer
 from hive_otel.collector.store.store import Store
 from hive_otel.collector.store.transport import read_admin_token

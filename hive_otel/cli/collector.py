@@ -13,15 +13,18 @@ import io
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 
 from hive_otel import environment_variables as ev
-from hive_otel.collector.queries.usage import GROUP_KEYS, MEASURES, Queryable, RemoteStore, UsageReport, usage
+from hive_otel.collector.queries.group_by import parse_keys
+from hive_otel.collector.queries.remote import open_reader
+from hive_otel.collector.queries.status import recent_sessions
+from hive_otel.collector.queries.text_table import cell, render_table
+from hive_otel.collector.queries.usage import GROUP_KEYS, MEASURES, usage
 from hive_otel.collector.store.migrations import PREFOLD_CHAIN, RenderOptions
-from hive_otel.collector.store.store import chdb_path, default_store_url, is_read_only_sql, open_store, read_owner
-from hive_otel.collector.store.transport import StoreError, StoreLockedError, read_admin_token, sql_string
+from hive_otel.collector.store.store import is_read_only_sql, open_store
+from hive_otel.collector.store.transport import StoreError
 
 EXIT_OK, EXIT_USAGE, EXIT_STORE = 0, 2, 3
 FORMATS = ("table", "json", "csv")
@@ -40,50 +43,6 @@ def _format_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
 
 
-def _open_reader(url: str | None) -> tuple[Queryable, Callable[[], None]]:
-    """The store itself, or the collector that owns it; raises StoreError when neither is usable."""
-    url = url or default_store_url()
-    path = chdb_path(url)
-    if path is not None:
-        owner = read_owner(path)
-        if owner is not None:
-            if owner.get("owner_url"):
-                # The local admin token the collector wrote into the store: whoever may read the
-                # store's files may ask its owner too (HIVE_OTEL_TOKEN otherwise).
-                remote = RemoteStore(owner["owner_url"], token=read_admin_token(path))
-                return remote, remote.close
-            raise StoreLockedError(path, owner)
-    store = open_store(url)
-    return store, store.close
-
-
-def _cell(value: Any) -> str:
-    if value is None or value == "":
-        return "-"  # e.g. the model of tool calls, the colony of a queen's own session
-    if isinstance(value, float):
-        return f"{value:.6f}".rstrip("0").rstrip(".") if value else "0"
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
-def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[str] | None = None) -> str:
-    """Aligned plain-text table; numeric columns right-aligned."""
-    numeric = numeric or {c for i, c in enumerate(columns) if rows and all(
-        isinstance(r[i], int | float | Decimal) and not isinstance(r[i], bool) for r in rows)}  # fmt: skip
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if columns[i] in numeric else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
-        ).rstrip()
-
-    out = [line(columns), line(["-" * w for w in widths])]
-    out.extend(line(r) for r in cells)
-    return "\n".join(out)
-
-
 def _emit(columns: list[str], rows: list[list[Any]], fmt: str, doc: Any = None) -> None:
     if fmt == "json":
         records = [dict(zip(columns, r, strict=True)) for r in rows]
@@ -92,7 +51,7 @@ def _emit(columns: list[str], rows: list[list[Any]], fmt: str, doc: Any = None) 
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([[_cell(v) for v in r] for r in rows])
+        writer.writerows([[cell(v) for v in r] for r in rows])
         sys.stdout.write(buffer.getvalue())
     else:
         print(render_table(columns, rows))
@@ -137,15 +96,12 @@ def _restamped(stamped: list[int]) -> str:
 
 
 def _cmd_usage(args: argparse.Namespace) -> int:
-    keys = [k.strip() for k in args.group_by.split(",") if k.strip()]
+    keys = parse_keys(args.group_by, GROUP_KEYS)
     if not keys:
         raise ValueError(f"--group-by needs at least one of {', '.join(GROUP_KEYS)}")
-    reader, close = _open_reader(args.store)
-    try:
-        if isinstance(reader, RemoteStore):  # by parameters, not SQL
-            report = UsageReport(**{**reader.usage(keys, args.since, args.until, args.tenant), "group_by": keys})
-        else:
-            report = usage(reader, keys, args.since, args.until, args.tenant)
+    reader, close = open_reader(args.store)
+    try:  # the store's tables, or the collector that owns the store, asked by parameters
+        report = usage(reader, keys, args.since, args.until, args.tenant)
     finally:
         close()
     columns = keys + list(MEASURES)
@@ -159,7 +115,7 @@ def _cmd_usage(args: argparse.Namespace) -> int:
 def _cmd_sql(args: argparse.Namespace) -> int:
     if not is_read_only_sql(args.statement):
         raise ValueError("only one SELECT is allowed")
-    reader, close = _open_reader(args.store)
+    reader, close = open_reader(args.store)
     try:  # the console policy (hive_otel.collector.store.console) here or in the collector that owns the store
         columns, rows = reader.console_query(args.statement)
     finally:
@@ -169,15 +125,9 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    where = f" WHERE tenant = {sql_string(args.tenant)}" if args.tenant is not None else ""
-    sql = (
-        "SELECT tenant, session, agent_role AS role, root_session, colony, status, phase, last_event_at AS last_seen, "
-        "llm_calls, tool_calls, cost_usd, cost_estimated_usd FROM agent_session_status"
-        f"{where} ORDER BY last_event_at DESC, session LIMIT {int(args.limit)}"
-    )
-    reader, close = _open_reader(args.store)
-    try:
-        columns, rows = reader.query(sql, readonly=True)
+    reader, close = open_reader(args.store)
+    try:  # the store's tables, or the collector that owns the store, asked by parameters
+        columns, rows = recent_sessions(reader, args.tenant, args.limit)
     finally:
         close()
     _emit(columns, rows, args.format)

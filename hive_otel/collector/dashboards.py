@@ -42,7 +42,6 @@ __all__ = [
     "interpolate",
     "load_dashboard",
     "load_dashboards",
-    "parse_time",
     "resolve_variables",
 ]
 
@@ -175,53 +174,9 @@ def _variable(raw: Mapping[str, Any]) -> Variable:
     )
 
 
-# --- time range and interval, as Grafana computes them --------------------------------------------
+# --- the interval, as Grafana computes it (the time range: hive_otel.collector.queries.time_range) -------------
 
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_RELATIVE = re.compile(r"^now(?:(?P<sign>[+-])(?P<amount>\d+)(?P<unit>[smhdwMy]))?(?:/(?P<round>[smhdwMy]))?$")
-
-
-def parse_time(text: str, now: datetime, *, end: bool = False) -> datetime:
-    """A Grafana time expression (``now``, ``now-7d``, ``now/M``, ``now-1d/d``) or an ISO time, in UTC.
-
-    ``/unit`` rounds down to the start of the unit, or up to its end when ``end`` is true (the
-    range's "to"), as Grafana does for a dashboard in UTC.
-    """
-    match = _RELATIVE.match(text.strip())
-    if match is None:
-        parsed = datetime.fromisoformat(text.strip())
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    moment = now.astimezone(UTC)
-    if match["amount"]:
-        moment = _shift(moment, int(match["amount"]) * (-1 if match["sign"] == "-" else 1), match["unit"])
-    if match["round"]:
-        start = _start_of(moment, match["round"])
-        moment = _shift(start, 1, match["round"]) - timedelta(milliseconds=1) if end else start
-    return moment
-
-
-def _shift(moment: datetime, amount: int, unit: str) -> datetime:
-    if unit in _UNITS:
-        return moment + timedelta(**{_UNITS[unit]: amount})
-    months = moment.month - 1 + amount * (12 if unit == "y" else 1)
-    return moment.replace(year=moment.year + months // 12, month=months % 12 + 1)
-
-
-def _start_of(moment: datetime, unit: str) -> datetime:
-    if unit == "s":
-        return moment.replace(microsecond=0)
-    if unit == "m":
-        return moment.replace(second=0, microsecond=0)
-    if unit == "h":
-        return moment.replace(minute=0, second=0, microsecond=0)
-    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    if unit == "d":
-        return day
-    if unit == "w":
-        return day - timedelta(days=day.weekday())  # Grafana's default week starts on Monday in UTC
-    if unit == "M":
-        return day.replace(day=1)
-    return day.replace(month=1, day=1)
+_DURATION_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 # Grafana's roundInterval: (upper bound of the raw interval, the interval used), in milliseconds.
@@ -248,8 +203,7 @@ def _duration(text: str) -> timedelta:
     match = re.fullmatch(r"(\d+)(ms|s|m|h|d|w)", text.strip())
     if match is None:
         raise ValueError(f"unsupported interval {text!r}")
-    amount, unit = int(match[1]), match[2]
-    return timedelta(milliseconds=amount) if unit == "ms" else timedelta(**{_UNITS[unit]: amount})
+    return timedelta(**{_DURATION_UNITS[match[2]]: int(match[1])})
 
 
 # --- template variables ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import html
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,10 @@ from hive_otel.collector.dashboards import (
     grafana_interval,
     interpolate,
     load_dashboards,
-    parse_time,
     resolve_variables,
 )
+from hive_otel.collector.queries.remote import open_reader
+from hive_otel.collector.queries.time_range import parse_time
 from hive_otel.collector.queries.usage import Queryable
 from hive_otel.collector.store.transport import StoreError
 
@@ -248,23 +249,10 @@ def _span(panel: Panel) -> int:
     return min(24, max(1, int(panel.raw.get("gridPos", {}).get("w", 12))))
 
 
-def write_report(
-    reader: Queryable,
-    path: Path,
-    *,
-    since: str | None,
-    until: str | None,
-    source: str,
-    tenant: str | None = None,
-    dashboards: Sequence[Dashboard] | None = None,
-) -> ReportResult:
-    """Write the page for ``[since, until]`` (Grafana expressions such as ``now-7d`` or ISO times).
-
-    Without ``until`` the range ends now, or at the latest event in the store when that is later (a
-    client whose clock runs ahead must not vanish from its own report). ``tenant`` selects one tenant
-    wherever the dashboards filter by tenant.
-    """
-    now = datetime.now(UTC)
+def _time_range(reader: Queryable, since: str | None, until: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """``[since, until]`` as Grafana reads them. Without ``until`` the range ends now, or at the latest
+    event in the store when that is later (a client whose clock runs ahead must not vanish from its
+    own report)."""
     start = parse_time(since or DEFAULT_SINCE, now)
     if until:
         end = parse_time(until, now, end=True)
@@ -273,39 +261,54 @@ def write_report(
         (latest,) = reader.query(latest_sql, readonly=True)[1][0]
         # +1 s: the time filters compare whole seconds, and the last event may end within its second
         end = max(now, datetime.fromtimestamp(int(latest or 0) / 1000 + 1, UTC))
+    assert start is not None and end is not None  # parse_time returns None for no text only
     if end <= start:
         raise ValueError(f"the range is empty: --since {start:%Y-%m-%d %H:%M} is not before --until {end:%Y-%m-%d %H:%M}")
-    chosen = dashboards if dashboards is not None else [d for d in load_dashboards() if d.uid in REPORTED_DASHBOARDS]
+    return start, end
+
+
+@dataclass
+class _Tally:
+    """What the page holds so far: panels, charts among them, and the panels that failed."""
+
+    panels: int = 0
+    charts: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def _section(
+    dashboard: Dashboard, reader: Queryable, start: datetime, end: datetime, tenant: str | None, tally: _Tally
+) -> str:
+    """One dashboard as a heading, its intro text and a grid of its panels."""
 
     def query(sql: str) -> tuple[list[str], list[list[Any]]]:
         return reader.query(sql, readonly=True)
 
-    sections, failed, charts, panels = [], [], 0, 0
-    for dashboard in sorted(chosen, key=lambda d: REPORTED_DASHBOARDS.index(d.uid) if d.uid in REPORTED_DASHBOARDS else 99):
-        overrides = {"tenant": [tenant]} if tenant else None
-        variables: dict[str, Selection] = resolve_variables(dashboard, lambda sql: query(sql)[1], start, end, overrides)
-        intro, cells = "", []
-        for panel in dashboard.panels:
-            if panel.type == "text":
-                intro = f'<p class="intro">{_markdown(panel.raw.get("options", {}).get("content", ""))}</p>'
-                continue
-            panels += 1
-            interval = grafana_interval(start, end, panel.max_data_points, panel.min_interval)
-            try:
-                sql = interpolate(panel.queries[0].sql, start=start, end=end, interval=interval, variables=variables)
-                body, is_chart = _panel_html(panel, query, sql)
-                charts += is_chart
-            except (StoreError, ValueError) as exc:
-                failed.append(f"{dashboard.title}: {panel.title}: {exc}")
-                body = f'<p class="error">This panel failed: {html.escape(str(exc))}</p>'
-            description = f'<p class="desc">{html.escape(panel.description)}</p>' if panel.description else ""
-            cells.append(f'<section class="panel" style="grid-column: span {_span(panel)}">'
-                         f"<h3>{html.escape(panel.title)}</h3>{description}{body}</section>")  # fmt: skip
-        title = dashboard.title.split("·")[-1].strip()
-        sections.append(f'<h2>{html.escape(title)}</h2>{intro}<div class="grid">{"".join(cells)}</div>')
+    overrides = {"tenant": [tenant]} if tenant else None
+    variables: dict[str, Selection] = resolve_variables(dashboard, lambda sql: query(sql)[1], start, end, overrides)
+    intro, cells = "", []
+    for panel in dashboard.panels:
+        if panel.type == "text":
+            intro = f'<p class="intro">{_markdown(panel.raw.get("options", {}).get("content", ""))}</p>'
+            continue
+        tally.panels += 1
+        interval = grafana_interval(start, end, panel.max_data_points, panel.min_interval)
+        try:
+            sql = interpolate(panel.queries[0].sql, start=start, end=end, interval=interval, variables=variables)
+            body, is_chart = _panel_html(panel, query, sql)
+            tally.charts += is_chart
+        except (StoreError, ValueError) as exc:
+            tally.failed.append(f"{dashboard.title}: {panel.title}: {exc}")
+            body = f'<p class="error">This panel failed: {html.escape(str(exc))}</p>'
+        description = f'<p class="desc">{html.escape(panel.description)}</p>' if panel.description else ""
+        cells.append(f'<section class="panel" style="grid-column: span {_span(panel)}">'
+                     f"<h3>{html.escape(panel.title)}</h3>{description}{body}</section>")  # fmt: skip
+    title = dashboard.title.split("·")[-1].strip()
+    return f'<h2>{html.escape(title)}</h2>{intro}<div class="grid">{"".join(cells)}</div>'
 
-    scope = f" · tenant {html.escape(tenant)}" if tenant else ""
-    page = f"""<!DOCTYPE html>
+
+def _page(sections: list[str], start: datetime, end: datetime, now: datetime, scope: str, source: str) -> str:
+    return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Hive usage and status</title><style>{_CSS}</style>
 <script>{plotly.offline.get_plotlyjs()}</script></head>
@@ -317,19 +320,39 @@ by hive-otel {__version__}</p></header>
 estimated cost is genai-prices' estimate for calls Hive left unpriced.</footer>
 </body></html>
 """
+
+
+def write_report(
+    reader: Queryable,
+    path: Path,
+    *,
+    since: str | None,
+    until: str | None,
+    source: str,
+    tenant: str | None = None,
+    dashboards: Sequence[Dashboard] | None = None,
+) -> ReportResult:
+    """Write the page for ``[since, until]`` (Grafana expressions such as ``now-7d`` or ISO times; see
+    :mod:`hive_otel.collector.queries.time_range`). ``tenant`` selects one tenant wherever the
+    dashboards filter by tenant."""
+    now = datetime.now(UTC)
+    start, end = _time_range(reader, since, until, now)
+    chosen = dashboards if dashboards is not None else [d for d in load_dashboards() if d.uid in REPORTED_DASHBOARDS]
+    order = sorted(chosen, key=lambda d: REPORTED_DASHBOARDS.index(d.uid) if d.uid in REPORTED_DASHBOARDS else 99)
+    tally = _Tally()
+    sections = [_section(dashboard, reader, start, end, tenant, tally) for dashboard in order]
+    scope = f" · tenant {html.escape(tenant)}" if tenant else ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return ReportResult(path=path, charts=charts, panels=panels, failed=tuple(failed))
+    path.write_text(_page(sections, start, end, now, scope, source), encoding="utf-8")
+    return ReportResult(path=path, charts=tally.charts, panels=tally.panels, failed=tuple(tally.failed))
 
 
 # --- the command ---------------------------------------------------------------------------------
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from hive_otel.cli.collector import _open_reader  # the store, or the collector that owns it
-
-    try:
-        reader, close = _open_reader(args.store)
+    try:  # the store, or the collector that owns it
+        reader, close = open_reader(args.store)
     except StoreError as exc:
         print(f"hive-otel report: {exc}", file=sys.stderr)
         return EXIT_STORE

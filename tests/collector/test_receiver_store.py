@@ -33,7 +33,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     ScopeMetrics,
 )
 
-from hive_otel.collector.queries.usage import RemoteStore, usage
+from hive_otel.collector.queries.remote import RemoteStore
+from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.receiver.receiver import CollectorServer
 from hive_otel.collector.store.store import Store, read_owner
 from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, ToolCall, traces_request

@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from hive_otel.cli import run
 from hive_otel.collector.auth.tokens import TokenTable, add_token, hash_token
 from hive_otel.collector.config import HostPort, ReceiverConfig
-from hive_otel.collector.queries.usage import RemoteStore
+from hive_otel.collector.queries.remote import RemoteStore
 from hive_otel.collector.receiver.receiver import CollectorServer
 from hive_otel.collector.store.store import Store, StoreError
 from hive_otel.environment_variables import HIVE_OTEL_COLLECTOR_TOKENS

@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hive_otel.collector.queries.usage import MEASURES, QUERY_PATH, RemoteStore, usage
+from hive_otel.collector.queries.remote import USAGE_PATH, RemoteStore
+from hive_otel.collector.queries.usage import MEASURES, usage
 from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, ToolCall, traces_request
 
@@ -89,14 +90,13 @@ def test_bad_keys_and_ranges_are_usage_errors(store: Store) -> None:
 
 @pytest.fixture
 def owner(store: Store) -> Iterator[str]:
-    """A minimal server side of the query contract, the way the collector's HTTP receiver serves it."""
+    """A minimal server side of the usage contract (by parameters), the way the collector's HTTP receiver serves it."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            assert self.path == QUERY_PATH
+            assert self.path == USAGE_PATH
             doc = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            columns, rows = store.console_query(doc["sql"])
-            body = json.dumps({"columns": columns, "rows": rows}).encode()
+            body = json.dumps(usage(store, doc["group_by"], doc["since"], doc["until"], doc["tenant"]).as_dict()).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

@@ -30,9 +30,9 @@ from hive_otel.collector.dashboards import (
     grafana_interval,
     interpolate,
     load_dashboards,
-    parse_time,
     resolve_variables,
 )
+from hive_otel.collector.queries.time_range import parse_time
 from hive_otel.collector.store.store import Store
 from tests.demo_store import TENANTS, load_demo_store
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from hive_otel.collector.api.app import build_api_app
+from hive_otel.collector.api.app import create_app
 from hive_otel.collector.api.broadcast import Broadcaster
 from hive_otel.collector.api.live_events import items_from_logs, items_from_traces
 from hive_otel.collector.api.quotas import QuotaBook, QuotaEvaluator
@@ -37,7 +37,7 @@ class ApiService:
     ) -> None:
         self.broadcaster = Broadcaster()
         self.quotas = QuotaEvaluator(QuotaBook(store), self.broadcaster, interval_s=quota_interval_s)
-        self.app: FastAPI = build_api_app(
+        self.app: FastAPI = create_app(
             store, auth, self.broadcaster, self.quotas, sse_heartbeat_s=sse_heartbeat_s, quota_refresh_s=quota_refresh_s
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-__all__ = ["is_loopback_bind", "is_loopback_client", "is_loopback_host"]
+__all__ = ["is_loopback_bind", "is_loopback_client", "is_loopback_host", "local_request_refusal"]
 
 _FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 
@@ -55,3 +55,19 @@ def is_loopback_bind(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a wildcard (0.0.0.0, ::) or another host name: reachable from elsewhere
+
+
+def local_request_refusal(peer_host: str | None, headers: Mapping[str, str], what: str) -> str | None:
+    """Why a request to a route that serves only this machine is refused, or None.
+
+    A web page open in the user's browser can reach 127.0.0.1 too (a form POST needs no preflight; a
+    DNS-rebinding page even reads answers under a foreign host name): no local tool sends an
+    ``Origin``, and a local tool addresses a loopback host name.
+    """
+    if not is_loopback_client(peer_host, headers):
+        return f"{what} only serves clients on this machine"
+    if headers.get("origin") is not None:
+        return f"{what} does not serve web pages (the request has an Origin header)"
+    if not is_loopback_host(headers.get("host", "")):
+        return f"{what} answers only requests addressed to a loopback host name"
+    return None

@@ -20,6 +20,10 @@ AUTHORIZATION = "authorization"
 """HTTP header / gRPC metadata key carrying ``Bearer <token>`` (the OTLP exporters' ``headers``)."""
 
 
+class Forbidden(Exception):
+    """The request is authenticated but may not read what it named (another tenant's rows)."""
+
+
 class Unauthenticated(Exception):
     """No usable token; ``reason`` is a counter key (``missing_token``, ``malformed_token``, ``unknown_token``)."""
 
@@ -31,11 +35,30 @@ class Unauthenticated(Exception):
 
 @dataclass(frozen=True)
 class Principal:
-    """The tenant a request acts as, and whether it may run SQL on the query endpoint."""
+    """The tenant a request acts as, and whether it may run SQL on the query endpoint.
+
+    The one tenant check of every read (the receiver's usage and status routes, the API): an admin
+    token, or any client of a collector without a tokens file (which serves this machine only), reads
+    every tenant; a tenant token reads its own tenant only.
+    """
 
     tenant: str
     may_query_sql: bool
     authenticated: bool  # False on a collector without a tokens file
+
+    @property
+    def reads_every_tenant(self) -> bool:
+        """An admin token, or a local client of a collector without tokens: may read and set any tenant."""
+        return self.may_query_sql or not self.authenticated
+
+    def reads(self, tenant: str | None) -> str | None:
+        """The tenant a read is confined to, given the tenant the request named (None: every tenant,
+        for those who may); raises :class:`Forbidden` when a tenant token names another tenant."""
+        if self.reads_every_tenant:
+            return tenant
+        if tenant not in (None, self.tenant):
+            raise Forbidden(f"this token reads tenant {self.tenant!r} only")
+        return self.tenant
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -68,4 +91,4 @@ class TenantAuth:
         return Principal(tenant=grant.tenant, may_query_sql=grant.admin, authenticated=True)
 
 
-__all__ = ["AUTHORIZATION", "Principal", "TenantAuth", "Unauthenticated", "bearer_token"]
+__all__ = ["AUTHORIZATION", "Forbidden", "Principal", "TenantAuth", "Unauthenticated", "bearer_token"]

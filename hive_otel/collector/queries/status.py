@@ -9,16 +9,19 @@ dicts. The SQL reads the status migrations' table and views (``status_events``, 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from hive_otel.collector.queries._sql import template
 from hive_otel.collector.queries.usage import Queryable
 from hive_otel.collector.store.transport import sql_string
 
 __all__ = [
     "HEALTH_STATES",
+    "children_health",
     "colony_workers",
     "health_rollup",
     "phase_history",
+    "recent_sessions",
     "session_health",
     "session_latency",
     "session_tasks",
@@ -79,11 +82,34 @@ def _where(tenant: str | None, **equal: str) -> str:
     return " WHERE " + " AND ".join(clauses) if clauses else ""
 
 
+@runtime_checkable
+class AnswersSessions(Protocol):
+    """A reader that answers :func:`recent_sessions` itself (the collector that owns the store)."""
+
+    def recent_sessions(self, tenant: str | None, limit: int) -> tuple[list[str], list[list[Any]]]: ...
+
+
+def recent_sessions(
+    store: Queryable | AnswersSessions, tenant: str | None, limit: int = 100
+) -> tuple[list[str], list[list[Any]]]:
+    """``hive-otel status``: the most recently seen sessions (``sql/sessions.sql``) as columns and rows."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if isinstance(store, AnswersSessions):
+        return store.recent_sessions(tenant, limit)
+    return store.query(template("sessions").format(where=_where(tenant), limit=int(limit)), readonly=True)
+
+
 def sessions_health(store: Queryable, tenant: str | None, where_sql: str, limit: int = 10_000) -> list[dict[str, Any]]:
     """Rows of ``session_health`` matching ``where_sql`` (a WHERE clause built with sql_string)."""
     columns = ", ".join(_HEALTH_COLUMNS)
     sql = f"SELECT {columns} FROM session_health{where_sql} ORDER BY started_at, session LIMIT {int(limit)}"
     return _records(*store.query(sql, readonly=True))
+
+
+def children_health(store: Queryable, tenant: str, session: str) -> list[dict[str, Any]]:
+    """The sessions ``session`` spawned (its workers), each with its health."""
+    return sessions_health(store, tenant, _where(tenant, parent_session=session))
 
 
 def session_health(store: Queryable, tenant: str | None, session: str) -> dict[str, Any] | None:

@@ -1,15 +1,17 @@
 """OTLP/HTTP receiver and the collector's small local API, as one Starlette (ASGI) app.
 
 Routes: ``POST /v1/traces|metrics|logs`` (OTLP, protobuf or JSON, optionally gzip), ``GET /healthz``
-(liveness and counters), ``POST /hive/v1/query`` (the SQL console, for ``hive-otel sql/status/report``
-on this machine, which cannot open the embedded store while the collector holds it) and
-``POST /hive/v1/usage`` (the usage report, by parameters; ``hive-otel usage`` uses it).
+(liveness and counters), ``POST /hive/v1/usage`` and ``POST /hive/v1/status`` (the query layer's usage
+report and session list, by parameters: ``hive-otel usage`` and ``status`` on this machine, which cannot
+open the embedded store while the collector holds it) and ``POST /hive/v1/query`` (the SQL console, for
+``hive-otel sql`` and ``report``).
 
 With a tokens file every route but ``/healthz`` needs a bearer token: OTLP writes as the token's
-tenant and ``/hive/v1/usage`` reads only that tenant. ``/hive/v1/query`` (SQL over every tenant) is
-served, with or without a tokens file, only to an admin token (of the file, or the store's local
-one) from a local tool: loopback peer and Host, ``application/json``, no ``Origin``. Without a
-tokens file the usage route serves local tools only, as the whole collector then does.
+tenant and the usage and status routes read only that tenant (:meth:`Principal.reads`, the one tenant
+check). ``/hive/v1/query`` (SQL over every tenant) is served, with or without a tokens file, only to an
+admin token (of the file, or the store's local one) from a local tool: loopback peer and Host,
+``application/json``, no ``Origin``. Without a tokens file the usage and status routes serve local
+tools only, as the whole collector then does.
 
 Size limits are enforced before memory is spent: the declared ``Content-Length`` is checked before
 reading, the streamed body is cut off at the limit, and gzip output is capped during decompression.
@@ -26,6 +28,7 @@ import ipaddress
 import json
 import os
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -35,9 +38,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hive_otel.collector.auth.loopback import is_loopback_client, is_loopback_host
-from hive_otel.collector.auth.principal import AUTHORIZATION, LOCAL_TENANT, Principal, Unauthenticated, bearer_token
+from hive_otel.collector.auth.loopback import local_request_refusal
+from hive_otel.collector.auth.principal import (
+    AUTHORIZATION,
+    LOCAL_TENANT,
+    Forbidden,
+    Principal,
+    Unauthenticated,
+    bearer_token,
+)
 from hive_otel.collector.config import TENANT_HEADER, ReceiverConfig
+from hive_otel.collector.queries.remote import QUERY_PATH, STATUS_PATH, USAGE_PATH
+from hive_otel.collector.queries.status import recent_sessions
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.receiver.ingest import ExportOutcome, Ingestor, IngestStore, StoreBusy, StoreUnavailable
 from hive_otel.collector.receiver.otlp import (
@@ -56,17 +68,9 @@ from hive_otel.collector.receiver.otlp import (
 MAX_QUERY_BODY = 1024 * 1024
 """A SQL query (or usage) request is small; anything larger is a mistake or an attack."""
 
-USAGE_PATH = "/hive/v1/usage"
-
 # google.rpc.Code values carried in the Status body of each HTTP error.
 _RPC_CODE_BY_HTTP_STATUS = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 503: 14}
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="hive-otel"'}
-
-# Headers a reverse proxy adds; their presence means the TCP peer is not the real client.
-
-
-
-
 
 
 def _peer(request: Request) -> str:
@@ -251,42 +255,37 @@ def _is_local_admin(store: IngestStore, authorization: str | None) -> bool:
 
 
 def _local_json_refusal(request: Request, what: str) -> Response | None:
-    """Why a request to a local-only JSON route is refused, or None.
-
-    A web page open in the user's browser can POST to 127.0.0.1 (a ``text/plain`` form needs no
-    preflight), and a DNS-rebinding page can even make it same-origin under a foreign host name; so
-    these routes take ``application/json`` only, no ``Origin`` (no local tool sends one) and a
-    loopback ``Host``.
-    """
+    """Why a request to a local-only JSON route is refused, or None: the local checks of
+    :func:`~hive_otel.collector.auth.loopback.local_request_refusal`, and ``application/json`` only (a
+    browser form posts ``text/plain`` without a preflight)."""
     host = request.client.host if request.client else None
-    if not is_loopback_client(host, request.headers):
-        return _refusal(403, f"{what} only serves clients on this machine")
+    refusal = local_request_refusal(host, request.headers, what)
+    if refusal is not None:
+        return _refusal(403, refusal)
     if _media_type(request) != JSON:
         return _refusal(415, f"{what} takes Content-Type: {JSON} only")
-    if request.headers.get("origin") is not None:
-        return _refusal(403, f"{what} does not serve web pages (the request has an Origin header)")
-    if not is_loopback_host(request.headers.get("host", "")):
-        return _refusal(403, f"{what} answers only requests addressed to a loopback host name")
     return None
 
 
+Answer = Callable[[IngestStore, dict[str, Any], Principal], dict[str, Any]]
 
 
-
-class _UsageEndpoint:
-    """``POST /hive/v1/usage``: ``{"group_by": [...], "since"?, "until"?, "tenant"?}`` → the usage report.
+class _ReadEndpoint:
+    """``POST /hive/v1/usage`` and ``/hive/v1/status``: one read of the query layer, by parameters.
 
     A tenant token reads its own tenant only (naming another is 403); an admin token, or any local
     client of a collector without tokens, may name any tenant or none (all of them).
     """
 
-    def __init__(self, store: IngestStore, ingestor: Ingestor) -> None:
+    def __init__(self, store: IngestStore, ingestor: Ingestor, what: str, answer: Answer) -> None:
         self._store = store
         self._ingestor = ingestor
+        self._what = what
+        self._answer = answer
 
     async def handle(self, request: Request) -> Response:
         if not self._ingestor.auth.requires_tokens:
-            refusal = _local_json_refusal(request, "without a tokens file the usage endpoint")
+            refusal = _local_json_refusal(request, f"without a tokens file the {self._what} endpoint")
             if refusal is not None:
                 return refusal
         authorization = request.headers.get(AUTHORIZATION)
@@ -294,36 +293,45 @@ class _UsageEndpoint:
             principal = Principal(tenant=LOCAL_TENANT, may_query_sql=True, authenticated=True)
         else:
             try:
-                principal = self._ingestor.authenticate("http", "usage", _peer(request), authorization, None)
+                principal = self._ingestor.authenticate("http", self._what, _peer(request), authorization, None)
             except Unauthenticated as exc:
                 return _refusal(401, exc.message)
         try:
             document = await _read_json_object(request)
-            group_by, since, until, tenant = self._arguments(document, principal)
+            answer = await run_in_threadpool(self._answer, self._store, document, principal)
         except RequestRejected as exc:
             return _refusal(exc.http_status, exc.message)
-        try:
-            report = await run_in_threadpool(usage, self._store, group_by, since, until, tenant)
-        except ValueError as exc:  # unknown key, bad time: the caller's mistake
+        except Forbidden as exc:
+            return _refusal(403, str(exc))
+        except ValueError as exc:  # unknown key, bad time, a field of the wrong type: the caller's mistake
             return _refusal(400, str(exc))
-        return Response(json.dumps(report.as_dict(), default=_json_value), media_type=JSON)
+        return Response(json.dumps(answer, default=_json_value), media_type=JSON)
 
-    @staticmethod
-    def _arguments(document: dict[str, Any], principal: Principal) -> tuple[list[str], Any, Any, str | None]:
-        group_by = document.get("group_by")
-        if not isinstance(group_by, list) or not group_by or not all(isinstance(k, str) for k in group_by):
-            raise RequestRejected("bad_json", 'expected {"group_by": ["model", ...], "since"?: ISO, "until"?: ISO}')
-        since, until = document.get("since"), document.get("until")
-        if not all(v is None or isinstance(v, str) for v in (since, until)):
-            raise RequestRejected("bad_json", "since and until must be ISO time strings")
-        tenant = document.get("tenant")
-        if tenant is not None and not isinstance(tenant, str):
-            raise RequestRejected("bad_json", "tenant must be a string")
-        if principal.authenticated and not principal.may_query_sql:
-            if tenant not in (None, principal.tenant):
-                raise RequestRejected("forbidden", f"this token reads tenant {principal.tenant!r} only", http_status=403)
-            tenant = principal.tenant
-        return group_by, since, until, tenant
+
+def _field(document: dict[str, Any], name: str, kind: type) -> Any:
+    value = document.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise ValueError(f"{name} must be a {kind.__name__}")
+    return value
+
+
+def _usage_answer(store: IngestStore, document: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """``{"group_by": [...], "since"?: ISO, "until"?: ISO, "tenant"?, "filters"?: {key: value}}`` → the report."""
+    group_by = _field(document, "group_by", list)
+    if not group_by:
+        raise ValueError('expected {"group_by": ["model", ...], "since"?: ISO, "until"?: ISO}')
+    since, until = _field(document, "since", str), _field(document, "until", str)
+    filters = _field(document, "filters", dict)
+    tenant = principal.reads(_field(document, "tenant", str))
+    return usage(store, group_by, since, until, tenant, filters=filters).as_dict()  # type: ignore[arg-type]
+
+
+def _status_answer(store: IngestStore, document: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """``{"tenant"?, "limit"?: N}`` → ``{"columns", "rows"}`` of the most recently seen sessions."""
+    limit = _field(document, "limit", int)
+    tenant = principal.reads(_field(document, "tenant", str))
+    columns, rows = recent_sessions(store, tenant, 100 if limit is None else limit)  # type: ignore[arg-type]
+    return {"columns": columns, "rows": rows}
 
 
 API_PATHS = ("/api/", "/openapi.json", "/docs", "/redoc")
@@ -341,8 +349,9 @@ def build_http_app(store: IngestStore, ingestor: Ingestor, config: ReceiverConfi
         Route(signal.http_path, _OtlpEndpoint(signal, ingestor, config).handle, methods=["POST"]) for signal in SIGNALS
     ]
     routes.append(Route("/healthz", healthz, methods=["GET"]))
-    routes.append(Route("/hive/v1/query", _QueryEndpoint(store, ingestor).handle, methods=["POST"]))
-    routes.append(Route(USAGE_PATH, _UsageEndpoint(store, ingestor).handle, methods=["POST"]))
+    routes.append(Route(QUERY_PATH, _QueryEndpoint(store, ingestor).handle, methods=["POST"]))
+    routes.append(Route(USAGE_PATH, _ReadEndpoint(store, ingestor, "usage", _usage_answer).handle, methods=["POST"]))
+    routes.append(Route(STATUS_PATH, _ReadEndpoint(store, ingestor, "status", _status_answer).handle, methods=["POST"]))
     otlp = Starlette(routes=routes)
     if api is None:
         return otlp
@@ -354,4 +363,4 @@ def build_http_app(store: IngestStore, ingestor: Ingestor, config: ReceiverConfi
     return dispatch
 
 
-__all__ = ["USAGE_PATH", "build_http_app"]
+__all__ = ["build_http_app"]
