@@ -205,6 +205,16 @@ def test_collector_command_owns_the_store_serves_readers_and_stops_on_sigterm(tm
         )  # fmt: skip
         assert sql.returncode == 0, sql.stderr
         assert json.loads(sql.stdout) == [{"calls": len(WORKLOAD[QUEEN])}]
+        # `hive-otel usage` and `status` ask it by parameters (POST /hive/v1/usage, /hive/v1/status).
+        for command, flags in (("usage", ["--group-by=session"]), ("status", [])):
+            read = subprocess.run(
+                _hive_otel(command, store_flag, "--format=json", *flags),
+                cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert read.returncode == 0, read.stderr
+            answer = json.loads(read.stdout)
+            sessions = [row["session"] for row in (answer["rows"] if command == "usage" else answer)]
+            assert sessions == [QUEEN.session], (command, answer)
 
         second = subprocess.run(
             _hive_otel("collector", store_flag, *ports), cwd=REPO, env=env, capture_output=True, text=True, timeout=60

@@ -25,6 +25,8 @@ from hive_otel.cli import run
 from hive_otel.collector.auth.tokens import TokenTable, add_token, hash_token
 from hive_otel.collector.config import HostPort, ReceiverConfig
 from hive_otel.collector.queries.remote import RemoteStore
+from hive_otel.collector.queries.status import recent_sessions
+from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.receiver.receiver import CollectorServer
 from hive_otel.collector.store.store import Store, StoreError
 from hive_otel.environment_variables import HIVE_OTEL_COLLECTOR_TOKENS
@@ -184,6 +186,26 @@ def test_a_tenant_reads_its_own_usage_and_never_another_tenants(collector: Colle
 
     status, report = _usage(collector, TOKEN_ADMIN, tenant=TENANT_B)  # the operator may read any tenant
     assert status == 200 and report == report_b
+
+
+def test_remote_usage_and_status_are_asked_by_parameters_and_narrowed_to_the_token(
+    collector: CollectorServer, store: Store
+) -> None:
+    """`hive-otel usage` and `status` against a collector: a tenant token (no SQL console for it) gets
+    its own tenant's answers, equal to the store's own, and a 403 for another tenant."""
+    assert _post_traces(collector, _spans("tenancy-remote-a", TENANT_A, 2), authorization=f"Bearer {TOKEN_A}")[0] == 200
+    assert _post_traces(collector, _spans("tenancy-remote-b", TENANT_B, 1), authorization=f"Bearer {TOKEN_B}")[0] == 200
+    remote = RemoteStore(collector.http_url, token=TOKEN_A)
+    assert usage(remote, ["session"]).as_dict() == usage(store, ["session"], tenant=TENANT_A).as_dict()
+    columns, rows = recent_sessions(remote, None, 50)
+    assert (columns, rows) == recent_sessions(store, TENANT_A, 50)
+    assert "tenancy-remote-a" in {r[1] for r in rows} and {r[0] for r in rows} == {TENANT_A}
+    with pytest.raises(StoreError, match="403"):
+        recent_sessions(remote, TENANT_B, 50)
+    with pytest.raises(StoreError, match="403"):
+        usage(remote, ["session"], tenant=TENANT_B)
+    _, rows_b = recent_sessions(RemoteStore(collector.http_url, token=TOKEN_ADMIN), TENANT_B, 50)  # the operator
+    assert "tenancy-remote-b" in {r[1] for r in rows_b} and {r[0] for r in rows_b} == {TENANT_B}
 
 
 def test_sql_needs_an_admin_token_when_tokens_are_in_use(collector: CollectorServer) -> None:

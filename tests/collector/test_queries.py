@@ -1,0 +1,179 @@
+"""The query layer's one time grammar, one key-list parser and one tenant check, which every read uses
+(``hive-otel usage``/``status``/``report``, ``POST /hive/v1/usage``/``status``, the API, the dashboards)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hive_otel.collector.auth.principal import Forbidden, Principal
+from hive_otel.collector.queries.group_by import parse_keys
+from hive_otel.collector.queries.status import recent_sessions
+from hive_otel.collector.queries.time_range import TimeRange, parse_range, parse_time
+from hive_otel.collector.queries.usage import GROUP_KEYS, UsageQuery, usage, usage_sql
+from hive_otel.collector.store.store import Store
+from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, traces_request
+
+NOW = datetime(2026, 3, 18, 15, 42, 7, 500000, tzinfo=UTC)  # a Wednesday
+
+
+# --- one time grammar --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),  # a date is its midnight, UTC
+        ("2026-03-01T09:30:00", datetime(2026, 3, 1, 9, 30, tzinfo=UTC)),  # naive means UTC
+        ("2026-03-01T09:30:00Z", datetime(2026, 3, 1, 9, 30, tzinfo=UTC)),
+        ("2026-03-01T09:30:00+02:00", datetime(2026, 3, 1, 7, 30, tzinfo=UTC)),
+        (" 2026-03-01 ", datetime(2026, 3, 1, tzinfo=UTC)),
+        ("now", NOW),
+        ("now-7d", NOW - timedelta(days=7)),
+        ("now+1h", NOW + timedelta(hours=1)),
+        ("now/h", datetime(2026, 3, 18, 15, tzinfo=UTC)),
+        ("now-1d/d", datetime(2026, 3, 17, tzinfo=UTC)),
+        ("now/w", datetime(2026, 3, 16, tzinfo=UTC)),  # weeks start on Monday
+        ("now-1M/M", datetime(2026, 2, 1, tzinfo=UTC)),
+        ("now-1y/y", datetime(2025, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_an_instant_is_iso_or_grafana_relative(text: str, expected: datetime) -> None:
+    assert parse_time(text, NOW) == expected
+
+
+def test_the_end_of_a_grafana_range_rounds_up_to_the_last_millisecond() -> None:
+    assert parse_time("now/d", NOW, end=True) == datetime(2026, 3, 18, 23, 59, 59, 999000, tzinfo=UTC)
+    assert parse_time("now", NOW, end=True) == NOW  # nothing to round
+    assert parse_time("2026-03-01", NOW, end=True) == datetime(2026, 3, 1, tzinfo=UTC)  # ISO is exact
+
+
+@pytest.mark.parametrize("empty", [None, ""])
+def test_no_time_is_an_open_bound(empty: str | None) -> None:
+    assert parse_time(empty, NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("yesterday", "ISO"),
+        ("now-7", "ISO"),
+        ("now-1q", "ISO"),
+        ("2026-13-01", "ISO"),
+        ("1969-12-31", "outside the store's time range"),
+        ("2149-01-01", "outside the store's time range"),
+        ("now+200y", "outside the store's time range"),
+    ],
+)
+def test_a_bad_instant_is_a_value_error_naming_why(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_time(text, NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("all", (None, None)),
+        ("today", (datetime(2026, 3, 18, tzinfo=UTC), None)),
+        ("month", (datetime(2026, 3, 1, tzinfo=UTC), None)),
+        ("1h", (datetime(2026, 3, 18, 15, tzinfo=UTC), None)),  # the current hour
+        ("3h", (datetime(2026, 3, 18, 13, tzinfo=UTC), None)),
+        ("0d", (datetime(2026, 3, 18, tzinfo=UTC), None)),  # at least the current day
+        ("7d", (datetime(2026, 3, 12, tzinfo=UTC), None)),
+        ("2w", (datetime(2026, 3, 5, tzinfo=UTC), None)),
+        ("2026-03-01/2026-03-02T12:00:00Z", (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinfo=UTC))),
+    ],
+)
+def test_the_api_range(text: str, expected: tuple[datetime | None, datetime | None]) -> None:
+    assert parse_range(text, NOW) == TimeRange(*expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("2026-03-02/2026-03-01", "must be before"),
+        ("2026-03-01/2026-03-01", "must be before"),
+        ("1900-01-01/2026-03-01", "outside the store's time range"),
+        ("2026-02-30/2026-03-01", "ISO"),
+        ("now-7d/now", "expected all, today"),
+        ("week", "expected all, today"),
+    ],
+)
+def test_a_bad_range_is_a_value_error_naming_the_range(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason) as error:
+        parse_range(text, NOW)
+    assert "range" in str(error.value)
+
+
+# --- one key-list parser ------------------------------------------------------------------------------
+
+
+def test_keys_come_as_text_or_a_list() -> None:
+    assert parse_keys("model, day,", GROUP_KEYS) == ["model", "day"]
+    assert parse_keys(["model", " day "], GROUP_KEYS) == ["model", "day"]
+    assert parse_keys(None, GROUP_KEYS) == parse_keys("", GROUP_KEYS) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("model,nope", r"unknown group-by key\(s\) \['nope'\]; choose from model"),
+        ("model,model", "repeated"),
+        (["model", 3], "list of key names"),
+    ],
+)
+def test_bad_keys_are_value_errors_naming_the_choices(value: object, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_keys(value, GROUP_KEYS)  # type: ignore[arg-type]
+
+
+def test_a_filter_on_an_unknown_key_is_refused_like_a_group_by() -> None:
+    with pytest.raises(ValueError, match="unknown filter key"):
+        UsageQuery.parse(["model"], filters={"nope": "x"})
+
+
+# --- one tenant check ---------------------------------------------------------------------------------
+
+
+def test_a_tenant_token_is_narrowed_to_its_tenant() -> None:
+    token = Principal(tenant="acme", may_query_sql=False, authenticated=True)
+    assert token.reads(None) == "acme" and token.reads("acme") == "acme"
+    with pytest.raises(Forbidden, match="'acme' only"):
+        token.reads("globex")
+    assert not token.reads_every_tenant
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        Principal(tenant="ops", may_query_sql=True, authenticated=True),  # an admin token
+        Principal(tenant="local", may_query_sql=True, authenticated=False),  # a local client, no tokens file
+    ],
+)
+def test_an_operator_reads_any_tenant_or_all(principal: Principal) -> None:
+    assert principal.reads(None) is None and principal.reads("globex") == "globex"
+    assert principal.reads_every_tenant
+
+
+# --- the queries on a store ---------------------------------------------------------------------------
+
+
+def test_the_usage_sql_is_the_template_filled(store: Store, tenant: str) -> None:
+    query = UsageQuery.parse(["model"], "2026-01-01", "2026-02-01", tenant)
+    sql, table = usage_sql(query)
+    assert table == "usage_daily"
+    assert sql.startswith("SELECT model AS `model`, sum(llm_calls) AS llm_calls")
+    assert "\nFROM usage_daily WHERE tenant = " in sql and "--" not in sql  # the template's comments are dropped
+
+
+def test_relative_times_read_usage_and_the_session_list(store: Store, tenant: str) -> None:
+    at = int((datetime.now(UTC) - timedelta(hours=1)).timestamp() * 1e9)
+    spans = [LlmCall("q:1", model="gpt-4o", at_ns=at).span(), LlmCall("q:old", model="gpt-4o", at_ns=BASE_NS).span()]
+    store.ingest_traces(traces_request([SessionBatch(Session("sess-q1", "sess-q1"), spans)]), tenant=tenant)
+    assert usage(store, ["model"], since="now-1d", tenant=tenant).totals["llm_calls"] == 1
+    assert usage(store, ["model"], tenant=tenant).totals["llm_calls"] == 2
+    columns, rows = recent_sessions(store, tenant, limit=5)
+    assert columns[:2] == ["tenant", "session"] and [r[:2] for r in rows] == [[tenant, "sess-q1"]]
+    with pytest.raises(ValueError, match="at least 1"):
+        recent_sessions(store, tenant, limit=0)
