@@ -32,7 +32,9 @@ from hive_otel.collector.dashboards import (
     load_dashboards,
     resolve_variables,
 )
-from hive_otel.collector.queries.time_range import parse_time
+from hive_otel.collector.queries.panels import grafana_panel_sql, panel_names, panel_sql
+from hive_otel.collector.queries.time_range import TimeRange, parse_time
+from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.store.store import Store
 from tests.demo_store import TENANTS, load_demo_store
 
@@ -172,6 +174,46 @@ def test_usage_panels_equal_the_workload_per_tenant(loaded: tuple[Store, dict[st
         assert row[0] == pytest.approx(expected.cost_usd, abs=1e-6)
     (row,) = _rows(store, _expand(store, usage, calls, calls.queries[0]))  # All
     assert row[0] == sum(t.totals().llm_calls for t in truths.values())
+
+
+def _panel_of(name: str) -> Panel:
+    """The panel a template ``panels/<dashboard>_<id>_<title>`` is for."""
+    dashboard, panel_id = name.removeprefix("panels/").split("_")[:2]
+    found = next(d for d in DASHBOARDS if d.uid == f"hive-{dashboard}")
+    return next(p for p in found.panels if p.id == int(panel_id))
+
+
+def test_usage_panels_are_the_query_layers_templates() -> None:
+    """Every usage panel's SQL is its query-layer template rendered for Grafana, and every panel of the
+    usage dashboard has one."""
+    names = panel_names()
+    for name in names:
+        panel = _panel_of(name)
+        assert [q.sql for q in panel.queries] == [grafana_panel_sql(name)], name
+    usage_dashboard = next(d for d in DASHBOARDS if d.uid == "hive-usage")
+    covered = {_panel_of(name).id for name in names if name.startswith("panels/usage_")}
+    assert covered == {p.id for p in usage_dashboard.panels if p.type != "text"}
+
+
+# The stat panels' columns, in order, as measures of the usage query.
+STAT_PANELS = {
+    "panels/usage_02_cost": ("cost_usd", "cost_estimated_usd"),
+    "panels/usage_03_calls": ("llm_calls", "unpriced_calls", "tool_calls", "tool_errors"),
+    "panels/usage_04_tokens": ("input_tokens", "output_tokens", "cached_tokens", "cache_creation_tokens"),
+}
+
+
+def test_usage_panel_templates_on_the_store_equal_the_usage_query(loaded: tuple[Store, dict[str, WorkloadTruth]]) -> None:
+    """The same templates run on the store answer what `hive-otel usage` answers, tenant by tenant."""
+    store, truths = loaded
+    for tenant in truths:
+        totals = usage(store, ["model"], tenant=tenant).totals
+        for name in panel_names():
+            rows = _rows(store, panel_sql(name, TimeRange(None, None), {"tenant": tenant}))
+            assert rows, name
+            if name in STAT_PANELS:
+                (row,) = rows
+                assert row == pytest.approx([totals[m] for m in STAT_PANELS[name]], abs=1e-9), name
 
 
 def test_selections_outside_the_options_fall_back_like_grafana(loaded: tuple[Store, dict[str, WorkloadTruth]]) -> None:

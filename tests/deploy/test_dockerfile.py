@@ -101,16 +101,20 @@ def test_install_steps_build_a_working_collector(instructions: list[dict[str, st
         [python, "-c",
          "import hive_otel, framework; from hive_otel.collector.store.migrations import load_migrations, migrations_dir; "
          "from hive_otel.collector.dashboards import dashboards_dir, load_dashboards; print(hive_otel.__file__); "
-         "print(migrations_dir()); print(len(load_migrations())); print(dashboards_dir()); print(len(load_dashboards()))"],
+         "print(migrations_dir()); print(len(load_migrations())); print(dashboards_dir()); print(len(load_dashboards())); "
+         "from hive_otel.collector.queries._sql import template; from hive_otel.collector.queries.panels import "
+         "panel_names; print(len([template(n) for n in ['usage', 'sessions', *panel_names()]]))"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
-    package, migrations, migration_count, dashboards, dashboard_count = check.stdout.split()
+    package, migrations, migration_count, dashboards, dashboard_count, query_templates = check.stdout.split()
     assert Path(package).is_relative_to(site), "the venv imports the installed wheel, not the source tree"
     assert Path(migrations).is_relative_to(site / "hive_otel" / "data"), "the wheel carries the migrations"
     assert int(migration_count) == len(list((REPO / "clickhouse" / "migrations").glob("*.up.sql")))
     assert Path(dashboards).is_relative_to(site / "hive_otel" / "data"), "the wheel carries the dashboards"
     assert int(dashboard_count) == len(list((REPO / "deploy" / "grafana" / "dashboards").glob("*.json")))
+    shipped = len(list((REPO / "hive_otel" / "collector" / "queries" / "sql").rglob("*.sql")))
+    assert int(query_templates) == shipped, "the wheel carries the queries' SQL templates"
 
     entrypoint = subprocess.run(
         [venv / "bin" / "hive-otel", "collector", "--help"], capture_output=True, text=True, timeout=120

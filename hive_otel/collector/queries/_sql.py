@@ -10,11 +10,17 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-__all__ = ["template"]
+__all__ = ["template", "templates"]
 
 
 @cache
 def template(name: str) -> str:
-    """The text of ``sql/<name>.sql`` without its comment lines."""
-    text = files(__package__).joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+    """The text of ``sql/<name>.sql`` (``name`` may hold a folder: ``panels/usage_02_cost``) without its comment lines."""
+    text = files(__package__).joinpath("sql", *f"{name}.sql".split("/")).read_text(encoding="utf-8")
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
+
+
+def templates(folder: str) -> list[str]:
+    """The names of the templates in ``sql/<folder>``, sorted, for :func:`template`."""
+    found = files(__package__).joinpath("sql", folder).iterdir()
+    return sorted(f"{folder}/{entry.name.removesuffix('.sql')}" for entry in found if entry.name.endswith(".sql"))

@@ -27,7 +27,10 @@ from hive_otel.collector.queries.group_by import parse_keys
 from hive_otel.collector.queries.time_range import TimeRange, parse_time
 from hive_otel.collector.store.transport import sql_string
 
-__all__ = ["GROUP_KEYS", "MEASURES", "AnswersUsage", "Queryable", "UsageQuery", "UsageReport", "usage", "usage_sql"]
+__all__ = [
+    "GROUP_KEYS", "MEASURES", "AnswersUsage", "Queryable", "UsageQuery", "UsageReport", "time_conditions", "usage",
+    "usage_sql",
+]  # fmt: skip
 
 MEASURES = (
     "llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_creation_tokens", "cost_usd",
@@ -144,14 +147,16 @@ def _key_expression(key: str, table: str) -> str:
     return fact_expr if table == "usage_facts" else str(rollup_expr).format(t=_TIME_COLUMNS[table])
 
 
+def time_conditions(column: str, since: datetime | None, until: datetime | None) -> list[str]:
+    """``since <= column < until`` as SQL conditions (none for an open side)."""
+    clauses = [] if since is None else [f"{column} >= {_literal_time(since)}"]
+    return clauses + ([] if until is None else [f"{column} < {_literal_time(until)}"])
+
+
 def _where(query: UsageQuery, table: str) -> str:
-    time_column = _TIME_COLUMNS[table]
     clauses = [] if query.tenant is None else [f"tenant = {sql_string(query.tenant)}"]
     clauses += [f"{_key_expression(key, table)} = {sql_string(value)}" for key, value in query.filters]
-    if query.since is not None:
-        clauses.append(f"{time_column} >= {_literal_time(query.since)}")
-    if query.until is not None:
-        clauses.append(f"{time_column} < {_literal_time(query.until)}")
+    clauses += time_conditions(_TIME_COLUMNS[table], query.since, query.until)
     return " WHERE " + " AND ".join(clauses) if clauses else ""
 
 
