@@ -175,8 +175,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     use = sub.add_parser("usage", help="usage rollups grouped by keys")
     _store_arg(use)
     use.add_argument("--group-by", required=True, metavar="KEY[,KEY...]", help=f"keys: {', '.join(GROUP_KEYS)}")
-    use.add_argument("--since", metavar="ISO", help="from this time (inclusive; UTC unless an offset is given)")
-    use.add_argument("--until", metavar="ISO", help="up to this time (exclusive)")
+    use.add_argument("--since", metavar="WHEN",
+                     help="from this time (inclusive): ISO (UTC unless an offset is given) or e.g. now-7d/d")  # fmt: skip
+    use.add_argument("--until", metavar="WHEN", help="up to this time (exclusive): ISO or e.g. now/d")
     use.add_argument("--tenant", metavar="T", help="only this tenant")
     _format_arg(use)
     use.set_defaults(func=_guarded(_cmd_usage))
