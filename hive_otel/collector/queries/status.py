@@ -2,7 +2,7 @@
 
 Every function takes a :class:`~hive_otel.collector.queries.usage.Queryable` (the store, or the collector
 that owns it) and a tenant (``None``: every tenant, for an operator) and returns plain JSON-ready
-dicts. The SQL reads the status migrations' table and views (``status_events``, ``session_tasks``,
+dicts. The SQL (``sql/*.sql``) reads the status migrations' table and views (``status_events``, ``session_tasks``,
 ``session_triggers``, ``session_health``), so a SQL client and the API see the same status.
 """
 
@@ -102,8 +102,7 @@ def recent_sessions(
 
 def sessions_health(store: Queryable, tenant: str | None, where_sql: str, limit: int = 10_000) -> list[dict[str, Any]]:
     """Rows of ``session_health`` matching ``where_sql`` (a WHERE clause built with sql_string)."""
-    columns = ", ".join(_HEALTH_COLUMNS)
-    sql = f"SELECT {columns} FROM session_health{where_sql} ORDER BY started_at, session LIMIT {int(limit)}"
+    sql = template("session_health").format(columns=", ".join(_HEALTH_COLUMNS), where=where_sql, limit=int(limit))
     return _records(*store.query(sql, readonly=True))
 
 
@@ -120,29 +119,19 @@ def session_health(store: Queryable, tenant: str | None, session: str) -> dict[s
 
 def phase_history(store: Queryable, tenant: str, session: str, limit: int = 200) -> list[dict[str, Any]]:
     """S1: the queen's phase changes, oldest first (a phase repeated by a replay is listed once)."""
-    sql = (
-        f"SELECT phase, at FROM status_events{_where(tenant, session=session)} "
-        "AND event_type = 'queen_phase_changed' AND phase != '' GROUP BY phase, at ORDER BY at LIMIT "
-        f"{int(limit)}"
-    )
+    sql = template("phase_history").format(where=_where(tenant, session=session), limit=int(limit))
     return _records(*store.query(sql, readonly=True))
 
 
 def session_tasks(store: Queryable, tenant: str, session: str) -> list[dict[str, Any]]:
     """S2: the session's live tasks: id, status, blocks, blocked_by (never the subject)."""
-    sql = (
-        "SELECT task_id, status, blocks, blocked_by, created_at, updated_at FROM session_tasks"
-        f"{_where(tenant, session=session)} ORDER BY created_at, task_id"
-    )
+    sql = template("session_tasks").format(where=_where(tenant, session=session))
     return _records(*store.query(sql, readonly=True))
 
 
 def session_triggers(store: Queryable, tenant: str, session: str) -> list[dict[str, Any]]:
     """S8: the session's triggers; ``next_fire_at`` is the next wake Hive announced for an active one."""
-    sql = (
-        "SELECT trigger_id, trigger_type, state, next_fire_at, last_fired_at, fires_seen, updated_at "
-        f"FROM session_triggers{_where(tenant, session=session)} ORDER BY trigger_id"
-    )
+    sql = template("session_triggers").format(where=_where(tenant, session=session))
     triggers = _records(*store.query(sql, readonly=True))
     for trigger in triggers:
         trigger["fires_seen"] = int(trigger["fires_seen"] or 0)
@@ -202,11 +191,7 @@ def colony_workers(store: Queryable, tenant: str | None, colony: str) -> dict[st
 def session_latency(store: Queryable, tenant: str, session: str, key: str = "session") -> dict[str, Any]:
     """LLM call latency (mean, p50, p95, max, in ms) of one session (``key="root_session"``: of its whole
     tree) from the current facts."""
-    sql = (
-        "SELECT count() AS calls, avg(latency_ms) AS mean, quantileExact(0.5)(latency_ms) AS p50, "
-        "quantileExact(0.95)(latency_ms) AS p95, max(latency_ms) AS max FROM usage_facts FINAL"
-        f"{_where(tenant, **{key: session})} AND kind = 'llm' AND latency_ms > 0"
-    )
+    sql = template("session_latency").format(where=_where(tenant, **{key: session}))
     columns, rows = store.query(sql, readonly=True)
     record = dict(zip(columns, rows[0], strict=True)) if rows else {}
     if not int(record.get("calls") or 0):
