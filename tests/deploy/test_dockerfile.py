@@ -102,8 +102,9 @@ def test_install_steps_build_a_working_collector(instructions: list[dict[str, st
          "import hive_otel, framework; from hive_otel.collector.store.migrations import load_migrations, migrations_dir; "
          "from hive_otel.collector.dashboards import dashboards_dir, load_dashboards; print(hive_otel.__file__); "
          "print(migrations_dir()); print(len(load_migrations())); print(dashboards_dir()); print(len(load_dashboards())); "
-         "from hive_otel.collector.queries._sql import template; from hive_otel.collector.queries.panels import "
-         "panel_names; print(len([template(n) for n in ['usage', 'sessions', *panel_names()]]))"],
+         "import pathlib, hive_otel.collector.queries as q; from hive_otel.collector.queries._sql import template; "
+         "sql = pathlib.Path(q.__file__).parent / 'sql'; "
+         "print(len([template(str(f.relative_to(sql).with_suffix(''))) for f in sql.rglob('*.sql')]))"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
