@@ -20,7 +20,7 @@ from devtools.workload import WorkloadTruth, write_workload
 from hive_otel.cli.client import backfill
 from hive_otel.collector.queries.text_table import render_table
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import open_store
 from hive_otel.settings import ClientSettings
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"2/4  starting the collector on 127.0.0.1 with the embedded ClickHouse store at {store_path} …")
     store = open_store(store_url)
-    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    server = Collector(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
     server.start()
     try:
         endpoint = server.http_url

@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
 
 
@@ -74,11 +74,11 @@ def count_hive_records(home: Path) -> int:
 
 
 @contextmanager
-def running_collector(path: Path, **options: object) -> Iterator[tuple[Store, CollectorServer, str]]:
+def running_collector(path: Path, **options: object) -> Iterator[tuple[Store, Collector, str]]:
     """Our collector in this process on loopback (ports chosen by the OS) over a chDB store at ``path``:
-    (store, server, store URL); ``options`` go to :class:`CollectorServer` (tokens, limits)."""
+    (store, server, store URL); ``options`` go to :class:`Collector` (tokens, limits)."""
     store = open_store(f"chdb://{path}")
-    server = CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", **options)  # type: ignore[arg-type]
+    server = Collector(store, "127.0.0.1:0", "127.0.0.1:0", **options)  # type: ignore[arg-type]
     server.start()
     try:
         yield store, server, f"chdb://{path}"

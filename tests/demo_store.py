@@ -15,7 +15,7 @@ from devtools.workload import WorkloadTruth, write_workload
 from hive_otel.cli.client import EXIT_OK, backfill
 from hive_otel.collector.api.quotas import QuotaPolicy
 from hive_otel.collector.config import TENANT_HEADER
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
 
@@ -39,7 +39,7 @@ def load_demo_store(work: Path) -> tuple[Store, dict[str, WorkloadTruth]]:
     """Open a store under ``work`` and load one workload per tenant; the caller closes the store."""
     store = open_store(f"chdb://{work / 'clickhouse'}")
     truths: dict[str, WorkloadTruth] = {}
-    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    server = Collector(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
     server.start()
     try:
         for tenant, (user, seed) in TENANTS.items():

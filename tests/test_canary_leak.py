@@ -17,7 +17,7 @@ import pytest
 from devtools.workload import CANARIES, WorkloadTruth, write_workload
 from hive_otel.cli.client import EXIT_OK, backfill
 from hive_otel.collector.auth.tokens import TokenTable, add_token
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
 
@@ -35,11 +35,11 @@ def canary_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Workloa
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, CollectorServer]]:
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Collector]]:
     root = tmp_path_factory.mktemp("canary_store")
     add_token(root / "tokens.yaml", TOKEN, TENANT)
     store = open_store(f"chdb://{root / 'clickhouse'}")
-    server = CollectorServer(
+    server = Collector(
         store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1, tokens=TokenTable.load(root / "tokens.yaml")
     )
     server.start()
@@ -84,7 +84,7 @@ def scan(store: Store, needles: tuple[str, ...]) -> dict[str, int]:
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_no_canary_in_any_column_of_any_table(
-    canary_home: tuple[Path, WorkloadTruth], collector: tuple[Store, CollectorServer], tmp_path: Path, protocol: str
+    canary_home: tuple[Path, WorkloadTruth], collector: tuple[Store, Collector], tmp_path: Path, protocol: str
 ) -> None:
     home, truth = canary_home
     store, server = collector

@@ -20,7 +20,7 @@ import hive_otel.cli.client as client_cli
 from devtools.workload import write_workload
 from hive_otel.cli.client import EXIT_OK, backfill
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import open_store
 from hive_otel.settings import ClientSettings
 
@@ -63,7 +63,7 @@ def test_old_checkpoints_then_new_discovery_send_nothing_twice_and_lose_nothing(
     truth = write_workload(home, queens=2, colonies=0, turns_per_session=3, forks=0, seed=9)
     top_input = _top_level_run(home, range(2))
     store = open_store(f"chdb://{tmp_path / 'clickhouse'}")
-    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    server = Collector(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
     server.start()
     settings = ClientSettings.from_env(
         {"HIVE_HOME": str(home), "HIVE_OTEL_STATE_DIR": str(tmp_path / "state"), "HIVE_OTEL_ENDPOINT": server.http_url,

@@ -41,7 +41,7 @@ from hive_otel.cli.client import (
 )
 from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox
 from hive_otel.collector.auth.tokens import TokenTable, add_token
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store
 from hive_otel.settings import ClientSettings
 from tests.client_helpers import decode, running_collector
@@ -59,7 +59,7 @@ def _token(tenant: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, CollectorServer, str]]:
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Collector, str]]:
     root = tmp_path_factory.mktemp("faults")
     tokens = root / "tokens.yaml"
     add_token(tokens, ADMIN_TOKEN, "ops", admin=True)

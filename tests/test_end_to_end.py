@@ -23,7 +23,7 @@ from hive_otel.cli import run
 from hive_otel.cli.client import EXIT_OK, backfill
 from hive_otel.collector.queries.remote import RemoteStore
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store
 from hive_otel.collector.store.transport import read_admin_token
 from hive_otel.settings import ClientSettings
@@ -35,7 +35,7 @@ FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, CollectorServer, str]]:
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Collector, str]]:
     with running_collector(tmp_path_factory.mktemp("e2e") / "clickhouse") as running:
         yield running
 

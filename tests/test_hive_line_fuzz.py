@@ -21,7 +21,7 @@ from hive_otel.cli.client import EXIT_OK, backfill
 from hive_otel.client.mapping.mapper import EventMapper
 from hive_otel.client.mapping.telemetry import Telemetry
 from hive_otel.client.sources.records import HiveRecord
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store
 from tests.client_helpers import decode, running_collector
 from tests.export.receivers import HttpReceiver
@@ -115,7 +115,7 @@ def _mutated_home(source: Path, target: Path, seed: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, CollectorServer, str]]:
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Collector, str]]:
     with running_collector(tmp_path_factory.mktemp("fuzz") / "clickhouse") as running:
         yield running
 

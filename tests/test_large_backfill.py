@@ -25,7 +25,7 @@ import pytest
 
 from devtools.workload import WorkloadTruth
 from hive_otel.cli.client import EXIT_OK, backfill
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store
 from hive_otel.settings import DEFAULT_MAX_REQUEST_BYTES
 from tests.client_helpers import running_collector
@@ -37,7 +37,7 @@ SMALL_COLLECTOR_LIMIT = 1 << 20  # 1 MiB: a quarter of what the client builds by
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, CollectorServer, str]]:
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Collector, str]]:
     with running_collector(tmp_path_factory.mktemp("large") / "clickhouse") as running:
         yield running
 

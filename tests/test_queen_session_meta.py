@@ -15,7 +15,7 @@ from hive_otel.cli.client import EXIT_OK, backfill
 from hive_otel.client.sources.checkpoints import Checkpoints
 from hive_otel.client.sources.files import FileTailer
 from hive_otel.client.sources.records import RecordKind
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import open_store
 from hive_otel.settings import ClientSettings
 
@@ -29,7 +29,7 @@ def test_hive_fields_are_what_meta_json_states_even_without_events(tmp_path: Pat
     source = next(s for s in queens if s.spawned_colony_id)
     source.events_path.rename(tmp_path / "unseen.jsonl")  # files only: meta.json and conversations
     store = open_store(f"chdb://{tmp_path / 'clickhouse'}")
-    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    server = Collector(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
     server.start()
     try:
         settings = ClientSettings.from_env(

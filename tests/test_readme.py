@@ -12,7 +12,7 @@ import pytest
 from devtools.workload import write_workload
 from hive_otel import environment_variables as ev
 from hive_otel.cli.client import EXIT_OK, backfill
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
 
@@ -25,7 +25,7 @@ def loaded_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     work = tmp_path_factory.mktemp("readme")
     write_workload(work / "home", queens=2, colonies=2, workers_per_colony=2, turns_per_session=4)
     store = open_store(f"chdb://{work / 'clickhouse'}")
-    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    server = Collector(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
     server.start()
     try:
         settings = ClientSettings.from_env(

@@ -20,7 +20,7 @@ from devtools.workload import UNPRICED, SessionTruth, WorkloadTruth, write_workl
 from hive_otel.cli import run
 from hive_otel.cli.client import EXIT_OK, backfill
 from hive_otel.client.mapping.timestamps import to_unix_ns
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
 
@@ -30,13 +30,13 @@ FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_
 
 
 @pytest.fixture(scope="module")
-def delivered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, WorkloadTruth, Store, CollectorServer, str]]:
+def delivered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, WorkloadTruth, Store, Collector, str]]:
     """The workload delivered three times (a backfill, then two replays of everything)."""
     work = tmp_path_factory.mktemp("real_hive")
     truth = write_workload(work / "home", seed=21)
     url = f"chdb://{work / 'clickhouse'}"
     store = open_store(url)
-    server = CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    server = Collector(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
     server.start()
     settings = ClientSettings.from_env(
         {

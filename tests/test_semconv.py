@@ -24,7 +24,7 @@ from hive_otel.client.encoding import encode_logs, encode_spans
 from hive_otel.client.mapping.semconv import GenAiConventions
 from hive_otel.client.mapping.telemetry import LogRecord, Resource, SpanKind, SpanRecord
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
@@ -73,10 +73,10 @@ async def _calls(bus: EventBus) -> None:
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CollectorServer, Store]]:
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Collector, Store]]:
     work = tmp_path_factory.mktemp("semconv")
     store = open_store(f"chdb://{work / 'store'}")
-    server = CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1)
+    server = Collector(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1)
     server.start()
     for tenant, opt_in in OPT_INS.items():
         client = work / tenant
@@ -112,14 +112,14 @@ def _chat_attributes(store: Store, tenant: str) -> list[dict[str, Any]]:
     return [dict(row[0]) for row in rows]
 
 
-def test_the_pinned_names_by_default(loaded: tuple[CollectorServer, Store]) -> None:
+def test_the_pinned_names_by_default(loaded: tuple[Collector, Store]) -> None:
     _, store = loaded
     priced, unpriced = _chat_attributes(store, "pinned")
     assert priced[CACHE_WRITE] == "400" and unpriced[CACHE_WRITE] == "250"
     assert not any(key in span for span in (priced, unpriced) for key in (CACHE_CREATION, *COST))
 
 
-def test_latest_experimental_adds_the_proposed_cost_group_to_priced_calls(loaded: tuple[CollectorServer, Store]) -> None:
+def test_latest_experimental_adds_the_proposed_cost_group_to_priced_calls(loaded: tuple[Collector, Store]) -> None:
     _, store = loaded
     priced, unpriced = _chat_attributes(store, "latest")
     assert [priced[key] for key in COST] == ["0.02", "USD", "local"]
@@ -127,14 +127,14 @@ def test_latest_experimental_adds_the_proposed_cost_group_to_priced_calls(loaded
     assert CACHE_CREATION not in priced and priced[CACHE_WRITE] == "400"
 
 
-def test_dup_sends_the_replaced_names_too(loaded: tuple[CollectorServer, Store]) -> None:
+def test_dup_sends_the_replaced_names_too(loaded: tuple[Collector, Store]) -> None:
     _, store = loaded
     for span in _chat_attributes(store, "dup"):
         assert span[CACHE_CREATION] == span[CACHE_WRITE]
     assert [span[CACHE_WRITE] for span in _chat_attributes(store, "dup")] == ["400", "250"]
 
 
-def test_old_new_and_both_names_give_identical_usage(loaded: tuple[CollectorServer, Store]) -> None:
+def test_old_new_and_both_names_give_identical_usage(loaded: tuple[Collector, Store]) -> None:
     _, store = loaded
     reports = {tenant: usage(store, ["model"], tenant=tenant).as_dict() for tenant in (*OPT_INS, "old")}
     assert reports["pinned"] == reports["latest"] == reports["dup"]
@@ -145,7 +145,7 @@ def test_old_new_and_both_names_give_identical_usage(loaded: tuple[CollectorServ
     assert old == {**by_model["claude-sonnet-4-5"], "cost_estimated_usd": old["cost_estimated_usd"]}
 
 
-def test_usage_is_on_the_leaf_chat_spans_only(loaded: tuple[CollectorServer, Store]) -> None:
+def test_usage_is_on_the_leaf_chat_spans_only(loaded: tuple[Collector, Store]) -> None:
     _, store = loaded
     _, rows = store.query(
         "SELECT SpanAttributes['gen_ai.operation.name'] AS op, count() FROM otel_traces "

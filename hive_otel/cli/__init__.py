@@ -1,9 +1,10 @@
 """The ``hive-otel`` command: a thin ``run()`` that dispatches to library code.
 
-Client commands (backfill, watch, doctor) live in :mod:`hive_otel.cli.client`; cloud-side commands
-(collector, tokens, api, migrate, usage, sql, status, reconcile, report) in :mod:`hive_otel.cli.collector`,
-:mod:`hive_otel.collector.receiver.receiver`, :mod:`hive_otel.cli.api` and :mod:`hive_otel.collector.report`. Each module has
-a ``register``-style function that adds its subcommands with a ``func`` default returning an exit code.
+:data:`COMMANDS` lists every subcommand with the module of this package that adds it (each module's
+``register(sub)`` adds its commands, each with a ``func`` default returning an exit code): the
+client's in :mod:`hive_otel.cli.client`, the collector wing's in :mod:`hive_otel.cli.collector` and
+:mod:`hive_otel.cli.api`. No component registers a command; the collector's commands assemble the
+components (``hive-otel collector`` opens the store and runs :mod:`hive_otel.collector.service`).
 
 Two install profiles: ``pip install hive-otel`` is the client only; ``hive-otel[collector]`` adds the
 packages in :data:`COLLECTOR_IMPORTS`. A client command never imports the collector side (not even where
@@ -14,14 +15,31 @@ command without them exits 2 naming the install command.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import logging
 import sys
 
 from hive_otel import __version__
 
-# Every command that is not the client's (tests/test_install_profiles.py checks the list is whole).
-COLLECTOR_COMMANDS = ("collector", "tokens", "api", "migrate", "usage", "sql", "status", "reconcile", "settle", "report")
+# Every subcommand → the module of hive_otel.cli that adds it, in the order of `hive-otel --help` (tests/test_cli.py
+# checks each module adds exactly its commands, and tests/test_install_profiles.py that the client's
+# parser has only the client's).
+CLIENT_COMMANDS = {"backfill": "client", "watch": "client", "doctor": "client", "outbox": "client"}
+COLLECTOR_COMMAND_MODULES = {
+    "collector": "collector",
+    "tokens": "collector",
+    "migrate": "collector",
+    "usage": "collector",
+    "sql": "collector",
+    "status": "collector",
+    "reconcile": "collector",
+    "settle": "collector",
+    "report": "collector",
+    "api": "api",
+}
+COMMANDS = {**CLIENT_COMMANDS, **COLLECTOR_COMMAND_MODULES}
+COLLECTOR_COMMANDS = tuple(COLLECTOR_COMMAND_MODULES)
 # Import name → distribution, for each package the `collector` extra in pyproject.toml adds.
 COLLECTOR_IMPORTS = {
     "chdb": "chdb-core",
@@ -59,21 +77,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hive-otel {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from hive_otel.cli import client as client_cli
-
-    client_cli.register(sub)
-    if command in sub.choices:  # a client command
+    register_modules(sub, CLIENT_COMMANDS)
+    if command in CLIENT_COMMANDS:
         return parser
     if missing_collector_packages():
         for name in COLLECTOR_COMMANDS:  # listed in --help; run() refuses them before parsing
             sub.add_parser(name, help=f"(collector side: {COLLECTOR_INSTALL})")
         return parser
-    from hive_otel.cli import collector as collector_cli
-    from hive_otel.collector import report
-
-    collector_cli.register(sub)
-    report.register(sub)
+    register_modules(sub, COLLECTOR_COMMAND_MODULES)
     return parser
+
+
+def register_modules(sub: argparse._SubParsersAction, commands: dict[str, str]) -> None:
+    """Let each module ``commands`` names add its subcommands, in the order of the table."""
+    for module in dict.fromkeys(commands.values()):
+        importlib.import_module(f"{__name__}.{module}").register(sub)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -15,31 +15,31 @@ import sys
 import uvicorn
 
 from hive_otel import environment_variables as ev
+from hive_otel.cli.flags import env_flag, store_flag
 from hive_otel.collector.auth.loopback import is_loopback_bind
 from hive_otel.collector.auth.principal import TenantAuth
 from hive_otel.collector.auth.tokens import TokenTable
 from hive_otel.collector.config import parse_host_port
 from hive_otel.settings import SettingsError
 
-__all__ = ["DEFAULT_API_ENDPOINT", "add_api_command"]
+__all__ = ["DEFAULT_API_ENDPOINT", "register"]
 
 DEFAULT_API_ENDPOINT = "127.0.0.1:8318"
 
 
-def add_api_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``hive-otel api`` (hive_otel.cli.COMMANDS lists it)."""
     parser = sub.add_parser(
         "api",
         help="serve the status and usage API (OpenAPI at /openapi.json) over a store",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
-    parser.add_argument("--store", metavar="URL", help=f"as for `collector` (default: ${ev.HIVE_CLICKHOUSE_URL})")
+    store_flag(parser)
     parser.add_argument("--listen", metavar="HOST:PORT", default=DEFAULT_API_ENDPOINT,
                         help=f"listen address (default: {DEFAULT_API_ENDPOINT}; port 0 = any)")  # fmt: skip
-    parser.add_argument("--tokens", metavar="FILE",
-                        help=f"the collector's tokens file (default: ${ev.HIVE_OTEL_COLLECTOR_TOKENS}, else none: "
-                        "loopback only, every tenant readable)")  # fmt: skip
+    env_flag(parser, "--tokens", ev.HIVE_OTEL_COLLECTOR_TOKENS, metavar="FILE", help="the collector's tokens file",
+             fallback="none: loopback only, every tenant readable")  # fmt: skip
     parser.set_defaults(func=run_api)
-    return parser
 
 
 def run_api(args: argparse.Namespace) -> int:

@@ -1,8 +1,12 @@
-"""Cloud-side subcommands: collector, migrate, usage, sql, status, reconcile, settle.
+"""The collector wing's subcommands: collector, tokens, migrate, usage, sql, status, reconcile, settle,
+report (``api`` is :mod:`hive_otel.cli.api`).
 
-Exit codes: 0 ok, 2 usage error (bad flag, key, time or statement), 3 store unavailable or locked.
-While a collector owns an embedded (chDB) store, ``usage``, ``sql`` and ``status`` ask it over HTTP
-(the owner URL recorded in the store's lock file) instead of opening the files.
+``collector`` opens the store and runs :class:`hive_otel.collector.service.Collector` over it (the
+receiver with the API on its HTTP port) in the foreground. Exit codes: 0 ok, 1 a port is taken
+(``collector``) or some report panels failed (``report``), 2 usage error (bad flag, key, time or
+statement), 3 store unavailable or locked. While a collector owns an embedded (chDB) store,
+``usage``, ``sql``, ``status`` and ``report`` ask it over HTTP (the owner URL recorded in the
+store's lock file) instead of opening the files.
 """
 
 from __future__ import annotations
@@ -11,12 +15,20 @@ import argparse
 import csv
 import io
 import json
+import os
+import secrets
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hive_otel import environment_variables as ev
+from hive_otel.cli.flags import env_flag, store_flag
+from hive_otel.collector.auth.tokens import add_token, hash_token
+from hive_otel.collector.config import DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_MAX_BODY, ReceiverConfig
 from hive_otel.collector.queries.group_by import parse_keys
 from hive_otel.collector.queries.remote import open_reader
 from hive_otel.collector.queries.status import recent_sessions
@@ -25,18 +37,11 @@ from hive_otel.collector.queries.usage import GROUP_KEYS, MEASURES, usage
 from hive_otel.collector.store.migrations import PREFOLD_CHAIN, RenderOptions
 from hive_otel.collector.store.store import is_read_only_sql, open_store
 from hive_otel.collector.store.transport import StoreError
+from hive_otel.settings import SettingsError
 
 EXIT_OK, EXIT_USAGE, EXIT_STORE = 0, 2, 3
+EXIT_PORT_TAKEN = EXIT_INCOMPLETE = 1
 FORMATS = ("table", "json", "csv")
-
-
-def _store_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store",
-        metavar="URL",
-        help=f"chdb:///abs/path or http(s)://user:pass@host:8123/db (default: ${ev.HIVE_CLICKHOUSE_URL}, "
-        "else chdb://$HIVE_HOME/otel/clickhouse)",
-    )
 
 
 def _format_arg(parser: argparse.ArgumentParser) -> None:
@@ -160,9 +165,177 @@ def _cmd_settle(args: argparse.Namespace) -> int:
         store.close()
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    migrate = sub.add_parser("migrate", help="apply the ClickHouse migrations (idempotent)")
-    _store_arg(migrate)
+def _cmd_report(args: argparse.Namespace) -> int:
+    from hive_otel.collector.report import write_report
+
+    try:  # the store, or the collector that owns it
+        reader, close = open_reader(args.store)
+    except StoreError as exc:
+        print(f"hive-otel report: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    try:
+        source = args.store or "the default store"
+        result = write_report(reader, args.html, since=args.since, until=args.until, source=source, tenant=args.tenant)
+    except ValueError as exc:
+        print(f"hive-otel report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"hive-otel report: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    finally:
+        close()
+    for problem in result.failed:
+        print(f"hive-otel report: panel failed: {problem}", file=sys.stderr)
+    print(f"hive-otel report: {result.panels} panels ({result.charts} charts) written to {result.path}")
+    return EXIT_INCOMPLETE if result.failed else EXIT_OK
+
+
+# --- `hive-otel collector`: the store, then the receiver and the API over it --------------------
+
+
+def _cmd_collector(args: argparse.Namespace) -> int:
+    """Open the store, serve until SIGTERM/SIGINT, shut down gracefully; returns the exit code."""
+    try:
+        config = ReceiverConfig.from_env(grpc=args.grpc, http=args.http, max_body=args.max_body, tokens=args.tokens)
+    except SettingsError as exc:
+        print(f"hive-otel collector: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store = open_store(args.store)
+    except StoreError as exc:  # StoreLockedError included: another process owns the chDB path
+        print(f"hive-otel collector: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    stop_requested = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _serve(store, config, stop_requested)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        store.close()
+
+
+def _serve(store: Any, config: ReceiverConfig, stop_requested: threading.Event) -> int:
+    from hive_otel.collector.service import Collector
+
+    collector = Collector.from_config(store, config)
+    try:
+        collector.start()
+    except OSError as exc:
+        print(f"hive-otel collector: {exc}", file=sys.stderr)
+        return EXIT_PORT_TAKEN
+    try:
+        tenancy = f"{len(config.tokens)} token(s), tenant from the token" if config.tokens else "single-tenant, no tokens"
+        print(
+            f"hive-otel collector: OTLP/gRPC on {collector.grpc_target}, OTLP/HTTP on {collector.http_url} "
+            f"({tenancy}; pid {os.getpid()})",
+            flush=True,
+        )
+        while not stop_requested.wait(0.5):
+            pass  # a timed wait keeps the main thread responsive to signals
+        print("hive-otel collector: shutting down", file=sys.stderr, flush=True)
+    finally:
+        collector.stop()
+    return EXIT_OK
+
+
+# --- `hive-otel tokens`: the collector's tokens file ----------------------------------------------
+
+
+def _read_token_from_stdin() -> str:
+    token = sys.stdin.readline().strip()
+    if not token:
+        raise ValueError('expected the token on stdin (e.g. `printf %s "$TOKEN" | hive-otel tokens hash`)')
+    return token
+
+
+def _cmd_tokens_hash(_: argparse.Namespace) -> int:
+    try:
+        print(hash_token(_read_token_from_stdin()))
+    except ValueError as exc:
+        print(f"hive-otel tokens hash: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _cmd_tokens_add(args: argparse.Namespace) -> int:
+    try:
+        token = secrets.token_urlsafe(32) if args.generate else _read_token_from_stdin()
+        entry = add_token(args.file, token, args.tenant, admin=args.admin, label=args.label)
+    except (ValueError, SettingsError) as exc:
+        print(f"hive-otel tokens add: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.generate:
+        print(token)  # the only time this token is ever shown
+    print(f"added {entry.sha256[:12]}… for tenant {entry.tenant!r} to {args.file}", file=sys.stderr)
+    return EXIT_OK
+
+
+# --- the parsers ------------------------------------------------------------------------------------
+
+
+def _tokens_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    env_flag(parser, "--tokens", ev.HIVE_OTEL_COLLECTOR_TOKENS, metavar="FILE", help=what,
+             fallback="none: single-tenant, loopback only; make one with `hive-otel tokens add`")  # fmt: skip
+
+
+def _add_collector(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "collector",
+        help="receive OTLP (gRPC and HTTP) into the store, and serve the API on the HTTP port",
+        description=(
+            "Run the OTLP receiver, with the status and usage API on its HTTP port, in the foreground until "
+            "SIGTERM or SIGINT. Requests are acknowledged only after the store has ingested them. Without "
+            "--tokens the collector is single-tenant ('local') and listens on loopback only. Exit codes: 0 after "
+            "a clean shutdown, 1 when a port is taken, 2 for invalid settings, 3 when the store cannot be opened "
+            "or another process owns the embedded store."
+        ),
+    )
+    store_flag(parser)
+    parser.add_argument(
+        "--grpc", metavar="HOST:PORT", help=f"OTLP/gRPC listen address (default: {DEFAULT_GRPC_ENDPOINT}; port 0 = any)"
+    )
+    parser.add_argument(
+        "--http", metavar="HOST:PORT", help=f"OTLP/HTTP listen address (default: {DEFAULT_HTTP_ENDPOINT}; port 0 = any)"
+    )
+    env_flag(parser, "--max-body", ev.HIVE_OTEL_COLLECTOR_MAX_BODY, metavar="BYTES", type=int,
+             fallback=str(DEFAULT_MAX_BODY), help="largest request accepted, before and after gzip")  # fmt: skip
+    _tokens_flag(parser, "YAML/JSON file of bearer-token SHA-256 hashes and their tenants; every request then needs a "
+                 "listed token, and its tenant overwrites the payload's")  # fmt: skip
+    parser.set_defaults(func=_cmd_collector)
+
+
+def _add_tokens(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "tokens",
+        help="hash bearer tokens and add them to a collector tokens file",
+        description="The collector's tokens file (--tokens FILE) stores SHA-256 hashes of tokens, never tokens. "
+        "Exit codes: 0 ok, 2 no token on stdin or an invalid entry.",
+    )
+    actions = parser.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
+    hash_parser = actions.add_parser("hash", help="print the SHA-256 hash of the token read from stdin")
+    hash_parser.set_defaults(func=_cmd_tokens_hash)
+    add = actions.add_parser(
+        "add",
+        help="append a token's hash and tenant to a tokens file",
+        description="Reads the token from stdin, or makes a new one with --generate and prints it once.",
+    )
+    add.add_argument("--tenant", required=True, help="the tenant requests with this token write as")
+    add.add_argument("--file", required=True, type=Path, help="the tokens file (created if missing)")
+    add.add_argument("--admin", action="store_true", help="also allow SQL on /hive/v1/query from the collector's machine")
+    add.add_argument("--label", help="who holds the token (kept in the file for people)")
+    add.add_argument("--generate", action="store_true", help="make a random token and print it on stdout")
+    add.set_defaults(func=_cmd_tokens_add)
+
+
+def _add_migrate(sub: argparse._SubParsersAction) -> None:
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply the ClickHouse migrations (idempotent)",
+        description="Apply the migrations under clickhouse/migrations the store has not run yet (opening a store "
+        "does it too), or roll back with --down-to. Exit codes: 0 ok, 2 usage error, 3 store unavailable or locked.",
+    )
+    store_flag(migrate)
     migrate.add_argument("--cluster", metavar="NAME", help="render ON CLUSTER NAME and Replicated* engines")
     migrate.add_argument("--ttl-days", type=int, default=0, metavar="N",
                          help="expire raw otel_* rows after N days (0, the default, keeps them)")  # fmt: skip
@@ -172,8 +345,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "migrated by the folded set: same schema, only schema_migrations changes")  # fmt: skip
     migrate.set_defaults(func=_guarded(_cmd_migrate))
 
-    use = sub.add_parser("usage", help="usage rollups grouped by keys")
-    _store_arg(use)
+
+def _add_usage(sub: argparse._SubParsersAction) -> None:
+    use = sub.add_parser(
+        "usage",
+        help="usage rollups grouped by keys",
+        description="Tokens, cost and calls from the usage rollups, grouped by the given keys, over [--since, "
+        "--until). Exit codes: 0 ok, 2 bad key or time, 3 store unavailable or locked.",
+    )
+    store_flag(use)
     use.add_argument("--group-by", required=True, metavar="KEY[,KEY...]", help=f"keys: {', '.join(GROUP_KEYS)}")
     use.add_argument("--since", metavar="WHEN",
                      help="from this time (inclusive): ISO (UTC unless an offset is given) or e.g. now-7d/d")  # fmt: skip
@@ -182,36 +362,78 @@ def register(sub: argparse._SubParsersAction) -> None:
     _format_arg(use)
     use.set_defaults(func=_guarded(_cmd_usage))
 
-    sql = sub.add_parser("sql", help="run one read-only SQL statement on the store")
-    _store_arg(sql)
+
+def _add_sql(sub: argparse._SubParsersAction) -> None:
+    sql = sub.add_parser(
+        "sql",
+        help="run one read-only SQL statement on the store (the operator's console)",
+        description="One SELECT over every tenant's rows, under the console policy (README: The SQL console). "
+        "Through a running collector it needs an admin token and this machine. Exit codes: 0 ok, 2 refused or "
+        "bad statement, 3 store unavailable or locked.",
+    )
+    store_flag(sql)
     sql.add_argument("statement", metavar="SQL", help='e.g. "SELECT model, count() FROM usage_facts FINAL GROUP BY model"')
     _format_arg(sql)
     sql.set_defaults(func=_guarded(_cmd_sql))
 
-    status = sub.add_parser("status", help="sessions with status, phase and last-seen time")
-    _store_arg(status)
+
+def _add_status(sub: argparse._SubParsersAction) -> None:
+    status = sub.add_parser(
+        "status",
+        help="sessions with status, phase and last-seen time",
+        description="The most recently seen sessions first. Exit codes: 0 ok, 3 store unavailable or locked.",
+    )
+    store_flag(status)
     status.add_argument("--tenant", metavar="T", help="only this tenant")
     status.add_argument("--limit", type=int, default=100, help="at most this many sessions (default 100)")
     _format_arg(status)
     status.set_defaults(func=_guarded(_cmd_status))
 
-    reconcile = sub.add_parser("reconcile", help="rebuild the usage ledger and rollups from the facts")
-    _store_arg(reconcile)
+
+def _add_reconcile(sub: argparse._SubParsersAction) -> None:
+    reconcile = sub.add_parser(
+        "reconcile",
+        help="rebuild the usage ledger and rollups from the facts",
+        description="Rebuild the signed ledger, the rollups and the key index from the deduplicated usage facts. "
+        "Exit codes: 0 ok, 3 store unavailable or locked.",
+    )
+    store_flag(reconcile)
     reconcile.set_defaults(func=_guarded(_cmd_reconcile))
 
+
+def _add_settle(sub: argparse._SubParsersAction) -> None:
     settle = sub.add_parser(
-        "settle", help="make the facts and rollups agree with the calls as merged by ClickHouse (several collectors)"
+        "settle",
+        help="make the facts and rollups agree with the calls as merged by ClickHouse (several collectors)",
+        description="For several collectors on one ClickHouse server (docs/scaling.md). Exit codes: 0 ok, "
+        "3 store unavailable or locked.",
     )
-    _store_arg(settle)
+    store_flag(settle)
     settle.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
                         help="settle again every SECONDS until interrupted (run one such process per store)")  # fmt: skip
     settle.set_defaults(func=_guarded(_cmd_settle))
 
-    try:  # the receiver helper adds `hive-otel collector` there
-        from hive_otel.collector.receiver.receiver import add_collector_command
-    except ImportError:
-        return
-    add_collector_command(sub)
-    from hive_otel.cli.api import add_api_command
 
-    add_api_command(sub)
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    from hive_otel.collector.report import DEFAULT_SINCE
+
+    parser = sub.add_parser(
+        "report",
+        help="write the usage and status charts as one self-contained HTML page",
+        description="For people without Grafana: the panels of the Usage and Status dashboards, drawn with the "
+        "plotly.js embedded in the page, which opens offline. Exit codes: 0 written, 1 written but some panels "
+        "failed, 2 usage error, 3 store unavailable or locked.",
+    )
+    parser.add_argument("--html", required=True, type=Path, metavar="FILE", help="the page to write, e.g. report.html")
+    store_flag(parser)
+    parser.add_argument("--since", metavar="WHEN", help=f"start: ISO time or e.g. now-7d (default {DEFAULT_SINCE})")
+    parser.add_argument("--until", metavar="WHEN", help="end: ISO time or e.g. now-1d/d (default: now)")
+    parser.add_argument("--tenant", metavar="T", help="only this tenant")
+    parser.set_defaults(func=_guarded(_cmd_report))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the commands this module runs (hive_otel.cli.COMMANDS lists them)."""
+    for add in (_add_collector, _add_tokens, _add_migrate, _add_usage, _add_sql, _add_status, _add_reconcile,
+                _add_settle, _add_report):  # fmt: skip
+        add(sub)

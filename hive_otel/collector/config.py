@@ -10,7 +10,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from hive_otel import environment_variables as ev
 from hive_otel.collector.auth.loopback import is_loopback_bind
@@ -138,6 +138,18 @@ class ReceiverConfig:
                     )
 
     @classmethod
+    def listening(
+        cls, grpc: str | HostPort, http: str | HostPort, max_body: int = DEFAULT_MAX_BODY, **options: Any
+    ) -> ReceiverConfig:
+        """The config for these addresses (``HOST:PORT`` text or parsed), the other fields as ``options``."""
+        return cls(
+            grpc_endpoint=grpc if isinstance(grpc, HostPort) else parse_host_port(grpc, "--grpc"),
+            http_endpoint=http if isinstance(http, HostPort) else parse_host_port(http, "--http"),
+            max_body=max_body,
+            **options,
+        )
+
+    @classmethod
     def from_env(
         cls,
         env: dict[str, str] | None = None,
@@ -162,9 +174,4 @@ class ReceiverConfig:
                 raise SettingsError(f"{ev.HIVE_OTEL_COLLECTOR_MAX_BODY}: must be positive, got {max_body}")
         elif max_body <= 0:
             raise SettingsError(f"--max-body: must be positive, got {max_body}")
-        return cls(
-            grpc_endpoint=parse_host_port(grpc, "--grpc") if grpc else DEFAULT_GRPC_ENDPOINT,
-            http_endpoint=parse_host_port(http, "--http") if http else DEFAULT_HTTP_ENDPOINT,
-            max_body=max_body,
-            tokens=table,
-        )
+        return cls.listening(grpc or DEFAULT_GRPC_ENDPOINT, http or DEFAULT_HTTP_ENDPOINT, max_body, tokens=table)

@@ -1,20 +1,18 @@
-"""``hive-otel report --html out.html``: the usage and status dashboards as one self-contained page.
+"""The usage and status dashboards as one self-contained page (what ``hive-otel report --html out.html`` writes).
 
 For people without Grafana. The page runs the panels of the provisioned Usage and Status dashboards
 (deploy/grafana/dashboards, through :mod:`hive_otel.collector.dashboards`, so it shows the same numbers Grafana
 does) over ``[--since, --until]`` and draws them with plotly.js, which is embedded in the page: it opens
 offline, from a file or an e-mail attachment, and fetches nothing.
 
-Exit codes: 0 written, 1 written but some panels failed (each shown in the page and on stderr),
-2 usage error, 3 store unavailable or locked.
+A panel whose query fails is shown as failed in the page and listed in :attr:`ReportResult.failed`
+(the command exits 1 then); the rest of the page is still written.
 """
 
 from __future__ import annotations
 
-import argparse
 import html
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,17 +32,15 @@ from hive_otel.collector.dashboards import (
     load_dashboards,
     resolve_variables,
 )
-from hive_otel.collector.queries.remote import open_reader
 from hive_otel.collector.queries.time_range import parse_time
 from hive_otel.collector.queries.usage import Queryable
 from hive_otel.collector.store.transport import StoreError
 
-__all__ = ["REPORTED_DASHBOARDS", "ReportResult", "register", "write_report"]
+__all__ = ["DEFAULT_SINCE", "REPORTED_DASHBOARDS", "ReportResult", "write_report"]
 
 REPORTED_DASHBOARDS = ("hive-usage", "hive-status")
 DEFAULT_SINCE = "now-30d"
 TABLE_ROWS = 50
-EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -345,48 +341,3 @@ def write_report(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(_page(sections, start, end, now, scope, source), encoding="utf-8")
     return ReportResult(path=path, charts=tally.charts, panels=tally.panels, failed=tuple(tally.failed))
-
-
-# --- the command ---------------------------------------------------------------------------------
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    try:  # the store, or the collector that owns it
-        reader, close = open_reader(args.store)
-    except StoreError as exc:
-        print(f"hive-otel report: {exc}", file=sys.stderr)
-        return EXIT_STORE
-    try:
-        source = args.store or "the default store"
-        result = write_report(reader, args.html, since=args.since, until=args.until, source=source, tenant=args.tenant)
-    except ValueError as exc:
-        print(f"hive-otel report: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except StoreError as exc:
-        print(f"hive-otel report: {exc}", file=sys.stderr)
-        return EXIT_STORE
-    finally:
-        close()
-    for problem in result.failed:
-        print(f"hive-otel report: panel failed: {problem}", file=sys.stderr)
-    print(f"hive-otel report: {result.panels} panels ({result.charts} charts) written to {result.path}")
-    return EXIT_INCOMPLETE if result.failed else EXIT_OK
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "report",
-        help="write the usage and status charts as one self-contained HTML page",
-        description="For people without Grafana: the panels of the Usage and Status dashboards, drawn with the "
-        "plotly.js embedded in the page, which opens offline. Exit codes: 0 written, 1 written but some panels "
-        "failed, 2 usage error, 3 store unavailable or locked.",
-    )
-    parser.add_argument("--html", required=True, type=Path, metavar="FILE", help="the page to write, e.g. report.html")
-    parser.add_argument(
-        "--store", metavar="URL",
-        help="chdb:///abs/path or http(s)://user:pass@host:8123/db (default: $HIVE_CLICKHOUSE_URL, else the embedded store)",
-    )  # fmt: skip
-    parser.add_argument("--since", metavar="WHEN", help=f"start: ISO time or e.g. now-7d (default {DEFAULT_SINCE})")
-    parser.add_argument("--until", metavar="WHEN", help="end: ISO time or e.g. now-1d/d (default: now)")
-    parser.add_argument("--tenant", metavar="T", help="only this tenant")
-    parser.set_defaults(func=_cmd_report)

@@ -23,7 +23,7 @@ from framework.host.event_bus import AgentEvent, EventBus, EventType
 
 import hive_otel
 from hive_otel.collector.auth.tokens import TokenTable, add_token
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, logs_request, traces_request
@@ -38,14 +38,14 @@ NEXT_WAKE_MS = 1_893_456_000_000  # 2030-01-01T00:00:00Z
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CollectorServer, Store]]:
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Collector, Store]]:
     work = tmp_path_factory.mktemp("api")
     tokens = work / "tokens.yaml"
     add_token(tokens, TOKEN_A, A)
     add_token(tokens, TOKEN_B, B)
     add_token(tokens, TOKEN_ADMIN, "api-ops", admin=True)
     store = open_store(f"chdb://{work / 'store'}")
-    server = CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1, tokens=TokenTable.load(tokens))
+    server = Collector(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1, tokens=TokenTable.load(tokens))
     server.start()
     server.api.quotas._min_interval_s = 0.05
     yield server, store
@@ -53,7 +53,7 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Collec
     store.close()
 
 
-def _settings(server: CollectorServer, work: Path, token: str) -> ClientSettings:
+def _settings(server: Collector, work: Path, token: str) -> ClientSettings:
     return ClientSettings.from_env(
         {
             "HIVE_HOME": str(work),
@@ -109,7 +109,7 @@ def _wait(predicate: Any, timeout_s: float = 20.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def loaded(collector: tuple[CollectorServer, Store], tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorServer]:
+def loaded(collector: tuple[Collector, Store], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
     server, store = collector
     lives = []
     for token, session, colony, scenario in ((TOKEN_A, QUEEN, "c1", _queen_and_workers), (TOKEN_B, QUEEN_B, None, _queen_b)):
@@ -132,7 +132,7 @@ def loaded(collector: tuple[CollectorServer, Store], tmp_path_factory: pytest.Te
         live.shutdown(timeout_millis=5000)
 
 
-def _get(server: CollectorServer, path: str, token: str | None, **params: Any) -> httpx.Response:
+def _get(server: Collector, path: str, token: str | None, **params: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.get(server.http_url + path, headers=headers, params=params, timeout=30)
 
@@ -153,7 +153,7 @@ ROUTES = [
 
 
 @pytest.mark.parametrize("path", ROUTES)
-def test_every_route_needs_a_token_and_reads_only_its_tenant(loaded: CollectorServer, path: str) -> None:
+def test_every_route_needs_a_token_and_reads_only_its_tenant(loaded: Collector, path: str) -> None:
     assert _get(loaded, path, None).status_code == 401
     assert _get(loaded, path, "not-a-known-token-at-all-0000").status_code == 401
     mine = _get(loaded, path, TOKEN_A)
@@ -169,7 +169,7 @@ def test_every_route_needs_a_token_and_reads_only_its_tenant(loaded: CollectorSe
     assert _get(loaded, path.split("?")[0], TOKEN_B, tenant=A).status_code in (403, 404)
 
 
-def test_rollup_by_tenant_shows_only_the_callers_tenant_and_all_for_an_operator(loaded: CollectorServer) -> None:
+def test_rollup_by_tenant_shows_only_the_callers_tenant_and_all_for_an_operator(loaded: Collector) -> None:
     rows = _get(loaded, "/api/usage/rollup", TOKEN_A, range="all", group_by="tenant").json()["rows"]
     tenants = {row["tenant"] for row in rows}
     assert tenants == {A}
@@ -177,7 +177,7 @@ def test_rollup_by_tenant_shows_only_the_callers_tenant_and_all_for_an_operator(
     assert {A, B} <= {row["tenant"] for row in everyone}
 
 
-def test_session_detail_is_the_right_rail(loaded: CollectorServer) -> None:
+def test_session_detail_is_the_right_rail(loaded: Collector) -> None:
     detail = _get(loaded, f"/api/sessions/{QUEEN}", TOKEN_A).json()
     assert [p["phase"] for p in detail["phase_history"]] == ["independent", "working"]
     tasks = {t["task_id"]: t for t in detail["tasks"]}
@@ -189,7 +189,7 @@ def test_session_detail_is_the_right_rail(loaded: CollectorServer) -> None:
     assert "SECRET" not in json.dumps(detail)
 
 
-def test_idle_by_design_is_not_stalled_and_a_stall_is(loaded: CollectorServer) -> None:
+def test_idle_by_design_is_not_stalled_and_a_stall_is(loaded: Collector) -> None:
     queen = _get(loaded, f"/api/sessions/{QUEEN}/health", TOKEN_A).json()
     assert queen["health"] == "idle" and queen["stall_score"] == 0 and queen["waiting"]
     assert queen["park_reason"] == "turn_done"
@@ -203,7 +203,7 @@ def test_idle_by_design_is_not_stalled_and_a_stall_is(loaded: CollectorServer) -
     assert {w["session"] for c in tree["colonies"] for w in c["workers"]} == {STALLED, DONE}
 
 
-def test_heartbeats_make_last_seen_recent(loaded: CollectorServer) -> None:
+def test_heartbeats_make_last_seen_recent(loaded: Collector) -> None:
     time.sleep(1.5)  # at least one more heartbeat (every second here)
     health = _get(loaded, f"/api/sessions/{QUEEN}/health", TOKEN_A).json()
     assert health["last_heartbeat_at"] is not None
@@ -212,7 +212,7 @@ def test_heartbeats_make_last_seen_recent(loaded: CollectorServer) -> None:
     assert done["last_heartbeat_at"] is None or done["last_heartbeat_at"] < health["last_heartbeat_at"]
 
 
-def test_usage_routes_equal_the_usage_query_layer(loaded: CollectorServer, collector: tuple[CollectorServer, Store]) -> None:
+def test_usage_routes_equal_the_usage_query_layer(loaded: Collector, collector: tuple[Collector, Store]) -> None:
     from hive_otel.collector.queries.usage import usage
 
     _, store = collector
@@ -266,14 +266,14 @@ class _SseReader:
 Events = list[tuple[int, str, dict[str, object]]]
 
 
-def _post_logs(server: CollectorServer, token: str, session: Session, events: Events) -> None:
+def _post_logs(server: Collector, token: str, session: Session, events: Events) -> None:
     body = logs_request(session, events).SerializeToString()
     headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
     response = httpx.post(server.http_url + "/v1/logs", content=body, timeout=30, headers=headers)
     assert response.status_code == 200
 
 
-def test_sse_delivers_an_ingested_event_within_a_second_and_resumes(loaded: CollectorServer) -> None:
+def test_sse_delivers_an_ingested_event_within_a_second_and_resumes(loaded: Collector) -> None:
     session = Session("session_sse", "session_sse", tenant="payload-says-other")
     url = f"{loaded.http_url}/api/sessions/session_sse/events/stream?filter=phase,health"
     assert _get(loaded, "/api/sessions/session_sse/events/stream", TOKEN_A).status_code == 404  # not sent yet
@@ -302,13 +302,13 @@ def test_sse_delivers_an_ingested_event_within_a_second_and_resumes(loaded: Coll
         resumed.close()
 
 
-def test_sse_sends_heartbeat_comments(loaded: CollectorServer) -> None:
+def test_sse_sends_heartbeat_comments(loaded: Collector) -> None:
     reader = _SseReader(f"{loaded.http_url}/api/agents/queen/stream", TOKEN_B)
     reader.close()
     assert reader.comments  # the opening comment; heartbeats repeat it every sse_heartbeat_s
 
 
-def _post_spans(server: CollectorServer, token: str, tokens_each: int, count: int, model: str, tag: str) -> None:
+def _post_spans(server: Collector, token: str, tokens_each: int, count: int, model: str, tag: str) -> None:
     session = Session(f"session_quota_{tag}", f"session_quota_{tag}", tenant="x")
     calls = [LlmCall(f"quota-{tag}-{i}", model=model, input_tokens=tokens_each, output_tokens=0, at_ns=time.time_ns())
              for i in range(count)]  # fmt: skip
@@ -318,7 +318,7 @@ def _post_spans(server: CollectorServer, token: str, tokens_each: int, count: in
     assert response.status_code == 200
 
 
-def test_budgets_alert_then_block_and_the_most_restrictive_wins(loaded: CollectorServer) -> None:
+def test_budgets_alert_then_block_and_the_most_restrictive_wins(loaded: Collector) -> None:
     admin = {"Authorization": f"Bearer {TOKEN_ADMIN}"}
     url = f"{loaded.http_url}/api/quotas/{B}"
     before = _get(loaded, "/api/usage/rollup", TOKEN_B, range="today", group_by="tenant").json()["totals"]
@@ -366,12 +366,12 @@ def test_budgets_alert_then_block_and_the_most_restrictive_wins(loaded: Collecto
     assert _get(loaded, f"/api/quotas/{B}", TOKEN_B).json()["budgets"] == []
 
 
-def _decision(server: CollectorServer, budget: str) -> str:
+def _decision(server: Collector, budget: str) -> str:
     budgets = _get(server, f"/api/quotas/{B}/decisions", TOKEN_B).json()["budgets"]
     return next(b["decision"] for b in budgets if b["id"] == budget)
 
 
-def _quota_cache(server: CollectorServer) -> Any:
+def _quota_cache(server: Collector) -> Any:
     from hive_otel.client.quota import QuotaCache
 
     settings = ClientSettings.from_env(
@@ -384,21 +384,21 @@ def _quota_cache(server: CollectorServer) -> Any:
 
 
 @pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
-def test_the_api_documents_need_a_token_like_every_route(loaded: CollectorServer, path: str) -> None:
+def test_the_api_documents_need_a_token_like_every_route(loaded: Collector, path: str) -> None:
     assert _get(loaded, path, None).status_code == 401
     assert _get(loaded, path, "not-a-known-token-at-all-0000").status_code == 401
     assert _get(loaded, path, TOKEN_A).status_code == 200
 
 
 @pytest.mark.parametrize("bad", ["2026-01-01/9999-12-31", "0001-01-01/2026-01-01", "2026-01-01/2026-13-01"])
-def test_a_range_the_store_cannot_hold_is_a_400_with_a_reason(loaded: CollectorServer, bad: str) -> None:
+def test_a_range_the_store_cannot_hold_is_a_400_with_a_reason(loaded: Collector, bad: str) -> None:
     response = _get(loaded, "/api/usage/rollup", TOKEN_A, range=bad, group_by="model")
     assert response.status_code == 400, response.text
     assert "range" in response.json()["detail"]
     assert _get(loaded, "/api/usage/rollup", TOKEN_A, range="all", group_by="model").status_code == 200
 
 
-def test_a_global_budget_shows_a_tenant_its_own_spend_only(loaded: CollectorServer) -> None:
+def test_a_global_budget_shows_a_tenant_its_own_spend_only(loaded: Collector) -> None:
     admin = {"Authorization": f"Bearer {TOKEN_ADMIN}"}
     policy = {"budgets": [{"id": "everyone", "scope": "global", "metric": "tokens", "period": "daily", "limit": 1e12}]}
     assert httpx.post(f"{loaded.http_url}/api/quotas/*", json=policy, headers=admin, timeout=30).status_code == 200

@@ -23,7 +23,7 @@ from framework.host.event_bus import AgentEvent, EventBus, EventType
 
 import hive_otel
 from hive_otel.collector.auth.tokens import TokenTable, add_token
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
 from tests.collector.otlp_builders import Session, logs_request
@@ -74,7 +74,7 @@ def _wait(predicate: Any, timeout_s: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def _settings(server: CollectorServer, work: Path, token: str) -> ClientSettings:
+def _settings(server: Collector, work: Path, token: str) -> ClientSettings:
     env = {
         "HIVE_HOME": str(work),
         "HIVE_OTEL_STATE_DIR": str(work / "state"),
@@ -87,13 +87,13 @@ def _settings(server: CollectorServer, work: Path, token: str) -> ClientSettings
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CollectorServer, Store]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Collector, Store]]:
     work = tmp_path_factory.mktemp("hive-routes")
     tokens = work / "tokens.yaml"
     add_token(tokens, TOKEN_A, A)
     add_token(tokens, TOKEN_B, B)
     store = open_store(f"chdb://{work / 'store'}")
-    server = CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1, tokens=TokenTable.load(tokens))
+    server = Collector(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1, tokens=TokenTable.load(tokens))
     server.start()
     lives = []
     for token, session, scenario in ((TOKEN_A, QUEEN, _dm_queen), (TOKEN_B, QUEEN_B, _queen_b)):
@@ -117,11 +117,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Collector
     store.close()
 
 
-def _get(server: CollectorServer, path: str, token: str, **params: Any) -> httpx.Response:
+def _get(server: Collector, path: str, token: str, **params: Any) -> httpx.Response:
     return httpx.get(server.http_url + path, headers={"Authorization": f"Bearer {token}"}, params=params, timeout=30)
 
 
-def test_session_detail_has_hives_own_fields_from_hives_own_events(served: tuple[CollectorServer, Store]) -> None:
+def test_session_detail_has_hives_own_fields_from_hives_own_events(served: tuple[Collector, Store]) -> None:
     server, _ = served
     detail = _get(server, f"/api/sessions/{QUEEN}", TOKEN_A).json()
     assert detail["session_id"] == QUEEN
@@ -140,7 +140,7 @@ def test_session_detail_has_hives_own_fields_from_hives_own_events(served: tuple
     assert "SECRET" not in json.dumps(detail)
 
 
-def test_a_session_that_stated_nothing_has_none_not_an_invented_value(served: tuple[CollectorServer, Store]) -> None:
+def test_a_session_that_stated_nothing_has_none_not_an_invented_value(served: tuple[Collector, Store]) -> None:
     server, _ = served
     detail = _get(server, f"/api/sessions/{QUEEN_B}", TOKEN_B).json()
     assert detail["queen_phase"] is None and detail["queen_name"] is None
@@ -150,11 +150,11 @@ def test_a_session_that_stated_nothing_has_none_not_an_invented_value(served: tu
     assert detail["queen_model"] == "gpt-4o" and detail["entry_points"] == []
 
 
-def _all_events(server: CollectorServer, token: str, session: str) -> list[dict[str, Any]]:
+def _all_events(server: Collector, token: str, session: str) -> list[dict[str, Any]]:
     return _get(server, f"/api/sessions/{session}/events/history", token, limit=10_000).json()["events"]
 
 
-def test_history_is_the_stored_durable_events_never_deltas(served: tuple[CollectorServer, Store]) -> None:
+def test_history_is_the_stored_durable_events_never_deltas(served: tuple[Collector, Store]) -> None:
     server, _ = served
     events = _all_events(server, TOKEN_A, QUEEN)
     types = [e["type"] for e in events]
@@ -172,7 +172,7 @@ def test_history_is_the_stored_durable_events_never_deltas(served: tuple[Collect
     assert "SECRET" not in json.dumps(events)
 
 
-def test_history_pages_backwards_as_hive_does(served: tuple[CollectorServer, Store]) -> None:
+def test_history_pages_backwards_as_hive_does(served: tuple[Collector, Store]) -> None:
     server, _ = served
     everything = _all_events(server, TOKEN_A, QUEEN)
     pages, cursor = [], None
@@ -189,7 +189,7 @@ def test_history_pages_backwards_as_hive_does(served: tuple[CollectorServer, Sto
     assert [e for page in pages for e in page] == everything
 
 
-def test_a_replayed_record_is_listed_once(served: tuple[CollectorServer, Store]) -> None:
+def test_a_replayed_record_is_listed_once(served: tuple[Collector, Store]) -> None:
     server, _ = served
     session = Session("session_replayed", "session_replayed", tenant=A)
     body = logs_request(session, [(time.time_ns(), "queen_phase_changed", {"hive.queen.phase": "colony"})])
@@ -200,7 +200,7 @@ def test_a_replayed_record_is_listed_once(served: tuple[CollectorServer, Store])
     assert [e["type"] for e in _all_events(server, TOKEN_A, "session_replayed")] == ["queen_phase_changed"]
 
 
-def test_stats_count_what_the_history_holds(served: tuple[CollectorServer, Store]) -> None:
+def test_stats_count_what_the_history_holds(served: tuple[Collector, Store]) -> None:
     server, _ = served
     stats = _get(server, f"/api/sessions/{QUEEN}/stats", TOKEN_A).json()
     events = _all_events(server, TOKEN_A, QUEEN)
@@ -213,7 +213,7 @@ def test_stats_count_what_the_history_holds(served: tuple[CollectorServer, Store
 
 
 @pytest.mark.parametrize("route", ["", "/stats", "/events/history"])
-def test_hive_routes_are_tenant_scoped_and_documented(served: tuple[CollectorServer, Store], route: str) -> None:
+def test_hive_routes_are_tenant_scoped_and_documented(served: tuple[Collector, Store], route: str) -> None:
     server, _ = served
     path = f"/api/sessions/{QUEEN}{route}"
     assert _get(server, path, TOKEN_A).status_code == 200

@@ -1,6 +1,6 @@
 """Attacks on the collector's local API and store, each a test that fails if the attack works.
 
-A real collector (CollectorServer over HTTP on 127.0.0.1) on a real chDB store. The SQL console
+A real collector (Collector over HTTP on 127.0.0.1) on a real chDB store. The SQL console
 (``POST /hive/v1/query``, ``hive-otel sql``) must not read files, fetch URLs, write files, run a
 second statement or serve a browser; one caller's failed query must leave nothing for the next.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, StoreError
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
 
@@ -23,12 +23,12 @@ CANARY = "hive-otel-canary-7f3a"
 
 
 @pytest.fixture
-def collector(store: Store) -> Iterator[CollectorServer]:
-    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
+def collector(store: Store) -> Iterator[Collector]:
+    with Collector(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
         yield server
 
 
-def _post(collector: CollectorServer, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+def _post(collector: Collector, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     connection = http.client.HTTPConnection("127.0.0.1", collector.ports.http, timeout=30)
     try:
         connection.request("POST", path, body=body, headers=headers)
@@ -38,7 +38,7 @@ def _post(collector: CollectorServer, path: str, body: bytes, headers: dict[str,
         connection.close()
 
 
-def _sql(collector: CollectorServer, store: Store, sql: str, **headers: str) -> tuple[int, str]:
+def _sql(collector: Collector, store: Store, sql: str, **headers: str) -> tuple[int, str]:
     sent = {"Content-Type": "application/json", "Authorization": f"Bearer {store.admin_token}"}
     sent.update({k.replace("_", "-"): v for k, v in headers.items()})
     return _post(collector, "/hive/v1/query", json.dumps({"sql": sql}).encode(), sent)
@@ -51,7 +51,7 @@ def canary(tmp_path: Path) -> Path:
     return path
 
 
-def test_the_console_runs_a_plain_select(collector: CollectorServer, store: Store) -> None:
+def test_the_console_runs_a_plain_select(collector: Collector, store: Store) -> None:
     status, body = _sql(collector, store, "/* a comment */ SELECT count() AS n FROM usage_facts FINAL -- and another")
     assert status == 200, body
     assert json.loads(body)["columns"] == ["n"]
@@ -93,7 +93,7 @@ def test_the_console_runs_a_plain_select(collector: CollectorServer, store: Stor
     ],
 )
 def test_each_attack_through_the_console_is_refused(
-    collector: CollectorServer, store: Store, canary: Path, attack: str
+    collector: Collector, store: Store, canary: Path, attack: str
 ) -> None:
     status, body = _sql(collector, store, attack.format(canary=canary))
     assert status == 400, body
@@ -123,7 +123,7 @@ def test_the_store_console_refuses_the_same(store: Store, canary: Path) -> None:
     ],
 )
 def test_the_console_serves_only_an_admin_token_from_a_local_tool(
-    collector: CollectorServer, store: Store, headers: dict[str, str], status: int
+    collector: Collector, store: Store, headers: dict[str, str], status: int
 ) -> None:
     sent = {"Content-Type": "application/json", "Authorization": f"Bearer {store.admin_token}", **headers}
     sent = {k: v for k, v in sent.items() if v}
@@ -131,7 +131,7 @@ def test_the_console_serves_only_an_admin_token_from_a_local_tool(
     assert code == status, body
 
 
-def test_the_local_admin_token_is_readable_by_the_store_owner_only(store: Store, collector: CollectorServer) -> None:
+def test_the_local_admin_token_is_readable_by_the_store_owner_only(store: Store, collector: Collector) -> None:
     from hive_otel.collector.store.transport import ADMIN_TOKEN_FILE, read_admin_token
 
     path = Path(store.url.removeprefix("chdb://"))
@@ -148,7 +148,7 @@ def _spans(session: Session, calls: int) -> bytes:
 
 
 def test_a_failed_query_does_not_corrupt_another_tenants_read_or_ingest(
-    collector: CollectorServer, store: Store, tenant: str
+    collector: Collector, store: Store, tenant: str
 ) -> None:
     # Tenant A's query fails after it produced output (chDB used to put that output in front of the
     # next result, so B's next read was garbage and B's ingest failed).
@@ -171,7 +171,7 @@ def test_a_failed_query_does_not_corrupt_another_tenants_read_or_ingest(
     assert report.totals["input_tokens"] == 100 + 101 + 102
 
 
-def _request(collector: CollectorServer, method: str, path: str, headers: dict[str, str]) -> int:
+def _request(collector: Collector, method: str, path: str, headers: dict[str, str]) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", collector.ports.http, timeout=30)
     try:
         connection.request(method, path, headers=headers)
@@ -191,6 +191,6 @@ def _request(collector: CollectorServer, method: str, path: str, headers: dict[s
         ("DELETE", {"Host": "evil.example:4318"}),
     ],
 )
-def test_the_api_without_tokens_serves_no_web_page(collector: CollectorServer, method: str, headers: dict[str, str]) -> None:
+def test_the_api_without_tokens_serves_no_web_page(collector: Collector, method: str, headers: dict[str, str]) -> None:
     assert _request(collector, "GET", "/api/quotas/some-tenant", {}) == 200  # a local tool is served
     assert _request(collector, method, "/api/quotas/some-tenant", headers) == 403

@@ -18,7 +18,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, ToolCall, traces_request
 from tests.collector.otlp_json import otlp_json
@@ -72,12 +72,12 @@ def _json_mutation(rng: random.Random) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def collector(store: Store) -> Iterator[CollectorServer]:
-    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
+def collector(store: Store) -> Iterator[Collector]:
+    with Collector(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
         yield server
 
 
-def _post(collector: CollectorServer, body: bytes, headers: dict[str, str]) -> int:
+def _post(collector: Collector, body: bytes, headers: dict[str, str]) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", collector.ports.http, timeout=60)
     try:
         connection.request("POST", "/v1/traces", body=body, headers=headers)
@@ -111,7 +111,7 @@ class _Truth:
             self.llm_calls, self.input_tokens, self.tool_calls)  # fmt: skip
 
 
-def _send_good(collector: CollectorServer, store: Store, truth: _Truth, rng: random.Random, round_: int) -> None:
+def _send_good(collector: Collector, store: Store, truth: _Truth, rng: random.Random, round_: int) -> None:
     headers = {"Content-Type": "application/x-protobuf", "x-hive-tenant-id": truth.tenant}
     assert _post(collector, truth.good_request(rng, round_), headers) == 200
     truth.check(store)
@@ -119,7 +119,7 @@ def _send_good(collector: CollectorServer, store: Store, truth: _Truth, rng: ran
 
 @pytest.mark.parametrize("encoding", ["protobuf", "json", "gzip"])
 def test_mutated_http_bodies_never_get_a_5xx_and_good_requests_stay_exact(
-    collector: CollectorServer, store: Store, encoding: str
+    collector: Collector, store: Store, encoding: str
 ) -> None:
     rng = random.Random(f"{SEED}-{encoding}")
     truth = _Truth(f"fuzz-good-http-{encoding}")
@@ -138,7 +138,7 @@ def test_mutated_http_bodies_never_get_a_5xx_and_good_requests_stay_exact(
 
 
 def test_mutated_grpc_bodies_never_get_unavailable_and_good_requests_stay_exact(
-    collector: CollectorServer, store: Store
+    collector: Collector, store: Store
 ) -> None:
     rng = random.Random(f"{SEED}-grpc")
     truth = _Truth("fuzz-good-grpc")

@@ -35,7 +35,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 
 from hive_otel.collector.queries.remote import RemoteStore
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, read_owner
 from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, ToolCall, traces_request
 from tests.collector.otlp_json import otlp_json
@@ -68,8 +68,8 @@ def _request(session: Session) -> trace_service_pb2.ExportTraceServiceRequest:
 
 
 @pytest.fixture
-def collector(store: Store) -> Iterator[CollectorServer]:
-    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
+def collector(store: Store) -> Iterator[Collector]:
+    with Collector(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
         yield server
 
 
@@ -84,7 +84,7 @@ def _post(url: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[in
         connection.close()
 
 
-def _send_workload(collector: CollectorServer, tenant: str) -> None:
+def _send_workload(collector: Collector, tenant: str) -> None:
     """The queen over gRPC, the worker as gzip protobuf over HTTP, the other queen as OTLP/JSON."""
     with grpc.insecure_channel(collector.grpc_target) as channel:
         response = trace_service_pb2_grpc.TraceServiceStub(channel).Export(
@@ -108,7 +108,7 @@ def _send_workload(collector: CollectorServer, tenant: str) -> None:
 
 
 def test_every_transport_lands_exact_facts_and_replays_change_nothing(
-    collector: CollectorServer, store: Store, tenant: str
+    collector: Collector, store: Store, tenant: str
 ) -> None:
     # what `hive-otel usage` uses while the collector owns the store, with the store's local admin token
     reader = RemoteStore(collector.http_url, token=store.admin_token)
@@ -127,7 +127,7 @@ def test_every_transport_lands_exact_facts_and_replays_change_nothing(
     assert collector.counters()["items_accepted"] == {"traces": 3 * 12}
 
 
-def test_points_the_store_does_not_keep_come_back_as_partial_success(collector: CollectorServer, tenant: str) -> None:
+def test_points_the_store_does_not_keep_come_back_as_partial_success(collector: Collector, tenant: str) -> None:
     gauge = Metric(name="hive.cost", gauge=Gauge(data_points=[NumberDataPoint(time_unix_nano=BASE_NS, as_double=1.0)]))
     exponential = Metric(
         name="gen_ai.client.operation.duration",
@@ -151,7 +151,7 @@ def test_points_the_store_does_not_keep_come_back_as_partial_success(collector: 
     assert collector.counters()["items_accepted"] == {"metrics": 1}
 
 
-def test_query_endpoint_refuses_writes_through_the_real_store(collector: CollectorServer, store: Store) -> None:
+def test_query_endpoint_refuses_writes_through_the_real_store(collector: Collector, store: Store) -> None:
     status, body = _post(
         collector.http_url,
         "/hive/v1/query",

@@ -23,8 +23,8 @@ from hive_otel.client.preview import REQUEST_TYPES
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.receiver.otlp import SIGNALS as RECEIVER_SIGNALS
 from hive_otel.collector.receiver.otlp import TRACES
-from hive_otel.collector.receiver.receiver import CollectorServer
 from hive_otel.collector.receiver.schema_versions import UnsupportedSchemaVersion, upgrade_request
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store
 from tests.collector.testdata.record_payloads import SIGNALS, payload_path
 
@@ -113,12 +113,12 @@ def test_unreadable_versions_are_refused_before_anything_changes(version: str, k
 
 
 @pytest.fixture(scope="module")
-def collector(store: Store) -> Iterator[CollectorServer]:
-    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
+def collector(store: Store) -> Iterator[Collector]:
+    with Collector(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
         yield server
 
 
-def _post(server: CollectorServer, signal: str, body: bytes, tenant: str) -> tuple[int, bytes]:
+def _post(server: Collector, signal: str, body: bytes, tenant: str) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", server.ports.http, timeout=30)
     try:
         headers = {"Content-Type": "application/x-protobuf", "x-hive-tenant-id": tenant}
@@ -129,7 +129,7 @@ def _post(server: CollectorServer, signal: str, body: bytes, tenant: str) -> tup
         connection.close()
 
 
-def _export_grpc(server: CollectorServer, signal: str, request: Message, tenant: str) -> None:
+def _export_grpc(server: Collector, signal: str, request: Message, tenant: str) -> None:
     with grpc.insecure_channel(server.grpc_target) as channel:
         _STUBS[signal](channel).Export(request, metadata=[("x-hive-tenant-id", tenant)], timeout=30)
 
@@ -155,7 +155,7 @@ def _stored(store: Store, tenant: str) -> dict[str, object]:
     return {"usage": reports, "sessions": sessions, "resource_keys": keys, "span_keys": span_keys}
 
 
-def test_v0_and_v1_replays_store_identical_usage(collector: CollectorServer, store: Store) -> None:
+def test_v0_and_v1_replays_store_identical_usage(collector: Collector, store: Store) -> None:
     for signal in SIGNALS:  # v1 over HTTP, v0 over HTTP and (another tenant) over gRPC
         for version, tenant in ((1, "schema-v1"), (0, "schema-v0-http")):
             status, body = _post(collector, signal, payload_path(version, signal).read_bytes(), tenant)
@@ -171,7 +171,7 @@ def test_v0_and_v1_replays_store_identical_usage(collector: CollectorServer, sto
     assert collector.counters()["schema_versions"] == {"upgraded": upgraded}
 
 
-def test_a_future_major_version_is_refused_with_its_number_and_counted(collector: CollectorServer, store: Store) -> None:
+def test_a_future_major_version_is_refused_with_its_number_and_counted(collector: Collector, store: Store) -> None:
     before = collector.counters()["schema_versions"].get("refused_future", 0)
     status, body = _post(collector, "traces", _with_version("2").SerializeToString(), "schema-future")
     assert status == 400

@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
 
@@ -36,12 +36,12 @@ def _calls(tenant: str, count: int, tag: str) -> list[LlmCall]:
 
 
 @pytest.fixture
-def collector(store: Store) -> Iterator[CollectorServer]:
-    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
+def collector(store: Store) -> Iterator[Collector]:
+    with Collector(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
         yield server
 
 
-def _post(collector: CollectorServer, body: bytes, tenant: str) -> tuple[int, bytes]:
+def _post(collector: Collector, body: bytes, tenant: str) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", collector.ports.http, timeout=30)
     try:
         headers = {"Content-Type": "application/x-protobuf", "x-hive-tenant-id": tenant}
@@ -53,7 +53,7 @@ def _post(collector: CollectorServer, body: bytes, tenant: str) -> tuple[int, by
 
 
 def test_only_the_refused_span_is_rejected_and_the_rest_is_stored(
-    collector: CollectorServer, store: Store, tenant: str
+    collector: Collector, store: Store, tenant: str
 ) -> None:
     session = Session(f"{tenant}-s", f"{tenant}-s")
     good = _calls(tenant, 5, "good")
@@ -69,7 +69,7 @@ def test_only_the_refused_span_is_rejected_and_the_rest_is_stored(
 
 
 def test_a_request_of_refused_spans_is_permanent_and_the_queue_behind_goes_through(
-    collector: CollectorServer, store: Store, tenant: str
+    collector: Collector, store: Store, tenant: str
 ) -> None:
     session = Session(f"{tenant}-s", f"{tenant}-s")
     bad = traces_request([SessionBatch(session, [poisoned(c.span()) for c in _calls(tenant, 3, "bad")])])

@@ -27,7 +27,7 @@ from hive_otel.collector.config import HostPort, ReceiverConfig
 from hive_otel.collector.queries.remote import RemoteStore
 from hive_otel.collector.queries.status import recent_sessions
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, StoreError
 from hive_otel.environment_variables import HIVE_OTEL_COLLECTOR_TOKENS
 from hive_otel.settings import SettingsError
@@ -49,9 +49,9 @@ def tokens_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def collector(store: Store, tokens_file: Path) -> Iterator[CollectorServer]:
+def collector(store: Store, tokens_file: Path) -> Iterator[Collector]:
     tokens = TokenTable.load(tokens_file)
-    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1, tokens=tokens) as server:
+    with Collector(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1, tokens=tokens) as server:
         yield server
 
 
@@ -60,7 +60,7 @@ def _spans(session_id: str, payload_tenant: str, calls: int = 2) -> trace_servic
     return traces_request([SessionBatch(session, [LlmCall(f"{session_id}:llm:{i}").span() for i in range(calls)])])
 
 
-def _post(server: CollectorServer, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+def _post(server: Collector, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", server.ports.http, timeout=30)
     try:
         connection.request("POST", path, body=body, headers=headers)
@@ -70,12 +70,12 @@ def _post(server: CollectorServer, path: str, body: bytes, headers: dict[str, st
         connection.close()
 
 
-def _post_traces(server: CollectorServer, request: object, **headers: str) -> tuple[int, dict[str, str], bytes]:
+def _post_traces(server: Collector, request: object, **headers: str) -> tuple[int, dict[str, str], bytes]:
     body = request.SerializeToString()  # type: ignore[attr-defined]
     return _post(server, "/v1/traces", body, {"Content-Type": "application/x-protobuf", **headers})
 
 
-def _grpc_traces(server: CollectorServer, request: object, metadata: list[tuple[str, str]]) -> None:
+def _grpc_traces(server: Collector, request: object, metadata: list[tuple[str, str]]) -> None:
     with grpc.insecure_channel(server.grpc_target) as channel:
         trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, metadata=metadata, timeout=30)
 
@@ -96,7 +96,7 @@ def _tenants_of_session(store: Store, session_id: str) -> dict[str, set[str]]:
 # --- writes ----------------------------------------------------------------------------------------
 
 
-def test_the_token_decides_the_tenant_over_payload_and_header(collector: CollectorServer, store: Store) -> None:
+def test_the_token_decides_the_tenant_over_payload_and_header(collector: Collector, store: Store) -> None:
     # Tenant A's token, a payload claiming B, and the old tenant header claiming B as well.
     status, _, body = _post_traces(
         collector, _spans("tenancy-http", TENANT_B), authorization=f"Bearer {TOKEN_A}", **{"x-hive-tenant-id": TENANT_B}
@@ -128,7 +128,7 @@ def test_the_token_decides_the_tenant_over_payload_and_header(collector: Collect
     ],
 )
 def test_http_without_a_known_token_is_401_and_stores_nothing(
-    collector: CollectorServer, store: Store, caplog: pytest.LogCaptureFixture, authorization: str | None, reason: str
+    collector: Collector, store: Store, caplog: pytest.LogCaptureFixture, authorization: str | None, reason: str
 ) -> None:
     session_id = f"tenancy-401-{reason}-{len(authorization or '')}"
     headers = {"authorization": authorization} if authorization is not None else {}
@@ -148,7 +148,7 @@ def test_http_without_a_known_token_is_401_and_stores_nothing(
 
 
 def test_grpc_without_a_known_token_is_unauthenticated_and_stores_nothing(
-    collector: CollectorServer, store: Store
+    collector: Collector, store: Store
 ) -> None:
     for metadata in ([], [("authorization", "Bearer wrong-token-0123456789abcdef")]):
         with pytest.raises(grpc.RpcError) as error:
@@ -161,13 +161,13 @@ def test_grpc_without_a_known_token_is_unauthenticated_and_stores_nothing(
 # --- reads -----------------------------------------------------------------------------------------
 
 
-def _usage(collector: CollectorServer, token: str | None, **body: object) -> tuple[int, dict]:
+def _usage(collector: Collector, token: str | None, **body: object) -> tuple[int, dict]:
     headers = {"Content-Type": "application/json"} | ({"authorization": f"Bearer {token}"} if token else {})
     status, _, raw = _post(collector, "/hive/v1/usage", json.dumps({"group_by": ["session"], **body}).encode(), headers)
     return status, json.loads(raw)
 
 
-def test_a_tenant_reads_its_own_usage_and_never_another_tenants(collector: CollectorServer) -> None:
+def test_a_tenant_reads_its_own_usage_and_never_another_tenants(collector: Collector) -> None:
     assert _post_traces(collector, _spans("tenancy-read-a", TENANT_A, 3), authorization=f"Bearer {TOKEN_A}")[0] == 200
     assert _post_traces(collector, _spans("tenancy-read-b", TENANT_B, 5), authorization=f"Bearer {TOKEN_B}")[0] == 200
 
@@ -189,7 +189,7 @@ def test_a_tenant_reads_its_own_usage_and_never_another_tenants(collector: Colle
 
 
 def test_remote_usage_and_status_are_asked_by_parameters_and_narrowed_to_the_token(
-    collector: CollectorServer, store: Store
+    collector: Collector, store: Store
 ) -> None:
     """`hive-otel usage` and `status` against a collector: a tenant token (no SQL console for it) gets
     its own tenant's answers, equal to the store's own, and a 403 for another tenant."""
@@ -208,7 +208,7 @@ def test_remote_usage_and_status_are_asked_by_parameters_and_narrowed_to_the_tok
     assert "tenancy-remote-b" in {r[1] for r in rows_b} and {r[0] for r in rows_b} == {TENANT_B}
 
 
-def test_sql_needs_an_admin_token_when_tokens_are_in_use(collector: CollectorServer) -> None:
+def test_sql_needs_an_admin_token_when_tokens_are_in_use(collector: Collector) -> None:
     body = json.dumps({"sql": "SELECT DISTINCT tenant FROM usage_facts FINAL"}).encode()
 
     def query(token: str | None) -> int:
@@ -220,7 +220,7 @@ def test_sql_needs_an_admin_token_when_tokens_are_in_use(collector: CollectorSer
     assert query(TOKEN_ADMIN) == 200
 
 
-def test_cli_reads_through_a_token_collector_with_an_admin_token(collector: CollectorServer, monkeypatch) -> None:
+def test_cli_reads_through_a_token_collector_with_an_admin_token(collector: Collector, monkeypatch) -> None:
     """hive-otel usage/sql/status ask the collector that owns the store, sending HIVE_OTEL_TOKEN."""
     monkeypatch.setenv("HIVE_OTEL_TOKEN", TOKEN_ADMIN)
     columns, _ = RemoteStore(collector.http_url).query("SELECT count() AS n FROM usage_facts FINAL")
@@ -288,7 +288,7 @@ def test_without_tokens_the_collector_refuses_to_listen_beyond_loopback(
 ) -> None:
     for flag, address in (("--grpc", "0.0.0.0:0"), ("--http", "10.1.2.3:0"), ("--http", "[::]:0")):
         with pytest.raises(SettingsError, match=f"^{flag} .*without --tokens FILE"):
-            CollectorServer(store, **{"grpc_addr" if flag == "--grpc" else "http_addr": address})
+            Collector(store, **{"grpc_addr" if flag == "--grpc" else "http_addr": address})
     assert run(["collector", "--store", "chdb:///nonexistent/never-opened", "--http", "0.0.0.0:4318"]) == 2
     assert "--http 0.0.0.0:4318: without --tokens FILE" in capsys.readouterr().err
     # Loopback in any spelling is fine, and with tokens any address is.
@@ -298,7 +298,7 @@ def test_without_tokens_the_collector_refuses_to_listen_beyond_loopback(
 
 
 def test_without_tokens_the_tenant_is_local_or_the_header(store: Store) -> None:
-    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
+    with Collector(store, "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1) as server:
         assert _post_traces(server, _spans("tenancy-local", "payload-tenant"))[0] == 200
         assert _post_traces(server, _spans("tenancy-labelled", "payload-tenant"), **{"x-hive-tenant-id": "lab"})[0] == 200
     assert _tenants_of_session(store, "tenancy-local")["usage_facts"] == {"local"}

@@ -1,6 +1,6 @@
 """Two collector instances, one store, the same workload through both at once: totals stay exact.
 
-What runs for real: two :class:`CollectorServer` instances on their own loopback ports, each with its
+What runs for real: two :class:`Collector` instances on their own loopback ports, each with its
 own :class:`Store` object (its own lock, group commit and ingest state), and real ``hive-otel backfill``
 client processes sending real aden-hive output over OTLP/HTTP. Per round, four clients run at once:
 the whole workload to each instance, and its two halves crossed — the bus events (``events.jsonl``)
@@ -29,7 +29,7 @@ import pytest
 
 from devtools.workload import GROUP_KEYS, UNPRICED, WorkloadTruth, write_workload
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
 
 FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_creation_tokens",
@@ -57,12 +57,12 @@ class StatementLock:
 
 
 @pytest.fixture(scope="module")
-def two_collectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, list[CollectorServer]]]:
+def two_collectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, list[Collector]]]:
     path = tmp_path_factory.mktemp("two") / "clickhouse"
     owner = open_store(f"chdb://{path}")
     shared = StatementLock(owner._transport)
     writers = [Store(owner.url, shared) for _ in range(2)]  # type: ignore[arg-type]
-    servers = [CollectorServer(w, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0") for w in writers]
+    servers = [Collector(w, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0") for w in writers]
     for server in servers:
         server.start()
     yield owner, servers
@@ -90,7 +90,7 @@ def _backfill(home: Path, state: Path, endpoint: str, tenant: str) -> subprocess
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def _deliver_round(homes: dict[str, Path], servers: list[CollectorServer], state: Path, tenant: str, r: int) -> None:
+def _deliver_round(homes: dict[str, Path], servers: list[Collector], state: Path, tenant: str, r: int) -> None:
     """Four clients at once: the whole workload to each instance, and its halves crossed between them."""
     a, b = (servers[0], servers[1]) if r % 2 == 0 else (servers[1], servers[0])
     plan = [("all", a), ("all", b), ("events", a), ("logs", b)]

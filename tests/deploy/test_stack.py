@@ -19,7 +19,7 @@ from devtools.stack import DEMO_MARKER, demo_client
 from devtools.workload import WorkloadTruth
 from hive_otel.cli.client import EXIT_OK
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import open_store
 
 
@@ -57,7 +57,7 @@ def test_demo_client_writes_the_workload_once(tmp_path: Path) -> None:
     home, state = tmp_path / "hive", tmp_path / "state"
     store = open_store(f"chdb://{tmp_path / 'clickhouse'}")
     try:
-        with CollectorServer(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0") as server:
+        with Collector(store, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0") as server:
             health = f"{server.http_url}/healthz"
             assert demo_client(home, state, server.http_url, agent_health=health, timeout_s=60, turns=1) == EXIT_OK
             assert (home / DEMO_MARKER).exists()

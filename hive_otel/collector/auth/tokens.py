@@ -12,19 +12,15 @@ committed to a deployment repository or leaked without handing out write access:
         tenant: ops
         admin: true                     # may also use POST /hive/v1/query, from this machine only
 
-``hive-otel tokens hash`` prints the hash of a token read from stdin; ``hive-otel tokens add --tenant T
---file F`` appends an entry for a token read from stdin (or, with ``--generate``, for a new random
-token it prints once).
+:func:`hash_token` and :func:`add_token` are what ``hive-otel tokens hash`` and ``hive-otel tokens add``
+(:mod:`hive_otel.cli.collector`) run.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import secrets
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +38,6 @@ __all__ = [
     "TokenTable",
     "TokensFile",
     "add_token",
-    "add_tokens_command",
     "hash_token",
 ]
 
@@ -152,59 +147,3 @@ def add_token(path: str | Path, token: str, tenant: str, *, admin: bool = False,
         Path(tmp).unlink(missing_ok=True)
         raise
     return entry
-
-
-# --- the `hive-otel tokens` command -------------------------------------------------------------
-
-
-def _read_token_from_stdin() -> str:
-    token = sys.stdin.readline().strip()
-    if not token:
-        raise ValueError('expected the token on stdin (e.g. `printf %s "$TOKEN" | hive-otel tokens hash`)')
-    return token
-
-
-def _cmd_hash(_: argparse.Namespace) -> int:
-    try:
-        print(hash_token(_read_token_from_stdin()))
-    except ValueError as exc:
-        print(f"hive-otel tokens hash: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _cmd_add(args: argparse.Namespace) -> int:
-    try:
-        token = secrets.token_urlsafe(32) if args.generate else _read_token_from_stdin()
-        entry = add_token(args.file, token, args.tenant, admin=args.admin, label=args.label)
-    except (ValueError, SettingsError) as exc:
-        print(f"hive-otel tokens add: {exc}", file=sys.stderr)
-        return 2
-    if args.generate:
-        print(token)  # the only time this token is ever shown
-    print(f"added {entry.sha256[:12]}… for tenant {entry.tenant!r} to {args.file}", file=sys.stderr)
-    return 0
-
-
-def add_tokens_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``hive-otel tokens hash`` and ``hive-otel tokens add``."""
-    parser = sub.add_parser(
-        "tokens",
-        help="hash bearer tokens and add them to a collector tokens file",
-        description="The collector's tokens file (--tokens FILE) stores SHA-256 hashes of tokens, never tokens.",
-    )
-    actions = parser.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
-    hash_parser = actions.add_parser("hash", help="print the SHA-256 hash of the token read from stdin")
-    hash_parser.set_defaults(func=_cmd_hash)
-    add = actions.add_parser(
-        "add",
-        help="append a token's hash and tenant to a tokens file",
-        description="Reads the token from stdin, or makes a new one with --generate and prints it once.",
-    )
-    add.add_argument("--tenant", required=True, help="the tenant requests with this token write as")
-    add.add_argument("--file", required=True, type=Path, help="the tokens file (created if missing)")
-    add.add_argument("--admin", action="store_true", help="also allow SQL on /hive/v1/query from the collector's machine")
-    add.add_argument("--label", help="who holds the token (kept in the file for people)")
-    add.add_argument("--generate", action="store_true", help="make a random token and print it on stdout")
-    add.set_defaults(func=_cmd_add)
-    return parser

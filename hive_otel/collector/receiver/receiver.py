@@ -1,10 +1,11 @@
 """The collector's OTLP receiver: gRPC and HTTP in one process, in front of the store.
 
-``CollectorServer`` runs both listeners in background threads so tests and the demo can start it
-in-process; ``hive-otel collector`` (registered by :func:`add_collector_command`) runs it in the
-foreground until SIGTERM or SIGINT. The receiver keeps no state of its own besides counters: every
-acknowledgement follows a finished store ingest, so several collectors can share one ClickHouse
-server behind a load balancer.
+``CollectorServer`` runs both listeners in background threads. It builds no other component: what
+else its HTTP port serves (``mount``, an ASGI app for the paths under ``API_PATHS``) and who hears
+of each acknowledged ingest (``listeners``) are arguments; :mod:`hive_otel.collector.service`
+assembles it with the API, and ``hive-otel collector`` runs that in the foreground. The receiver
+keeps no state of its own besides counters: every acknowledgement follows a finished store ingest,
+so several collectors can share one ClickHouse server behind a load balancer.
 
 Tenancy: with ``tokens`` (``--tokens FILE``) each request's bearer token decides its tenant, and a
 request without a known token gets 401 / UNAUTHENTICATED with nothing stored; without it the
@@ -14,46 +15,42 @@ previous ``hive.schema_version`` are upgraded before the store, newer ones refus
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import signal
 import socket
-import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import grpc
 import uvicorn
+from starlette.types import ASGIApp
 
-from hive_otel import environment_variables as ev
-from hive_otel.collector.auth.tokens import add_tokens_command
 from hive_otel.collector.config import (
     DEFAULT_GRPC_ENDPOINT,
     DEFAULT_HTTP_ENDPOINT,
     DEFAULT_MAX_BODY,
     HostPort,
     ReceiverConfig,
-    parse_host_port,
 )
 from hive_otel.collector.receiver.ingest import Ingestor, IngestResult, IngestStore
 from hive_otel.collector.receiver.otlp_grpc import build_grpc_server
 from hive_otel.collector.receiver.otlp_http import build_http_app
-from hive_otel.settings import SettingsError
 
 __all__ = [
     "BoundPorts",
     "CollectorServer",
+    "IngestListener",
     "IngestResult",
     "IngestStore",
-    "add_collector_command",
-    "run_collector",
 ]
 
 logger = logging.getLogger(__name__)
 
 _STARTUP_TIMEOUT_S = 10.0
+
+IngestListener = Callable[[str, Any, str], None]
+"""Called as ``listener(signal name, request, tenant)`` after each acknowledged ingest."""
 
 
 class BoundPorts(NamedTuple):
@@ -75,9 +72,11 @@ class CollectorServer:
 
     ``start()`` binds and returns :class:`BoundPorts`; ``stop()`` lets in-flight requests finish
     (up to ``shutdown_grace_s``) and is safe to call twice. The store is not closed here: whoever
-    opened it closes it after ``stop()``. Extra keyword ``options`` are the remaining
-    :class:`ReceiverConfig` fields (``tokens``, ``max_inflight_ingests``, ``busy_wait_s``, ...);
-    without ``tokens`` both addresses must be loopback (:class:`SettingsError` otherwise).
+    opened it closes it after ``stop()``. ``mount`` answers the HTTP requests under ``API_PATHS``
+    (404 without it); each of ``listeners`` is called after every acknowledged ingest. Extra keyword
+    ``options`` are the remaining :class:`ReceiverConfig` fields (``tokens``, ``max_inflight_ingests``,
+    ``busy_wait_s``, ...); without ``tokens`` both addresses must be loopback (:class:`SettingsError`
+    otherwise).
     """
 
     def __init__(
@@ -86,31 +85,35 @@ class CollectorServer:
         grpc_addr: str | HostPort = DEFAULT_GRPC_ENDPOINT,
         http_addr: str | HostPort = DEFAULT_HTTP_ENDPOINT,
         max_body: int = DEFAULT_MAX_BODY,
+        *,
+        mount: ASGIApp | None = None,
+        listeners: Sequence[IngestListener] = (),
         **options: Any,
     ) -> None:
-        config = ReceiverConfig(
-            grpc_endpoint=grpc_addr if isinstance(grpc_addr, HostPort) else parse_host_port(grpc_addr, "--grpc"),
-            http_endpoint=http_addr if isinstance(http_addr, HostPort) else parse_host_port(http_addr, "--http"),
-            max_body=max_body,
-            **options,
-        )
-        self._init(store, config)
+        config = ReceiverConfig.listening(grpc_addr, http_addr, max_body, **options)
+        self._init(store, config, mount, listeners)
 
     @classmethod
-    def from_config(cls, store: IngestStore, config: ReceiverConfig) -> CollectorServer:
+    def from_config(
+        cls,
+        store: IngestStore,
+        config: ReceiverConfig,
+        *,
+        mount: ASGIApp | None = None,
+        listeners: Sequence[IngestListener] = (),
+    ) -> CollectorServer:
         server = cls.__new__(cls)
-        server._init(store, config)
+        server._init(store, config, mount, listeners)
         return server
 
-    def _init(self, store: IngestStore, config: ReceiverConfig) -> None:
+    def _init(
+        self, store: IngestStore, config: ReceiverConfig, mount: ASGIApp | None, listeners: Sequence[IngestListener]
+    ) -> None:
         self.config = config
         self._store = store
         self._ingestor = Ingestor(store, config)
-        # The status and usage API (seed §6) on the HTTP port: one process owns an embedded store.
-        from hive_otel.collector.api.service import ApiService
-
-        self.api = ApiService(store, self._ingestor.auth)
-        self._ingestor.listeners.append(self.api.on_ingest)
+        self._ingestor.listeners.extend(listeners)
+        self._mount = mount
         self._grpc_server: grpc.Server | None = None
         self._http_server: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
@@ -139,7 +142,6 @@ class CollectorServer:
                 self._stop_listeners(grace_s=0)
                 raise
             self._ports = BoundPorts(grpc=grpc_port, http=http_socket.getsockname()[1])
-            self.api.start()
             # Readers of an embedded store (hive-otel usage/sql/status) ask us instead of opening it.
             self._store.set_owner_url(self.http_url)
             logger.info("OTLP receiver listening: gRPC %s, HTTP %s", self.grpc_target, self.http_url)
@@ -147,7 +149,7 @@ class CollectorServer:
 
     def _start_http(self, sock: socket.socket) -> None:
         config = uvicorn.Config(
-            build_http_app(self._store, self._ingestor, self.config, self.api.app),
+            build_http_app(self._store, self._ingestor, self.config, self._mount),
             lifespan="off",
             log_config=None,  # leave logging to the application
             access_log=False,
@@ -172,7 +174,6 @@ class CollectorServer:
             if self._ports is not None:
                 self._store.set_owner_url(None)  # readers stop asking us before the listener goes away
             self._stop_listeners(self.config.shutdown_grace_s)
-            self.api.stop()
             self._ports = None
 
     def _stop_listeners(self, grace_s: float) -> None:
@@ -220,101 +221,3 @@ def _local_host(host: str) -> str:
     if host == "::":
         return "[::1]"
     return f"[{host}]" if ":" in host else host
-
-
-# --- the `hive-otel collector` command --------------------------------------------------------
-
-# The same codes as the other cloud-side commands (hive_otel.cli.collector), plus 1 for a taken port.
-EXIT_OK = 0
-EXIT_PORT_TAKEN = 1
-EXIT_USAGE = 2  # a flag or environment variable is invalid
-EXIT_STORE = 3  # the store cannot be opened, or another process owns the embedded store
-
-
-def add_collector_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``hive-otel collector``, and ``hive-otel tokens`` that makes its tokens file."""
-    add_tokens_command(sub)
-    parser = sub.add_parser(
-        "collector",
-        help="receive OTLP (gRPC and HTTP) and write it to the store",
-        description=(
-            "Run the OTLP receiver in the foreground until SIGTERM or SIGINT. Requests are acknowledged "
-            "only after the store has ingested them. Without --tokens the collector is single-tenant "
-            "('local') and listens on loopback only. Exit codes: 0 after a clean shutdown, 1 when a port "
-            "is taken, 2 for invalid settings, 3 when the store cannot be opened or another process owns "
-            "the embedded store."
-        ),
-    )
-    parser.add_argument(
-        "--store",
-        metavar="URL",
-        help=f"chdb:///path or http(s)://user:pass@host:8123/db (default: ${ev.HIVE_CLICKHOUSE_URL}, "
-        "else chdb://$HIVE_HOME/otel/clickhouse)",
-    )
-    parser.add_argument(
-        "--grpc", metavar="HOST:PORT", help=f"OTLP/gRPC listen address (default: {DEFAULT_GRPC_ENDPOINT}; port 0 = any)"
-    )
-    parser.add_argument(
-        "--http", metavar="HOST:PORT", help=f"OTLP/HTTP listen address (default: {DEFAULT_HTTP_ENDPOINT}; port 0 = any)"
-    )
-    parser.add_argument(
-        "--max-body",
-        metavar="BYTES",
-        type=int,
-        help=f"largest request accepted, before and after gzip (default: ${ev.HIVE_OTEL_COLLECTOR_MAX_BODY}, "
-        f"else {DEFAULT_MAX_BODY})",
-    )
-    parser.add_argument(
-        "--tokens",
-        metavar="FILE",
-        help="YAML/JSON file of bearer-token SHA-256 hashes and their tenants; every request then needs a "
-        f"listed token, and its tenant overwrites the payload's (default: ${ev.HIVE_OTEL_COLLECTOR_TOKENS}, else "
-        "none: single-tenant, loopback only). "
-        "Make it with `hive-otel tokens add`",
-    )
-    parser.set_defaults(func=run_collector)
-    return parser
-
-
-def run_collector(args: argparse.Namespace) -> int:
-    """Open the store, serve until SIGTERM/SIGINT, shut down gracefully; returns the exit code."""
-    from hive_otel.collector.store.store import StoreError, open_store
-
-    try:
-        config = ReceiverConfig.from_env(grpc=args.grpc, http=args.http, max_body=args.max_body, tokens=args.tokens)
-    except SettingsError as exc:
-        print(f"hive-otel collector: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        store = open_store(args.store)
-    except StoreError as exc:  # StoreLockedError included: another process owns the chDB path
-        print(f"hive-otel collector: {exc}", file=sys.stderr)
-        return EXIT_STORE
-    stop_requested = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        server = CollectorServer.from_config(store, config)
-        try:
-            server.start()
-        except OSError as exc:
-            print(f"hive-otel collector: {exc}", file=sys.stderr)
-            return EXIT_PORT_TAKEN
-        try:
-            tenancy = (
-                f"{len(config.tokens)} token(s), tenant from the token" if config.tokens else "single-tenant, no tokens"
-            )
-            print(
-                f"hive-otel collector: OTLP/gRPC on {server.grpc_target}, OTLP/HTTP on {server.http_url} "
-                f"({tenancy}; pid {os.getpid()})",
-                flush=True,
-            )
-            while not stop_requested.wait(0.5):
-                pass  # a timed wait keeps the main thread responsive to signals
-            print("hive-otel collector: shutting down", file=sys.stderr, flush=True)
-        finally:
-            server.stop()
-        return EXIT_OK
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        store.close()

@@ -1,0 +1,38 @@
+"""Flags whose default is an environment variable, declared one way so each one names its variable.
+
+Precedence is the house rule (flag, then environment, then the default): the code that resolves
+the value reads the variable (``ReceiverConfig.from_env``, ``default_store_url``); the flag's help
+says which, so ``--help`` and README's Configuration table name the same constants of
+:mod:`hive_otel.environment_variables`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hive_otel import environment_variables as ev
+
+__all__ = ["ENV_VAR", "env_flag", "store_flag"]
+
+ENV_VAR = "env_var"
+"""The attribute of an argparse action that names the variable it falls back to (tests/test_cli.py reads it)."""
+
+
+def env_flag(
+    parser: argparse.ArgumentParser, flag: str, env: str, *, fallback: str, help: str, **kwargs: Any
+) -> argparse.Action:
+    """Add ``flag``; when it is absent the value is ``$env``, else ``fallback`` (as the help says)."""
+    if env not in ev.__all__:
+        raise ValueError(f"{env} is not a constant of hive_otel.environment_variables")
+    action = parser.add_argument(flag, help=f"{help} (default: ${env}, else {fallback})", **kwargs)
+    setattr(action, ENV_VAR, env)
+    return action
+
+
+def store_flag(parser: argparse.ArgumentParser) -> argparse.Action:
+    """``--store URL``, the same for every command that opens the store."""
+    return env_flag(
+        parser, "--store", ev.HIVE_CLICKHOUSE_URL, metavar="URL", fallback="chdb://$HIVE_HOME/otel/clickhouse",
+        help="the store: chdb:///abs/path (embedded) or http(s)://user:pass@host:8123/db (a ClickHouse server)",
+    )  # fmt: skip
