@@ -313,7 +313,11 @@ def _add_tokens(sub: argparse._SubParsersAction) -> None:
         "Exit codes: 0 ok, 2 no token on stdin or an invalid entry.",
     )
     actions = parser.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
-    hash_parser = actions.add_parser("hash", help="print the SHA-256 hash of the token read from stdin")
+    hash_parser = actions.add_parser(
+        "hash",
+        help="print the SHA-256 hash of the token read from stdin",
+        description="Print the hash a tokens file lists for the token read from stdin (to add it by hand).",
+    )
     hash_parser.set_defaults(func=_cmd_tokens_hash)
     add = actions.add_parser(
         "add",

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -197,6 +198,9 @@ def test_collector_command_owns_the_store_serves_readers_and_stops_on_sigterm(tm
         status, _ = _post(owner_url, "/v1/traces", _request(QUEEN).SerializeToString(),
                           {"Content-Type": "application/x-protobuf"})  # fmt: skip
         assert status == 200
+        # The command assembled the API onto the same port (hive_otel.collector.service).
+        with urllib.request.urlopen(f"{owner_url}/api/quotas/local", timeout=30) as api:
+            assert api.status == 200 and json.load(api)["tenant"] == "local"
 
         # `hive-otel sql` cannot open the files while the collector owns them; it asks the collector.
         sql = subprocess.run(
