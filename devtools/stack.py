@@ -35,6 +35,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -212,58 +213,57 @@ def _mismatches(got: dict[str, Any], expected: UsageTotals) -> list[str]:
     return problems
 
 
-def run_stack(work: Path, *, hive_home: Path | None, turns: int, json_out: Path | None, timeout_s: float) -> int:
-    from hive_otel.collector.queries.text_table import render_table
-    from hive_otel.collector.queries.usage import usage
-    from hive_otel.collector.report import write_report
-    from hive_otel.collector.store.store import open_store
+@dataclass(frozen=True)
+class _Delivered:
+    """Where the stack ran and what the collector had accepted once the agent was drained."""
 
-    started = time.monotonic()
-    binary = otelcol_binary()
-    if not os.access(binary, os.X_OK):
-        print(f"{binary} is not built: run `make otelcol` first (`make stack` does)", file=sys.stderr)
-        return EXIT_USAGE_ERROR
-    logs = work / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    store_url = f"chdb://{work / 'clickhouse'}"
+    collector_http: str
+    agent_endpoint: str
+    counters: dict[str, Any]
 
-    home = hive_home or work / "hive"
-    _say(f"1/5  Hive workload in {home} (real aden-hive EventBus and RuntimeLogger, scripted turns)")
-    expected = _ensure_workload(home, turns) if hive_home is None else None
 
+def _start_collector(work: Path, store_url: str, env: dict[str, str]) -> tuple[_Process, str]:
+    """``hive-otel collector`` on loopback with a fresh tokens file; the process and the agent's token."""
     token = secrets.token_urlsafe(32)
     tokens_file = work / "tokens.yaml"
     tokens_file.unlink(missing_ok=True)
     add_token(tokens_file, token, STACK_TENANT, label="make stack agent")
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OTEL_"))}
-
     _say(f"2/5  hive-otel collector on 127.0.0.1 → {store_url} (tokens: {tokens_file})")
     collector = _Process(
         "hive-otel collector",
         [sys.executable, "-m", "hive_otel.cli", "collector", "--store", store_url, "--grpc", "127.0.0.1:0",
          "--http", "127.0.0.1:0", "--tokens", str(tokens_file)],
-        child_env, logs / "collector.log",
+        env, work / "logs" / "collector.log",
     )  # fmt: skip
+    return collector, token
+
+
+def _start_agent(binary: Path, work: Path, collector_http: str, token: str, env: dict[str, str]) -> tuple[_Process, str]:
+    """The otelcol-hive agent forwarding to the collector with ``token``; the process and its OTLP/HTTP URL."""
+    http_port, grpc_port, health_port = _free_port(), _free_port(), _free_port()
+    _say(f"3/5  otelcol-hive agent ({binary}) with {AGENT_CONFIG.relative_to(REPO)}: OTLP/HTTP 127.0.0.1:{http_port}, "
+         f"upstream {collector_http}")  # fmt: skip
+    agent = _Process(
+        "otelcol-hive",
+        [str(binary), "--config", str(AGENT_CONFIG)],
+        {**env, "HIVE_OTEL_UPSTREAM": collector_http, "HIVE_OTEL_UPSTREAM_TOKEN": token,
+         "HIVE_OTEL_AGENT_STATE_DIR": str(work / "agent-queue"), "HIVE_OTEL_AGENT_HTTP_PORT": str(http_port),
+         "HIVE_OTEL_AGENT_GRPC_PORT": str(grpc_port), "HIVE_OTEL_AGENT_HEALTH_PORT": str(health_port)},
+        work / "logs" / "agent.log",
+    )  # fmt: skip
+    _wait_http_ok(f"http://127.0.0.1:{health_port}/", 30, agent.alive)
+    return agent, f"http://127.0.0.1:{http_port}"
+
+
+def _deliver(binary: Path, work: Path, home: Path, store_url: str, timeout_s: float) -> _Delivered | int:
+    """Collector, agent, backfill through the agent, drain; stops both processes. An exit code on failure."""
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OTEL_"))}
+    collector, token = _start_collector(work, store_url, child_env)
     agent: _Process | None = None
     try:
         collector_http = collector.wait_for_line(r"OTLP/HTTP on (http://\S+) ", 120)[1]
         _wait_http_ok(f"{collector_http}/healthz", 30, collector.alive)
-
-        http_port, grpc_port, health_port = _free_port(), _free_port(), _free_port()
-        _say(f"3/5  otelcol-hive agent ({binary}) with {AGENT_CONFIG.relative_to(REPO)}: OTLP/HTTP 127.0.0.1:{http_port}, "
-             f"upstream {collector_http}")  # fmt: skip
-        agent = _Process(
-            "otelcol-hive",
-            [str(binary), "--config", str(AGENT_CONFIG)],
-            {**child_env, "HIVE_OTEL_UPSTREAM": collector_http, "HIVE_OTEL_UPSTREAM_TOKEN": token,
-             "HIVE_OTEL_AGENT_STATE_DIR": str(work / "agent-queue"), "HIVE_OTEL_AGENT_HTTP_PORT": str(http_port),
-             "HIVE_OTEL_AGENT_GRPC_PORT": str(grpc_port), "HIVE_OTEL_AGENT_HEALTH_PORT": str(health_port)},
-            logs / "agent.log",
-        )  # fmt: skip
-        agent_endpoint = f"http://127.0.0.1:{http_port}"
-        agent_health = f"http://127.0.0.1:{health_port}/"
-        _wait_http_ok(agent_health, 30, agent.alive)
-
+        agent, agent_endpoint = _start_agent(binary, work, collector_http, token, child_env)
         _say(f"4/5  hive-otel backfill → the agent at {agent_endpoint} (the client has no collector token)")
         code = _backfill(home, work / "client-state", agent_endpoint, timeout_s)
         if code != EXIT_OK:
@@ -273,6 +273,7 @@ def run_stack(work: Path, *, hive_home: Path | None, turns: int, json_out: Path 
         accepted = counters["items_accepted"]
         _say(f"     the collector accepted {accepted.get('traces', 0)} spans, {accepted.get('logs', 0)} log records and "
              f"{accepted.get('metrics', 0)} metric data points from the agent")  # fmt: skip
+        return _Delivered(collector_http, agent_endpoint, counters)
     except RuntimeError as exc:
         print(f"make stack: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -282,11 +283,19 @@ def run_stack(work: Path, *, hive_home: Path | None, turns: int, json_out: Path 
             agent.stop(grace_s=15)
         collector.stop(grace_s=30)
 
+
+def _read_back(store_url: str, report_path: Path) -> Any:
+    """Print usage by model and by colony from the stopped collector's store, write the HTML report;
+    the usage by model."""
+    from hive_otel.collector.queries.text_table import render_table
+    from hive_otel.collector.queries.usage import usage
+    from hive_otel.collector.report import write_report
+    from hive_otel.collector.store.store import open_store
+
     store = open_store(store_url)
     try:
         by_model = usage(store, ["model"])
         by_colony = usage(store, ["colony"])
-        report_path = work / "report.html"
         write_report(store, report_path, since=None, until=None, source=store_url)
     finally:
         store.close()
@@ -295,12 +304,32 @@ def run_stack(work: Path, *, hive_home: Path | None, turns: int, json_out: Path 
         rows.append(["TOTAL", *(report.totals[c] for c in _SHOWN)])
         _say(f"\n{title} (tenant {STACK_TENANT!r}, from the rollups)")
         _say(render_table([key, *_SHOWN], rows, numeric=set(_SHOWN)))
+    return by_model
+
+
+def run_stack(work: Path, *, hive_home: Path | None, turns: int, json_out: Path | None, timeout_s: float) -> int:
+    started = time.monotonic()
+    binary = otelcol_binary()
+    if not os.access(binary, os.X_OK):
+        print(f"{binary} is not built: run `make otelcol` first (`make stack` does)", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    store_url = f"chdb://{work / 'clickhouse'}"
+    home = hive_home or work / "hive"
+    _say(f"1/5  Hive workload in {home} (real aden-hive EventBus and RuntimeLogger, scripted turns)")
+    expected = _ensure_workload(home, turns) if hive_home is None else None
+    delivered = _deliver(binary, work, home, store_url, timeout_s)
+    if isinstance(delivered, int):
+        return delivered
+    report_path = work / "report.html"
+    by_model = _read_back(store_url, report_path)
 
     elapsed = time.monotonic() - started
     if json_out is not None:
         json_out.write_text(json.dumps({
-            "store": store_url, "collector_http": collector_http, "agent_endpoint": agent_endpoint,
-            "collector_counters": counters, "usage_by_model": by_model.as_dict(), "report": str(report_path),
+            "store": store_url, "collector_http": delivered.collector_http, "agent_endpoint": delivered.agent_endpoint,
+            "collector_counters": delivered.counters, "usage_by_model": by_model.as_dict(), "report": str(report_path),
             "elapsed_s": round(elapsed, 1),
         }, indent=2, default=str) + "\n", encoding="utf-8")  # fmt: skip
     _say(f"\nData landed in {store_url} (tenant {STACK_TENANT!r}); logs in {logs}; the agent's disk queue in "

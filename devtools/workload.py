@@ -537,22 +537,7 @@ class _Writer:
             node_id=s.node_id,
         )
 
-        reasoning = ""
-        for part in ("Looking at the task, ", "the next step is clear."):
-            reasoning += part
-            await bus.emit_llm_reasoning_delta(
-                s.stream_id,
-                s.node_id,
-                part,
-                execution_id=s.execution_id,
-                iteration=iteration,
-                snapshot=reasoning,
-            )
-        text = ""
-        for part in ("Working on it: ", self.secret(CANARY_LLM_TEXT, "gathering sources"), " — done."):
-            text += part
-            await bus.emit_llm_text_delta(s.stream_id, s.node_id, part, text, execution_id=s.execution_id)
-
+        text = await self.stream_reply(agent, iteration)
         tool_logs = []
         for _ in range(self.rng.choice((0, 1, 1, 2)) if not tool_error else 1):
             tool_logs.append(await self.tool_call(agent, iteration, force_error=tool_error))
@@ -586,6 +571,26 @@ class _Writer:
         self.count_llm_call(
             agent, iteration, model, (input_tokens, output_tokens, cached, cache_creation), cost, stop_reason
         )
+
+    async def stream_reply(self, agent: _Agent, iteration: int) -> str:
+        """The reasoning and text deltas of one turn, as Hive streams them; the reply's text."""
+        s = agent.session
+        reasoning = ""
+        for part in ("Looking at the task, ", "the next step is clear."):
+            reasoning += part
+            await agent.bus.emit_llm_reasoning_delta(
+                s.stream_id,
+                s.node_id,
+                part,
+                execution_id=s.execution_id,
+                iteration=iteration,
+                snapshot=reasoning,
+            )
+        text = ""
+        for part in ("Working on it: ", self.secret(CANARY_LLM_TEXT, "gathering sources"), " — done."):
+            text += part
+            await agent.bus.emit_llm_text_delta(s.stream_id, s.node_id, part, text, execution_id=s.execution_id)
+        return text
 
     async def graph_step(self, agent: _Agent, iteration: int) -> None:
         """One step of a graph node with no session log: Hive keeps it in L3 only (tokens, no model)."""
@@ -997,9 +1002,8 @@ class _Writer:
             },
         )
 
-    async def worker(self, queen: _Agent, index: int, batch_size: int, turns: int, *, fails: bool) -> None:
-        """A worker ColonyRuntime spawns: ``colony_workers_dir(c)/<wid>`` with its meta.json, events
-        published through the colony's scoped bus."""
+    def spawn_worker(self, queen: _Agent, index: int, batch_size: int, *, fails: bool) -> tuple[_Agent, str]:
+        """The worker's directory, meta.json and session, on the colony's scoped bus; the agent and its task."""
         q = queen.session
         colony = q.colony_id or ""
         queen_session_id = q.session_id
@@ -1026,8 +1030,14 @@ class _Writer:
         bus = _ScopedBus(queen.bus, queen_session_id)
         # The session bus raises every event's iteration, workers' too, by its iteration_offset.
         models = (_WORKER_MODELS[index % len(_WORKER_MODELS)],)
-        agent = self.new_agent(bus, session, models, iteration_offset=queen.iteration_offset)
-        s = agent.session
+        return self.new_agent(bus, session, models, iteration_offset=queen.iteration_offset), task
+
+    async def worker(self, queen: _Agent, index: int, batch_size: int, turns: int, *, fails: bool) -> None:
+        """A worker ColonyRuntime spawns: ``colony_workers_dir(c)/<wid>`` with its meta.json, events
+        published through the colony's scoped bus."""
+        agent, task = self.spawn_worker(queen, index, batch_size, fails=fails)
+        s, bus = agent.session, agent.bus
+        colony, queen_session_id, wid = s.colony_id or "", s.parent_session_id or "", s.session_id
         await bus.emit_node_loop_started(s.stream_id, s.node_id, execution_id=s.execution_id, max_iterations=0)
         await self.task_created(agent, "t-1", task)
         for iteration in range(turns):

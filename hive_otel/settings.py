@@ -83,6 +83,33 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _base_url(env: dict[str, str], name: str, expected: str) -> str | None:
+    """The http(s) base URL ``name`` holds, without a trailing slash; None when unset."""
+    url = env.get(name, "").strip()
+    if not url:
+        return None
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(f"{name}: expected {expected}, got {url!r}")
+    return url.rstrip("/")
+
+
+def _exporter_options(env: dict[str, str]) -> dict[str, object]:
+    """Protocol, compression, headers (with ``HIVE_OTEL_TOKEN`` as the bearer) and timeout of the exporter."""
+    protocol = env.get(ev.OTEL_EXPORTER_OTLP_PROTOCOL, "").strip() or "http/protobuf"
+    if protocol not in PROTOCOLS:
+        raise SettingsError(f"{ev.OTEL_EXPORTER_OTLP_PROTOCOL}: expected one of {PROTOCOLS}, got {protocol!r}")
+    compression = env.get(ev.OTEL_EXPORTER_OTLP_COMPRESSION, "").strip().lower() or "gzip"
+    if compression not in ("gzip", "none"):
+        raise SettingsError(f"{ev.OTEL_EXPORTER_OTLP_COMPRESSION}: expected gzip or none, got {compression!r}")
+    headers = parse_key_values(env.get(ev.OTEL_EXPORTER_OTLP_HEADERS, ""), ev.OTEL_EXPORTER_OTLP_HEADERS)
+    token = env.get(ev.HIVE_OTEL_TOKEN, "").strip()
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    timeout_ms = _int(env, ev.OTEL_EXPORTER_OTLP_TIMEOUT, DEFAULT_TIMEOUT_MS)
+    return {"protocol": protocol, "compression": compression, "headers": headers, "timeout_ms": timeout_ms}
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """Everything the client side (sources → outbox → exporter) needs to know."""
@@ -123,41 +150,11 @@ class ClientSettings:
         home = Path(str(overrides.pop("hive_home"))) if overrides.get("hive_home") else hive_home(env)
         state_raw = env.get(ev.HIVE_OTEL_STATE_DIR, "").strip()
         state_dir = Path(state_raw).expanduser() if state_raw else home / "otel"
-
-        endpoint = env.get(ev.HIVE_OTEL_ENDPOINT, "").strip() or None
-        if endpoint:
-            parsed = urlparse(endpoint)
-            if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise SettingsError(
-                    f"{ev.HIVE_OTEL_ENDPOINT}: expected an OTLP base URL like http://127.0.0.1:4318, "
-                    f"got {endpoint!r}"
-                )
-            endpoint = endpoint.rstrip("/")
-
-        protocol = env.get(ev.OTEL_EXPORTER_OTLP_PROTOCOL, "").strip() or "http/protobuf"
-        if protocol not in PROTOCOLS:
-            raise SettingsError(f"{ev.OTEL_EXPORTER_OTLP_PROTOCOL}: expected one of {PROTOCOLS}, got {protocol!r}")
-        compression = env.get(ev.OTEL_EXPORTER_OTLP_COMPRESSION, "").strip().lower() or "gzip"
-        if compression not in ("gzip", "none"):
-            raise SettingsError(f"{ev.OTEL_EXPORTER_OTLP_COMPRESSION}: expected gzip or none, got {compression!r}")
-
-        headers = parse_key_values(env.get(ev.OTEL_EXPORTER_OTLP_HEADERS, ""), ev.OTEL_EXPORTER_OTLP_HEADERS)
-        token = env.get(ev.HIVE_OTEL_TOKEN, "").strip()
-        if token:
-            headers["authorization"] = f"Bearer {token}"
-
-        quota_url = env.get(ev.HIVE_OTEL_QUOTA_URL, "").strip() or None
-        if quota_url:
-            parsed = urlparse(quota_url)
-            if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise SettingsError(
-                    f"{ev.HIVE_OTEL_QUOTA_URL}: expected a base URL like http://127.0.0.1:4318, got {quota_url!r}"
-                )
-            quota_url = quota_url.rstrip("/")
+        endpoint = _base_url(env, ev.HIVE_OTEL_ENDPOINT, "an OTLP base URL like http://127.0.0.1:4318")
+        quota_url = _base_url(env, ev.HIVE_OTEL_QUOTA_URL, "a base URL like http://127.0.0.1:4318")
         quota_refresh_s = _float(env, ev.HIVE_OTEL_QUOTA_REFRESH_S, DEFAULT_QUOTA_REFRESH_S)
         if quota_refresh_s <= 0:
             raise SettingsError(f"{ev.HIVE_OTEL_QUOTA_REFRESH_S}: must be positive, got {quota_refresh_s}")
-
         max_request_bytes = _int(env, ev.HIVE_OTEL_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_BYTES)
         if max_request_bytes < MIN_MAX_REQUEST_BYTES:
             raise SettingsError(
@@ -169,10 +166,7 @@ class ClientSettings:
             hive_home=home,
             state_dir=state_dir,
             endpoint=endpoint,
-            protocol=protocol,
-            headers=headers,
-            compression=compression,
-            timeout_ms=_int(env, ev.OTEL_EXPORTER_OTLP_TIMEOUT, DEFAULT_TIMEOUT_MS),
+            **_exporter_options(env),
             service_name=env.get(ev.OTEL_SERVICE_NAME, "").strip() or "hive",
             resource_attributes=parse_key_values(
                 env.get(ev.OTEL_RESOURCE_ATTRIBUTES, ""), ev.OTEL_RESOURCE_ATTRIBUTES

@@ -30,11 +30,11 @@ COLLECTOR_COMMAND_MODULES = {
     "collector": "collector",
     "tokens": "collector",
     "migrate": "collector",
+    "reconcile": "collector",
+    "settle": "collector",
     "usage": "collector",
     "sql": "collector",
     "status": "collector",
-    "reconcile": "collector",
-    "settle": "collector",
     "report": "collector",
     "api": "api",
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import io
 import json
 import os
@@ -77,6 +78,13 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply the ClickHouse migrations (idempotent).
+
+    Apply the migrations under clickhouse/migrations the store has not run yet (opening a store does it too),
+    or roll back with --down-to; --restamp-prefold first records a store migrated before the migrations were
+    folded (clickhouse/migrations/README.md). Exit codes: 0 ok, 2 usage error, 3 store unavailable, locked or
+    migrated by another set of migrations.
+    """
     options = RenderOptions(cluster=args.cluster, ttl_days=args.ttl_days)
     store = open_store(args.store, migrate=False)
     try:
@@ -101,6 +109,11 @@ def _restamped(stamped: list[int]) -> str:
 
 
 def _cmd_usage(args: argparse.Namespace) -> int:
+    """Usage rollups grouped by keys.
+
+    Tokens, cost and calls from the usage rollups, grouped by the given keys, over [--since, --until).
+    Exit codes: 0 ok, 2 bad key or time, 3 store unavailable or locked.
+    """
     keys = parse_keys(args.group_by, GROUP_KEYS)
     if not keys:
         raise ValueError(f"--group-by needs at least one of {', '.join(GROUP_KEYS)}")
@@ -118,6 +131,12 @@ def _cmd_usage(args: argparse.Namespace) -> int:
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
+    """Run one read-only SQL statement on the store (the operator's console).
+
+    One SELECT over every tenant's rows, under the console policy (README: The SQL console). Through a
+    running collector it needs an admin token and this machine. Exit codes: 0 ok, 2 refused or bad
+    statement, 3 store unavailable or locked.
+    """
     if not is_read_only_sql(args.statement):
         raise ValueError("only one SELECT is allowed")
     reader, close = open_reader(args.store)
@@ -130,6 +149,10 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    """Sessions with status, phase and last-seen time.
+
+    The most recently seen sessions first. Exit codes: 0 ok, 3 store unavailable or locked.
+    """
     reader, close = open_reader(args.store)
     try:  # the store's tables, or the collector that owns the store, asked by parameters
         columns, rows = recent_sessions(reader, args.tenant, args.limit)
@@ -140,6 +163,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_reconcile(args: argparse.Namespace) -> int:
+    """Rebuild the usage ledger and rollups from the facts.
+
+    Rebuild the signed ledger, the rollups and the key index from the deduplicated usage facts.
+    Exit codes: 0 ok, 3 store unavailable or locked.
+    """
     store = open_store(args.store)
     try:
         result = store.reconcile()
@@ -150,6 +178,11 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def _cmd_settle(args: argparse.Namespace) -> int:
+    """Make the facts and rollups agree with the calls as merged by ClickHouse (several collectors).
+
+    For several collectors on one ClickHouse server (docs/scaling.md). Exit codes: 0 ok, 3 store unavailable
+    or locked.
+    """
     store = open_store(args.store)
     try:
         while True:
@@ -166,6 +199,12 @@ def _cmd_settle(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    """Write the usage and status charts as one self-contained HTML page.
+
+    For people without Grafana: the panels of the Usage and Status dashboards, drawn with the plotly.js
+    embedded in the page, which opens offline. Exit codes: 0 written, 1 written but some panels failed,
+    2 usage error, 3 store unavailable or locked.
+    """
     from hive_otel.collector.report import write_report
 
     try:  # the store, or the collector that owns it
@@ -194,7 +233,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_collector(args: argparse.Namespace) -> int:
-    """Open the store, serve until SIGTERM/SIGINT, shut down gracefully; returns the exit code."""
+    """Receive OTLP (gRPC and HTTP) into the store, and serve the API on the HTTP port.
+
+    Run the OTLP receiver, with the status and usage API on its HTTP port, in the foreground until SIGTERM or
+    SIGINT. Requests are acknowledged only after the store has ingested them. Without --tokens the collector
+    is single-tenant ('local') and listens on loopback only. Exit codes: 0 after a clean shutdown, 1 when a
+    port is taken, 2 for invalid settings, 3 when the store cannot be opened or another process owns the
+    embedded store.
+    """
     try:
         config = ReceiverConfig.from_env(grpc=args.grpc, http=args.http, max_body=args.max_body, tokens=args.tokens)
     except SettingsError as exc:
@@ -274,56 +320,47 @@ def _cmd_tokens_add(args: argparse.Namespace) -> int:
 # --- the parsers ------------------------------------------------------------------------------------
 
 
-def _tokens_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    env_flag(parser, "--tokens", ev.HIVE_OTEL_COLLECTOR_TOKENS, metavar="FILE", help=what,
-             fallback="none: single-tenant, loopback only; make one with `hive-otel tokens add`")  # fmt: skip
+def _command(
+    sub: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace], int]
+) -> argparse.ArgumentParser:
+    """A command on the store: ``--store``, and ``run`` with its usage and store errors turned into exit codes.
+    Its one-line help and its description are ``run``'s docstring (first paragraph, then the rest)."""
+    summary, _, details = inspect.cleandoc(run.__doc__ or "").partition("\n\n")
+    parser = sub.add_parser(name, help=summary[0].lower() + summary[1:].rstrip("."), description=details)
+    store_flag(parser)
+    parser.set_defaults(func=_guarded(run))
+    return parser
 
 
 def _add_collector(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "collector",
-        help="receive OTLP (gRPC and HTTP) into the store, and serve the API on the HTTP port",
-        description=(
-            "Run the OTLP receiver, with the status and usage API on its HTTP port, in the foreground until "
-            "SIGTERM or SIGINT. Requests are acknowledged only after the store has ingested them. Without "
-            "--tokens the collector is single-tenant ('local') and listens on loopback only. Exit codes: 0 after "
-            "a clean shutdown, 1 when a port is taken, 2 for invalid settings, 3 when the store cannot be opened "
-            "or another process owns the embedded store."
-        ),
-    )
-    store_flag(parser)
-    parser.add_argument(
-        "--grpc", metavar="HOST:PORT", help=f"OTLP/gRPC listen address (default: {DEFAULT_GRPC_ENDPOINT}; port 0 = any)"
-    )
-    parser.add_argument(
-        "--http", metavar="HOST:PORT", help=f"OTLP/HTTP listen address (default: {DEFAULT_HTTP_ENDPOINT}; port 0 = any)"
-    )
+    parser = _command(sub, "collector", _cmd_collector)
+    for flag, transport, address in (("--grpc", "gRPC", DEFAULT_GRPC_ENDPOINT), ("--http", "HTTP", DEFAULT_HTTP_ENDPOINT)):
+        parser.add_argument(
+            flag, metavar="HOST:PORT", help=f"OTLP/{transport} listen address (default: {address}; port 0 = any)"
+        )
     env_flag(parser, "--max-body", ev.HIVE_OTEL_COLLECTOR_MAX_BODY, metavar="BYTES", type=int,
              fallback=str(DEFAULT_MAX_BODY), help="largest request accepted, before and after gzip")  # fmt: skip
-    _tokens_flag(parser, "YAML/JSON file of bearer-token SHA-256 hashes and their tenants; every request then needs a "
-                 "listed token, and its tenant overwrites the payload's")  # fmt: skip
-    parser.set_defaults(func=_cmd_collector)
+    env_flag(parser, "--tokens", ev.HIVE_OTEL_COLLECTOR_TOKENS, metavar="FILE",
+             help="YAML/JSON file of bearer-token SHA-256 hashes and their tenants; every request then needs a "
+             "listed token, and its tenant overwrites the payload's",
+             fallback="none: single-tenant, loopback only; make one with `hive-otel tokens add`")  # fmt: skip
 
 
 def _add_tokens(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "tokens",
-        help="hash bearer tokens and add them to a collector tokens file",
+        "tokens", help="hash bearer tokens and add them to a collector tokens file",
         description="The collector's tokens file (--tokens FILE) stores SHA-256 hashes of tokens, never tokens. "
         "Exit codes: 0 ok, 2 no token on stdin or an invalid entry.",
-    )
+    )  # fmt: skip
     actions = parser.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
-    hash_parser = actions.add_parser(
-        "hash",
-        help="print the SHA-256 hash of the token read from stdin",
+    actions.add_parser(
+        "hash", help="print the SHA-256 hash of the token read from stdin",
         description="Print the hash a tokens file lists for the token read from stdin (to add it by hand).",
-    )
-    hash_parser.set_defaults(func=_cmd_tokens_hash)
+    ).set_defaults(func=_cmd_tokens_hash)  # fmt: skip
     add = actions.add_parser(
-        "add",
-        help="append a token's hash and tenant to a tokens file",
+        "add", help="append a token's hash and tenant to a tokens file",
         description="Reads the token from stdin, or makes a new one with --generate and prints it once.",
-    )
+    )  # fmt: skip
     add.add_argument("--tenant", required=True, help="the tenant requests with this token write as")
     add.add_argument("--file", required=True, type=Path, help="the tokens file (created if missing)")
     add.add_argument("--admin", action="store_true", help="also allow SQL on /hive/v1/query from the collector's machine")
@@ -332,14 +369,8 @@ def _add_tokens(sub: argparse._SubParsersAction) -> None:
     add.set_defaults(func=_cmd_tokens_add)
 
 
-def _add_migrate(sub: argparse._SubParsersAction) -> None:
-    migrate = sub.add_parser(
-        "migrate",
-        help="apply the ClickHouse migrations (idempotent)",
-        description="Apply the migrations under clickhouse/migrations the store has not run yet (opening a store "
-        "does it too), or roll back with --down-to. Exit codes: 0 ok, 2 usage error, 3 store unavailable or locked.",
-    )
-    store_flag(migrate)
+def _add_store_commands(sub: argparse._SubParsersAction) -> None:
+    migrate = _command(sub, "migrate", _cmd_migrate)
     migrate.add_argument("--cluster", metavar="NAME", help="render ON CLUSTER NAME and Replicated* engines")
     migrate.add_argument("--ttl-days", type=int, default=0, metavar="N",
                          help="expire raw otel_* rows after N days (0, the default, keeps them)")  # fmt: skip
@@ -347,97 +378,40 @@ def _add_migrate(sub: argparse._SubParsersAction) -> None:
     migrate.add_argument("--restamp-prefold", action="store_true",
                          help="first record a store migrated by the complete pre-fold chain (0001-0034) as "
                          "migrated by the folded set: same schema, only schema_migrations changes")  # fmt: skip
-    migrate.set_defaults(func=_guarded(_cmd_migrate))
+    _command(sub, "reconcile", _cmd_reconcile)
+    settle = _command(sub, "settle", _cmd_settle)
+    settle.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
+                        help="settle again every SECONDS until interrupted (run one such process per store)")  # fmt: skip
 
 
-def _add_usage(sub: argparse._SubParsersAction) -> None:
-    use = sub.add_parser(
-        "usage",
-        help="usage rollups grouped by keys",
-        description="Tokens, cost and calls from the usage rollups, grouped by the given keys, over [--since, "
-        "--until). Exit codes: 0 ok, 2 bad key or time, 3 store unavailable or locked.",
-    )
-    store_flag(use)
+def _add_read_commands(sub: argparse._SubParsersAction) -> None:
+    use = _command(sub, "usage", _cmd_usage)
     use.add_argument("--group-by", required=True, metavar="KEY[,KEY...]", help=f"keys: {', '.join(GROUP_KEYS)}")
     use.add_argument("--since", metavar="WHEN",
                      help="from this time (inclusive): ISO (UTC unless an offset is given) or e.g. now-7d/d")  # fmt: skip
     use.add_argument("--until", metavar="WHEN", help="up to this time (exclusive): ISO or e.g. now/d")
     use.add_argument("--tenant", metavar="T", help="only this tenant")
     _format_arg(use)
-    use.set_defaults(func=_guarded(_cmd_usage))
-
-
-def _add_sql(sub: argparse._SubParsersAction) -> None:
-    sql = sub.add_parser(
-        "sql",
-        help="run one read-only SQL statement on the store (the operator's console)",
-        description="One SELECT over every tenant's rows, under the console policy (README: The SQL console). "
-        "Through a running collector it needs an admin token and this machine. Exit codes: 0 ok, 2 refused or "
-        "bad statement, 3 store unavailable or locked.",
-    )
-    store_flag(sql)
+    sql = _command(sub, "sql", _cmd_sql)
     sql.add_argument("statement", metavar="SQL", help='e.g. "SELECT model, count() FROM usage_facts FINAL GROUP BY model"')
     _format_arg(sql)
-    sql.set_defaults(func=_guarded(_cmd_sql))
-
-
-def _add_status(sub: argparse._SubParsersAction) -> None:
-    status = sub.add_parser(
-        "status",
-        help="sessions with status, phase and last-seen time",
-        description="The most recently seen sessions first. Exit codes: 0 ok, 3 store unavailable or locked.",
-    )
-    store_flag(status)
+    status = _command(sub, "status", _cmd_status)
     status.add_argument("--tenant", metavar="T", help="only this tenant")
     status.add_argument("--limit", type=int, default=100, help="at most this many sessions (default 100)")
     _format_arg(status)
-    status.set_defaults(func=_guarded(_cmd_status))
-
-
-def _add_reconcile(sub: argparse._SubParsersAction) -> None:
-    reconcile = sub.add_parser(
-        "reconcile",
-        help="rebuild the usage ledger and rollups from the facts",
-        description="Rebuild the signed ledger, the rollups and the key index from the deduplicated usage facts. "
-        "Exit codes: 0 ok, 3 store unavailable or locked.",
-    )
-    store_flag(reconcile)
-    reconcile.set_defaults(func=_guarded(_cmd_reconcile))
-
-
-def _add_settle(sub: argparse._SubParsersAction) -> None:
-    settle = sub.add_parser(
-        "settle",
-        help="make the facts and rollups agree with the calls as merged by ClickHouse (several collectors)",
-        description="For several collectors on one ClickHouse server (docs/scaling.md). Exit codes: 0 ok, "
-        "3 store unavailable or locked.",
-    )
-    store_flag(settle)
-    settle.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
-                        help="settle again every SECONDS until interrupted (run one such process per store)")  # fmt: skip
-    settle.set_defaults(func=_guarded(_cmd_settle))
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
     from hive_otel.collector.report import DEFAULT_SINCE
 
-    parser = sub.add_parser(
-        "report",
-        help="write the usage and status charts as one self-contained HTML page",
-        description="For people without Grafana: the panels of the Usage and Status dashboards, drawn with the "
-        "plotly.js embedded in the page, which opens offline. Exit codes: 0 written, 1 written but some panels "
-        "failed, 2 usage error, 3 store unavailable or locked.",
-    )
-    parser.add_argument("--html", required=True, type=Path, metavar="FILE", help="the page to write, e.g. report.html")
-    store_flag(parser)
-    parser.add_argument("--since", metavar="WHEN", help=f"start: ISO time or e.g. now-7d (default {DEFAULT_SINCE})")
-    parser.add_argument("--until", metavar="WHEN", help="end: ISO time or e.g. now-1d/d (default: now)")
-    parser.add_argument("--tenant", metavar="T", help="only this tenant")
-    parser.set_defaults(func=_guarded(_cmd_report))
+    report = _command(sub, "report", _cmd_report)
+    report.add_argument("--html", required=True, type=Path, metavar="FILE", help="the page to write, e.g. report.html")
+    report.add_argument("--since", metavar="WHEN", help=f"start: ISO time or e.g. now-7d (default {DEFAULT_SINCE})")
+    report.add_argument("--until", metavar="WHEN", help="end: ISO time or e.g. now-1d/d (default: now)")
+    report.add_argument("--tenant", metavar="T", help="only this tenant")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the commands this module runs (hive_otel.cli.COMMANDS lists them)."""
-    for add in (_add_collector, _add_tokens, _add_migrate, _add_usage, _add_sql, _add_status, _add_reconcile,
-                _add_settle, _add_report):  # fmt: skip
+    """Add the commands this module runs (hive_otel.cli.COMMANDS lists them, in this order)."""
+    for add in (_add_collector, _add_tokens, _add_store_commands, _add_read_commands, _add_report):
         add(sub)
