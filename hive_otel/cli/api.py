@@ -18,8 +18,7 @@ from hive_otel import environment_variables as ev
 from hive_otel.cli.flags import env_flag, store_flag
 from hive_otel.collector.auth.loopback import is_loopback_bind
 from hive_otel.collector.auth.principal import TenantAuth
-from hive_otel.collector.auth.tokens import TokenTable
-from hive_otel.collector.config import parse_host_port
+from hive_otel.collector.config import load_tokens, parse_host_port
 from hive_otel.settings import SettingsError
 
 __all__ = ["DEFAULT_API_ENDPOINT", "register"]
@@ -43,15 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_api(args: argparse.Namespace) -> int:
-    import os
-
     from hive_otel.collector.api.service import ApiService
     from hive_otel.collector.store.store import StoreError, chdb_path, default_store_url, open_store, read_owner
 
     try:
         listen = parse_host_port(args.listen, "--listen")
-        tokens_path = args.tokens or os.environ.get(ev.HIVE_OTEL_COLLECTOR_TOKENS, "").strip() or None
-        tokens = TokenTable.load(tokens_path) if tokens_path else None
+        tokens = load_tokens(args.tokens)
         if tokens is None and not is_loopback_bind(listen.host):
             raise SettingsError("--listen: without --tokens the API listens on loopback only")
     except SettingsError as exc:

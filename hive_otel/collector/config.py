@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +25,7 @@ __all__ = [
     "TENANT_HEADER",
     "HostPort",
     "ReceiverConfig",
+    "load_tokens",
     "parse_host_port",
 ]
 
@@ -100,6 +102,15 @@ def parse_host_port(raw: str, name: str) -> HostPort:
 
 
 
+def load_tokens(tokens: str | Path | None, env: Mapping[str, str] | None = None) -> TokenTable | None:
+    """The tokens file ``--tokens`` names, else ``HIVE_OTEL_COLLECTOR_TOKENS``; None when neither does.
+    Raises :class:`SettingsError` naming whichever of the two gave a bad file."""
+    env = os.environ if env is None else env
+    path = tokens or env.get(ev.HIVE_OTEL_COLLECTOR_TOKENS, "").strip() or None
+    flag = "--tokens" if tokens else f"${ev.HIVE_OTEL_COLLECTOR_TOKENS}"
+    return TokenTable.load(path, flag) if path else None
+
+
 @dataclass(frozen=True)
 class ReceiverConfig:
     """Everything the OTLP receiver needs; construct it through :meth:`from_env` or directly."""
@@ -161,9 +172,7 @@ class ReceiverConfig:
     ) -> ReceiverConfig:
         """Resolve flags over ``HIVE_OTEL_COLLECTOR_MAX_BODY`` / ``HIVE_OTEL_COLLECTOR_TOKENS`` over defaults."""
         env = os.environ if env is None else env
-        tokens_path = tokens or env.get(ev.HIVE_OTEL_COLLECTOR_TOKENS, "").strip() or None
-        flag = "--tokens" if tokens else f"${ev.HIVE_OTEL_COLLECTOR_TOKENS}"
-        table = TokenTable.load(tokens_path, flag) if tokens_path else None
+        table = load_tokens(tokens, env)
         if max_body is None:
             raw = env.get(ev.HIVE_OTEL_COLLECTOR_MAX_BODY, "").strip()
             try:
