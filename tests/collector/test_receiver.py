@@ -402,6 +402,24 @@ def test_unknown_path_and_method(collector: CollectorServer) -> None:
     assert get(collector, "/v1/traces").status == 405
 
 
+def test_the_receiver_serves_the_app_and_tells_the_listeners_it_is_given(store: RecordingStore) -> None:
+    """It builds no API itself: what answers under /api/ and who hears of an ingest are its arguments."""
+
+    async def api(scope, receive, send) -> None:  # the smallest ASGI app: names the path it was asked
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    heard: list[tuple[str, str]] = []
+    listener = lambda signal, request, tenant: heard.append((signal, tenant))  # noqa: E731
+    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0", mount=api, listeners=[listener]) as collector:
+        assert get(collector, "/api/sessions").body == b"/api/sessions"
+        assert post(collector, "/v1/traces", GOOD_BODY, headers={"x-hive-tenant-id": "acme"}).status == 200
+        assert get(collector, "/healthz").status == 200  # its own routes stay its own
+    assert heard == [("traces", "acme")]
+    with CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0") as bare:
+        assert get(bare, "/api/sessions").status == 404  # nothing given, nothing mounted
+
+
 def test_bad_clients_do_not_disturb_a_concurrent_good_client(collector: CollectorServer, store: RecordingStore) -> None:
     good_statuses: list[int] = []
     stop = threading.Event()
