@@ -3,8 +3,9 @@
 One call can reach us as a bus event (``llm_turn_complete``, ``tool_call_*``: model, cost, cached
 tokens, wall-clock times) and as an L3 step line (Hive's own trace and span ids, latency, verdict),
 in either order or only one of them. Each half is a ``LlmCall``/``ToolCall`` with the fields its
-channel knows; :func:`merge_llm` / :func:`merge_tool` keep the richer value of each field, and the
-stable ``call_key`` travels on the span so the store can merge halves that were sent apart.
+channel knows; :func:`merge_llm` / :func:`merge_tool` join them by :mod:`hive_otel.call_merge`'s rules,
+the ones the store applies to halves sent apart (by the stable ``call_key`` the span carries), so a
+call joined here and one joined in the store are the same.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 from hive_otel import attributes as A
+from hive_otel.call_merge import RULES, Rule, larger_attributes, pick, pick_together
+from hive_otel.call_merge import SOURCE_BOTH as SOURCE_BOTH  # the call sources, re-exported for the mapping
+from hive_otel.call_merge import SOURCE_EVENT as SOURCE_EVENT
+from hive_otel.call_merge import SOURCE_LOG as SOURCE_LOG
 from hive_otel.client.mapping.ids import derive_span_id, session_trace_id
 from hive_otel.client.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode
-
-SOURCE_EVENT = "event"
-SOURCE_LOG = "log"
-SOURCE_BOTH = "event+log"
 
 # litellm-style "provider/model" prefixes → OpenTelemetry gen_ai.provider.name values.
 _PROVIDER_PREFIXES = {
@@ -127,56 +128,84 @@ class ToolCall:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-_LACKING = (None, "", False)  # an event-half field with one of these values is filled from the log half
-_ABSENT = (None, "")  # ... unless the log half's value is one of these
-_field_names: dict[type, tuple[str, ...]] = {}
-
-
-def _merge(event_half: LlmCall | ToolCall, log_half: LlmCall | ToolCall) -> None:
-    """Fill every field the event half lacks from the log half (event values win when both exist)."""
-    names = _field_names.get(type(event_half))
-    if names is None:  # looked up once per class: dataclasses.fields() is slow on every merge
-        names = _field_names[type(event_half)] = tuple(f.name for f in fields(event_half))
-    for name in names:
-        if getattr(event_half, name) in _LACKING:
-            value = getattr(log_half, name)
-            if value not in _ABSENT:
+def _join(event_half: LlmCall | ToolCall, log_half: LlmCall | ToolCall) -> None:
+    """Set every field of the event half to the joined call's, by :data:`hive_otel.call_merge.RULES`."""
+    for names, rule in _plan(type(event_half)):
+        if rule.together:
+            values = pick_together(rule.winner, _get(event_half, names), _get(log_half, names))
+            for name, value in zip(names, values, strict=True):
                 setattr(event_half, name, value)
+        elif names == ("resource",):
+            event_half.resource = _joined_resource(event_half.resource, log_half.resource)
+        else:
+            for name in names:
+                setattr(event_half, name, pick(rule.winner, getattr(event_half, name), getattr(log_half, name)))
+
+
+def _get(call: LlmCall | ToolCall, names: tuple[str, ...]) -> tuple:
+    return tuple(getattr(call, name) for name in names)
+
+
+_plans: dict[type, list[tuple[tuple[str, ...], Rule]]] = {}
+
+
+def _plan(cls: type) -> list[tuple[tuple[str, ...], Rule]]:
+    """Per rule, the fields of ``cls`` it decides (looked up once per class: dataclasses.fields() is slow)."""
+    plan = _plans.get(cls)
+    if plan is None:
+        names = {f.name for f in fields(cls)}
+        plan = [(tuple(n for n in rule.fields if n in names), rule) for rule in RULES.values()]
+        plan = _plans[cls] = [(n, rule) for n, rule in plan if n]
+    return plan
+
+
+def _joined_resource(event_resource: Resource, log_resource: Resource) -> Resource:
+    if event_resource == log_resource:
+        return event_resource
+    return Resource.of(larger_attributes(event_resource.as_dict(), log_resource.as_dict()))
 
 
 def merge_llm(event_half: LlmCall, log_half: LlmCall) -> LlmCall:
-    _merge(event_half, log_half)
-    # Hive's own ids and its measured latency come from the L3 line; they must win.
-    event_half.trace_id, event_half.span_id = log_half.trace_id, log_half.span_id
-    event_half.parent_span_id = log_half.parent_span_id
-    event_half.source = SOURCE_BOTH
+    # Each half as its span alone would have it: the event's start and latency (first delta to end).
+    event_half.start_ns, _, event_half.latency_ms = llm_window(event_half)
+    _join(event_half, log_half)
     return event_half
 
 
 def merge_tool(event_half: ToolCall, log_half: ToolCall) -> ToolCall:
-    _merge(event_half, log_half)
-    event_half.trace_id, event_half.step_span_id = log_half.trace_id, log_half.step_span_id
-    event_half.source = SOURCE_BOTH
+    event_half.start_ns, event_half.end_ns, event_half.latency_ms = tool_window(event_half)
+    _join(event_half, log_half)
     return event_half
 
 
-def llm_call_span(call: LlmCall) -> SpanRecord:
-    model = call.model or ""
+def llm_window(call: LlmCall) -> tuple[int, int, int]:
+    """(start, end, latency ms) of an LLM call: an event half's start (first delta, else its end), a
+    log-only call ``latency`` before its line's time; at least its latency long."""
     end_ns = call.end_ns or call.fallback_time_ns or 0
-    if call.latency_ms is not None:
-        start_ns = end_ns - call.latency_ms * 1_000_000
-    else:
+    if call.end_ns is not None:  # the bus event is in
         start_ns = call.start_ns if call.start_ns is not None and call.start_ns <= end_ns else end_ns
-    latency_ms = call.latency_ms if call.latency_ms is not None else (end_ns - start_ns) // 1_000_000
-
-    if call.trace_id is not None and call.span_id is not None:
-        trace_id, span_id = call.trace_id, call.span_id
-        parent = call.parent_span_id or b""
     else:
-        trace_id = session_trace_id(call.session_id)
-        span_id = derive_span_id(call.call_key)
-        parent = call.event_parent_span_id or b""
+        start_ns = end_ns - (call.latency_ms or 0) * 1_000_000
+    latency_ms = call.latency_ms if call.latency_ms is not None else (end_ns - start_ns) // 1_000_000
+    return start_ns, max(end_ns, start_ns + latency_ms * 1_000_000), int(latency_ms)
 
+
+def tool_window(call: ToolCall) -> tuple[int, int, int]:
+    """(start, end, latency ms) of a tool call: its start (else its end), at least its latency long."""
+    end_ns = call.end_ns or call.start_ns or 0
+    start_ns = call.start_ns if call.start_ns is not None else end_ns
+    latency_ms = call.latency_ms if call.latency_ms is not None else max(0, end_ns - start_ns) // 1_000_000
+    return start_ns, max(end_ns, start_ns + latency_ms * 1_000_000), int(latency_ms)
+
+
+def _llm_ids(call: LlmCall) -> tuple[bytes, bytes, bytes]:
+    """(trace, span, parent): Hive's L3 ids where the call has them, else derived in the session trace."""
+    if call.trace_id is not None and call.span_id is not None:
+        return call.trace_id, call.span_id, call.parent_span_id or b""
+    return session_trace_id(call.session_id), derive_span_id(call.call_key), call.event_parent_span_id or b""
+
+
+def _llm_attributes(call: LlmCall, latency_ms: int) -> Attributes:
     attrs: Attributes = {
         A.GEN_AI_OPERATION_NAME: A.OP_CHAT,
         A.HIVE_CALL_KEY: call.call_key,
@@ -185,18 +214,16 @@ def llm_call_span(call: LlmCall) -> SpanRecord:
         A.HIVE_ITERATION: call.iteration,
         A.GEN_AI_USAGE_INPUT_TOKENS: call.input_tokens,
         A.GEN_AI_USAGE_OUTPUT_TOKENS: call.output_tokens,
-        A.HIVE_LATENCY_MS: int(latency_ms),
+        A.HIVE_LATENCY_MS: latency_ms,
     }
-    if model:
-        attrs[A.GEN_AI_REQUEST_MODEL] = model
-        attrs[A.GEN_AI_RESPONSE_MODEL] = model
-        provider = provider_for_model(model)
+    if call.model:
+        attrs[A.GEN_AI_REQUEST_MODEL] = attrs[A.GEN_AI_RESPONSE_MODEL] = call.model
+        provider = provider_for_model(call.model)
         if provider:
             attrs[A.GEN_AI_PROVIDER_NAME] = provider
-    if call.cached_tokens is not None:
-        attrs[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = call.cached_tokens
-    if call.cache_creation_tokens is not None:
-        attrs[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = call.cache_creation_tokens
+    cache = ((A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, call.cached_tokens),
+             (A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, call.cache_creation_tokens))  # fmt: skip
+    attrs.update((key, value) for key, value in cache if value is not None)
     if call.cost_usd is not None:
         # 0.0 from the runtime means "not priced", never "free" (aden-hive's own contract).
         attrs[A.HIVE_COST_USD] = float(call.cost_usd)
@@ -206,27 +233,33 @@ def llm_call_span(call: LlmCall) -> SpanRecord:
     if call.stop_reason:
         attrs[A.HIVE_STOP_REASON] = call.stop_reason
         attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = [call.stop_reason]
-    if call.execution_id:
-        attrs[A.HIVE_EXECUTION_ID] = call.execution_id
-    if call.stream_id:
-        attrs[A.HIVE_STREAM_ID] = call.stream_id
-    if call.verdict:
-        attrs[A.HIVE_VERDICT] = call.verdict
-    if call.output_text:
-        attrs[A.GEN_AI_OUTPUT_TEXT] = call.output_text
-    status, message = StatusCode.UNSET, ""
-    if call.error or call.is_partial:
-        status = StatusCode.ERROR
-        attrs[A.ERROR_TYPE] = "partial" if call.is_partial and not call.error else "step_error"
-        if call.error:
-            attrs[A.HIVE_ERROR_MESSAGE] = call.error
-            message = call.error
+    texts = ((A.HIVE_EXECUTION_ID, call.execution_id), (A.HIVE_STREAM_ID, call.stream_id),
+             (A.HIVE_VERDICT, call.verdict), (A.GEN_AI_OUTPUT_TEXT, call.output_text))  # fmt: skip
+    attrs.update((key, value) for key, value in texts if value)
+    return attrs
+
+
+def _llm_status(call: LlmCall, attrs: Attributes) -> tuple[StatusCode, str]:
+    """A failed or partial step is an error span; its message only when the policy kept it."""
+    if not (call.error or call.is_partial):
+        return StatusCode.UNSET, ""
+    attrs[A.ERROR_TYPE] = "partial" if call.is_partial and not call.error else "step_error"
+    if call.error:
+        attrs[A.HIVE_ERROR_MESSAGE] = call.error
+    return StatusCode.ERROR, call.error or ""
+
+
+def llm_call_span(call: LlmCall) -> SpanRecord:
+    start_ns, end_ns, latency_ms = llm_window(call)
+    trace_id, span_id, parent = _llm_ids(call)
+    attrs = _llm_attributes(call, latency_ms)
+    status, message = _llm_status(call, attrs)
     return SpanRecord(
         resource=call.resource,
         trace_id=trace_id,
         span_id=span_id,
         parent_span_id=parent,
-        name=f"{A.OP_CHAT} {model}" if model else A.OP_CHAT,
+        name=f"{A.OP_CHAT} {call.model}" if call.model else A.OP_CHAT,
         kind=SpanKind.CLIENT,
         start_ns=start_ns,
         end_ns=end_ns,
@@ -237,12 +270,7 @@ def llm_call_span(call: LlmCall) -> SpanRecord:
 
 
 def tool_call_span(call: ToolCall) -> SpanRecord:
-    end_ns = call.end_ns or call.start_ns or 0
-    start_ns = call.start_ns if call.start_ns is not None else end_ns
-    if call.latency_ms is not None and call.end_ns is None:
-        end_ns = start_ns + call.latency_ms * 1_000_000
-    latency_ms = call.latency_ms if call.latency_ms is not None else max(0, end_ns - start_ns) // 1_000_000
-
+    start_ns, end_ns, latency_ms = tool_window(call)
     if call.trace_id is not None and call.step_span_id is not None:
         trace_id, parent = call.trace_id, call.step_span_id
         span_id = derive_span_id("tool", trace_id.hex(), call.tool_use_id)
@@ -257,7 +285,7 @@ def tool_call_span(call: ToolCall) -> SpanRecord:
         A.HIVE_CALL_KEY: call.call_key,
         A.HIVE_CALL_SOURCE: call.source,
         A.HIVE_TOOL_IS_ERROR: bool(call.is_error),
-        A.HIVE_LATENCY_MS: int(latency_ms),
+        A.HIVE_LATENCY_MS: latency_ms,
     }
     if call.node_id:
         attrs[A.HIVE_NODE_ID] = call.node_id
