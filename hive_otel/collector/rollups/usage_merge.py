@@ -1,13 +1,12 @@
 """Merge a batch's usage candidates into usage_facts and the signed usage_ledger.
 
-Field-wise merge, order-independent (every rule is a max over the versions seen, so L3-then-event
-and event-then-L3 end in the same row, and a replay of anything already merged changes nothing):
-
-* strings: non-empty wins (max; '' sorts first); tokens, cost, latency, is_error: max;
-* occurred_at: the (time_rank, occurred_at) maximum, i.e. a bus event's time beats a log line's;
-* trace_id/span_id: the lexicographically largest pair, so the choice is stable;
-* cost_source: runtime if any version was priced by the runtime, else an estimate from
-  genai-prices (kept as is while its inputs do not change), else unpriced; tools have none.
+Field-wise merge by :mod:`hive_otel.call_merge`'s rules, the client's (rendered into :func:`merge_sql`):
+every rule is a max over the versions seen, some ranked by the half a value came from, so L3-then-event
+and event-then-L3 end in the same row, the row the client makes when it joins the two itself, and a
+replay of anything already merged changes nothing. In short: Hive's L3 trace/span ids win, a bus
+event's time wins, the rest take the larger (for strings the non-empty) value. cost_source: runtime if
+any version was priced by the runtime, else an estimate from genai-prices (kept as is while its inputs
+do not change), else unpriced; tools have none.
 
 Only keys whose merged row differs from the stored one are written: a new fact version, plus a -1
 ledger row for the old version and a +1 row for the new one. The rollup views sum the ledger.
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hive_otel.call_merge import merged_columns_sql
 from hive_otel.collector.rollups.key_index import FINGERPRINT_SQL, STORED_SQL, batches_sql
 from hive_otel.collector.rollups.pricing import CostEstimator
 
@@ -41,8 +41,8 @@ _PRICING_INPUTS = ["model", "provider", "input_tokens", "output_tokens", "cached
                    "cache_creation_tokens", "occurred_at"]  # fmt: skip
 # Columns the candidates carry (usage_staging); facts add cost_estimated_usd and status.
 CANDIDATE_COLUMNS = [c for c in FACT_COLUMNS if c not in ("cost_estimated_usd", "status", "tenant", "call_key")]
-_MAX_COLUMNS = [c for c in CANDIDATE_COLUMNS if c not in (
-    "cost_source", "occurred_at", "time_rank", "trace_id", "span_id", "call_source")]  # fmt: skip
+# Merged by hive_otel.call_merge's rules; cost_source is decided after the merge, by _price.
+_MERGED_COLUMNS = [c for c in CANDIDATE_COLUMNS if c != "cost_source"]
 _OLD_COLUMNS = [c for c in FACT_COLUMNS if c not in ("tenant", "call_key")]
 
 
@@ -54,7 +54,7 @@ def merge_sql(batches: list[int]) -> str:
     fact is stored for the key or the key has more than one such candidate.
     """
     candidate_cols = ", ".join(CANDIDATE_COLUMNS)
-    merged = ",\n    ".join(f"max({c}) AS {c}" for c in _MAX_COLUMNS)
+    merged = ",\n    ".join(merged_columns_sql(_MERGED_COLUMNS))
     old = ",\n    ".join(f"anyIf({c}, is_old = 1) AS old_{c}" for c in _OLD_COLUMNS)
     pending = (
         f"batch IN ({batches_sql(batches)}) AND call_key != '' AND refused = '' "
@@ -65,11 +65,6 @@ SELECT
     tenant, call_key,
     {merged},
     max(cost_source = 'runtime') AS runtime_priced,
-    max((time_rank, occurred_at)) AS _t, _t.1 AS time_rank, _t.2 AS occurred_at,
-    max((trace_id, span_id)) AS _ids, _ids.1 AS trace_id, _ids.2 AS span_id,
-    multiIf(max(position(call_source, 'event') > 0) AND max(position(call_source, 'log') > 0), 'event+log',
-            max(position(call_source, 'event') > 0), 'event',
-            max(position(call_source, 'log') > 0), 'log', '') AS call_source,
     max(is_old) AS has_old,
     maxIf(version, is_old = 1) AS old_version,
     groupUniqArrayIf(batch, is_old = 0) AS batches,
