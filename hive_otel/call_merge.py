@@ -92,26 +92,52 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 
-def _has(value: object) -> bool:
+def has_value(value: object) -> bool:
+    """Whether a half knows this field (None and empty text are "does not know"; 0 and False are values)."""
     return value is not None and value != "" and value != b""
+
+
+def _log_wins(event_value: object, log_value: object) -> object:
+    return log_value if has_value(log_value) else event_value
+
+
+def _event_wins(event_value: object, log_value: object) -> object:
+    return event_value if has_value(event_value) else log_value
+
+
+def _larger(event_value: object, log_value: object) -> object:
+    if not has_value(log_value):
+        return event_value
+    return max(event_value, log_value) if has_value(event_value) else log_value  # type: ignore[type-var]
+
+
+def _both(event_source: object, log_source: object) -> str:
+    return join_sources(str(event_source or ""), str(log_source or ""))
+
+
+# How each winner picks a field of the joined call from its value in each half.
+PICKERS = {
+    Winner.LOG: _log_wins,
+    Winner.LOG_ONLY: _log_wins,
+    Winner.EVENT: _event_wins,
+    Winner.EVENT_ONLY: _event_wins,
+    Winner.LARGER: _larger,
+    Winner.BOTH: _both,
+}
 
 
 def pick(winner: Winner, event_value: object, log_value: object) -> object:
     """One field of the joined call, from its value in each half."""
-    if winner is Winner.BOTH:
-        return join_sources(str(event_value or ""), str(log_value or ""))
-    if not _has(log_value):
-        return event_value
-    if not _has(event_value):
-        return log_value
-    if winner is Winner.LARGER:
-        return max(event_value, log_value)  # type: ignore[type-var]
-    return log_value if winner in (Winner.LOG, Winner.LOG_ONLY) else event_value
+    return PICKERS[winner](event_value, log_value)
+
+
+def _whole(values: tuple) -> bool:
+    return None not in values and "" not in values and b"" not in values
 
 
 def pick_together(winner: Winner, event_values: tuple, log_values: tuple) -> tuple:
     """Fields that win together (a trace id and its span id): one half's, whole, where it has them all."""
-    event_whole, log_whole = all(map(_has, event_values)), all(map(_has, log_values))
+    event_whole, log_whole = _whole(event_values), _whole(log_values)
     if winner is Winner.LOG:
         return log_values if log_whole or not event_whole else event_values
     return event_values if event_whole or not log_whole else log_values
@@ -129,8 +155,8 @@ def larger_attributes(event_attrs: dict[str, object], log_attrs: dict[str, objec
 
 def join_sources(*sources: str) -> str:
     """``event``, ``log`` or ``event+log``: the halves present in any of ``sources``."""
-    event = any(SOURCE_EVENT in s for s in sources)
-    log = any(SOURCE_LOG in s for s in sources)
+    seen = "+".join(sources)
+    event, log = SOURCE_EVENT in seen, SOURCE_LOG in seen
     return SOURCE_BOTH if event and log else SOURCE_EVENT if event else SOURCE_LOG if log else ""
 
 

@@ -10,11 +10,13 @@ call joined here and one joined in the store are the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
+from operator import attrgetter
 
 from hive_otel import attributes as A
-from hive_otel.call_merge import RULES, Rule, larger_attributes, pick, pick_together
+from hive_otel.call_merge import RULES, Winner, join_sources, larger_attributes, pick_together
 from hive_otel.call_merge import SOURCE_BOTH as SOURCE_BOTH  # the call sources, re-exported for the mapping
 from hive_otel.call_merge import SOURCE_EVENT as SOURCE_EVENT
 from hive_otel.call_merge import SOURCE_LOG as SOURCE_LOG
@@ -129,40 +131,73 @@ class ToolCall:
 
 
 def _join(event_half: LlmCall | ToolCall, log_half: LlmCall | ToolCall) -> None:
-    """Set every field of the event half to the joined call's, by :data:`hive_otel.call_merge.RULES`."""
-    for names, rule in _plan(type(event_half)):
-        if rule.together:
-            values = pick_together(rule.winner, _get(event_half, names), _get(log_half, names))
+    """Set every field of the event half to the joined call's, by :data:`hive_otel.call_merge.RULES`.
+
+    The event half becomes the joined call, so a field it wins is set only where it lacks a value."""
+    plan = _plan(type(event_half))
+    for names, get, winner in plan.together:
+        event_values = get(event_half)
+        values = pick_together(winner, event_values, get(log_half))
+        if values is not event_values:
             for name, value in zip(names, values, strict=True):
                 setattr(event_half, name, value)
-        elif names == ("resource",):
-            event_half.resource = _joined_resource(event_half.resource, log_half.resource)
-        else:
-            for name in names:
-                setattr(event_half, name, pick(rule.winner, getattr(event_half, name), getattr(log_half, name)))
+    # has_value() inline, and nothing set that stays: this runs for every field of every joined call.
+    for name in plan.event_wins:
+        if getattr(event_half, name) in _LACKING:
+            value = getattr(log_half, name)
+            if value not in _LACKING:
+                setattr(event_half, name, value)
+    for name in plan.log_wins:
+        value = getattr(log_half, name)
+        if value not in _LACKING:
+            setattr(event_half, name, value)
+    for name in plan.larger:
+        value = getattr(log_half, name)
+        if value not in _LACKING:
+            mine = getattr(event_half, name)
+            if mine in _LACKING or value > mine:
+                setattr(event_half, name, value)
+    event_half.source = join_sources(event_half.source, log_half.source)
+    if event_half.resource != log_half.resource:
+        event_half.resource = Resource.of(larger_attributes(event_half.resource.as_dict(), log_half.resource.as_dict()))
 
 
-def _get(call: LlmCall | ToolCall, names: tuple[str, ...]) -> tuple:
-    return tuple(getattr(call, name) for name in names)
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The rules for one class's fields, grouped for :func:`_join` (made once per class)."""
+
+    together: list[tuple[tuple[str, ...], Callable[[object], tuple], Winner]]  # fields, their getter, winner
+    event_wins: list[str]
+    log_wins: list[str]
+    larger: list[str]
 
 
-_plans: dict[type, list[tuple[tuple[str, ...], Rule]]] = {}
+_plans: dict[type, _Plan] = {}
+_LACKING = (None, "", b"")  # what call_merge.has_value() calls "this half does not know it"
 
 
-def _plan(cls: type) -> list[tuple[tuple[str, ...], Rule]]:
-    """Per rule, the fields of ``cls`` it decides (looked up once per class: dataclasses.fields() is slow)."""
+def _plan(cls: type) -> _Plan:
     plan = _plans.get(cls)
     if plan is None:
-        names = {f.name for f in fields(cls)}
-        plan = [(tuple(n for n in rule.fields if n in names), rule) for rule in RULES.values()]
-        plan = _plans[cls] = [(n, rule) for n, rule in plan if n]
+        names = {f.name for f in fields(cls)} - {"resource"}  # dataclasses.fields() is slow: once per class
+        plan = _Plan([], [], [], [])  # "source" (Winner.BOTH) is joined by _join itself
+        for rule in RULES.values():
+            mine = [n for n in rule.fields if n in names]
+            if rule.together and mine:
+                get = attrgetter(*mine) if len(mine) > 1 else lambda call, name=mine[0]: (getattr(call, name),)
+                plan.together.append((tuple(mine), get, rule.winner))
+            elif rule.together or rule is RULES["key"]:  # the key's fields are equal in both halves
+                continue
+            elif rule.winner in (Winner.EVENT, Winner.EVENT_ONLY):
+                plan.event_wins.extend(mine)
+            elif rule.winner in (Winner.LOG, Winner.LOG_ONLY):
+                plan.log_wins.extend(mine)
+            elif rule.winner is Winner.LARGER:
+                plan.larger.extend(mine)
+            elif mine != ["source"]:
+                raise TypeError(f"{cls.__name__}: no way to join {mine} by {rule.winner}")
+        _plans[cls] = plan
     return plan
-
-
-def _joined_resource(event_resource: Resource, log_resource: Resource) -> Resource:
-    if event_resource == log_resource:
-        return event_resource
-    return Resource.of(larger_attributes(event_resource.as_dict(), log_resource.as_dict()))
 
 
 def merge_llm(event_half: LlmCall, log_half: LlmCall) -> LlmCall:
@@ -221,9 +256,10 @@ def _llm_attributes(call: LlmCall, latency_ms: int) -> Attributes:
         provider = provider_for_model(call.model)
         if provider:
             attrs[A.GEN_AI_PROVIDER_NAME] = provider
-    cache = ((A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, call.cached_tokens),
-             (A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, call.cache_creation_tokens))  # fmt: skip
-    attrs.update((key, value) for key, value in cache if value is not None)
+    if call.cached_tokens is not None:
+        attrs[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = call.cached_tokens
+    if call.cache_creation_tokens is not None:
+        attrs[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = call.cache_creation_tokens
     if call.cost_usd is not None:
         # 0.0 from the runtime means "not priced", never "free" (aden-hive's own contract).
         attrs[A.HIVE_COST_USD] = float(call.cost_usd)
@@ -233,9 +269,14 @@ def _llm_attributes(call: LlmCall, latency_ms: int) -> Attributes:
     if call.stop_reason:
         attrs[A.HIVE_STOP_REASON] = call.stop_reason
         attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = [call.stop_reason]
-    texts = ((A.HIVE_EXECUTION_ID, call.execution_id), (A.HIVE_STREAM_ID, call.stream_id),
-             (A.HIVE_VERDICT, call.verdict), (A.GEN_AI_OUTPUT_TEXT, call.output_text))  # fmt: skip
-    attrs.update((key, value) for key, value in texts if value)
+    if call.execution_id:
+        attrs[A.HIVE_EXECUTION_ID] = call.execution_id
+    if call.stream_id:
+        attrs[A.HIVE_STREAM_ID] = call.stream_id
+    if call.verdict:
+        attrs[A.HIVE_VERDICT] = call.verdict
+    if call.output_text:
+        attrs[A.GEN_AI_OUTPUT_TEXT] = call.output_text
     return attrs
 
 
