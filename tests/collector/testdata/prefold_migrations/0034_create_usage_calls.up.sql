@@ -3,8 +3,8 @@
 -- order-independent and idempotent whichever collector wrote which version, and whenever parts merge.
 -- It is what a call is once every version is in, even when two collectors each saw the call as new
 -- (each with one half of it, or both with all of it) at the same instant. Store.settle() brings
--- usage_facts and the rollups to it (hive_otel/collector/rollups/settle.py); the rules are those of
--- hive_otel/call_merge.py (ids ranked so Hive's L3 ids win), over the versions the collectors wrote. ZSTD(1), as usage_facts
+-- usage_facts and the rollups to it (hive_otel/collector/_settle.py); the rules are those of
+-- hive_otel/collector/_usage_merge.py, over the versions the collectors wrote. ZSTD(1), as usage_facts
 -- (migration 0027): call keys and span ids are random hex.
 CREATE TABLE IF NOT EXISTS usage_calls {on_cluster} (
     tenant LowCardinality(String) CODEC(ZSTD(1)),
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS usage_calls {on_cluster} (
     is_error SimpleAggregateFunction(max, UInt8) CODEC(ZSTD(1)),
     error_type SimpleAggregateFunction(max, String) CODEC(ZSTD(1)),
     time SimpleAggregateFunction(max, Tuple(UInt8, DateTime64(9, 'UTC'))) CODEC(ZSTD(1)) COMMENT '(time_rank, occurred_at)',
-    ids SimpleAggregateFunction(max, Tuple(UInt8, String, String)) CODEC(ZSTD(1)) COMMENT '(from L3, trace_id, span_id)',
+    ids SimpleAggregateFunction(max, Tuple(String, String)) CODEC(ZSTD(1)) COMMENT '(trace_id, span_id)',
     execution_id SimpleAggregateFunction(max, String) CODEC(ZSTD(1)),
     node_id SimpleAggregateFunction(max, String) CODEC(ZSTD(1)),
     call_source_bits SimpleAggregateFunction(groupBitOr, UInt8) CODEC(ZSTD(1)) COMMENT '1 event, 2 log',
@@ -52,7 +52,7 @@ AS SELECT
     if(startsWith(cost_source, 'estimated:'), cost_source, '') AS estimated_source,
     cost_estimated_usd, latency_ms, tool_name, is_error, error_type,
     (time_rank, occurred_at) AS time,
-    (toUInt8(position(call_source, 'log') > 0), trace_id, span_id) AS ids,
+    (trace_id, span_id) AS ids,
     execution_id, node_id,
     toUInt8(bitOr(position(call_source, 'event') > 0, 2 * (position(call_source, 'log') > 0))) AS call_source_bits,
     schema_version, version
@@ -64,7 +64,7 @@ SELECT
     tenant, call_key, kind, user, session, root_session, parent_session, colony, queen, worker, agent_role,
     model, provider, input_tokens, output_tokens, cached_tokens, cache_creation_tokens, cost_usd,
     toUInt8(cost_source = 'runtime'), if(startsWith(cost_source, 'estimated:'), cost_source, ''),
-    cost_estimated_usd, latency_ms, tool_name, is_error, error_type, (time_rank, occurred_at), (toUInt8(position(call_source, 'log') > 0), trace_id, span_id),
+    cost_estimated_usd, latency_ms, tool_name, is_error, error_type, (time_rank, occurred_at), (trace_id, span_id),
     execution_id, node_id,
     toUInt8(bitOr(position(call_source, 'event') > 0, 2 * (position(call_source, 'log') > 0))),
     schema_version, version
