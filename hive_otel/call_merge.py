@@ -5,9 +5,10 @@ cost, cached tokens, wall-clock times) and the L3 step line (``tool_logs.jsonl``
 span ids, latency, verdict), in either order, or only one of them. The client joins the halves it sees
 within its join window (``client/mapping/calls.py``); halves sent apart are joined by the store, at
 ingest (``collector/rollups/usage_merge.py``, SQL over the stored and incoming versions) and in
-``usage_calls`` (ClickHouse's own merge of every fact version, ``hive-otel settle``). All three apply
-:data:`RULES`, so a call joined in the client and the same call joined in the store are the same row,
-ids included.
+``usage_calls`` (ClickHouse's own merge of every fact version, ``hive-otel settle``). The client and
+the ingest merge apply :data:`RULES`, so a call joined in the client and the same call joined in the
+store are the same row, ids included. ``usage_calls`` (migration 0008) agrees but for the ids: it still
+keeps the largest (trace_id, span_id) pair; :func:`ranked_tuple_sql` is what its ``ids`` must become.
 
 Every rule is a maximum over the halves, optionally ranked by which half a value came from, so it is
 order-independent and idempotent: the store applies it to any number of versions in any order (a
