@@ -1,0 +1,454 @@
+"""Same spans, three ways: a plain chDB insert (the baseline), our collector end to end, and where its time goes.
+
+Used by ``python -m bench.bench_ingest --split`` (and by the default run); writes
+bench/results/ingest_split.json. The spans are Hive's: a workload written by the real aden-hive
+runtime (bench._common.workload), read by the real FileTailer, mapped, redacted with the packaged
+policy and encoded by the client's own code in the client pipeline's batches (DEFAULT_BATCH_ITEMS).
+Building them is not timed.
+
+* ``baseline``: what a new user would do. The same spans as JSONEachRow (ids in hex, attribute maps
+  as ``Map(String, String)``), one insert per client batch, into ONE plain MergeTree table with no
+  views, in a database of its own in the same chDB store. Timed: the inserts only (the JSON text is
+  built beforehand, like the request bodies).
+* ``end_to_end``: our collector (``CollectorServer``: OTLP/HTTP on 127.0.0.1, chDB store, exact
+  usage) receiving the bodies from a separate process through the client's own
+  ``OtlpHttpExporter`` (gzip, keep-alive), ``--clients`` senders at once; a 429/503 is retried
+  after its Retry-After. Wall seconds from the first request to the last acknowledgement; CPU
+  seconds of the collector process only (the senders run in another process).
+* ``split``: one sender, one request at a time (nothing overlaps, so the parts add up), each part
+  timed by wrapping the function that does it: gzip, protobuf decode + id checks, the store's
+  re-serialisation, the insert into ``otlp_traces_input`` (ClickHouse parsing the protobuf plus
+  every view downstream of it), the key-index lookup, the usage merge (query + Python), the ledger
+  insert (rollup views), the facts insert (key index and usage_calls views), emptying the staging
+  table; "http and the rest" is the sender's total minus those.
+* ``views``: the marginal cost of each materialized view on the span path: the same requests
+  stored again (``Store.ingest_traces``, no HTTP) with that one view detached, every data table
+  emptied before each trial, against a trial with all views attached (and one with all detached:
+  ClickHouse parsing alone). A view's cost includes everything downstream of it.
+* ``group_commit``: from the concurrent run, time each request spent in ``GroupCommit.submit``
+  against the time of the inserts themselves.
+
+chDB has no ``system.query_log`` / ``query_views_log``, hence the detach trials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from bench._common import machine, read_records, workload
+from hive_otel.collector import _http, _usage_index, _usage_merge
+from hive_otel.collector import store as store_module
+from hive_otel.collector._group_commit import GroupCommit
+from hive_otel.collector.receiver import CollectorServer
+from hive_otel.collector.store import Store, open_store
+from hive_otel.encoding import encode_spans
+from hive_otel.mapping.telemetry import SpanRecord
+from hive_otel.pipeline import DEFAULT_BATCH_ITEMS
+
+TENANT = "bench"
+PLAIN_TABLE = "bench_plain.spans"
+PLAIN_SCHEMA = f"""
+CREATE TABLE {PLAIN_TABLE} (
+    Timestamp DateTime64(9), TraceId String, SpanId String, ParentSpanId String,
+    SpanName LowCardinality(String), SpanKind LowCardinality(String), ServiceName LowCardinality(String),
+    ResourceAttributes Map(LowCardinality(String), String), SpanAttributes Map(LowCardinality(String), String),
+    Duration UInt64, StatusCode LowCardinality(String), StatusMessage String
+) ENGINE = MergeTree ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
+"""
+# Tables whose rows are configuration, not ingested data: kept between the view trials.
+CONFIG_TABLES = ("schema_migrations", "redaction_allowed_keys", "quota_policies")
+# Sources of the views on the span path (logs and metrics views are not touched by span ingest).
+SPAN_PATH_SOURCES = ("otlp_traces_input", "otlp_spans", "otlp_spans_fresh", "otel_traces", "usage_facts",
+                     "usage_ledger")  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ the spans
+
+
+def client_spans(turns: int) -> list[SpanRecord]:
+    """Hive's spans as the client makes them: mapped and redacted (the packaged policy)."""
+    from bench.bench_mapping import map_all
+    from hive_otel.mapping.telemetry import Telemetry
+    from hive_otel.redaction import RedactionPolicy, RedactionProcessor
+
+    load = workload(queens=20, colonies=10, workers_per_colony=3, turns_per_session=turns)
+    telemetry = map_all(read_records(load.hive_home))
+    return RedactionProcessor(RedactionPolicy.load()).process(Telemetry(spans=telemetry.spans)).spans
+
+
+def batches(spans: list[SpanRecord], size: int = DEFAULT_BATCH_ITEMS) -> list[list[SpanRecord]]:
+    return [spans[i : i + size] for i in range(0, len(spans), size)]
+
+
+def json_rows(spans: list[SpanRecord]) -> bytes:
+    """The spans as JSONEachRow for the plain table, as a new user would write them."""
+    lines = []
+    for s in spans:
+        resource = {k: str(v) for k, v in s.resource.attributes}
+        lines.append(json.dumps({
+            "Timestamp": f"{s.start_ns // 1_000_000_000}.{s.start_ns % 1_000_000_000:09d}",
+            "TraceId": s.trace_id.hex(), "SpanId": s.span_id.hex(), "ParentSpanId": s.parent_span_id.hex(),
+            "SpanName": s.name, "SpanKind": str(int(s.kind)), "ServiceName": resource.get("service.name", ""),
+            "ResourceAttributes": resource, "SpanAttributes": {k: str(v) for k, v in s.attributes.items()},
+            "Duration": s.end_ns - s.start_ns, "StatusCode": str(int(s.status_code)), "StatusMessage": s.status_message,
+        }))  # fmt: skip
+    return ("\n".join(lines) + "\n").encode()
+
+
+# ------------------------------------------------------------------------------------ measuring
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _rates(spans: int, wall: float, cpu: float) -> dict[str, float]:
+    return {
+        "spans": spans,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "spans_per_s_wall": round(spans / wall),
+        "spans_per_s_per_core": round(spans / cpu) if cpu else 0,
+    }
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def baseline(store: Store, rows: list[bytes], spans: int) -> dict[str, Any]:
+    """JSONEachRow inserts of every batch into one plain MergeTree table (in its own database)."""
+    store.execute("DROP DATABASE IF EXISTS bench_plain")
+    store.execute("CREATE DATABASE bench_plain")
+    store.execute(PLAIN_SCHEMA)
+    cpu0, wall0 = _cpu(), time.perf_counter()
+    for data in rows:
+        store._transport.insert_bytes(PLAIN_TABLE, "JSONEachRow", data, {"async_insert": 0})
+    result = _rates(spans, time.perf_counter() - wall0, _cpu() - cpu0)
+    _, count = store.query(f"SELECT count() FROM {PLAIN_TABLE}")
+    result["rows_stored"] = int(count[0][0])
+    store.execute("DROP DATABASE bench_plain")
+    return result
+
+
+def _send(endpoint: str, bodies: list[bytes], clients: int, out: Any) -> None:
+    """In the sender process: every body through the client's OtlpHttpExporter, ``clients`` at once."""
+    from hive_otel.export._http import OtlpHttpExporter
+    from hive_otel.export._result import ExportStatus
+
+    work = iter(list(enumerate(bodies)))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    refusals = [0]
+
+    def sender() -> None:
+        exporter = OtlpHttpExporter(endpoint, compression="gzip", timeout_s=120)
+        while True:
+            with lock:
+                item = next(work, None)
+            if item is None:
+                break
+            t0 = time.perf_counter()
+            while (result := exporter.export("traces", item[1])).status != ExportStatus.SUCCESS:
+                if result.status != ExportStatus.RETRYABLE:
+                    raise RuntimeError(result.reason)
+                refusals[0] += 1
+                time.sleep(result.retry_after_s or 0.5)
+            with lock:
+                latencies.append(time.perf_counter() - t0)
+        exporter.shutdown()
+
+    threads = [threading.Thread(target=sender) for _ in range(clients)]
+    wall0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.send({"wall_s": time.perf_counter() - wall0, "latencies": latencies, "refusals": refusals[0]})
+
+
+def send_all(endpoint: str, bodies: list[bytes], clients: int) -> dict[str, Any]:
+    """Run :func:`_send` in a fresh process; its report."""
+    context = get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_send, args=(endpoint, bodies, clients, send))
+    process.start()
+    send.close()  # so that the sender's death ends the wait below
+    try:
+        report = receive.recv()
+    except EOFError:
+        raise RuntimeError(f"the sender process died (exit code {process.join() or process.exitcode})") from None
+    process.join()
+    return report
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def end_to_end(store: Store, endpoint: str, bodies: list[bytes], spans: int, clients: int) -> dict[str, Any]:
+    cpu0 = _cpu()
+    report = send_all(endpoint, bodies, clients)
+    result = _rates(spans, report["wall_s"], _cpu() - cpu0)
+    result.update({
+        "clients": clients,
+        "requests": len(bodies),
+        "retried_after_429_or_503": report["refusals"],
+        "ack_latency_ms_p50": round(percentile(report["latencies"], 0.5) * 1000, 1),
+        "ack_latency_ms_p99": round(percentile(report["latencies"], 0.99) * 1000, 1),
+    })  # fmt: skip
+    return result
+
+
+# ------------------------------------------------------------------------------------ the split
+
+
+class Timers:
+    """Wall seconds per part, summed over calls of the wrapped functions (one request at a time)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def wrap(self, owner: Any, name: str, label: Callable[..., str] | str) -> Callable[[], None]:
+        """Time ``owner.name`` under ``label`` (or ``label(*args)``); returns the undo."""
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label if isinstance(label, str) else label(*args)] += time.perf_counter() - t0
+
+        setattr(owner, name, timed)
+        return lambda: setattr(owner, name, original)
+
+
+INSERT_PARTS = {
+    "usage_ledger": "clickhouse: ledger insert (rollup views)",
+    "usage_facts": "clickhouse: facts insert (key index, usage_calls views)",
+}
+
+
+def _arrow_query_part(sql: str) -> str:
+    return "clickhouse: key index lookup" if "index_ready" in sql else "clickhouse: usage merge query"
+
+
+def _arrow_insert_part(table: str, data: Any) -> str:
+    return INSERT_PARTS.get(table, f"clickhouse: insert {table}")
+
+
+def _execute_part(sql: str) -> str:
+    return "clickhouse: empty usage_staging" if sql.startswith("TRUNCATE TABLE usage_staging") else "clickhouse: other"
+
+
+@contextmanager
+def timed_parts(store: Store) -> Iterator[Timers]:
+    """Every part of one ingest timed (see the module docstring); the wrappers are removed after."""
+    timers = Timers()
+    transport = store._transport
+    undo = [
+        timers.wrap(_http, "gunzip_capped", "python: gunzip"),
+        timers.wrap(_http, "decode_protobuf", "python: protobuf decode + id checks"),
+        timers.wrap(store_module, "_request_bytes", "python: re-serialise request for ClickHouse"),
+        timers.wrap(_usage_index, "split", "python: sort candidates against the index"),
+        timers.wrap(_usage_merge, "merge", "python: merge + price"),
+        timers.wrap(transport, "insert_bytes", "clickhouse: parse OTLP protobuf + span views"),
+        timers.wrap(transport, "query_arrow", _arrow_query_part),
+        timers.wrap(transport, "insert_arrow", _arrow_insert_part),
+        timers.wrap(transport, "execute", _execute_part),
+        timers.wrap(store, "ingest_traces", "store.ingest_traces (total)"),
+    ]
+    try:
+        yield timers
+    finally:
+        for step in reversed(undo):
+            step()
+
+
+def split(store: Store, endpoint: str, bodies: list[bytes], spans: int) -> dict[str, Any]:
+    """One sender, one request at a time: seconds and share of each part of the sender's total."""
+    with timed_parts(store) as timers:
+        report = send_all(endpoint, bodies, clients=1)
+    total = sum(report["latencies"])
+    parts = dict(timers.seconds)
+    store_total = parts.pop("store.ingest_traces (total)")
+    inside_store = [k for k in parts if k not in ("python: gunzip", "python: protobuf decode + id checks")]
+    parts["python: rest of the store (group commit, results)"] = store_total - sum(parts[k] for k in inside_store)
+    parts["http and the rest of the receiver"] = total - store_total - parts["python: gunzip"] - parts[
+        "python: protobuf decode + id checks"]  # fmt: skip
+    return {
+        "spans": spans,
+        "requests": len(bodies),
+        "sender_total_s": round(total, 3),
+        "spans_per_s_wall": round(spans / total),
+        "parts_s": {k: round(v, 3) for k, v in sorted(parts.items(), key=lambda kv: -kv[1])},
+        "parts_share": {k: round(v / total, 3) for k, v in sorted(parts.items(), key=lambda kv: -kv[1])},
+    }
+
+
+# ------------------------------------------------------------------------------------ view trials
+
+
+def span_path_views(store: Store) -> list[str]:
+    """The materialized views that span ingest runs (those reading a table on the span path)."""
+    _, rows = store.query(
+        "SELECT name, as_select FROM system.tables WHERE database = currentDatabase() AND engine = 'MaterializedView'"
+    )
+    reads = re.compile(r"FROM (?:\w+\.)?(?:" + "|".join(SPAN_PATH_SOURCES) + r")\b")
+    return sorted(name for name, sql in rows if reads.search(sql))
+
+
+def empty_data_tables(store: Store) -> None:
+    """Every ingested row gone (config tables kept), the key index back to empty-but-ready."""
+    _, rows = store.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND (engine LIKE '%MergeTree' OR engine = 'Join')"
+    )
+    for (name,) in rows:
+        if name not in CONFIG_TABLES:
+            store.execute(f"TRUNCATE TABLE {name}")
+    store.rebuild_key_index()
+
+
+def _ingest_trial(store: Store, requests: list[ExportTraceServiceRequest]) -> float:
+    empty_data_tables(store)
+    t0 = time.perf_counter()
+    for request in requests:
+        store.ingest_traces(request, tenant=TENANT)
+    return time.perf_counter() - t0
+
+
+def view_costs(store: Store, bodies: list[bytes]) -> dict[str, Any]:
+    """Seconds to store ``bodies`` with all span-path views, with each one detached, with none."""
+    requests = [ExportTraceServiceRequest.FromString(b) for b in bodies]
+    views = span_path_views(store)
+    all_views = _ingest_trial(store, requests)
+    marginal = {}
+    for view in views:
+        store.execute(f"DETACH TABLE {view}")
+        try:
+            marginal[view] = round(all_views - _ingest_trial(store, requests), 3)
+        finally:
+            store.execute(f"ATTACH TABLE {view}")
+    for view in views:
+        store.execute(f"DETACH TABLE {view}")
+    try:
+        none = _ingest_trial(store, requests)
+    finally:
+        for view in views:
+            store.execute(f"ATTACH TABLE {view}")
+    empty_data_tables(store)
+    return {
+        "all_views_s": round(all_views, 3),
+        "no_views_s": round(none, 3),
+        "marginal_s_per_view": dict(sorted(marginal.items(), key=lambda kv: -kv[1])),
+    }
+
+
+# ------------------------------------------------------------------------------------ group commit
+
+
+@contextmanager
+def group_commit_times(commit: GroupCommit) -> Iterator[dict[str, list[float]]]:
+    """Per request, seconds in ``submit``; per insert, seconds in ``write``."""
+    times: dict[str, list[float]] = {"submit": [], "write": []}
+    submit, write = commit.submit, commit._write
+
+    def timed_submit(pending: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return submit(pending)
+        finally:
+            times["submit"].append(time.perf_counter() - t0)
+
+    def timed_write(group: Any) -> None:
+        t0 = time.perf_counter()
+        try:
+            write(group)
+        finally:
+            times["write"].append(time.perf_counter() - t0)
+
+    commit.submit, commit._write = timed_submit, timed_write  # type: ignore[method-assign]
+    try:
+        yield times
+    finally:
+        commit.submit, commit._write = submit, write  # type: ignore[method-assign]
+
+
+def group_commit_summary(times: dict[str, list[float]]) -> dict[str, float]:
+    submits, writes = times["submit"], times["write"]
+    return {
+        "requests": len(submits),
+        "inserts": len(writes),
+        "requests_per_insert": round(len(submits) / max(1, len(writes)), 2),
+        "mean_submit_ms": round(1000 * sum(submits) / max(1, len(submits)), 1),
+        "mean_insert_ms": round(1000 * sum(writes) / max(1, len(writes)), 1),
+        "waiting_share": round(1 - sum(writes) * 1.0 / max(1e-9, sum(submits)), 3),
+    }
+
+
+# ------------------------------------------------------------------------------------ the run
+
+
+def run(turns: int, clients: int, with_views: bool = True) -> dict[str, Any]:
+    """Baseline, end to end, split, view costs and group commit, on one fresh chDB store."""
+    spans = client_spans(turns)
+    chunks = batches(spans)
+    bodies = [encode_spans(chunk) for chunk in chunks]
+    rows = [json_rows(chunk) for chunk in chunks]
+    count = len(spans)
+    load_before = load_average()
+    workdir = Path(tempfile.mkdtemp(prefix="hive-otel-bench-split-"))
+    store = open_store(f"chdb://{workdir / 'store'}")
+    server = CollectorServer(store, "127.0.0.1:0", "127.0.0.1:0")
+    try:
+        ports = server.start()
+        endpoint = f"http://127.0.0.1:{ports.http}"
+        plain = baseline(store, rows, count)
+        with group_commit_times(store._traces) as commit_times:
+            ours = end_to_end(store, endpoint, bodies, count, clients)
+        ours["group_commit"] = group_commit_summary(commit_times)
+        empty_data_tables(store)
+        parts = split(store, endpoint, bodies, count)
+        views = view_costs(store, bodies) if with_views else None
+    finally:
+        server.stop()
+        store.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "machine": machine(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "spans": count,
+        "batch_spans": DEFAULT_BATCH_ITEMS,
+        "span_names": _span_name_counts(spans),
+        "baseline_plain_jsoneachrow": plain,
+        "end_to_end": ours,
+        "ratio_ours_over_baseline_per_core": round(ours["spans_per_s_per_core"] / plain["spans_per_s_per_core"], 2),
+        "ratio_ours_over_baseline_wall": round(ours["spans_per_s_wall"] / plain["spans_per_s_wall"], 2),
+        "split_one_request_at_a_time": parts,
+        "views": views,
+    }
+
+
+def _span_name_counts(spans: list[SpanRecord]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for s in spans:
+        counts[s.name.split(" ")[0]] += 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
