@@ -23,6 +23,11 @@ Phases, on one chDB store:
    from the calls as ClickHouse merged them (``usage_calls``, read-time merge); one ``Store.settle``
    of the settled store (what a periodic settle costs when nothing raced).
 
+``--split`` runs instead the comparison of bench/_ingest_split.py on Hive's own spans as the client
+encodes them: a plain JSONEachRow insert into one MergeTree table (the baseline), our collector end
+to end over OTLP/HTTP, the split of its time and the cost of each view; it writes
+bench/results/ingest_split.json (``--turns``: workload size, ``--skip-views``: no detach trials).
+
 ``--without-usage-calls`` drops the view that feeds ``usage_calls`` before ingest (then the merged-calls
 query and settle read an empty table): run it beside a default run to see what the view costs.
 
@@ -62,6 +67,7 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from bench import _ingest_split
 from bench._common import machine
 from hive_otel.client.mapping.ids import llm_call_key
 from hive_otel.collector.queries.usage import usage
@@ -172,7 +178,20 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "ingest.json"))
     parser.add_argument("--without-usage-calls", action="store_true",
                         help="drop the view feeding usage_calls first, to measure what it costs at ingest")  # fmt: skip
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="instead: the same Hive spans as a plain insert, end to end, and the split of our time",
+    )
+    parser.add_argument("--turns", type=int, default=400, help="with --split: LLM turns per session (400: ~52k spans)")
+    parser.add_argument("--skip-views", action="store_true", help="with --split: no per-view detach trials")
     args = parser.parse_args()
+    if args.split:
+        split = _ingest_split.run(args.turns, args.clients, with_views=not args.skip_views)
+        path = Path(__file__).parent / "results" / "ingest_split.json"
+        path.write_text(json.dumps(split, indent=2) + "\n")
+        print(json.dumps(split, indent=2))
+        return
 
     tenth = max(args.batch, args.calls // 10 // args.batch * args.batch)
     workdir = Path(tempfile.mkdtemp(prefix="hive-otel-bench-"))
