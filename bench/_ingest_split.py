@@ -50,14 +50,16 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench._common import machine, read_records, workload
-from hive_otel.collector import _http, _usage_index, _usage_merge
-from hive_otel.collector import store as store_module
-from hive_otel.collector._group_commit import GroupCommit
-from hive_otel.collector.receiver import CollectorServer
-from hive_otel.collector.store import Store, open_store
-from hive_otel.encoding import encode_spans
-from hive_otel.mapping.telemetry import SpanRecord
-from hive_otel.pipeline import DEFAULT_BATCH_ITEMS
+from hive_otel.client.encoding import encode_spans
+from hive_otel.client.mapping.telemetry import SpanRecord
+from hive_otel.client.pipeline import DEFAULT_BATCH_ITEMS
+from hive_otel.collector.receiver import otlp_http as _http
+from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.rollups import key_index as _usage_index
+from hive_otel.collector.rollups import usage_merge as _usage_merge
+from hive_otel.collector.store import store as store_module
+from hive_otel.collector.store.group_commit import GroupCommit
+from hive_otel.collector.store.store import Store, open_store
 
 TENANT = "bench"
 PLAIN_TABLE = "bench_plain.spans"
@@ -84,8 +86,8 @@ SPAN_PATH_SOURCES = ("otlp_traces_input", "otlp_spans", "otlp_spans_fresh", "ote
 def client_spans(turns: int) -> list[SpanRecord]:
     """Hive's spans as the client makes them: mapped and redacted (the packaged policy)."""
     from bench.bench_mapping import map_all
-    from hive_otel.mapping.telemetry import Telemetry
-    from hive_otel.redaction import RedactionPolicy, RedactionProcessor
+    from hive_otel.client.mapping.telemetry import Telemetry
+    from hive_otel.client.redaction import RedactionPolicy, RedactionProcessor
 
     load = workload(queens=20, colonies=10, workers_per_colony=3, turns_per_session=turns)
     telemetry = map_all(read_records(load.hive_home))
@@ -152,8 +154,8 @@ def baseline(store: Store, rows: list[bytes], spans: int) -> dict[str, Any]:
 
 def _send(endpoint: str, bodies: list[bytes], clients: int, out: Any) -> None:
     """In the sender process: every body through the client's OtlpHttpExporter, ``clients`` at once."""
-    from hive_otel.export._http import OtlpHttpExporter
-    from hive_otel.export._result import ExportStatus
+    from hive_otel.client.export._http import OtlpHttpExporter
+    from hive_otel.client.export._result import ExportStatus
 
     work = iter(list(enumerate(bodies)))
     lock = threading.Lock()

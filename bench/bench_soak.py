@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import RESULTS_DIR, machine, read_records, workload
-from hive_otel.client import Client
+from hive_otel.client.client import Client
 from hive_otel.settings import ClientSettings
 
 TICK_S = 1.0  # as `hive-otel watch` polls and emits (--interval's default)
@@ -87,7 +87,7 @@ class AckLog:
         sender._export = self._timed  # type: ignore[method-assign]
 
     def _timed(self, item: Any) -> Any:
-        from hive_otel.export._result import ExportStatus
+        from hive_otel.client.export._result import ExportStatus
 
         result = self._export(item)
         if result.status == ExportStatus.SUCCESS:
