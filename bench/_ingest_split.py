@@ -25,6 +25,8 @@ Building them is not timed.
   stored again (``Store.ingest_traces``, no HTTP) with that one view detached, every data table
   emptied before each trial, against a trial with all views attached (and one with all detached:
   ClickHouse parsing alone). A view's cost includes everything downstream of it.
+* ``insert_sizes``: the first requests stored again (no HTTP) in inserts of 1, 2, 5 and 10 client
+  requests: the fixed cost per insert against the cost per span.
 * ``group_commit``: from the concurrent run, time each request spent in ``GroupCommit.submit``
   against the time of the inserts themselves.
 
@@ -73,6 +75,7 @@ CREATE TABLE {PLAIN_TABLE} (
 """
 # Tables whose rows are configuration, not ingested data: kept between the view trials.
 VIEW_TRIAL_REPEAT = 2
+INSERT_SIZES = (1, 2, 5, 10)  # client requests per insert in the insert-size trials
 VIEW_TRIAL_REQUESTS = 10  # requests of the workload stored per view trial (~20k spans)
 CONFIG_TABLES = ("schema_migrations", "redaction_allowed_keys", "quota_policies")
 # Sources of the views on the span path (logs and metrics views are not touched by span ingest).
@@ -383,6 +386,34 @@ def view_costs(store: Store, bodies: list[bytes], repeat: int = VIEW_TRIAL_REPEA
     }
 
 
+def merged_requests(bodies: list[bytes], per_request: int) -> list[ExportTraceServiceRequest]:
+    """``bodies`` as requests of ``per_request`` client requests each (their resource spans together)."""
+    out = []
+    for i in range(0, len(bodies), per_request):
+        request = ExportTraceServiceRequest()
+        for body in bodies[i : i + per_request]:
+            request.MergeFromString(body)  # repeated fields concatenate
+        out.append(request)
+    return out
+
+
+def insert_sizes(store: Store, bodies: list[bytes]) -> dict[str, Any]:
+    """Spans/s when the same spans are stored in inserts of 1, 2, 5 and 10 client requests: what a
+    bigger insert (group commit, a bigger client batch) saves of the fixed cost per insert."""
+    out = {}
+    for per_insert in INSERT_SIZES:
+        requests = merged_requests(bodies, per_insert)
+        spans = sum(len(ss.spans) for r in requests for rs in r.resource_spans for ss in rs.scope_spans)
+        cpu0 = _cpu()
+        wall = min(_ingest_trial(store, requests) for _ in range(VIEW_TRIAL_REPEAT))
+        out[f"{spans // len(requests)}_spans_per_insert"] = {
+            "spans_per_s_wall": round(spans / wall),
+            "cpu_s_all_trials": round(_cpu() - cpu0, 3),
+        }
+    empty_data_tables(store)
+    return out
+
+
 # ------------------------------------------------------------------------------------ group commit
 
 
@@ -450,6 +481,7 @@ def run(turns: int, clients: int, with_views: bool = True) -> dict[str, Any]:
         ours["group_commit"] = group_commit_summary(commit_times)
         empty_data_tables(store)
         parts = split(store, endpoint, bodies, count)
+        sizes = insert_sizes(store, bodies[:VIEW_TRIAL_REQUESTS])
         views = view_costs(store, bodies[:VIEW_TRIAL_REQUESTS]) if with_views else None
     finally:
         server.stop()
@@ -467,6 +499,7 @@ def run(turns: int, clients: int, with_views: bool = True) -> dict[str, Any]:
         "ratio_ours_over_baseline_per_core": round(ours["spans_per_s_per_core"] / plain["spans_per_s_per_core"], 2),
         "ratio_ours_over_baseline_wall": round(ours["spans_per_s_wall"] / plain["spans_per_s_wall"], 2),
         "split_one_request_at_a_time": parts,
+        "insert_sizes": sizes,
         "views": views,
     }
 

@@ -96,6 +96,50 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
         )
     if install := results.get("install"):
         out += install_rows(install)
+    return out + collector_rows(_own_result("ingest_split"), _own_result("soak"))
+
+
+def _own_result(name: str) -> dict[str, Any] | None:
+    """A result its own benchmark wrote (not run by ``make bench``: ``bench_ingest --split``, ``bench_soak``)."""
+    path = RESULTS_DIR / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _load(before: list[float], after: list[float]) -> str:
+    return f"load average {before[0]:g} → {after[0]:g}"
+
+
+def collector_rows(split: dict[str, Any] | None, soak: dict[str, Any] | None) -> list[tuple[str, str, str, str, str]]:
+    """Collector ingest of Hive's spans beside a plain chDB insert, its time split, and the soak."""
+    out = []
+    if split:
+        ours, plain = split["end_to_end"], split["baseline_plain_jsoneachrow"]
+        ratio = split["ratio_ours_over_baseline_per_core"]
+        load = _load(split["load_average_before"], split["load_average_after"])
+        out.append((
+            f"Collector end to end, {split['spans']:,} Hive spans as the client encodes them, OTLP/HTTP gzip, "
+            f"{ours['clients']} senders (whole process, exact usage)",
+            f"{_rate(ours['spans_per_s_per_core'])} per core ({ratio:g}x the plain insert); "
+            f"ack p50 {ours['ack_latency_ms_p50']:g} ms, p99 {ours['ack_latency_ms_p99']:g} ms",
+            "≥ 1x the plain insert and ≥ 100k spans/s per core",
+            f"chDB JSONEachRow into one MergeTree table, no views: {_rate(plain['spans_per_s_per_core'])} per core; {load}",
+            _met(ratio >= 1 and ours["spans_per_s_per_core"] >= 100_000),
+        ))  # fmt: skip
+        parts = split["split_one_request_at_a_time"]["parts_share"]
+        top = "; ".join(f"{name} {share:.0%}" for name, share in list(parts.items())[:6])
+        out.append(("Where the collector's time goes (one request at a time)", top, "—", load, "—"))
+    if soak:
+        rss, lat = soak["rss_mb"], soak["ack_latency_ms"]
+        out.append((
+            f"Soak: {soak['minutes']:g} min at {soak['rate_records_per_s']} Hive records/s, client (outbox + exporter) "
+            "→ collector process",
+            f"collector RSS {rss['collector_start']:g} → {rss['collector_end']:g} MB, client {rss['client_start']:g} → "
+            f"{rss['client_end']:g} MB; ack p50 {lat['p50']:g} ms, p99 {lat['p99']:g} ms; outbox ≤ "
+            f"{soak['outbox_requests_max']} requests",
+            "flat RSS, outbox drains",
+            f"load average {soak['load_average_1min'].get('start', '?')} (max {soak['load_average_1min'].get('max', '?')})",
+            "—",
+        ))  # fmt: skip
     return out
 
 
