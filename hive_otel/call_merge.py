@@ -7,8 +7,8 @@ within its join window (``client/mapping/calls.py``); halves sent apart are join
 ingest (``collector/rollups/usage_merge.py``, SQL over the stored and incoming versions) and in
 ``usage_calls`` (ClickHouse's own merge of every fact version, ``hive-otel settle``). The client and
 the ingest merge apply :data:`RULES`, so a call joined in the client and the same call joined in the
-store are the same row, ids included. ``usage_calls`` (migration 0008) agrees but for the ids: it still
-keeps the largest (trace_id, span_id) pair; :func:`ranked_tuple_sql` is what its ``ids`` must become.
+store are the same row, ids included. ``usage_calls`` (migration 0021) keeps ``time`` and ``ids`` as the
+ranked tuples of :func:`ranked_tuple_sql`, so ClickHouse's max merge picks the same winners.
 
 Every rule is a maximum over the halves, optionally ranked by which half a value came from, so it is
 order-independent and idempotent: the store applies it to any number of versions in any order (a

@@ -185,17 +185,8 @@ def test_store_joined_calls_equal_client_joined_calls_ids_included(store: Store,
     assert _columns(joined_in_store, _COMPARED) == _columns(client, _COMPARED)
 
 
-# usage_calls (migration 0008) still keeps the largest (trace_id, span_id) pair: ranking its ids needs a
-# change to the folded migration and to the pre-fold chain the restamp recognises (see the report of
-# branch h3-merge-rule). Strict: these fail until it is made, and then must lose the mark.
-USAGE_CALLS_RANKS_IDS = pytest.mark.xfail(
-    strict=True, reason="usage_calls does not rank its ids yet (migration 0008 keeps max((trace_id, span_id)))"
-)
-
-
-@pytest.mark.parametrize(
-    "tenant", ["client", pytest.param("event-first", marks=USAGE_CALLS_RANKS_IDS), "log-first"]
-)  # event-first: the derived ids of the bus half went in first, as a version of their own
+# event-first: the derived ids of the bus half went in first, as a version of their own
+@pytest.mark.parametrize("tenant", ["client", "event-first", "log-first"])
 def test_usage_calls_merges_the_versions_to_the_same_row(store: Store, stored: dict, tenant: str) -> None:
     """ClickHouse's own merge of every fact version (what ``settle`` reads) ends where the ingest merge did."""
     facts, merged = _facts(store, tenant), _rows(store, MERGED_SQL, tenant)
@@ -232,12 +223,11 @@ def test_every_field_of_a_call_and_every_candidate_column_has_one_rule() -> None
             assert sum(column in rule.columns for rule in RULES.values()) == 1, column
 
 
-@USAGE_CALLS_RANKS_IDS
 def test_the_usage_calls_migration_agrees_with_the_rules() -> None:
     """usage_calls (AggregatingMergeTree) encodes the rules in its column types and its view."""
-    # Found by what it creates, not by number: migrations are being folded into one per table.
-    (sql,) = [text for path in sorted(migrations_dir().glob("*.up.sql"))
-              if "CREATE TABLE IF NOT EXISTS usage_calls " in (text := path.read_text())]  # fmt: skip
+    # Found by what it creates, not by number: the last migration that makes the table is the one in force.
+    sql = [text for path in sorted(migrations_dir().glob("*.up.sql"))
+           if "CREATE TABLE IF NOT EXISTS usage_calls " in (text := path.read_text())][-1]  # fmt: skip
     assert sql.count(f"{ranked_tuple_sql('ids')} AS ids") == 1 and f", {ranked_tuple_sql('ids')}," in sql
     assert f"{ranked_tuple_sql('time')} AS time" in sql
     for column in re.findall(r"^    (\w+) SimpleAggregateFunction\(max, (?!Tuple)", sql, flags=re.M):
@@ -262,7 +252,6 @@ def test_pick(winner: Winner, event: object, log: object, joined: object) -> Non
     assert pick(winner, event, log) == joined
 
 
-@USAGE_CALLS_RANKS_IDS
 def test_two_collectors_each_taking_one_half_for_new_settle_to_the_client_joined_call(store: Store, stored: dict) -> None:
     """The race ``usage_calls`` and ``settle`` are for: two collectors each found the call new and each
     wrote a fact with only its half (here: the facts of ``bus-only`` and ``l3-only``, written as one tenant's)."""

@@ -36,7 +36,7 @@ SELECT
         AS cost_source,
     if(kind = 'llm' AND runtime_priced = 0, cost_estimated_usd, toDecimal64(0, 10)) AS cost_estimated_usd,
     latency_ms, tool_name, is_error, if(is_error = 1, 'error', 'ok') AS status, error_type,
-    time.1 AS time_rank, time.2 AS occurred_at, ids.1 AS trace_id, ids.2 AS span_id, execution_id, node_id,
+    time.1 AS time_rank, time.2 AS occurred_at, ids.2 AS trace_id, ids.3 AS span_id, execution_id, node_id,
     ['', 'event', 'log', 'event+log'][call_source_bits + 1] AS call_source, schema_version, version
 FROM usage_calls FINAL
 """

@@ -39,6 +39,7 @@ from typing import Protocol
 from hive_otel.collector.store.transport import StoreError
 
 __all__ = [
+    "FOLDED_LAST",
     "PREFOLD_CHAIN",
     "Migration",
     "MigrationError",
@@ -100,6 +101,9 @@ PREFOLD_CHAIN: dict[int, tuple[str, str]] = {
     34: ("create_usage_calls", "d495525fc72cdd2a"),
 }
 RESTAMP_COMMAND = "hive-otel migrate --restamp-prefold"
+FOLDED_LAST = 20
+"""The last migration of the fold: 0001-0020 are the pre-fold chain's end schema, and what comes after
+is fix-forward, applied to a restamped store like to any other."""
 
 
 class MigrationError(StoreError):
@@ -349,9 +353,10 @@ def restamp_prefold(executor: _Executor, options: RenderOptions | None = None) -
     if history != PREFOLD_CHAIN:
         check_history(history, migrations)
         return []
-    folded = {m.version for m in migrations}
+    folded_set = [m for m in migrations if m.version <= FOLDED_LAST]  # later ones: applied by the next migrate
+    folded = {m.version for m in folded_set}
     retired = [(v, name, checksum, False) for v, (name, checksum) in PREFOLD_CHAIN.items() if v not in folded]
-    _record(executor, retired + [(m.version, m.name, m.checksum(), True) for m in migrations])
+    _record(executor, retired + [(m.version, m.name, m.checksum(), True) for m in folded_set])
     return sorted(folded)
 
 
