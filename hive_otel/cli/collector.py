@@ -207,20 +207,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     """
     from hive_otel.collector.report import write_report
 
-    try:  # the store, or the collector that owns it
-        reader, close = open_reader(args.store)
-    except StoreError as exc:
-        print(f"hive-otel report: {exc}", file=sys.stderr)
-        return EXIT_STORE
+    reader, close = open_reader(args.store)  # the store, or the collector that owns it (errors: _guarded)
     try:
         source = args.store or "the default store"
         result = write_report(reader, args.html, since=args.since, until=args.until, source=source, tenant=args.tenant)
-    except ValueError as exc:
-        print(f"hive-otel report: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except StoreError as exc:
-        print(f"hive-otel report: {exc}", file=sys.stderr)
-        return EXIT_STORE
     finally:
         close()
     for problem in result.failed:
