@@ -64,6 +64,7 @@ import time
 from collections.abc import Iterator
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -170,7 +171,7 @@ def timed(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(samples)
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=5000)
@@ -185,72 +186,86 @@ def main() -> None:
     )
     parser.add_argument("--turns", type=int, default=400, help="with --split: LLM turns per session (400: ~52k spans)")
     parser.add_argument("--skip-views", action="store_true", help="with --split: no per-view detach trials")
-    args = parser.parse_args()
-    if args.split:
-        split = _ingest_split.run(args.turns, args.clients, with_views=not args.skip_views)
-        path = Path(__file__).parent / "results" / "ingest_split.json"
-        path.write_text(json.dumps(split, indent=2) + "\n")
-        print(json.dumps(split, indent=2))
-        return
+    return parser.parse_args()
 
+
+def _queries(store: Store) -> dict[str, float]:
+    """Milliseconds of the usage reads on the ingested store (rollup, facts, raw scan, merged calls, settle)."""
+    rollup_ms = timed(lambda: usage(store, ["model"], tenant="bench"))
+    facts_ms = timed(lambda: usage(store, ["session"], tenant="bench"), repeat=3)
+    raw_sql = (
+        "SELECT SpanAttributes['gen_ai.response.model'] AS model, count(), "
+        "sum(toUInt64OrZero(SpanAttributes['gen_ai.usage.input_tokens'])), "
+        "sum(toFloat64OrZero(SpanAttributes['hive.cost_usd'])) FROM otel_traces "
+        "WHERE SpanAttributes['gen_ai.operation.name'] = 'chat' GROUP BY model"
+    )
+    raw_ms = timed(lambda: store.query(raw_sql), repeat=3)
+    merged_ms = timed(lambda: store.query(MERGED_BY_MODEL_SQL), repeat=3)
+    settle_ms = timed(store.settle, repeat=3)  # a settled store: the cost of one periodic settle
+    return {
+        "usage_by_model_rollup": round(rollup_ms, 2),
+        "usage_by_session_facts_final": round(facts_ms, 2),
+        "raw_scan_otel_traces_by_model": round(raw_ms, 2),
+        "raw_scan_over_rollup": round(raw_ms / rollup_ms, 1),
+        "usage_by_model_merged_calls": round(merged_ms, 2),
+        "settle": round(settle_ms, 2),
+    }
+
+
+def _measure(args: argparse.Namespace) -> dict[str, Any]:
+    """The three ingest phases, the queries and the stored bytes, on a fresh store."""
     tenth = max(args.batch, args.calls // 10 // args.batch * args.batch)
     workdir = Path(tempfile.mkdtemp(prefix="hive-otel-bench-"))
     store = open_store(f"chdb://{workdir / 'store'}")
     if args.without_usage_calls:
         store.execute("DROP VIEW usage_facts_to_usage_calls_mv")
     try:
-        one = run_phase(store, request_bytes(0, tenth, args.batch), clients=1)
-        many = run_phase(store, request_bytes(tenth, args.calls, args.batch), clients=args.clients)
-        replay = run_phase(store, request_bytes(0, tenth, args.batch), clients=args.clients)
-
-        rollup_ms = timed(lambda: usage(store, ["model"], tenant="bench"))
-        facts_ms = timed(lambda: usage(store, ["session"], tenant="bench"), repeat=3)
-        raw_sql = (
-            "SELECT SpanAttributes['gen_ai.response.model'] AS model, count(), "
-            "sum(toUInt64OrZero(SpanAttributes['gen_ai.usage.input_tokens'])), "
-            "sum(toFloat64OrZero(SpanAttributes['hive.cost_usd'])) FROM otel_traces "
-            "WHERE SpanAttributes['gen_ai.operation.name'] = 'chat' GROUP BY model"
-        )
-        raw_ms = timed(lambda: store.query(raw_sql), repeat=3)
-        merged_ms = timed(lambda: store.query(MERGED_BY_MODEL_SQL), repeat=3)
-        settle_ms = timed(store.settle, repeat=3)  # a settled store: the cost of one periodic settle
+        measured: dict[str, Any] = {
+            "ingest_one_client": run_phase(store, request_bytes(0, tenth, args.batch), clients=1),
+            "ingest": run_phase(store, request_bytes(tenth, args.calls, args.batch), clients=args.clients),
+            "replay": run_phase(store, request_bytes(0, tenth, args.batch), clients=args.clients),
+        }
+        measured["query_ms"] = _queries(store)
         _, facts = store.query("SELECT count() FROM usage_facts FINAL")
         listed = ", ".join(f"'{t}'" for t in TABLES)
         _, sizes = store.query(
             f"SELECT table, sum(bytes_on_disk) FROM system.parts WHERE active AND table IN ({listed}) GROUP BY table"
         )
         _, index = store.query("SELECT total_bytes FROM system.tables WHERE name = 'usage_key_index'")
-        report = usage(store, ["model"], tenant="bench").totals
+        measured["facts_after_replay"] = int(facts[0][0])
+        measured["llm_calls_in_rollup"] = usage(store, ["model"], tenant="bench").totals["llm_calls"]
     finally:
         store.close()
         shutil.rmtree(workdir, ignore_errors=True)
-
     bytes_by_table = {t: int(b) for t, b in sorted(sizes)}
     per_call = {t: round(b / args.calls, 1) for t, b in bytes_by_table.items()}
     per_call["total"] = round(sum(bytes_by_table.values()) / args.calls, 1)
+    measured["bytes_on_disk"] = bytes_by_table
+    measured["bytes_per_call"] = per_call
+    measured["key_index_bytes_in_memory"] = int(index[0][0] or 0) if index else 0
+    return measured
+
+
+def main() -> None:
+    args = _parse_args()
+    if args.split:
+        split = _ingest_split.run(args.turns, args.clients, with_views=not args.skip_views)
+        path = Path(__file__).parent / "results" / "ingest_split.json"
+        path.write_text(json.dumps(split, indent=2) + "\n")
+        print(json.dumps(split, indent=2))
+        return
+    measured = _measure(args)
     result = {
         "calls": args.calls,
         "batch_spans": args.batch,
         "clients": args.clients,
         "machine": machine(),
         "goals": GOALS,
-        "ingest_one_client": one,
-        "ingest": many,
-        "replay": replay,
-        "facts_after_replay": int(facts[0][0]),
-        "llm_calls_in_rollup": report["llm_calls"],
-        "query_ms": {
-            "usage_by_model_rollup": round(rollup_ms, 2),
-            "usage_by_session_facts_final": round(facts_ms, 2),
-            "raw_scan_otel_traces_by_model": round(raw_ms, 2),
-            "raw_scan_over_rollup": round(raw_ms / rollup_ms, 1),
-            "usage_by_model_merged_calls": round(merged_ms, 2),
-            "settle": round(settle_ms, 2),
-        },
+        **{k: measured[k] for k in ("ingest_one_client", "ingest", "replay", "facts_after_replay")},
+        "llm_calls_in_rollup": measured["llm_calls_in_rollup"],
+        "query_ms": measured["query_ms"],
         "without_usage_calls": args.without_usage_calls,
-        "bytes_on_disk": bytes_by_table,
-        "bytes_per_call": per_call,
-        "key_index_bytes_in_memory": int(index[0][0] or 0) if index else 0,
+        **{k: measured[k] for k in ("bytes_on_disk", "bytes_per_call", "key_index_bytes_in_memory")},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
