@@ -437,6 +437,22 @@ class _Agent:
     started: float = field(default_factory=time.monotonic)  # for the run's real duration in L1/L2
 
 
+
+def _where(agent: _Agent, iteration: int) -> dict[str, Any]:
+    """Where a call happened, as the truth records it (the same fields for an LLM and a tool call)."""
+    s = agent.session
+    return {
+        "session_id": s.session_id,
+        "root_session_id": s.root_session_id,
+        "colony_id": s.colony_id,
+        "queen_id": s.queen_id,
+        "worker_id": s.worker_id,
+        "agent_role": s.agent_role,
+        "node_id": s.node_id,
+        "execution_id": s.execution_id,
+        "iteration": iteration + agent.iteration_offset,
+    }
+
 class _Writer:
     def __init__(self, hive_home: Path, *, split_worker_events: bool, canaries: bool, seed: int) -> None:
         self.hive_home = hive_home
@@ -630,18 +646,9 @@ class _Writer:
         cost: float,
         stop_reason: str,
     ) -> None:
-        s = agent.session
         self.truth.llm_calls.append(
             LlmCallTruth(
-                session_id=s.session_id,
-                root_session_id=s.root_session_id,
-                colony_id=s.colony_id,
-                queen_id=s.queen_id,
-                worker_id=s.worker_id,
-                agent_role=s.agent_role,
-                node_id=s.node_id,
-                execution_id=s.execution_id,
-                iteration=iteration + agent.iteration_offset,
+                **_where(agent, iteration),
                 model=model.name if model else None,
                 provider=model.provider if model else None,
                 input_tokens=tokens[0],
@@ -676,15 +683,7 @@ class _Writer:
             )
         self.truth.tool_calls.append(
             ToolCallTruth(
-                session_id=s.session_id,
-                root_session_id=s.root_session_id,
-                colony_id=s.colony_id,
-                queen_id=s.queen_id,
-                worker_id=s.worker_id,
-                agent_role=s.agent_role,
-                node_id=s.node_id,
-                execution_id=s.execution_id,
-                iteration=iteration + agent.iteration_offset,
+                **_where(agent, iteration),
                 tool_use_id=tool_use_id,
                 tool_name=tool_name,
                 is_error=is_error,
