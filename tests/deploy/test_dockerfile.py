@@ -102,9 +102,9 @@ def test_install_steps_build_a_working_collector(instructions: list[dict[str, st
          "import hive_otel, framework; from hive_otel.collector.store.migrations import load_migrations, migrations_dir; "
          "from hive_otel.collector.dashboards import dashboards_dir, load_dashboards; print(hive_otel.__file__); "
          "print(migrations_dir()); print(len(load_migrations())); print(dashboards_dir()); print(len(load_dashboards())); "
-         "import pathlib, hive_otel.collector.queries as q; from hive_otel.collector.queries._sql import template; "
+         "import pathlib, hive_otel.collector.queries as q; from hive_otel.collector.sql_files import template; "
          "sql = pathlib.Path(q.__file__).parent / 'sql'; "
-         "print(len([template(str(f.relative_to(sql).with_suffix(''))) for f in sql.rglob('*.sql')]))"],
+         "print(len([template(q.__name__, str(f.relative_to(sql).with_suffix(''))) for f in sql.rglob('*.sql')]))"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr

@@ -13,6 +13,7 @@
   ``tool_call_completed`` per call in ``usage_facts FINAL``. A record re-sent by a replay is listed
   once.
 
+The SQL is in ``sql/hive_session_*.sql`` beside this module.
 Every function takes the owning tenant: the caller has already resolved it from the session.
 """
 
@@ -23,21 +24,18 @@ from typing import Any
 from hive_otel.attributes import HiveOtelEvent
 from hive_otel.collector.queries.status import iso_time
 from hive_otel.collector.queries.usage import Queryable
+from hive_otel.collector.sql_files import template
 from hive_otel.collector.store.transport import sql_string
 
 __all__ = ["event_counts", "events_page", "latest_model", "session_identity"]
 
+# hive-otel's own heartbeats and stream-state changes are not Hive's events (left out of the history).
 _OWN_EVENTS = ", ".join(sql_string(f"hive.{e.value}") for e in HiveOtelEvent)
-# The attributes that place a record (they become the event's own fields); the rest is its data.
-_PLACE_KEYS = "['hive.event.type', 'hive.event.seq', 'hive.stream.id', 'hive.node.id', 'hive.execution.id']"
 
 
 def session_identity(store: Queryable, tenant: str, session: str) -> dict[str, str | None]:
     """The latest queen id and name, loaded colony and spawned colony Hive stated for the session."""
-    sql = (
-        "SELECT argMaxMerge(queen_id), argMaxMerge(queen_name), argMaxMerge(loaded_colony), argMaxMerge(spawned_colony) "
-        f"FROM session_identity WHERE tenant = {sql_string(tenant)} AND session = {sql_string(session)}"
-    )
+    sql = template(__package__, "hive_session_identity").format(tenant=sql_string(tenant), session=sql_string(session))
     _, rows = store.query(sql, readonly=True)
     values = rows[0] if rows else ["", "", "", ""]
     names = ("queen_id", "queen_name", "loaded_colony", "spawned_colony")
@@ -45,45 +43,22 @@ def session_identity(store: Queryable, tenant: str, session: str) -> dict[str, s
 
 
 def latest_model(store: Queryable, tenant: str, session: str) -> str | None:
-    """The model of the session's most recent LLM call (what Hive reports as the queen's model). Every
-    stored version of a call names the same model or none, so this needs no FINAL merge."""
-    sql = (
-        "SELECT argMax(model, occurred_at) FROM usage_facts "
-        f"WHERE tenant = {sql_string(tenant)} AND session = {sql_string(session)} AND kind = 'llm' AND model != ''"
-    )
+    """The model of the session's most recent LLM call (what Hive reports as the queen's model)."""
+    sql = template(__package__, "hive_session_model").format(tenant=sql_string(tenant), session=sql_string(session))
     _, rows = store.query(sql, readonly=True)
     return (rows[0][0] or None) if rows else None
 
 
 def _events_sql(tenant: str, session: str) -> str:
     """One row per durable event of the session: (at, type, event_seq, stream, node, execution, data)."""
-    owner, me = sql_string(tenant), sql_string(session)
-    logs = (
-        "SELECT toDateTime64(Timestamp, 9, 'UTC') AS at, "
-        "if(LogAttributes['hive.event.type'] != '', LogAttributes['hive.event.type'], substring(EventName, 6)) AS type, "
-        "toInt64OrNull(LogAttributes['hive.event.seq']) AS event_seq, LogAttributes['hive.stream.id'] AS stream, "
-        "LogAttributes['hive.node.id'] AS node, LogAttributes['hive.execution.id'] AS execution, "
-        f"mapFilter((k, v) -> NOT has({_PLACE_KEYS}, k), LogAttributes) AS data FROM otel_logs "
-        f"WHERE ResourceAttributes['hive.tenant.id'] = {owner} AND ResourceAttributes['hive.session.id'] = {me} "
-        f"AND EventName NOT IN ({_OWN_EVENTS}) "
-        "LIMIT 1 BY Timestamp, EventName, toString(LogAttributes)"
+    return template(__package__, "hive_session_events").format(
+        tenant=sql_string(tenant), session=sql_string(session), own_events=_OWN_EVENTS
     )
-    calls = (
-        "SELECT occurred_at AS at, if(kind = 'llm', 'llm_turn_complete', 'tool_call_completed') AS type, "
-        "CAST(NULL, 'Nullable(Int64)') AS event_seq, '' AS stream, node_id AS node, execution_id AS execution, "
-        "mapFilter((k, v) -> v != '', map('model', model, 'provider', provider, 'input_tokens', toString(input_tokens), "
-        "'output_tokens', toString(output_tokens), 'cached_tokens', toString(cached_tokens), "
-        "'cache_creation_tokens', toString(cache_creation_tokens), 'cost_usd', toString(cost_usd), "
-        "'cost_source', cost_source, 'latency_ms', toString(latency_ms), 'tool_name', tool_name, "
-        "'is_error', if(kind = 'tool', toString(is_error), ''), 'call_key', call_key)) AS data "
-        f"FROM usage_facts FINAL WHERE tenant = {owner} AND session = {me}"
-    )
-    return f"({logs}) UNION ALL ({calls})"
 
 
 def event_counts(store: Queryable, tenant: str, session: str) -> dict[str, int]:
     """How many durable events of each type the session has (Hive's ``event_bus.events_by_type``)."""
-    sql = f"SELECT type, count() FROM ({_events_sql(tenant, session)}) GROUP BY type ORDER BY type"
+    sql = template(__package__, "hive_session_event_counts").format(events=_events_sql(tenant, session))
     _, rows = store.query(sql, readonly=True)
     return {str(event_type): int(count) for event_type, count in rows}
 
@@ -94,14 +69,11 @@ def events_page(store: Queryable, tenant: str, session: str, limit: int, before:
     is the cursor of the next older page and 0 means none is left. ``seq`` is the 1-based position,
     as Hive rewrites it; Hive's own sequence number stays in ``event_seq``."""
     events = _events_sql(tenant, session)
-    _, counted = store.query(f"SELECT count() FROM ({events})", readonly=True)
+    _, counted = store.query(template(__package__, "hive_session_event_total").format(events=events), readonly=True)
     total = int(counted[0][0]) if counted else 0
     end = total if before is None else max(0, min(before, total))
     start = max(0, end - limit)
-    sql = (
-        f"SELECT at, type, event_seq, stream, node, execution, data FROM ({events}) "
-        f"ORDER BY at, type, ifNull(event_seq, 0), toString(data) LIMIT {end - start} OFFSET {start}"
-    )
+    sql = template(__package__, "hive_session_events_page").format(events=events, limit=end - start, offset=start)
     _, rows = store.query(sql, readonly=True) if end > start else ([], [])
     page = [_event(start + i + 1, row) for i, row in enumerate(rows)]
     return {

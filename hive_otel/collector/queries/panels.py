@@ -21,10 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from hive_otel.collector.queries._sql import template, templates
 from hive_otel.collector.queries.group_by import parse_keys
 from hive_otel.collector.queries.time_range import TimeRange
 from hive_otel.collector.queries.usage import GROUP_KEYS, time_conditions
+from hive_otel.collector.sql_files import template, templates
 from hive_otel.collector.store.transport import sql_string
 
 __all__ = ["grafana_panel_sql", "panel_names", "panel_sql"]
@@ -35,11 +35,11 @@ _DATE_COLUMNS = frozenset({"day"})
 
 def panel_names() -> list[str]:
     """Every usage panel template, e.g. ``panels/usage_03_calls``."""
-    return templates("panels")
+    return templates(__package__, "panels")
 
 
 def _render(name: str, fill: Callable[[str, str], str]) -> str:
-    return _PLACEHOLDER.sub(lambda match: fill(match[1], match[2]), template(name))
+    return _PLACEHOLDER.sub(lambda match: fill(match[1], match[2]), template(__package__, name))
 
 
 def _grafana(kind: str, name: str) -> str:

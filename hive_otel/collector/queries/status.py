@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Protocol, runtime_checkable
 
-from hive_otel.collector.queries._sql import template
 from hive_otel.collector.queries.usage import Queryable
+from hive_otel.collector.sql_files import template
 from hive_otel.collector.store.transport import sql_string
 
 __all__ = [
@@ -97,12 +97,13 @@ def recent_sessions(
         raise ValueError("limit must be at least 1")
     if isinstance(store, AnswersSessions):
         return store.recent_sessions(tenant, limit)
-    return store.query(template("sessions").format(where=_where(tenant), limit=int(limit)), readonly=True)
+    return store.query(template(__package__, "sessions").format(where=_where(tenant), limit=int(limit)), readonly=True)
 
 
 def sessions_health(store: Queryable, tenant: str | None, where_sql: str, limit: int = 10_000) -> list[dict[str, Any]]:
     """Rows of ``session_health`` matching ``where_sql`` (a WHERE clause built with sql_string)."""
-    sql = template("session_health").format(columns=", ".join(_HEALTH_COLUMNS), where=where_sql, limit=int(limit))
+    columns = ", ".join(_HEALTH_COLUMNS)
+    sql = template(__package__, "session_health").format(columns=columns, where=where_sql, limit=int(limit))
     return _records(*store.query(sql, readonly=True))
 
 
@@ -119,19 +120,19 @@ def session_health(store: Queryable, tenant: str | None, session: str) -> dict[s
 
 def phase_history(store: Queryable, tenant: str, session: str, limit: int = 200) -> list[dict[str, Any]]:
     """S1: the queen's phase changes, oldest first (a phase repeated by a replay is listed once)."""
-    sql = template("phase_history").format(where=_where(tenant, session=session), limit=int(limit))
+    sql = template(__package__, "phase_history").format(where=_where(tenant, session=session), limit=int(limit))
     return _records(*store.query(sql, readonly=True))
 
 
 def session_tasks(store: Queryable, tenant: str, session: str) -> list[dict[str, Any]]:
     """S2: the session's live tasks: id, status, blocks, blocked_by (never the subject)."""
-    sql = template("session_tasks").format(where=_where(tenant, session=session))
+    sql = template(__package__, "session_tasks").format(where=_where(tenant, session=session))
     return _records(*store.query(sql, readonly=True))
 
 
 def session_triggers(store: Queryable, tenant: str, session: str) -> list[dict[str, Any]]:
     """S8: the session's triggers; ``next_fire_at`` is the next wake Hive announced for an active one."""
-    sql = template("session_triggers").format(where=_where(tenant, session=session))
+    sql = template(__package__, "session_triggers").format(where=_where(tenant, session=session))
     triggers = _records(*store.query(sql, readonly=True))
     for trigger in triggers:
         trigger["fires_seen"] = int(trigger["fires_seen"] or 0)
@@ -191,7 +192,7 @@ def colony_workers(store: Queryable, tenant: str | None, colony: str) -> dict[st
 def session_latency(store: Queryable, tenant: str, session: str, key: str = "session") -> dict[str, Any]:
     """LLM call latency (mean, p50, p95, max, in ms) of one session (``key="root_session"``: of its whole
     tree) from the current facts."""
-    sql = template("session_latency").format(where=_where(tenant, **{key: session}))
+    sql = template(__package__, "session_latency").format(where=_where(tenant, **{key: session}))
     columns, rows = store.query(sql, readonly=True)
     record = dict(zip(columns, rows[0], strict=True)) if rows else {}
     if not int(record.get("calls") or 0):

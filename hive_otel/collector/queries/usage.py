@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from hive_otel.collector.queries._sql import template
 from hive_otel.collector.queries.group_by import parse_keys
 from hive_otel.collector.queries.time_range import TimeRange, parse_time
+from hive_otel.collector.sql_files import template
 from hive_otel.collector.store.transport import sql_string
 
 __all__ = [
@@ -176,7 +176,7 @@ def usage_sql(query: UsageQuery, keys: Sequence[str] | None = None) -> tuple[str
         # Drop groups whose calls all moved elsewhere (a call's model arriving later nets to zero).
         nonzero = " OR ".join(f"{m} != 0" for m in ("llm_calls", "tool_calls", "input_tokens", "output_tokens"))
         grouping = f" GROUP BY {positions} HAVING {nonzero} ORDER BY {positions}"
-    sql = template("usage").format(
+    sql = template(__package__, "usage").format(
         columns=", ".join(columns), table="usage_facts FINAL" if on_facts else table,
         where=_where(query, table), grouping=grouping,
     )  # fmt: skip
