@@ -11,7 +11,8 @@ in the policy of tenant ``*``), ``tenant``, or one ``user``, ``agent_role`` (que
 Spend is read from ``usage_daily`` (exact under replays), so a decision follows the bill.
 :class:`QuotaEvaluator` re-evaluates a tenant shortly after each ingest of its spans (and
 periodically, for day and month boundaries) and records every change of a budget's decision in
-``quota_crossings``, publishing it on the live streams.
+``quota_crossings``, publishing it on the live streams. The statements are in ``sql/quota_*.sql`` beside this module; the
+spend columns are built per budget from the policy (``_spend_expression``) and filled into ``quota_spend``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hive_otel.collector.api.broadcast import ALL_TENANTS, Broadcaster
 from hive_otel.collector.queries.status import iso_time
+from hive_otel.collector.sql_files import template
 from hive_otel.collector.store.transport import sql_string
 
 __all__ = [
@@ -143,19 +145,16 @@ class QuotaBook:
     # -- policies ----------------------------------------------------------------------------------
     def policies(self) -> dict[str, QuotaPolicy]:
         """The current policy of every tenant that has one (deleted ones excluded)."""
-        _, rows = self._store.query(
-            "SELECT tenant, argMax(policy, version), argMax(deleted, version) FROM quota_policies GROUP BY tenant"
-        )
+        _, rows = self._store.query(template(__package__, "quota_policies"))
         return {str(t): QuotaPolicy.model_validate_json(p) for t, p, deleted in rows if not int(deleted)}
 
     def write(self, tenant: str, policy: QuotaPolicy | None) -> None:
         """Store ``policy`` as ``tenant``'s current one (None deletes it)."""
         document = policy.model_dump_json(exclude_none=True) if policy is not None else json.dumps({"budgets": []})
-        self._store.execute(
-            "INSERT INTO quota_policies (tenant, version, deleted, policy, updated_at) VALUES "
-            f"({sql_string(tenant)}, {time.time_ns()}, {0 if policy is not None else 1}, {sql_string(document)}, "
-            "now64(3, 'UTC'))"
+        sql = template(__package__, "quota_policy_insert").format(
+            tenant=sql_string(tenant), version=time.time_ns(), deleted=int(policy is None), policy=sql_string(document)
         )
+        self._store.execute(sql)
 
     # -- spend and decisions --------------------------------------------------------------------------
     def evaluate(self, tenant: str, policies: dict[str, QuotaPolicy]) -> list[BudgetStatus]:
@@ -175,7 +174,7 @@ class QuotaBook:
             if owner != ALL_TENANTS:
                 where += f" AND tenant = {sql_string(owner)}"
             columns = ", ".join(_spend_expression(b, today) for b in budgets)
-            _, rows = self._store.query(f"SELECT {columns} FROM usage_daily WHERE {where}")
+            _, rows = self._store.query(template(__package__, "quota_spend").format(columns=columns, where=where))
             spends = rows[0] if rows else [0.0] * len(budgets)
             for budget, spend in zip(budgets, spends, strict=True):
                 value = round(float(spend or 0.0), 10)
@@ -190,7 +189,7 @@ class QuotaBook:
 
     # -- crossings ----------------------------------------------------------------------------------
     def record(self, crossings: list[dict[str, Any]]) -> None:
-        values = ", ".join(
+        rows = ", ".join(
             f"({sql_string(c['tenant'])}, {sql_string(c['budget_id'])}, now64(3, 'UTC'), "
             f"toDate({sql_string(c['period_start'])}), "
             f"{sql_string(c['scope'])}, {sql_string(c['value'] or '')}, {sql_string(c['metric'])}, "
@@ -198,27 +197,18 @@ class QuotaBook:
             f"{float(c['spend'])}, {float(c['limit'])})"
             for c in crossings
         )
-        self._store.execute(
-            "INSERT INTO quota_crossings (tenant, budget_id, at, period_start, scope, scope_value, metric, period, "
-            f"previous, decision, spend, limit_value) VALUES {values}"
-        )
+        self._store.execute(template(__package__, "quota_crossing_insert").format(rows=rows))
 
     def last_decisions(self) -> dict[tuple[str, str], tuple[str, str]]:
         """(tenant, budget id) → (decision, period start) of each budget's latest crossing."""
-        _, rows = self._store.query(
-            "SELECT tenant, budget_id, argMax(decision, at), toString(argMax(period_start, at)) FROM quota_crossings "
-            "GROUP BY tenant, budget_id"
-        )
+        _, rows = self._store.query(template(__package__, "quota_last_decisions"))
         return {(str(t), str(b)): (str(d), str(p)) for t, b, d, p in rows}
 
     def crossings(self, tenant: str | None, limit: int = 100) -> list[dict[str, Any]]:
         """Latest crossings first: of ``tenant`` and of the global budgets (every tenant's for None)."""
         where = "" if tenant is None else f" WHERE tenant IN ({sql_string(tenant)}, {sql_string(ALL_TENANTS)})"
-        columns, rows = self._store.query(
-            "SELECT tenant, budget_id, at, toString(period_start) AS period_start, scope, scope_value AS value, metric, "
-            f"period, previous, decision, spend, limit_value AS limit FROM quota_crossings{where} "
-            f"ORDER BY at DESC, budget_id LIMIT {int(limit)}"
-        )
+        sql = template(__package__, "quota_crossings").format(where=where, limit=int(limit))
+        columns, rows = self._store.query(sql)
         out = []
         for row in rows:
             record = dict(zip(columns, row, strict=True))
