@@ -17,6 +17,10 @@ fields. So each candidate is:
 A hash collision between two keys only sends a candidate to the merge, where the read by key finds
 no row and the call is merged as new; a false "same" would need a 64-bit collision of two
 fingerprints of the same key.
+
+The statements are in ``sql/key_index_*.sql`` beside this module. The expressions below stay here: the
+migration ``create_usage_key_index`` repeats them word for word (a test checks it) and the merge that
+:mod:`~hive_otel.collector.rollups.usage_merge` renders from the call-merge rules uses them too.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from hive_otel.collector.sql_files import template
 
 KEY_HASH_SQL = "sipHash64(tenant, call_key)"
 # The candidate fields of a row, in the form a fact stores them (cost_source: only "priced by the
@@ -48,11 +54,8 @@ CALL_SOURCE_SQL = (
 
 def rebuild_index_sql() -> list[str]:
     """Statements that refill usage_key_index from the current facts, sentinel last."""
-    return [
-        "TRUNCATE TABLE usage_key_index",
-        f"INSERT INTO usage_key_index SELECT {KEY_HASH_SQL}, {FINGERPRINT_SQL} FROM usage_facts FINAL",
-        "INSERT INTO usage_key_index VALUES (0, 1)",
-    ]
+    statements = template(__package__, "key_index_rebuild").format(key_hash=KEY_HASH_SQL, fingerprint=FINGERPRINT_SQL)
+    return [statement.strip() for statement in statements.split(";") if statement.strip()]
 
 
 def batches_sql(batches: list[int]) -> str:
@@ -64,13 +67,10 @@ def candidates_sql(batches: list[int], columns: list[str]) -> str:
     stores it, ``runtime_priced``), whether it equals its stored fact, and whether a fact is stored."""
     fields = ", ".join(c if c != "call_source" else f"{CALL_SOURCE_SQL.format(c='call_source')} AS fact_call_source"
                        for c in columns)  # fmt: skip
-    return f"""
-SELECT batch, tenant, call_key, refused, {fields}, toUInt8(cost_source = 'runtime') AS runtime_priced,
-       ifNull({FINGERPRINT_SQL} = {STORED_SQL}, 0) AS same, {STORED_SQL} IS NOT NULL AS stored,
-       {INDEX_READY_SQL} AS index_ready
-FROM usage_staging
-WHERE batch IN ({batches_sql(batches)})
-"""
+    return template(__package__, "key_index_candidates").format(
+        fields=fields, fingerprint=FINGERPRINT_SQL, stored=STORED_SQL, index_ready=INDEX_READY_SQL,
+        batches=batches_sql(batches),
+    )  # fmt: skip
 
 
 @dataclass

@@ -20,44 +20,23 @@ writes nothing, and a settle interrupted between statements is completed by the 
 while collectors write, a settle may read a write half done; the next settle after that write
 corrects it: at any quiet point after a settle the totals are exact. Cost: one read of usage_calls
 (grouped by key) per statement; the rollups are small.
+
+The merged calls and the facts statement are in ``sql/`` beside this module; the rollup statements are
+rendered by :func:`rollup_sql` from the measures and keys below.
 """
 
 from __future__ import annotations
 
-from hive_otel.collector.rollups.key_index import FINGERPRINT_SQL, KEY_HASH_SQL
+from hive_otel.collector.rollups.key_index import FINGERPRINT_SQL, STORED_SQL
+from hive_otel.collector.sql_files import template
 
-# One row per call: usage_calls merged (FINAL applies the columns' max/groupBitOr in key order, cheaper
-# than a GROUP BY over every key), in the columns of a fact.
-MERGED_SQL = """
-SELECT
-    tenant, call_key, kind, user, session, root_session, parent_session, colony, queen, worker, agent_role,
-    model, provider, input_tokens, output_tokens, cached_tokens, cache_creation_tokens, cost_usd,
-    multiIf(kind != 'llm', '', runtime_priced = 1, 'runtime', estimated_source != '', estimated_source, 'unpriced')
-        AS cost_source,
-    if(kind = 'llm' AND runtime_priced = 0, cost_estimated_usd, toDecimal64(0, 10)) AS cost_estimated_usd,
-    latency_ms, tool_name, is_error, if(is_error = 1, 'error', 'ok') AS status, error_type,
-    time.1 AS time_rank, time.2 AS occurred_at, ids.2 AS trace_id, ids.3 AS span_id, execution_id, node_id,
-    ['', 'event', 'log', 'event+log'][call_source_bits + 1] AS call_source, schema_version, version
-FROM usage_calls FINAL
-"""
-
-FACT_COLUMNS = (
-    "tenant, call_key, kind, user, session, root_session, parent_session, colony, queen, worker, agent_role, "
-    "model, provider, input_tokens, output_tokens, cached_tokens, cache_creation_tokens, cost_usd, cost_source, "
-    "cost_estimated_usd, latency_ms, tool_name, status, is_error, error_type, occurred_at, time_rank, trace_id, "
-    "span_id, execution_id, node_id, call_source, schema_version"
-)
+# One row per call: usage_calls merged, in the columns of a fact.
+MERGED_SQL = template(__package__, "merged_calls")
 
 
 def facts_sql() -> str:
     """Write the merged row of every call whose stored fact differs from it (a version above them all)."""
-    stored = f"joinGetOrNull('usage_key_index', 'fingerprint', {KEY_HASH_SQL})"
-    return f"""
-INSERT INTO usage_facts ({FACT_COLUMNS}, version)
-SELECT {FACT_COLUMNS}, version + 1
-FROM ({MERGED_SQL})
-WHERE ifNull({FINGERPRINT_SQL} != {stored}, 1)
-"""
+    return template(__package__, "settle_facts").format(merged=MERGED_SQL, fingerprint=FINGERPRINT_SQL, stored=STORED_SQL)
 
 
 # The rollups' measures, as computed from one call.
@@ -83,7 +62,8 @@ ROLLUP_KEYS = {
 
 
 def rollup_sql(table: str) -> str:
-    """Insert into ``table`` the signed difference between the rollup of the merged calls and its rows."""
+    """Insert into ``table`` the signed difference between the rollup of the merged calls and its rows.
+    Rendered here, not kept in a .sql file: its columns are generated from ``_MEASURES`` and ``ROLLUP_KEYS``."""
     keys, names = ROLLUP_KEYS[table]
     truth = ", ".join(f"{expr} AS {name}" for name, expr in _MEASURES.items())
     stored = ", ".join(f"-{name} AS {name}" for name in _MEASURES)

@@ -52,6 +52,9 @@ def merge_sql(batches: list[int]) -> str:
 
     "Need a merge" is :func:`._usage_index.split`'s rule: not equal to the stored fact, and either a
     fact is stored for the key or the key has more than one such candidate.
+
+    Rendered here, not kept in a .sql file like the collector's static statements: its merged columns
+    are generated from :mod:`hive_otel.call_merge`'s rules and its other lists from the column lists above.
     """
     candidate_cols = ", ".join(CANDIDATE_COLUMNS)
     merged = ",\n    ".join(merged_columns_sql(_MERGED_COLUMNS))
