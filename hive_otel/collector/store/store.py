@@ -19,6 +19,7 @@ that queue up meanwhile are written together (:mod:`hive_otel.collector.store.gr
    table), whose views keep the rollups.
 
 Everything is in ClickHouse parts on disk when an ingest method returns, so the receiver may ack.
+The maintenance statements are in ``sql/`` beside this module; one-line ``TRUNCATE``s and probes stay inline.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from hive_otel.collector.rollups import key_index as _usage_index
 from hive_otel.collector.rollups import settle as _settle
 from hive_otel.collector.rollups import usage_merge as _usage_merge
 from hive_otel.collector.rollups.pricing import CostEstimator
+from hive_otel.collector.sql_files import template
 from hive_otel.collector.store.console import ConsoleRefused, admitted_statement
 from hive_otel.collector.store.group_commit import GroupCommit, Pending
 from hive_otel.collector.store.migrations import (
@@ -386,11 +388,11 @@ class Store:
 
     def _write_allowed_keys(self, keys: frozenset[str]) -> None:
         """A new version row when the policy changed; ingest sees the old list or the new one, whole."""
-        _, rows = self._transport.query("SELECT argMax(keys, version) FROM redaction_allowed_keys")
+        _, rows = self._transport.query(template(__package__, "allowed_keys"))
         if rows and frozenset(rows[0][0]) == keys:
             return
         listed = ", ".join(sql_string(key) for key in sorted(keys))
-        self._transport.execute(f"INSERT INTO redaction_allowed_keys (version, keys) VALUES ({time.time_ns()}, [{listed}])")
+        self._transport.execute(template(__package__, "allowed_keys_insert").format(version=time.time_ns(), keys=listed))
 
     def reconcile(self) -> dict[str, int]:
         """Rebuild every rollup (and the key index) from ``usage_facts FINAL``.
@@ -405,12 +407,8 @@ class Store:
             for table in ("usage_hourly", "usage_daily", "usage_session_totals"):
                 self._transport.execute(f"TRUNCATE TABLE IF EXISTS {table}")
             columns = ", ".join(_usage_merge.LEDGER_COLUMNS)
-            self._transport.execute(  # one +1 ledger row per current fact, summed by the rollup views
-                f"INSERT INTO usage_ledger ({columns}, unpriced, sign, version) "
-                f"SELECT {columns}, toUInt8(kind = 'llm' AND cost_source = 'unpriced'), 1, version "
-                "FROM usage_facts FINAL"
-            )
-            _, rows = self._transport.query("SELECT count() FROM usage_facts FINAL")
+            self._transport.execute(template(__package__, "reconcile_ledger").format(columns=columns))
+            _, rows = self._transport.query(template(__package__, "facts_count"))
             self.rebuild_key_index()
         return {"facts": int(rows[0][0])}
 
