@@ -102,9 +102,10 @@ def test_install_steps_build_a_working_collector(instructions: list[dict[str, st
          "import hive_otel, framework; from hive_otel.collector.store.migrations import load_migrations, migrations_dir; "
          "from hive_otel.collector.dashboards import dashboards_dir, load_dashboards; print(hive_otel.__file__); "
          "print(migrations_dir()); print(len(load_migrations())); print(dashboards_dir()); print(len(load_dashboards())); "
-         "import pathlib, hive_otel.collector.queries as q; from hive_otel.collector.sql_files import template; "
-         "sql = pathlib.Path(q.__file__).parent / 'sql'; "
-         "print(len([template(q.__name__, str(f.relative_to(sql).with_suffix(''))) for f in sql.rglob('*.sql')]))"],
+         "import pathlib, hive_otel.collector as c; from hive_otel.collector.sql_files import template; "
+         "rooms = pathlib.Path(c.__file__).parent.glob('*/sql'); "
+         "print(len([template(f'{c.__name__}.{sql.parent.name}', str(f.relative_to(sql).with_suffix(''))) "
+         "for sql in rooms for f in sql.rglob('*.sql')]))"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
@@ -114,8 +115,8 @@ def test_install_steps_build_a_working_collector(instructions: list[dict[str, st
     assert int(migration_count) == len(list((REPO / "clickhouse" / "migrations").glob("*.up.sql")))
     assert Path(dashboards).is_relative_to(site / "hive_otel" / "data"), "the wheel carries the dashboards"
     assert int(dashboard_count) == len(list((REPO / "deploy" / "grafana" / "dashboards").glob("*.json")))
-    shipped = len(list((REPO / "hive_otel" / "collector" / "queries" / "sql").rglob("*.sql")))
-    assert int(query_templates) == shipped, "the wheel carries the queries' SQL templates"
+    shipped = len(list((REPO / "hive_otel" / "collector").glob("*/sql/**/*.sql")))
+    assert int(query_templates) == shipped, "the wheel carries the collector's SQL templates"
 
     entrypoint = subprocess.run(
         [venv / "bin" / "hive-otel", "collector", "--help"], capture_output=True, text=True, timeout=120
