@@ -70,3 +70,12 @@ def spans_request(ns: range | list[int]) -> bytes:
 
 def _attribute(key: str, value: str) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def by_signal(requests: list[tuple[str, bytes]]) -> dict[str, bytes]:
+    """Each signal's request bodies concatenated in order: what a receiver got, whether the sender
+    merged queued requests of one signal or not (concatenated OTLP requests are the merged request)."""
+    out: dict[str, bytes] = {}
+    for signal, body in requests:
+        out[signal] = out.get(signal, b"") + body
+    return out

@@ -95,14 +95,14 @@ def test_work_written_by_another_handle_is_picked_up_by_polling(outbox: Outbox, 
     try:
         other_process.enqueue_many([("traces", trace_request(n), 1) for n in range(3)])
         deadline = time.monotonic() + 5
-        while len(exporter.bodies) < 3:
+        while outbox.depth()[0]:
             assert time.monotonic() < deadline
             time.sleep(0.01)
     finally:
         sender.shutdown()
         other_process.shutdown()
 
-    assert exporter.bodies == [trace_request(n) for n in range(3)]
+    assert b"".join(exporter.bodies) == b"".join(trace_request(n) for n in range(3))
     assert outbox.depth() == (0, 0)  # totals are shared through the file, not per handle
     assert outbox.counters()["enqueued"] == 3
 
@@ -193,7 +193,9 @@ def test_too_large_splits_until_the_receiver_accepts_in_order(outbox: Outbox) ->
 
 
 def test_one_item_too_large_is_dead_lettered_alone(outbox: Outbox) -> None:
-    exporter = ScriptedExporter(ExportResult.too_large("HTTP 413: body exceeds the limit"))
+    # Too large twice: the two requests merged, then the first alone.
+    too_large = ExportResult.too_large("HTTP 413: body exceeds the limit")
+    exporter = ScriptedExporter(too_large, too_large)
     sender = OutboxSender(outbox, exporter)
     try:
         outbox.enqueue_many([("traces", trace_request(1), 1), ("traces", trace_request(2), 1)])
@@ -244,6 +246,50 @@ def test_unauthorized_keeps_the_request_and_says_so_until_one_gets_through(outbo
     finally:
         sender.shutdown()
 
-    assert exporter.bodies == [trace_request(1), trace_request(2)]
+    assert b"".join(exporter.bodies) == trace_request(1) + trace_request(2)
     assert sender.auth_failure is None
     assert sender.counters()["unauthorized_failures"] == 1
+
+
+# ------------------------------------------------------------------ merging queued requests
+
+
+def test_queued_requests_of_a_signal_travel_merged_within_the_bounds(outbox: Outbox, monkeypatch) -> None:
+    """A backlog goes out as few requests as the bounds allow: one per signal and bound, the bodies
+    of one signal in their order, every part acked."""
+    monkeypatch.setattr("hive_otel.client.export._sender.MAX_MERGED_ITEMS", 4)
+    requests = [("traces", spans_request(range(n, n + 2)), 2) for n in range(0, 10, 2)]  # 5 requests of 2 spans
+    requests += [("logs", logs_request(n), 1) for n in range(3)]
+    outbox.enqueue_many(requests)  # type: ignore[arg-type]
+    exporter = ScriptedExporter()
+    sender = OutboxSender(outbox, exporter)
+    try:
+        assert sender.force_flush(timeout_millis=5000)
+    finally:
+        sender.shutdown()
+
+    # Groups go out in the order of their oldest part: the traces' three (the bound splits them), then the logs.
+    assert [len(decode([("traces", body)]).spans) for body in exporter.bodies[:3]] == [4, 4, 2]
+    assert b"".join(exporter.bodies[:3]) == b"".join(body for _, body, _ in requests[:5])
+    assert exporter.bodies[3] == b"".join(logs_request(n) for n in range(3))
+    assert sender.counters()["exported_requests"] == 8
+    assert sender.counters()["exported_items"] == 13
+    assert outbox.counters()["acked"] == 8
+
+
+def test_a_merged_request_that_must_wait_waits_as_its_oldest_part(outbox: Outbox) -> None:
+    """Retryable: nothing is acked, the oldest part carries the retry time and the others stay behind it."""
+    exporter = ScriptedExporter(ExportResult.retryable("HTTP 503", retry_after_s=60))
+    sender = OutboxSender(outbox, exporter)
+    try:
+        outbox.enqueue_many([("traces", trace_request(n), 1) for n in range(3)])
+        sender.notify()
+        assert not sender.force_flush(timeout_millis=300)
+    finally:
+        sender.shutdown()
+
+    assert exporter.bodies == []
+    assert len(exporter.calls) == 1  # one merged attempt, not one per part
+    assert outbox.depth()[0] == 3
+    assert outbox.due(10, time.time()) == []  # the head waits, and nothing overtakes it
+    assert outbox.counters()["retried"] == 1

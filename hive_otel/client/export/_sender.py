@@ -9,18 +9,30 @@ import threading
 import time
 
 from hive_otel.client.export._result import Exporter, ExportResult, ExportStatus
-from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox, OutboxItem
+from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox, OutboxItem, Signal
 
 _log = logging.getLogger(__name__)
 
 # The shortest wait a receiver can ask for: "Retry-After: 0" must not turn into a busy loop.
 MIN_RETRY_AFTER_S = 1.0
+# Queued requests of one signal travel as one request up to these bounds. Each request a collector
+# stores costs it a fixed ~0.1-0.2 s of ClickHouse work whatever its size (bench/results/ingest_split.json:
+# insert_sizes), so a client that fell behind catches up by sending fewer, larger requests. The
+# bounds stay well under a receiver's usual limits (4 MiB for gRPC's default, 16 MiB for ours).
+MAX_MERGED_BYTES = 4 * 1024 * 1024
+MAX_MERGED_ITEMS = 16_384
 
 
 class OutboxSender:
     """Delivers what the outbox holds, oldest first, on its own daemon thread (started here).
 
-    Each round takes up to ``batch_size`` due requests and exports them one after another:
+    Each round takes up to ``batch_size`` due requests. Requests of one signal among them travel
+    together, as one request (an OTLP export request's bytes concatenated with another's are the two
+    requests merged), within :data:`MAX_MERGED_BYTES` and :data:`MAX_MERGED_ITEMS`; groups go out in
+    the order of their oldest request, so order is kept within a signal. A merged request that is
+    accepted acks all its parts; one refused as retryable or unauthorized waits as its oldest part
+    (the outbox keeps the others behind it); one refused as too large or for good is sent again part
+    by part, so each outcome below applies to the request that caused it:
 
     * success → ack (the request is gone);
     * retryable → ``retry_later`` by the receiver's ``Retry-After`` / ``RetryInfo`` when it gave a
@@ -150,29 +162,50 @@ class OutboxSender:
         items = self._outbox.due(self._batch_size, time.time())
         acked: list[int] = []
         try:
-            for item in items:
-                if self._stopping:
+            for group in merge_groups(items):
+                if self._stopping or not self._deliver_group(group, acked):
                     break
-                result = self._export(item)
-                if result.status is ExportStatus.SUCCESS:
-                    acked.append(item.id)
-                    self.auth_failure = None
-                    self._count(exported_requests=1, exported_items=item.item_count)
-                    continue
-                self.last_error = result.reason
-                if result.status is ExportStatus.PERMANENT:
-                    self._outbox.dead_letter(item.id, result.reason)
-                    self._count(permanent_failures=1)
-                    _log.error("OTLP %s request %d refused for good: %s", item.signal, item.id, result.reason)
-                    continue
-                if result.status is ExportStatus.TOO_LARGE:
-                    self._split(item, result.reason)
-                else:
-                    self._retry(item, result)
-                break  # the queue's head changed or waits: later requests must not overtake it
         finally:
             self._outbox.ack(acked)
         return bool(items)
+
+    def _deliver_group(self, group: list[OutboxItem], acked: list[int]) -> bool:
+        """Export ``group`` as one request; False when the round must stop (the queue's head waits)."""
+        if len(group) == 1:
+            return self._deliver(group[0], acked)
+        head = group[0]
+        result = self._export(head.signal, b"".join(item.body for item in group), f"{len(group)} merged requests")
+        if result.status is ExportStatus.SUCCESS:
+            acked.extend(item.id for item in group)
+            self.auth_failure = None
+            self._count(exported_requests=len(group), exported_items=sum(item.item_count for item in group))
+            return True
+        if result.status in (ExportStatus.RETRYABLE, ExportStatus.UNAUTHORIZED):
+            self.last_error = result.reason
+            self._retry(head, result)
+            return False
+        # Too large, or refused for good: find out which part, by sending them one by one.
+        return all(self._deliver(item, acked) for item in group)
+
+    def _deliver(self, item: OutboxItem, acked: list[int]) -> bool:
+        """Export one request; False when the round must stop (the queue's head changed or waits)."""
+        result = self._export(item.signal, item.body, f"request {item.id}")
+        if result.status is ExportStatus.SUCCESS:
+            acked.append(item.id)
+            self.auth_failure = None
+            self._count(exported_requests=1, exported_items=item.item_count)
+            return True
+        self.last_error = result.reason
+        if result.status is ExportStatus.PERMANENT:
+            self._outbox.dead_letter(item.id, result.reason)
+            self._count(permanent_failures=1)
+            _log.error("OTLP %s request %d refused for good: %s", item.signal, item.id, result.reason)
+            return True
+        if result.status is ExportStatus.TOO_LARGE:
+            self._split(item, result.reason)
+        else:
+            self._retry(item, result)
+        return False
 
     def _retry(self, item: OutboxItem, result: ExportResult) -> None:
         delay = self._retry_delay(item, result)
@@ -208,11 +241,11 @@ class OutboxSender:
             item.signal, item.id, len(item.body), reason,
         )  # fmt: skip
 
-    def _export(self, item: OutboxItem) -> ExportResult:
+    def _export(self, signal: Signal, body: bytes, what: str) -> ExportResult:
         try:
-            return self._exporter.export(item.signal, item.body)
+            return self._exporter.export(signal, body)
         except Exception as error:  # exporters must not raise; if one does, keep the request
-            _log.exception("exporter raised on OTLP %s request %d", item.signal, item.id)
+            _log.exception("exporter raised on OTLP %s %s", signal, what)
             return ExportResult.retryable(f"exporter raised {type(error).__name__}: {error}")
 
     def _retry_delay(self, item: OutboxItem, result: ExportResult) -> float:
@@ -232,3 +265,23 @@ class OutboxSender:
         with self._condition:
             for name, delta in deltas.items():
                 self._counts[name] += delta
+
+
+def merge_groups(items: list[OutboxItem]) -> list[list[OutboxItem]]:
+    """``items`` (in outbox order) grouped by signal, each group within the merge bounds, groups in
+    the order of their oldest request."""
+    groups: list[list[OutboxItem]] = []
+    open_group: dict[Signal, tuple[list[OutboxItem], list[int]]] = {}  # signal → (group, [bytes, items])
+    for item in items:
+        current = open_group.get(item.signal)
+        if current is not None:
+            group, size = current
+            if size[0] + len(item.body) <= MAX_MERGED_BYTES and size[1] + item.item_count <= MAX_MERGED_ITEMS:
+                group.append(item)
+                size[0] += len(item.body)
+                size[1] += item.item_count
+                continue
+        group = [item]
+        groups.append(group)
+        open_group[item.signal] = (group, [len(item.body), item.item_count])
+    return groups
