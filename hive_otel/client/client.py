@@ -61,7 +61,9 @@ class Client:
     def start_sending(self) -> None:
         """Start the sender thread (and only then open a connection to the endpoint)."""
         if self.sender is None:
-            self.sender = OutboxSender(self.outbox, create_exporter(self.settings))
+            self.sender = OutboxSender(
+                self.outbox, create_exporter(self.settings), max_request_bytes=self.settings.max_request_bytes
+            )
 
     @property
     def auth_failure(self) -> str | None:

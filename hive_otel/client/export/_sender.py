@@ -10,16 +10,17 @@ import time
 
 from hive_otel.client.export._result import Exporter, ExportResult, ExportStatus
 from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox, OutboxItem, Signal
+from hive_otel.settings import DEFAULT_MAX_REQUEST_BYTES
 
 _log = logging.getLogger(__name__)
 
 # The shortest wait a receiver can ask for: "Retry-After: 0" must not turn into a busy loop.
 MIN_RETRY_AFTER_S = 1.0
-# Queued requests of one signal travel as one request up to these bounds. Each request a collector
-# stores costs it a fixed ~0.1-0.2 s of ClickHouse work whatever its size (bench/results/ingest_split.json:
-# insert_sizes), so a client that fell behind catches up by sending fewer, larger requests. The
-# bounds stay well under a receiver's usual limits (4 MiB for gRPC's default, 16 MiB for ours).
-MAX_MERGED_BYTES = 4 * 1024 * 1024
+# Queued requests of one signal travel as one request of at most ``max_request_bytes`` (the
+# client's HIVE_OTEL_MAX_REQUEST_BYTES, 4 MiB by default: an OpenTelemetry Collector's default gRPC
+# limit) and this many items. Each request a collector stores costs it a fixed ~0.1-0.2 s of
+# ClickHouse work whatever its size (bench/results/ingest_split.json: insert_sizes), so a client
+# that fell behind catches up by sending fewer, larger requests.
 MAX_MERGED_ITEMS = 16_384
 
 
@@ -28,7 +29,7 @@ class OutboxSender:
 
     Each round takes up to ``batch_size`` due requests. Requests of one signal among them travel
     together, as one request (an OTLP export request's bytes concatenated with another's are the two
-    requests merged), within :data:`MAX_MERGED_BYTES` and :data:`MAX_MERGED_ITEMS`; groups go out in
+    requests merged), within ``max_request_bytes`` and :data:`MAX_MERGED_ITEMS`; groups go out in
     the order of their oldest request, so order is kept within a signal. A merged request that is
     accepted acks all its parts; one refused as retryable or unauthorized waits as its oldest part
     (the outbox keeps the others behind it); one refused as too large or for good is sent again part
@@ -66,6 +67,7 @@ class OutboxSender:
         initial_backoff_s: float = 1.0,
         batch_size: int = 64,
         poll_interval_s: float = 1.0,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         rng: random.Random | None = None,
     ) -> None:
         if initial_backoff_s <= 0 or max_backoff_s < initial_backoff_s:
@@ -80,6 +82,7 @@ class OutboxSender:
         self._initial_backoff_s = initial_backoff_s
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
+        self._max_request_bytes = max_request_bytes
         self._rng = rng or random.Random()
         # One condition for both directions: notify() wakes the worker; the worker wakes
         # force_flush() waiters after every round.
@@ -162,7 +165,7 @@ class OutboxSender:
         items = self._outbox.due(self._batch_size, time.time())
         acked: list[int] = []
         try:
-            for group in merge_groups(items):
+            for group in merge_groups(items, self._max_request_bytes):
                 if self._stopping or not self._deliver_group(group, acked):
                     break
         finally:
@@ -267,16 +270,17 @@ class OutboxSender:
                 self._counts[name] += delta
 
 
-def merge_groups(items: list[OutboxItem]) -> list[list[OutboxItem]]:
-    """``items`` (in outbox order) grouped by signal, each group within the merge bounds, groups in
-    the order of their oldest request."""
+def merge_groups(items: list[OutboxItem], max_bytes: int) -> list[list[OutboxItem]]:
+    """``items`` (in outbox order) grouped by signal, each group of at most ``max_bytes`` and
+    :data:`MAX_MERGED_ITEMS` (a request larger alone stays alone), groups in the order of their
+    oldest request."""
     groups: list[list[OutboxItem]] = []
     open_group: dict[Signal, tuple[list[OutboxItem], list[int]]] = {}  # signal → (group, [bytes, items])
     for item in items:
         current = open_group.get(item.signal)
         if current is not None:
             group, size = current
-            if size[0] + len(item.body) <= MAX_MERGED_BYTES and size[1] + item.item_count <= MAX_MERGED_ITEMS:
+            if size[0] + len(item.body) <= max_bytes and size[1] + item.item_count <= MAX_MERGED_ITEMS:
                 group.append(item)
                 size[0] += len(item.body)
                 size[1] += item.item_count
