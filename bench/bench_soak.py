@@ -76,25 +76,22 @@ def start_collector(store: Path, port: int, log: Path) -> subprocess.Popen[bytes
 
 
 class AckLog:
-    """Per acknowledged request, seconds from its enqueue into the outbox; and the refusals retried."""
+    """Per acknowledged outbox request, seconds from its enqueue into the outbox to the acknowledgement
+    of the request that carried it (the sender merges queued requests of one signal)."""
 
     def __init__(self, client: Client) -> None:
         self.latencies: list[float] = []
-        self.refusals = 0
         sender = client.sender
         assert sender is not None
-        self._export = sender._export
-        sender._export = self._timed  # type: ignore[method-assign]
+        self._deliver_group = sender._deliver_group
+        sender._deliver_group = self._timed  # type: ignore[method-assign]
 
-    def _timed(self, item: Any) -> Any:
-        from hive_otel.client.export._result import ExportStatus
-
-        result = self._export(item)
-        if result.status == ExportStatus.SUCCESS:
-            self.latencies.append(time.time() - item.created_at)
-        elif result.status == ExportStatus.RETRYABLE:
-            self.refusals += 1
-        return result
+    def _timed(self, group: list[Any], acked: list[int]) -> bool:
+        before = len(acked)
+        go_on = self._deliver_group(group, acked)
+        done, now = set(acked[before:]), time.time()
+        self.latencies.extend(now - item.created_at for item in group if item.id in done)
+        return go_on
 
 
 def percentile_ms(values: list[float], q: float) -> float:
@@ -128,10 +125,8 @@ def feed(client: Client, records: list[Any], args: argparse.Namespace, collector
     fed, samples, next_sample = 0, [], started + args.sample_s
     while (elapsed := time.monotonic() - started) < duration and fed < len(records):
         due = min(len(records), int(elapsed * args.rate))
-        client.pipeline.consume(records[fed:due])
+        client.step(records[fed:due])
         fed = due
-        client.pipeline.tick()
-        client.emit()
         if time.monotonic() >= next_sample:
             samples.append(sample(started, client, collector_pid, fed, len(acks.latencies)))
             next_sample += args.sample_s
@@ -153,7 +148,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         client.start_sending()
         acks = AckLog(client)
         fed = feed(client, records, args, collector.pid, acks)
-        client.pipeline.finish()
+        client.finish()
         flushed = client.shutdown(FLUSH_TIMEOUT_MS)
         end = {"collector_rss_mb": rss_mb(collector.pid), "client_rss_mb": rss_mb()}
         counters = client.counters()
@@ -180,7 +175,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "outbox_requests_max": max((s["outbox_requests"] for s in samples), default=0),
         "ack_latency_ms": latency_summary(acks.latencies),
-        "retried_after_refusal": acks.refusals,
+        "retried_after_refusal": counters["sender"]["retryable_failures"],
+        "sender_counters": counters["sender"],
         "outbox_counters": counters["outbox"],
         "load_average_1min": {"start": first["load_average_1min"], "max": max(s["load_average_1min"] for s in samples)}
         if samples
