@@ -103,6 +103,14 @@ def _parse_json_compact(text: str | bytes) -> tuple[list[str], list[list[Any]]]:
     return [m["name"] for m in doc["meta"]], doc["data"]
 
 
+def arrow_stream(data: pa.Table) -> bytes:
+    """``data`` in the Arrow IPC stream format (ClickHouse's ``ArrowStream``)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, data.schema) as writer:
+        writer.write_table(data)
+    return sink.getvalue().to_pybytes()
+
+
 def sql_string(value: str) -> str:
     """A ClickHouse string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -249,14 +257,17 @@ class ChdbTransport:
         return self._run("", lambda: self._session.query(sql, "ArrowTable"))
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
+        """``data`` as one Arrow stream, the payload the server transport sends too. (chDB's Python()
+        table function would read the table in place, but costs 20-30 ms more per insert.)"""
         columns = ", ".join(f"`{name}`" for name in data.column_names)
-        rows = data  # chDB's Python() table function reads this local by name, without copying
-        try:  # not through _run: Python() looks the name up in this frame
-            self._session.query(f"INSERT INTO {table} ({columns}) SELECT * FROM Python(rows)")
-        except (RuntimeError, UnicodeDecodeError) as exc:
-            self._drain()
-            raise StoreError(f"insert into {table} failed: {exc}") from exc
-        del rows
+        body = arrow_stream(data)
+
+        def send() -> None:
+            inserter = self._session.send_insert(f"INSERT INTO {table} ({columns})", "ArrowStream")
+            inserter.append(body)
+            inserter.finish()
+
+        self._run(f"insert into {table} failed: ", send)
 
     def insert_bytes(self, table: str, fmt: str, data: bytes, settings: dict[str, Any]) -> None:
         if settings.get("format_schema_source") == "string":
