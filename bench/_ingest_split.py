@@ -101,6 +101,19 @@ def batches(spans: list[SpanRecord], size: int = DEFAULT_BATCH_ITEMS) -> list[li
     return [spans[i : i + size] for i in range(0, len(spans), size)]
 
 
+def merged_as_queued(bodies: list[bytes], chunks: list[list[SpanRecord]]) -> list[tuple[bytes, int]]:
+    """The client's requests as its sender delivers them from a backlog (a backfill, or a client
+    that fell behind): queued requests of one signal merged by the sender's own rule."""
+    from hive_otel.client.export._sender import merge_groups
+    from hive_otel.client.outbox import OutboxItem
+    from hive_otel.settings import DEFAULT_MAX_REQUEST_BYTES
+
+    queued = [OutboxItem(n, "traces", body, len(chunk), 0.0, 0, 0.0, None)
+              for n, (body, chunk) in enumerate(zip(bodies, chunks, strict=True))]  # fmt: skip
+    groups = merge_groups(queued, DEFAULT_MAX_REQUEST_BYTES)
+    return [(b"".join(item.body for item in group), sum(item.item_count for item in group)) for group in groups]
+
+
 def json_rows(spans: list[SpanRecord]) -> bytes:
     """The spans as JSONEachRow for the plain table, as a new user would write them."""
     lines = []
@@ -464,7 +477,9 @@ def run(turns: int, clients: int, with_views: bool = True) -> dict[str, Any]:
     spans = client_spans(turns)
     chunks = batches(spans)
     bodies = [encode_spans(chunk) for chunk in chunks]
+    merged = merged_as_queued(bodies, chunks)
     rows = [json_rows(chunk) for chunk in chunks]
+    merged_rows = [b"".join(rows[i : i + n]) for i, n in _runs([len(chunk) for chunk in chunks], merged)]
     count = len(spans)
     load_before = load_average()
     workdir = Path(tempfile.mkdtemp(prefix="hive-otel-bench-split-"))
@@ -474,11 +489,16 @@ def run(turns: int, clients: int, with_views: bool = True) -> dict[str, Any]:
         ports = server.start()
         endpoint = f"http://127.0.0.1:{ports.http}"
         plain = baseline(store, rows, count)
+        plain_merged = baseline(store, merged_rows, count)
         store.ingest_traces(ExportTraceServiceRequest.FromString(bodies[0]), tenant=TENANT)  # warm up
         empty_data_tables(store)
         with group_commit_times(store._traces) as commit_times:
             ours = end_to_end(store, endpoint, bodies, count, clients)
         ours["group_commit"] = group_commit_summary(commit_times)
+        empty_data_tables(store)
+        with group_commit_times(store._traces) as commit_times:
+            ours_merged = end_to_end(store, endpoint, [body for body, _ in merged], count, clients)
+        ours_merged["group_commit"] = group_commit_summary(commit_times)
         empty_data_tables(store)
         parts = split(store, endpoint, bodies, count)
         sizes = insert_sizes(store, bodies[:VIEW_TRIAL_REQUESTS])
@@ -493,15 +513,34 @@ def run(turns: int, clients: int, with_views: bool = True) -> dict[str, Any]:
         "load_average_after": load_average(),
         "spans": count,
         "batch_spans": DEFAULT_BATCH_ITEMS,
+        "merged_requests": len(merged),
         "span_names": _span_name_counts(spans),
         "baseline_plain_jsoneachrow": plain,
+        "baseline_plain_jsoneachrow_merged_batches": plain_merged,
         "end_to_end": ours,
+        "end_to_end_merged_as_queued": ours_merged,
         "ratio_ours_over_baseline_per_core": round(ours["spans_per_s_per_core"] / plain["spans_per_s_per_core"], 2),
         "ratio_ours_over_baseline_wall": round(ours["spans_per_s_wall"] / plain["spans_per_s_wall"], 2),
+        "ratio_merged_over_baseline_merged_per_core": round(
+            ours_merged["spans_per_s_per_core"] / plain_merged["spans_per_s_per_core"], 2
+        ),
         "split_one_request_at_a_time": parts,
         "insert_sizes": sizes,
         "views": views,
     }
+
+
+def _runs(chunk_sizes: list[int], merged: list[tuple[bytes, int]]) -> list[tuple[int, int]]:
+    """(first chunk, chunk count) of each merged request, from the span counts."""
+    out, start = [], 0
+    for _, items in merged:
+        n, total = 0, 0
+        while total < items:
+            total += chunk_sizes[start + n]
+            n += 1
+        out.append((start, n))
+        start += n
+    return out
 
 
 def _span_name_counts(spans: list[SpanRecord]) -> dict[str, int]:

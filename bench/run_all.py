@@ -125,6 +125,18 @@ def collector_rows(split: dict[str, Any] | None, soak: dict[str, Any] | None) ->
             f"chDB JSONEachRow into one MergeTree table, no views: {_rate(plain['spans_per_s_per_core'])} per core; {load}",
             _met(ratio >= 1 and ours["spans_per_s_per_core"] >= 100_000),
         ))  # fmt: skip
+        if merged := split.get("end_to_end_merged_as_queued"):
+            plain_merged = split["baseline_plain_jsoneachrow_merged_batches"]
+            ratio_merged = split["ratio_merged_over_baseline_merged_per_core"]
+            out.append((
+                f"The same, as the client's sender delivers a backlog ({split['merged_requests']} merged requests "
+                f"of ≤ 4 MiB), {merged['clients']} senders",
+                f"{_rate(merged['spans_per_s_per_core'])} per core ({ratio_merged:g}x the plain insert of the same "
+                f"batches); ack p50 {merged['ack_latency_ms_p50']:g} ms, p99 {merged['ack_latency_ms_p99']:g} ms",
+                "≥ 1x the plain insert and ≥ 100k spans/s per core",
+                f"chDB JSONEachRow, the same merged batches: {_rate(plain_merged['spans_per_s_per_core'])} per core",
+                _met(ratio_merged >= 1 and merged["spans_per_s_per_core"] >= 100_000),
+            ))  # fmt: skip
         parts = split["split_one_request_at_a_time"]["parts_share"]
         top = "; ".join(f"{name} {share:.0%}" for name, share in list(parts.items())[:6])
         out.append(("Where the collector's time goes (one request at a time)", top, "—", load, "—"))
