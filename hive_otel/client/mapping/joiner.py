@@ -57,24 +57,25 @@ class CallJoiner(Generic[T]):
 
     def expired(self, now_ns: int) -> list[T]:
         """Halves whose partner did not arrive within the window, plus the oldest beyond the cap."""
-        out: list[T] = []
-        while self._pending and len(self._pending) > self._max_pending:
-            out.append(self._pop_oldest())
-        if self._window_ns is not None:
-            deadline = now_ns - self._window_ns
-            while self._pending:
-                _, (_, _, first_seen) = next(iter(self._pending.items()))
-                if first_seen > deadline:
-                    break
-                out.append(self._pop_oldest())
-        return out
+        over_cap = len(self._pending) - self._max_pending
+        deadline = None if self._window_ns is None else now_ns - self._window_ns
+        expired_keys = []
+        for key, (_, _, first_seen) in self._pending.items():  # oldest first
+            if len(expired_keys) < over_cap or (deadline is not None and first_seen <= deadline):
+                expired_keys.append(key)
+            else:
+                break
+        return [self._release(self._pending.pop(key)) for key in expired_keys]
 
     def flush(self) -> list[T]:
-        out = [self._pop_oldest() for _ in range(len(self._pending))]
+        out = [self._release(pair) for pair in self._pending.values()]
+        self._pending.clear()
         return out
 
-    def _pop_oldest(self) -> T:
-        key = next(iter(self._pending))
-        event_half, log_half, _ = self._pending.pop(key)
+    # Releasing in one pass, not by popping the oldest key again and again: a dict drained from the
+    # front is walked past every deleted slot by each next(iter()), which made a backfill's flush of
+    # ~30k halves quadratic (5% of the whole pipeline).
+    def _release(self, pair: tuple[T | None, T | None, int]) -> T:
+        event_half, log_half, _ = pair
         self.released_alone += 1
         return event_half if event_half is not None else log_half  # type: ignore[return-value]
