@@ -15,7 +15,7 @@ import pytest
 from devtools.workload import WorkloadTruth
 from hive_otel import environment_variables as ev
 from hive_otel.client.sources.checkpoints import CHECKPOINTS_FILE, Checkpoints
-from hive_otel.client.sources.files import EVENT_LOG_SESSION_PREFIX, FileTailer
+from hive_otel.client.sources.files import EVENT_LOG_SESSION_PREFIX, FileTailer, decode_json
 from hive_otel.client.sources.records import HiveRecord, RecordKind, SessionContext
 from hive_otel.settings import ClientSettings
 
@@ -305,3 +305,23 @@ def test_a_copied_workload_resumes_after_more_is_written(hive_workload: tuple[Pa
     [record] = list(tailer(home, state).poll())
     assert record.data["seq"] == 10_000 and record.context.parent_session_id == worker.parent_session_id
     assert first > 0
+
+
+# What json.loads accepts that a faster decoder may not, or may read otherwise (ints beyond 64 bits).
+_JSON_EDGES = [
+    b'{"a": NaN, "b": Infinity, "c": -Infinity}', b'{"a": 1e400}', b'123456789012345678901234567890',
+    b'-9223372036854775809', b'18446744073709551616', b'{"a": 1, "a": 2, "b": 3}', b'"\\ud800"',
+    b'"\\ud83d\\ude00"', b"\xef\xbb\xbf{}", b"[1,]", b"  {}  ", b"\xff", b"tru", b'"\t"', b'{"a": {}} x',
+    b"0.30000000000000004441", b"2.4703282292062327e-324", b"-0.0", b"9007199254740993", b'{"x": "\xc3\xa9\\u0000"}',
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("raw", _JSON_EDGES)
+def test_lines_decode_exactly_as_json_loads_reads_them(raw: bytes) -> None:
+    def outcome(decode: Any) -> object:
+        try:
+            return ("value", repr(decode(raw)))
+        except ValueError as err:
+            return (type(err), str(err))
+
+    assert outcome(decode_json) == outcome(json.loads)
