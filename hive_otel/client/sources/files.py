@@ -46,6 +46,8 @@ def decode_json(raw: bytes) -> object:
         return _DECODER.decode(raw)
     except msgspec.DecodeError:
         return json.loads(raw)
+
+
 _FINGERPRINT_MAX = 1024  # leading bytes hashed to recognise a file rewritten in place
 _WARNINGS_PER_FILE = 20  # malformed-line warnings logged per file (all are counted)
 _LINE_KINDS = {
