@@ -15,12 +15,24 @@ _SEP = "\x1f"
 _ID_CACHE_SIZE = 16384
 
 
+# Copying a keyed hasher is about twice as fast as making one with its parameters (one per span).
+_TRACE_HASH = blake2b(digest_size=16, person=b"hive-otel-trace")
+_SPAN_HASH = blake2b(digest_size=8, person=b"hive-otel-span")
+_CALL_KEY_HASH = blake2b(digest_size=10)
+
+
 def derive_trace_id(*parts: object) -> bytes:
-    return blake2b(_SEP.join(map(str, parts)).encode(), digest_size=16, person=b"hive-otel-trace").digest()
+    return _derived(_TRACE_HASH, parts)
 
 
 def derive_span_id(*parts: object) -> bytes:
-    return blake2b(_SEP.join(map(str, parts)).encode(), digest_size=8, person=b"hive-otel-span").digest()
+    return _derived(_SPAN_HASH, parts)
+
+
+def _derived(keyed: blake2b, parts: tuple[object, ...]) -> bytes:
+    h = keyed.copy()
+    h.update(_SEP.join(map(str, parts)).encode())
+    return h.digest()
 
 
 @lru_cache(maxsize=_ID_CACHE_SIZE)
@@ -67,12 +79,13 @@ def llm_call_key(session_id: str, node_id: str, iteration: int, input_tokens: in
     bus's), so the key is built from what both really carry: session, node, iteration (= L3
     step_index) and the token counts, which are the same numbers in both records.
     """
-    return "llm-" + blake2b(
-        f"{session_id}{_SEP}{node_id}{_SEP}{iteration}{_SEP}{input_tokens}{_SEP}{output_tokens}".encode(),
-        digest_size=10,
-    ).hexdigest()
+    h = _CALL_KEY_HASH.copy()
+    h.update(f"{session_id}{_SEP}{node_id}{_SEP}{iteration}{_SEP}{input_tokens}{_SEP}{output_tokens}".encode())
+    return "llm-" + h.hexdigest()
 
 
 def tool_call_key(session_id: str, tool_use_id: str) -> str:
     """Stable identity of one tool call: the provider's tool_use_id is unique within a session."""
-    return "tool-" + blake2b(f"{session_id}{_SEP}{tool_use_id}".encode(), digest_size=10).hexdigest()
+    h = _CALL_KEY_HASH.copy()
+    h.update(f"{session_id}{_SEP}{tool_use_id}".encode())
+    return "tool-" + h.hexdigest()

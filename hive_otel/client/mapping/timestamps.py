@@ -23,7 +23,7 @@ _MAX_NS = (1 << 63) - 1
 def to_unix_ns(value: object) -> int | None:
     """Parse an ISO-8601 string (naive = local time) or a Unix-seconds number; None if unusable
     (unparseable, not finite, at or before 1970, after 2262)."""
-    ns = _parse_ns(value)
+    ns = _parse_iso_ns(value) if type(value) is str else _parse_ns(value)  # str: every event's time
     return ns if ns is not None and 0 < ns <= _MAX_NS else None
 
 
@@ -31,25 +31,29 @@ def _parse_ns(value: object) -> int | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
         return int(seconds * 1_000_000_000) if math.isfinite(seconds) else None
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
         return None
+    return _parse_iso_ns(value)
+
+
+def _parse_iso_ns(value: str) -> int | None:
     try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
+        dt = _fromisoformat(value)
+    except ValueError:  # "" included
         return None
     if not 1970 <= dt.year < 2262:
         return None  # outside what OTLP nanoseconds can carry (and astimezone() may overflow)
     if dt.tzinfo is not None:
         return int(dt.timestamp() * 1_000_000) * 1000
-    hour = value[:13]
-    offset = _offset_by_hour.get(hour)
+    offset = _offset_by_hour.get(value[:13])
     if offset is None:
         offset = int(dt.astimezone().utcoffset().total_seconds())  # type: ignore[union-attr]
-        _offset_by_hour[hour] = offset
+        _offset_by_hour[value[:13]] = offset
     naive_utc_seconds = (dt - _EPOCH).total_seconds() - offset
     return round(naive_utc_seconds * 1_000_000) * 1000
 
 
+_fromisoformat = datetime.fromisoformat
 _EPOCH = datetime(1970, 1, 1)
 _SESSION_ID = re.compile(r"session_(\d{8})_(\d{6})_")
 _LEGACY_RUN_ID = re.compile(r"(\d{8})T(\d{6})_")
