@@ -31,6 +31,7 @@ _LOG_TIME, _LOG_OBSERVED = (1 << 3) | FIXED64, (11 << 3) | FIXED64
 _LOG_SEVERITY = tag(2, VARINT)
 _LOG_SEVERITY_TEXT, _LOG_BODY = tag(3, LEN), tag(5, LEN)
 _LOG_TRACE_ID, _LOG_SPAN_ID = tag(9, LEN), tag(10, LEN)
+_TRACE_ID_16, _SPAN_ID_8 = _LOG_TRACE_ID + b"\x10", _LOG_SPAN_ID + b"\x08"
 _LOG_ATTRIBUTES = AttributeEncoder(6)
 _log_event_name = StringFields(tag(12, LEN))
 _log_severities: dict[tuple[int, str], bytes] = {}  # (severity number, text) -> fields 2 and 3
@@ -60,10 +61,14 @@ def _log(r: LogRecord) -> bytes:
     if r.body is not None:
         body.append(field(_LOG_BODY, field(ANY_STRING, r.body.encode())))
     body += _LOG_ATTRIBUTES.encode(r.attributes.items())
-    if r.trace_id:
-        body.append(bytes_field(_LOG_TRACE_ID, r.trace_id))
-    if r.span_id:
-        body.append(bytes_field(_LOG_SPAN_ID, r.span_id))
+    trace_id, span_id = r.trace_id, r.span_id
+    if type(trace_id) is bytes and type(span_id) is bytes and len(trace_id) == 16 and len(span_id) == 8:
+        body += (_TRACE_ID_16, trace_id, _SPAN_ID_8, span_id)  # the usual sizes: tag and length ready made
+    else:
+        if trace_id:
+            body.append(bytes_field(_LOG_TRACE_ID, trace_id))
+        if span_id:
+            body.append(bytes_field(_LOG_SPAN_ID, span_id))
     if time_field:
         body.append(TAG_U64.pack(_LOG_OBSERVED, time_ns))  # observed time = time
     body.append(_log_event_name(r.event_name))
