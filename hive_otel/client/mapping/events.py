@@ -97,12 +97,14 @@ class BusEventMapper:
         if event_type in DROPPED_EVENT_TYPES:
             # Only the moment the turn started streaming survives, as the LLM span's start time; so
             # only the turn's first delta needs its time read.
+            time_ns = None  # a later delta's time is read only if the delta changes the stream's state
             if place not in self._turn_start:
-                self._turn_start[place] = to_unix_ns(event.get("timestamp")) or now_ns
+                time_ns = self._turn_start[place] = to_unix_ns(event.get("timestamp")) or now_ns
             self._state.counters["deltas_dropped"] += 1
             state = self._streams.change(stream_key, event_type)
             if state is not None:  # the first delta of a run: the stream started thinking or typing
-                out.logs.append(self._stream_state_log(state, self._context(event, file_context, place, now_ns)[1]))
+                ctx = self._context(event, file_context, place, now_ns, time_ns)[1]
+                out.logs.append(self._stream_state_log(state, ctx))
             return out
 
         session, ctx = self._context(event, file_context, place, now_ns)
@@ -132,11 +134,18 @@ class BusEventMapper:
 
     # ------------------------------------------------------------------ whose event, and its place
     def _context(
-        self, event: dict[str, Any], file_context: SessionContext, place: tuple[str, str, str], now_ns: int
+        self,
+        event: dict[str, Any],
+        file_context: SessionContext,
+        place: tuple[str, str, str],
+        now_ns: int,
+        time_ns: int | None = None,
     ) -> tuple[Session, EventContext]:
-        """The session the event is attributed to (touched at the event's time) and the event's context."""
+        """The session the event is attributed to (touched at the event's time, ``time_ns`` when
+        already read) and the event's context."""
         stream_id, node_id, exec_id = place
-        time_ns = to_unix_ns(event.get("timestamp")) or now_ns
+        if time_ns is None:
+            time_ns = to_unix_ns(event.get("timestamp")) or now_ns
         context = self._attributed(file_context, stream_id, exec_id, event.get("colony_id"))
         session = self._state.sessions.touch(context, time_ns)
         return session, EventContext(context.session_id, stream_id, node_id, exec_id, time_ns, session.resource)

@@ -45,7 +45,8 @@ _ENDS_OUTPUT = frozenset(
     }
 )
 
-_STREAM_STATE_NAME = f"hive.{A.HiveOtelEvent.STREAM_STATE_CHANGED.value}"
+_STREAM_STATE_EVENT = A.HiveOtelEvent.STREAM_STATE_CHANGED.value
+_STREAM_STATE_NAME = f"hive.{_STREAM_STATE_EVENT}"
 _HEARTBEAT_NAME = f"hive.{A.HiveOtelEvent.HEARTBEAT.value}"
 
 
@@ -92,10 +93,14 @@ def stream_state_log(
     trace_id: bytes,
     span_id: bytes,
 ) -> LogRecord:
-    attrs: Attributes = {A.HIVE_EVENT_TYPE: A.HiveOtelEvent.STREAM_STATE_CHANGED.value, A.HIVE_STATUS: state}
-    for attr, value in ((A.HIVE_STREAM_ID, stream_id), (A.HIVE_NODE_ID, node_id), (A.HIVE_EXECUTION_ID, execution_id)):
-        if value:
-            attrs[attr] = value
+    # One of these per change of every stream (most of a backfill's log records): built inline.
+    attrs: Attributes = {A.HIVE_EVENT_TYPE: _STREAM_STATE_EVENT, A.HIVE_STATUS: state}
+    if stream_id:
+        attrs[A.HIVE_STREAM_ID] = stream_id
+    if node_id:
+        attrs[A.HIVE_NODE_ID] = node_id
+    if execution_id:
+        attrs[A.HIVE_EXECUTION_ID] = execution_id
     return LogRecord(resource, time_ns, _STREAM_STATE_NAME, SEVERITY_INFO, "INFO", attrs, None, trace_id, span_id)
 
 
