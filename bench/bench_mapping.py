@@ -3,9 +3,10 @@
     python -m bench.bench_mapping [--turns 200] [--runs 3]
 
 Records come from a workload written by the real runtime (devtools.workload), read by the real
-FileTailer and held in memory, so reading and JSON parsing are not measured. One pass does what
-ClientPipeline does between consume() and the outbox: map every record, and every 2048 items
-(optionally redact, then) encode the spans, their metrics and the log records.
+FileTailer and held in memory, so reading and JSON decoding are not measured (bench_backfill
+measures the whole path from the files). One pass does what ClientPipeline does between consume()
+and the outbox: map every record, and every 2048 items (optionally redact, then) encode the spans,
+their metrics and the log records.
 
 In the same run, on the very spans that pass produced:
 - ``encode_only``: hive_otel.client.encoding.encode_spans alone (no mapping), batches of 512;
@@ -14,9 +15,11 @@ In the same run, on the very spans that pass produced:
   times, attributes, links and status, in the SDK batch processor's default batches of 512.
 
 Each configuration runs in a fresh process (cold caches, as a backfill starts) ``--runs`` times;
-the fastest run counts. Spans per second count spans only, although the passes also map the
-status events and encode their log records and the metrics (``items`` counts both).
-Writes bench/results/mapping.json.
+the fastest run counts. Spans per second count spans only, although the passes also map every
+other record and encode its log record (here ~4 per span: each turn's stream-state changes and
+status events) and the metrics (``items`` counts spans and logs). The goals are issue 13's:
+≥ 100k spans/s per core and ≥ 4x the official encoder. The machine is shared: the 1-minute load
+average before and after is recorded with the figures. Writes bench/results/mapping.json.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import subprocess
 import sys
 import time
@@ -43,8 +47,8 @@ from hive_otel.client.sources.records import HiveRecord
 CONFIGS = ("map_encode", "map_redact_encode", "encode_only", "official_encode")
 SDK_BATCH = 512  # BatchSpanProcessor's default max_export_batch_size
 NOW_NS = 1_790_000_000_000_000_000  # the pipeline's clock, fixed
-GOAL_SPANS_PER_S = 150_000
-GOAL_RATIO = 9.0
+GOAL_SPANS_PER_S = 100_000
+GOAL_RATIO = 4.0
 
 
 def map_all(records: list[HiveRecord]) -> Telemetry:
@@ -238,11 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     load = workload(
         queens=args.queens, colonies=args.colonies, workers_per_colony=args.workers, turns_per_session=args.turns
     )
+    load_before = os.getloadavg()[0]
     raw = {config: measure(config, load.hive_home, args.runs) for config in CONFIGS}
     figures = summarize(raw)
     result = {
         "name": "mapping",
         "machine": machine(),
+        "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "workload": load.describe(),
         "runs": args.runs,
         "goals": {"spans_per_s": GOAL_SPANS_PER_S, "ratio_vs_official": GOAL_RATIO},

@@ -61,6 +61,8 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
         goal_rate, goal_ratio = mapping["goals"]["spans_per_s"], mapping["goals"]["ratio_vs_official"]
         official = mapping["official_encode"]["spans_per_s"]
         baseline = f"official encoder {_rate(official)} ({mapping['official_encode']['us_per_span']} µs/span)"
+        if load := mapping.get("load_average_1min"):
+            baseline += f"; {_load([load['before']], [load['after']])}"
         labels = {
             "map_encode": "Mapping + encoding, records → OTLP bytes (one core)",
             "map_redact_encode": "Mapping + redaction + encoding (one core)",
