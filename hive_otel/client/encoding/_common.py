@@ -215,10 +215,15 @@ def request(groups: dict[Resource, list[bytes]]) -> bytes:
 def grouped_request(items: Iterable[R], encode_record: Callable[[R], bytes]) -> bytes:
     """An Export*ServiceRequest of ``items`` grouped by resource (first-seen order), one scope each."""
     by_resource: dict[Resource, list[bytes]] = {}
+    resource, group = None, []
     for item in items:
-        group = by_resource.get(item.resource)
-        if group is None:
-            group = by_resource[item.resource] = []
+        # Records come session by session, so mostly with the very Resource of the one before:
+        # looked up (hashed, compared) only when it changes.
+        if item.resource is not resource:
+            resource = item.resource
+            group = by_resource.get(resource)  # type: ignore[assignment]
+            if group is None:
+                group = by_resource[resource] = []
         group.append(encode_record(item))
     return request(by_resource)
 
