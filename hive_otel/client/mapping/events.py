@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from hive_otel import attributes as A
@@ -327,6 +328,9 @@ def _lifecycle_span(ctx: EventContext, opened: _Open, parent: bytes, *, failed: 
     )
 
 
+# Every line a fork copied asks again (a sixth of a forked history's events); the same object back
+# also spares the session's context comparison.
+@lru_cache(maxsize=4096)
 def _origin_context(file_context: SessionContext, origin: str) -> SessionContext:
     """The context of an ancestor whose lines were copied into this file: a DM session of the same
     queen (fork_session_dir forks DM sessions, create-colony copies one), its own ancestors above it."""
