@@ -155,7 +155,8 @@ class RedactionProcessor:
         if removed:
             self.counters["attributes_removed"] += len(removed)
             self.removed_keys.update(removed)
-        self.counters["values_masked"] += masked_count
+        if masked_count:
+            self.counters["values_masked"] += masked_count
 
     def _redact(self, attributes: Attributes) -> tuple[Attributes, list[str], list[str]]:
         """Allowed attributes with blocked values masked, and the keys removed and masked."""
