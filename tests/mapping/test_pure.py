@@ -159,6 +159,16 @@ def test_joiner_is_bounded() -> None:
     assert joiner.expired(0) == [0, 1]
 
 
+def test_joiner_releases_over_the_cap_then_past_the_window_oldest_first() -> None:
+    joiner = CallJoiner[int](lambda e, lg: e, window_ns=10, max_pending=3)
+    for i in range(5):
+        joiner.add(str(i), i, "event", i)
+    assert joiner.expired(12) == [0, 1, 2]  # 0 and 1 over the cap, 2 seen at the deadline
+    assert len(joiner) == 2 and joiner.released_alone == 3
+    assert joiner.flush() == [3, 4]
+    assert len(joiner) == 0
+
+
 def test_status_log_unknown_type_is_flagged_and_content_private() -> None:
     resource = ResourceFactory().for_context(SessionContext("s"))
     event = {"type": "brand_new_thing", "stream_id": "queen", "seq": 7, "data": {"secret": "x"}}
