@@ -58,6 +58,7 @@ class RedactionProcessor:
         self._keep_status = policy.opt_in.status_messages
         self._keep_bodies = policy.opt_in.log_bodies
         self._masked: dict[str, str] = {}  # value -> value with blocked parts masked
+        self._clean: set[str] = set()  # the values in _masked with nothing blocked in them
         self._resources: dict[Resource, tuple[Resource, tuple[str, ...], int]] = {}
 
     def process(self, telemetry: Telemetry) -> Telemetry:
@@ -160,32 +161,29 @@ class RedactionProcessor:
 
     def _redact(self, attributes: Attributes) -> tuple[Attributes, list[str], list[str]]:
         """Allowed attributes with blocked values masked, and the keys removed and masked."""
-        # The hot path: one set lookup per key, one dict lookup per string value seen before.
-        exported, unmasked, cached = self._exported, self._unmasked, self._masked.get
-        kept: Attributes = {}
+        # The hot path, ~20% of a backfill: a copy of the attributes (the input is left as it was)
+        # in which only what changes is written over, one set lookup per key, and one per string
+        # value, which is nearly always a value already known to hold nothing blocked.
+        exported, unmasked, clean = self._exported, self._unmasked, self._clean
+        kept = attributes.copy()
         removed: list[str] = []
         masked: list[str] = []
         for key, value in attributes.items():
             if key not in exported:
                 removed.append(key)
+                del kept[key]
             elif type(value) is str:
-                if key in unmasked:
-                    kept[key] = value
+                if value in clean or key in unmasked:
                     continue
-                new_value = cached(value)
-                if new_value is None:
-                    new_value = self._mask(value)
-                # The cache may hand back an equal string that is another object: compare values.
-                if new_value is not value and new_value != value:
+                new_value = self._mask(value)  # type: ignore[arg-type]
+                if new_value != value:  # the cache may hand back an equal string that is another object
                     masked.append(key)
-                kept[key] = new_value
+                    kept[key] = new_value
             elif type(value) is list and key not in unmasked:
-                new_items = [self._mask(item) if type(item) is str else item for item in value]
+                new_items = [self._mask(item) if type(item) is str else item for item in value]  # type: ignore[union-attr]
                 if new_items != value:
                     masked.append(key)
-                kept[key] = new_items
-            else:
-                kept[key] = value  # bool, int, float carry no text
+                kept[key] = new_items  # a new list either way, as the copy of the input
         if self._with_summary:
             self._add_summary(kept, removed, masked)
         return kept, removed, masked
@@ -210,5 +208,8 @@ class RedactionProcessor:
             masked = pattern.sub(MASK, text) if pattern is not None and pattern.search(text) else text
             if len(self._masked) >= _STRING_CACHE_LIMIT:
                 self._masked.clear()
+                self._clean.clear()
             self._masked[text] = masked
+            if masked is text:
+                self._clean.add(text)
         return masked
