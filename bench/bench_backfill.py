@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as state:
             command = [*_hive_otel_command(), "backfill", "--hive-home", str(load.hive_home), "--timeout", str(args.timeout)]
+            load_before = os.getloadavg()[0]  # the machine is shared: how busy it was frames the figure
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             done = subprocess.run(command, env=_client_env(receiver.endpoint, Path(state)), capture_output=True, text=True)
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "name": "backfill",
         "machine": machine(),
+        "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "workload": load.describe() | {"records": records},
         "goals": {"seconds": GOAL_SECONDS, "gzip_bytes_per_llm_call": GOAL_GZIP_BYTES_PER_CALL},
         "seconds": round(seconds, 2),

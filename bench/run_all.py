@@ -77,6 +77,8 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
         goals = backfill["goals"]
         load = backfill["workload"]
         records = f"{load['records']:,} records, {load['llm_calls']:,} LLM calls, {load['sessions']} sessions"
+        if busy := backfill.get("load_average_1min"):
+            records += f"; {_load([busy['before']], [busy['after']])}"
         out.append(
             (
                 "`hive-otel backfill` end to end to a loopback OTLP/HTTP receiver",
