@@ -141,10 +141,9 @@ def _price(rows: pa.Table, estimator: CostEstimator, stored: bool) -> tuple[pa.A
 
 def _changes(table: pa.Table, sign: int, versions: pa.Array) -> pa.Table:
     """usage_changes rows: ``table``'s new fact versions (``sign=1``), or the stored versions its rows
-    replace (``sign=-1``, read from the ``old_*`` columns: ledger columns only, the rest default)."""
+    replace (``sign=-1``, from the ``old_*`` columns)."""
     prefix = "old_" if sign < 0 else ""
-    columns = FACT_COLUMNS if sign > 0 else LEDGER_COLUMNS
-    cols = {c: table[c if not prefix or c in ("tenant", "call_key") else prefix + c] for c in columns}
+    cols = {c: table[c if not prefix or c in ("tenant", "call_key") else prefix + c] for c in FACT_COLUMNS}
     unpriced = pc.and_(pc.equal(cols["kind"], "llm"), pc.equal(table[prefix + "cost_source"], "unpriced"))
     cols["unpriced"] = pc.cast(unpriced, pa.uint8())
     cols["sign"] = pa.nulls(table.num_rows, pa.int8()).fill_null(sign)
@@ -211,6 +210,5 @@ def merge(fresh: pa.Table, merged: pa.Table | None, estimator: CostEstimator) ->
             if replaced.num_rows:
                 changes.append(_changes(replaced, -1, replaced["old_version"]))
     if changes:
-        # The -1 rows lack the fact-only columns: null here, their defaults in ClickHouse.
         outcome.changes = pa.concat_tables(changes, promote_options="permissive")
     return outcome
