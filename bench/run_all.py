@@ -146,12 +146,14 @@ def collector_rows(split: dict[str, Any] | None, soak: dict[str, Any] | None) ->
         out.append(("Where the collector's time goes (one request at a time)", top, "—", load, "—"))
     if soak:
         rss, lat = soak["rss_mb"], soak["ack_latency_ms"]
+        samples = soak["samples"]
+        later = [s["collector_rss_mb"] for s in samples[len(samples) // 4 :]]  # after the first quarter: warm
         out.append((
-            f"Soak: {soak['minutes']:g} min at {soak['rate_records_per_s']} Hive records/s, client (outbox + exporter) "
-            "→ collector process",
-            f"collector RSS {rss['collector_start']:g} → {rss['collector_end']:g} MB, client {rss['client_start']:g} → "
-            f"{rss['client_end']:g} MB; ack p50 {lat['p50']:g} ms, p99 {lat['p99']:g} ms; outbox ≤ "
-            f"{soak['outbox_requests_max']} requests",
+            f"Soak: {soak['feeding_s'] / 60:.0f} min at {soak['rate_records_per_s']} Hive records/s, client (outbox + "
+            "sender + exporter) → collector process",
+            f"collector RSS {rss['collector_start']:g} → {rss['collector_end']:g} MB (after the first quarter "
+            f"{min(later):g} to {max(later):g}), client {rss['client_start']:g} → {rss['client_end']:g} MB; ack p50 "
+            f"{lat['p50']:g} ms, p99 {lat['p99']:g} ms; outbox ≤ {soak['outbox_requests_max']} requests",
             "flat RSS, outbox drains",
             f"load average {soak['load_average_1min'].get('start', '?')} (max {soak['load_average_1min'].get('max', '?')})",
             "—",
