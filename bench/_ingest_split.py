@@ -18,10 +18,9 @@ Building them is not timed.
 * ``split``: one sender, one request at a time (nothing overlaps, so the parts add up), each part
   timed by wrapping the function that does it: gzip, protobuf decode + id checks, the store's
   re-serialisation, the insert into ``otlp_traces_input`` (ClickHouse parsing the protobuf plus
-  every view downstream of it), the key-index lookup, the usage merge (query + Python), the one
-  insert of the changed calls into ``usage_changes`` (the facts with their key index and usage_calls
-  views, the ledger with its rollup views), emptying the staging table; "http and the rest" is the
-  sender's total minus those.
+  every view downstream of it), the key-index lookup, the usage merge (query + Python), the ledger
+  insert (rollup views), the facts insert (key index and usage_calls views), emptying the staging
+  table; "http and the rest" is the sender's total minus those.
 * ``views``: the marginal cost of each materialized view on the span path: the same requests
   stored again (``Store.ingest_traces``, no HTTP) with that one view detached, every data table
   emptied before each trial, against a trial with all views attached (and one with all detached:
@@ -80,8 +79,8 @@ INSERT_SIZES = (1, 2, 5, 10)  # client requests per insert in the insert-size tr
 VIEW_TRIAL_REQUESTS = 10  # requests of the workload stored per view trial (~20k spans)
 CONFIG_TABLES = ("schema_migrations", "redaction_allowed_keys", "quota_policies")
 # Sources of the views on the span path (logs and metrics views are not touched by span ingest).
-SPAN_PATH_SOURCES = ("otlp_traces_input", "otlp_spans", "otlp_spans_fresh", "otel_traces", "usage_changes",
-                     "usage_facts", "usage_ledger")  # fmt: skip
+SPAN_PATH_SOURCES = ("otlp_traces_input", "otlp_spans", "otlp_spans_fresh", "otel_traces", "usage_facts",
+                     "usage_ledger")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ the spans
@@ -264,7 +263,8 @@ class Timers:
 
 
 INSERT_PARTS = {
-    "usage_changes": "clickhouse: usage changes insert (facts, key index, usage_calls, ledger, rollup views)",
+    "usage_ledger": "clickhouse: ledger insert (rollup views)",
+    "usage_facts": "clickhouse: facts insert (key index, usage_calls views)",
 }
 
 

@@ -1,4 +1,4 @@
-"""Merge a batch's usage candidates into usage_facts and the signed usage_ledger (through usage_changes).
+"""Merge a batch's usage candidates into usage_facts and the signed usage_ledger.
 
 Field-wise merge by :mod:`hive_otel.call_merge`'s rules, the client's (rendered into :func:`merge_sql`):
 every rule is a max over the versions seen, some ranked by the half a value came from, so L3-then-event
@@ -8,10 +8,8 @@ event's time wins, the rest take the larger (for strings the non-empty) value. c
 any version was priced by the runtime, else an estimate from genai-prices (kept as is while its inputs
 do not change), else unpriced; tools have none.
 
-Only keys whose merged row differs from the stored one are written, as rows of ``usage_changes`` (one
-insert; migration ``create_usage_changes``): the new fact version (sign +1: its views write it to
-usage_facts and, as the +1 ledger row, to usage_ledger) and the version it replaces (sign -1: a
-ledger row only). The rollup views sum the ledger.
+Only keys whose merged row differs from the stored one are written: a new fact version, plus a -1
+ledger row for the old version and a +1 row for the new one. The rollup views sum the ledger.
 Candidates that are new calls skip the merge query altogether (see :mod:`._usage_index`).
 """
 
@@ -94,7 +92,8 @@ SETTINGS prefer_column_name_to_alias = 1
 
 @dataclass
 class MergeOutcome:
-    changes: pa.Table | None = None  # usage_changes rows to insert: new fact versions, replaced versions
+    facts: pa.Table | None = None  # new fact versions to insert
+    ledger: pa.Table | None = None  # signed ledger rows to insert
     new_calls: int = 0
     updated_calls: int = 0
     unchanged_calls: int = 0
@@ -139,16 +138,13 @@ def _price(rows: pa.Table, estimator: CostEstimator, stored: bool) -> tuple[pa.A
     return source, estimate
 
 
-def _changes(table: pa.Table, sign: int, versions: pa.Array) -> pa.Table:
-    """usage_changes rows: ``table``'s new fact versions (``sign=1``), or the stored versions its rows
-    replace (``sign=-1``, from the ``old_*`` columns)."""
-    prefix = "old_" if sign < 0 else ""
-    cols = {c: table[c if not prefix or c in ("tenant", "call_key") else prefix + c] for c in FACT_COLUMNS}
+def _ledger(table: pa.Table, prefix: str, sign: int, versions: pa.Array) -> pa.Table:
+    """Ledger rows of ``table``'s facts (``prefix="old_"``: of the versions they replace)."""
+    cols = {c: table[c if not prefix or c in ("tenant", "call_key") else prefix + c] for c in LEDGER_COLUMNS}
     unpriced = pc.and_(pc.equal(cols["kind"], "llm"), pc.equal(table[prefix + "cost_source"], "unpriced"))
     cols["unpriced"] = pc.cast(unpriced, pa.uint8())
     cols["sign"] = pa.nulls(table.num_rows, pa.int8()).fill_null(sign)
     cols["version"] = versions
-    cols["is_fact"] = pa.nulls(table.num_rows, pa.uint8()).fill_null(1 if sign > 0 else 0)
     return pa.table(cols)
 
 
@@ -174,15 +170,16 @@ def _count_by_batch(batches: pa.ChunkedArray, outcome_codes: pa.Array) -> dict[i
 
 
 def merge(fresh: pa.Table, merged: pa.Table | None, estimator: CostEstimator) -> MergeOutcome:
-    """The usage_changes rows to write for ``fresh`` calls (each a new call, its candidate its fact) and
-    for the output of :func:`merge_sql`; and how each batch's keys came out."""
+    """The fact versions and ledger rows to write for ``fresh`` calls (each a new call, its candidate
+    its fact) and for the output of :func:`merge_sql`; and how each batch's keys came out."""
     version = pa.scalar(time.time_ns(), pa.uint64())
-    changes = []
+    facts, ledgers = [], []
     outcome = MergeOutcome(new_calls=fresh.num_rows)
     if fresh.num_rows:
         rows = _with_costs(fresh, estimator, stored=False)
         versions = pa.nulls(rows.num_rows, pa.uint64()).fill_null(version)
-        changes.append(_changes(rows, 1, versions))
+        facts.append(rows.select(FACT_COLUMNS).append_column("version", versions))
+        ledgers.append(_ledger(rows, "", 1, versions))
         for row in fresh.group_by(["batch"]).aggregate([([], "count_all")]).to_pylist():
             outcome.by_batch[row["batch"]] = {"new": row["count_all"], "updated": 0, "unchanged": 0}
     if merged is not None and merged.num_rows:
@@ -205,10 +202,12 @@ def merge(fresh: pa.Table, merged: pa.Table | None, estimator: CostEstimator) ->
         rows = rows.filter(changed)
         if rows.num_rows:
             versions = pc.max_element_wise(pc.add(rows["old_version"], 1), version).cast(pa.uint64())
-            changes.append(_changes(rows, 1, versions))
+            facts.append(rows.select(FACT_COLUMNS).append_column("version", versions))
             replaced = rows.filter(pc.equal(rows["has_old"], 1))
             if replaced.num_rows:
-                changes.append(_changes(replaced, -1, replaced["old_version"]))
-    if changes:
-        outcome.changes = pa.concat_tables(changes, promote_options="permissive")
+                ledgers.append(_ledger(replaced, "old_", -1, replaced["old_version"]))
+            ledgers.append(_ledger(rows, "", 1, versions))
+    if facts:
+        outcome.facts = pa.concat_tables(facts, promote_options="permissive")
+        outcome.ledger = pa.concat_tables(ledgers, promote_options="permissive")
     return outcome

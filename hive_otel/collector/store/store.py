@@ -15,9 +15,8 @@ that queue up meanwhile are written together (:mod:`hive_otel.collector.store.gr
 2. For traces, the staged candidates are sorted against the in-memory key index
    (:mod:`hive_otel.collector.rollups.key_index`): replays are skipped, new calls become facts as they
    are, and only changed calls are merged with their stored facts (:mod:`hive_otel.collector.rollups.usage_merge`).
-   Changed calls are written in one insert to ``usage_changes`` (a Null table), whose views write
-   them to ``usage_facts`` and, as -1/+1 pairs, to ``usage_ledger`` (a Null table), whose views keep
-   the rollups.
+   Changed calls are written to ``usage_facts`` and, as -1/+1 pairs, to ``usage_ledger`` (a Null
+   table), whose views keep the rollups.
 
 Everything is in ClickHouse parts on disk when an ingest method returns, so the receiver may ack.
 The maintenance statements are in ``sql/`` beside this module; one-line ``TRUNCATE``s and probes stay inline.
@@ -309,12 +308,12 @@ class Store:
         split = self._split(batches)
         merged = self._transport.query_arrow(_usage_merge.merge_sql(batches)) if split.to_merge else None
         outcome = _usage_merge.merge(split.fresh, merged, self._cost_estimator())
-        if outcome.changes is not None:
-            # One insert, but its views write the ledger and the facts one after the other. A marker
-            # file brackets it: if the process dies in between, the next open (or ingest) rebuilds the
-            # rollups from the facts.
+        if outcome.facts is not None:
+            # The ledger and the facts are two inserts. A marker file brackets them: if the process
+            # dies in between, the next open (or ingest) rebuilds the rollups from the facts.
             self._mark_dirty(True)
-            self._transport.insert_arrow("usage_changes", outcome.changes)
+            self._transport.insert_arrow("usage_ledger", outcome.ledger)
+            self._transport.insert_arrow("usage_facts", outcome.facts)  # its view updates the key index
             self._mark_dirty(False)
         for pending in group:
             counts = outcome.by_batch.get(pending.batch, {})
