@@ -267,7 +267,10 @@ class ChdbTransport:
             inserter.append(body)
             inserter.finish()
 
-        self._run(f"insert into {table} failed: ", send)
+        try:  # rows the store made itself: a refusal is never the client's input error, so retryable
+            self._run("", send)
+        except StoreError as exc:
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
 
     def insert_bytes(self, table: str, fmt: str, data: bytes, settings: dict[str, Any]) -> None:
         if settings.get("format_schema_source") == "string":
