@@ -101,17 +101,16 @@ def batches(spans: list[SpanRecord], size: int = DEFAULT_BATCH_ITEMS) -> list[li
     return [spans[i : i + size] for i in range(0, len(spans), size)]
 
 
-def merged_as_queued(bodies: list[bytes], chunks: list[list[SpanRecord]]) -> list[tuple[bytes, int]]:
-    """The client's requests as its sender delivers them from a backlog (a backfill, or a client
-    that fell behind): queued requests of one signal merged by the sender's own rule."""
+def merged_as_queued(bodies: list[bytes], chunks: list[list[SpanRecord]]) -> list[list[int]]:
+    """The client's requests (their indexes) as its sender delivers them from a backlog (a backfill,
+    or a client that fell behind): queued requests of one signal merged by the sender's own rule."""
     from hive_otel.client.export._sender import merge_groups
     from hive_otel.client.outbox import OutboxItem
     from hive_otel.settings import DEFAULT_MAX_REQUEST_BYTES
 
     queued = [OutboxItem(n, "traces", body, len(chunk), 0.0, 0, 0.0, None)
               for n, (body, chunk) in enumerate(zip(bodies, chunks, strict=True))]  # fmt: skip
-    groups = merge_groups(queued, DEFAULT_MAX_REQUEST_BYTES)
-    return [(b"".join(item.body for item in group), sum(item.item_count for item in group)) for group in groups]
+    return [[item.id for item in group] for group in merge_groups(queued, DEFAULT_MAX_REQUEST_BYTES)]
 
 
 def json_rows(spans: list[SpanRecord]) -> bytes:
@@ -477,9 +476,10 @@ def run(turns: int, clients: int, with_views: bool = True) -> dict[str, Any]:
     spans = client_spans(turns)
     chunks = batches(spans)
     bodies = [encode_spans(chunk) for chunk in chunks]
-    merged = merged_as_queued(bodies, chunks)
     rows = [json_rows(chunk) for chunk in chunks]
-    merged_rows = [b"".join(rows[i : i + n]) for i, n in _runs([len(chunk) for chunk in chunks], merged)]
+    merged = merged_as_queued(bodies, chunks)
+    merged_bodies = [b"".join(bodies[i] for i in group) for group in merged]
+    merged_rows = [b"".join(rows[i] for i in group) for group in merged]
     count = len(spans)
     load_before = load_average()
     workdir = Path(tempfile.mkdtemp(prefix="hive-otel-bench-split-"))
@@ -497,7 +497,7 @@ def run(turns: int, clients: int, with_views: bool = True) -> dict[str, Any]:
         ours["group_commit"] = group_commit_summary(commit_times)
         empty_data_tables(store)
         with group_commit_times(store._traces) as commit_times:
-            ours_merged = end_to_end(store, endpoint, [body for body, _ in merged], count, clients)
+            ours_merged = end_to_end(store, endpoint, merged_bodies, count, clients)
         ours_merged["group_commit"] = group_commit_summary(commit_times)
         empty_data_tables(store)
         parts = split(store, endpoint, bodies, count)
@@ -528,19 +528,6 @@ def run(turns: int, clients: int, with_views: bool = True) -> dict[str, Any]:
         "insert_sizes": sizes,
         "views": views,
     }
-
-
-def _runs(chunk_sizes: list[int], merged: list[tuple[bytes, int]]) -> list[tuple[int, int]]:
-    """(first chunk, chunk count) of each merged request, from the span counts."""
-    out, start = [], 0
-    for _, items in merged:
-        n, total = 0, 0
-        while total < items:
-            total += chunk_sizes[start + n]
-            n += 1
-        out.append((start, n))
-        start += n
-    return out
 
 
 def _span_name_counts(spans: list[SpanRecord]) -> dict[str, int]:

@@ -179,9 +179,7 @@ class OutboxSender:
         head = group[0]
         result = self._export(head.signal, b"".join(item.body for item in group), f"{len(group)} merged requests")
         if result.status is ExportStatus.SUCCESS:
-            acked.extend(item.id for item in group)
-            self.auth_failure = None
-            self._count(exported_requests=len(group), exported_items=sum(item.item_count for item in group))
+            self._delivered(group, acked)
             return True
         if result.status in (ExportStatus.RETRYABLE, ExportStatus.UNAUTHORIZED):
             self.last_error = result.reason
@@ -194,9 +192,7 @@ class OutboxSender:
         """Export one request; False when the round must stop (the queue's head changed or waits)."""
         result = self._export(item.signal, item.body, f"request {item.id}")
         if result.status is ExportStatus.SUCCESS:
-            acked.append(item.id)
-            self.auth_failure = None
-            self._count(exported_requests=1, exported_items=item.item_count)
+            self._delivered([item], acked)
             return True
         self.last_error = result.reason
         if result.status is ExportStatus.PERMANENT:
@@ -209,6 +205,11 @@ class OutboxSender:
         else:
             self._retry(item, result)
         return False
+
+    def _delivered(self, items: list[OutboxItem], acked: list[int]) -> None:
+        acked.extend(item.id for item in items)
+        self.auth_failure = None
+        self._count(exported_requests=len(items), exported_items=sum(item.item_count for item in items))
 
     def _retry(self, item: OutboxItem, result: ExportResult) -> None:
         delay = self._retry_delay(item, result)
