@@ -120,10 +120,13 @@ def collector_rows(split: dict[str, Any] | None, soak: dict[str, Any] | None) ->
         ours, plain = split["end_to_end"], split["baseline_plain_jsoneachrow"]
         ratio = split["ratio_ours_over_baseline_per_core"]
         load = _load(split["load_average_before"], split["load_average_after"])
+        rounds = split.get("unmerged_every_round", [])
+        every = ", ".join(f"{r['ratio_per_core']:g}" for r in rounds)
+        median_of = f" (median of {len(rounds)} alternating rounds: {every})" if rounds else ""
         out.append((
             f"Collector end to end, {split['spans']:,} Hive spans as the client encodes them, OTLP/HTTP gzip, "
             f"{ours['clients']} senders (whole process, exact usage)",
-            f"{_rate(ours['spans_per_s_per_core'])} per core ({ratio:g}x the plain insert); "
+            f"{_rate(ours['spans_per_s_per_core'])} per core ({ratio:g}x the plain insert{median_of}); "
             f"ack p50 {ours['ack_latency_ms_p50']:g} ms, p99 {ours['ack_latency_ms_p99']:g} ms",
             "≥ 1x the plain insert and ≥ 100k spans/s per core",
             f"chDB JSONEachRow into one MergeTree table, no views: {_rate(plain['spans_per_s_per_core'])} per core; {load}",
@@ -132,11 +135,14 @@ def collector_rows(split: dict[str, Any] | None, soak: dict[str, Any] | None) ->
         if merged := split.get("end_to_end_merged_as_queued"):
             plain_merged = split["baseline_plain_jsoneachrow_merged_batches"]
             ratio_merged = split["ratio_merged_over_baseline_merged_per_core"]
+            every_merged = ", ".join(f"{r['ratio_per_core']:g}" for r in split.get("merged_as_queued_every_round", []))
+            rounds_merged = f"; rounds: {every_merged}" if every_merged else ""
             out.append((
                 f"The same, as the client's sender delivers a backlog ({split['merged_requests']} merged requests "
                 f"of ≤ 4 MiB), {merged['clients']} senders",
                 f"{_rate(merged['spans_per_s_per_core'])} per core ({ratio_merged:g}x the plain insert of the same "
-                f"batches); ack p50 {merged['ack_latency_ms_p50']:g} ms, p99 {merged['ack_latency_ms_p99']:g} ms",
+                f"batches{rounds_merged}); ack p50 {merged['ack_latency_ms_p50']:g} ms, "
+                f"p99 {merged['ack_latency_ms_p99']:g} ms",
                 "≥ 1x the plain insert and ≥ 100k spans/s per core",
                 f"chDB JSONEachRow, the same merged batches: {_rate(plain_merged['spans_per_s_per_core'])} per core",
                 _met(ratio_merged >= 1 and merged["spans_per_s_per_core"] >= 100_000),
