@@ -58,21 +58,7 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                 )
             )
     if mapping := results.get("mapping"):
-        goal_rate, goal_ratio = mapping["goals"]["spans_per_s"], mapping["goals"]["ratio_vs_official"]
-        official = mapping["official_encode"]["spans_per_s"]
-        baseline = f"official encoder {_rate(official)} ({mapping['official_encode']['us_per_span']} µs/span)"
-        if load := mapping.get("load_average_1min"):
-            baseline += f"; {_load([load['before']], [load['after']])}"
-        labels = {
-            "map_encode": "Mapping + encoding, records → OTLP bytes (one core)",
-            "map_redact_encode": "Mapping + redaction + encoding (one core)",
-            "encode_only": "Span encoding alone, `encode_spans` (one core)",
-        }
-        for config, label in labels.items():
-            rate, ratio = mapping[config]["spans_per_s"], mapping["ratio_vs_official"][config]
-            goal = f"≥ {_rate(goal_rate)} and ≥ {goal_ratio:g}x" if config != "encode_only" else f"≥ {goal_ratio:g}x"
-            met = ratio >= goal_ratio and (config == "encode_only" or rate >= goal_rate)
-            out.append((label, f"{_rate(rate)} ({ratio:g}x official)", goal, baseline, _met(met)))
+        out += mapping_rows(mapping)
     if backfill := results.get("backfill"):
         goals = backfill["goals"]
         load = backfill["workload"]
@@ -101,6 +87,35 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
     if install := results.get("install"):
         out += install_rows(install)
     return out + collector_rows(_own_result("ingest_split"), _own_result("soak"))
+
+
+def mapping_rows(mapping: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """Our passes against the official encoders on the same items; encode_spans against them on the spans alone."""
+    goal_rate, goal_ratio = mapping["goals"]["spans_per_s"], mapping["goals"]["ratio_vs_official"]
+    same, spans_only = mapping["official_same_work"], mapping["official_spans_only"]
+    ratios = mapping["ratio_vs_official"]
+    load = mapping["load_average_1min"]
+    baseline = (
+        f"official encoders on the same spans, log records and metric points: {same['items_per_s'] / 1000:,.1f}k"
+        f" items/s; official `encode_spans` on the spans alone {_rate(spans_only['spans_per_s'])}"
+        f" ({spans_only['us_per_span']} µs/span); {_load([load['before']], [load['after']])}"
+    )
+    out = []
+    for config, label in (
+        ("map_encode", "Mapping + encoding, records → OTLP bytes (one core)"),
+        ("map_redact_encode", "Mapping + redaction + encoding (one core)"),
+    ):
+        rate, ratio = mapping[config]["spans_per_s"], ratios["same_work_items"][config]
+        figure = (
+            f"{_rate(rate)}, {mapping[config]['items_per_s'] / 1000:,.1f}k items/s ({ratio:g}x official on the same"
+            f" items; {ratios['spans_only'][config]:g}x the spans-only encoder, unequal work)"
+        )
+        goal = f"≥ {_rate(goal_rate)} and ≥ {goal_ratio:g}x"
+        out.append((label, figure, goal, baseline, _met(ratio >= goal_ratio and rate >= goal_rate)))
+    rate, ratio = mapping["encode_only"]["spans_per_s"], ratios["spans_only"]["encode_only"]
+    label = "Span encoding alone, `encode_spans` (one core)"
+    figure = f"{_rate(rate)} ({ratio:g}x official `encode_spans`)"
+    return [*out, (label, figure, f"≥ {goal_ratio:g}x", baseline, _met(ratio >= goal_ratio))]
 
 
 def _own_result(name: str) -> dict[str, Any] | None:
