@@ -112,7 +112,7 @@ def batches(records: list[HiveRecord]) -> Iterator[Telemetry]:
     mapper = EventMapper(ResourceFactory(), join_window_ns=None)
     pending = Telemetry()
     for record in records:
-        pending.extend(mapper.map(record, NOW_NS))
+        mapper.map_into(record, NOW_NS, pending)
         if len(pending.spans) + len(pending.logs) >= DEFAULT_BATCH_ITEMS:
             yield pending
             pending = Telemetry()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hive_otel.cli.client import EXIT_OK, backfill
-from hive_otel.client.mapping.mapper import EventMapper
+from hive_otel.client.mapping.events import BusEventMapper
 from hive_otel.client.mapping.telemetry import Telemetry
 from hive_otel.client.sources.records import HiveRecord
 from hive_otel.collector.service import Collector
@@ -138,18 +138,18 @@ def test_bad_hive_lines_are_skipped_and_the_good_ones_counted_exactly(
 
 def test_a_record_the_mapping_did_not_foresee_is_skipped_alone(hive_workload, tmp_path, monkeypatch, capsys) -> None:
     """No Hive line found so far breaks the mapping (above), so a mapping bug is simulated (the one
-    stand-in here): the fifth record raises. The backfill goes on, says so, and delivers the rest;
+    stand-in here): the fifth bus event raises. The backfill goes on, says so, and delivers the rest;
     every LLM call still arrives (each is carried by a bus event and an L3 line)."""
     home, truth = hive_workload
-    real_map = EventMapper.map
+    real_map_into = BusEventMapper.map_into
     seen = itertools.count(1)
 
-    def map_with_one_bug(self: EventMapper, record: HiveRecord, now_ns: int) -> Telemetry:
+    def map_with_one_bug(self: BusEventMapper, record: HiveRecord, now_ns: int, out: Telemetry) -> None:
         if next(seen) == 5:
             raise KeyError("simulated mapping bug")
-        return real_map(self, record, now_ns)
+        real_map_into(self, record, now_ns, out)
 
-    monkeypatch.setattr(EventMapper, "map", map_with_one_bug)
+    monkeypatch.setattr(BusEventMapper, "map_into", map_with_one_bug)
     receiver = HttpReceiver()
     try:
         assert backfill(_settings(home, tmp_path / "state", receiver.endpoint, "bug"), timeout_s=60) == EXIT_OK

@@ -78,7 +78,7 @@ class ClientPipeline:
         now = self._clock()
         for record in records:
             try:
-                self._pending.extend(self.mapper.map(record, now))
+                self.mapper.map_into(record, now, self._pending)
             except Exception:  # a record the mapping did not foresee must not stop the export of the others
                 self.counters["unmappable_records"] += 1
                 logger.exception("hive-otel: a %s record of session %s skipped", record.kind.name, record.context.session_id)

@@ -137,3 +137,28 @@ def test_trigger_fields_carry_the_next_wake(data: dict[str, object], next_fire_a
     assert record.attributes[A.HIVE_TRIGGER_ID] == "t"
     assert record.attributes.get(A.HIVE_TRIGGER_NEXT_FIRE_AT) == next_fire_at
     assert "SECRET" not in repr(record.attributes)
+
+
+def test_an_event_whose_mapping_raises_leaves_none_of_its_records_in_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """map_into writes into the pending batch; an event that fails half way (its stream-state record
+    appended, then its status record raising: a failure forced here, since real events do not) leaves nothing."""
+
+    async def run(bus: EventBus) -> None:
+        await bus.emit_llm_text_delta("queen", "queen", "tok ", "...", execution_id="exec-1")
+        await bus.emit_loop_state_changed("queen", "queen", "awaiting_user", "exec-1")
+
+    bus = EventBus()
+    hook = instrument(bus, session_id="session_s3", queen_id="q", queue_size=100, via="publish", stream_states=True)
+    asyncio.run(run(bus))
+    delta, loop_state = hook.drain()
+    mapper = EventMapper(ResourceFactory(), join_window_ns=None)
+    pending = mapper.map(delta, 0)
+    assert _states(pending.logs) == ["typing"]
+
+    def failing_status_log(*args: object) -> LogRecord:
+        raise RuntimeError("unforeseen")
+
+    monkeypatch.setattr("hive_otel.client.mapping.events.status_log", failing_status_log)
+    with pytest.raises(RuntimeError):
+        mapper.map_into(loop_state, 0, pending)
+    assert _states(pending.logs) == ["typing"] and not pending.spans  # the "idle" record went with the failure

@@ -81,13 +81,13 @@ class BusEventMapper:
         self._streams = StreamStates()
         self._parents: dict[str, str] = {}  # child -> parent session, from colony_created / session_forked
 
-    def map(self, record: HiveRecord, now_ns: int) -> Telemetry:
-        out = Telemetry()
+    def map_into(self, record: HiveRecord, now_ns: int, out: Telemetry) -> None:
+        """Map one event, appending to ``out`` (the pipeline's pending batch: no Telemetry per event)."""
         event, file_context = record.data, record.context
         event_type = event.get("type")
         if not isinstance(event_type, str):
             self._state.counters["unusable_records"] += 1
-            return out
+            return
         stream_id, node_id, exec_id = event.get("stream_id"), event.get("node_id"), event.get("execution_id")
         place = (  # (stream, node, execution): "" where the event has none (inline: once per event)
             stream_id if isinstance(stream_id, str) else "",
@@ -106,7 +106,7 @@ class BusEventMapper:
             if state is not None:  # the first delta of a run: the stream started thinking or typing
                 ctx = self._context(event, file_context, place, now_ns, time_ns)[1]
                 out.logs.append(self._stream_state_log(state, ctx))
-            return out
+            return
 
         session, ctx = self._context(event, file_context, place, now_ns)
         data = event.get("data")
@@ -131,7 +131,6 @@ class BusEventMapper:
         if event_type not in _CALL_EVENTS:
             trace_id, parent = session_trace_id(ctx.session_id), self._parent_span(ctx)
             out.logs.append(status_log(event, ctx.resource, ctx.time_ns, trace_id, parent, self._state.include_content))
-        return out
 
     # ------------------------------------------------------------------ whose event, and its place
     def _context(

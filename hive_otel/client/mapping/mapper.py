@@ -39,9 +39,8 @@ class EventMapper:
     def __init__(self, resources: ResourceFactory, join_window_ns: int | None, include_content: bool = False) -> None:
         self._state = MappingState.new(resources, join_window_ns, include_content)
         self.counters = self._state.counters
-        events, run_logs = BusEventMapper(self._state), RunLogMapper(self._state)
-        self._by_kind: dict[RecordKind, _KindMapper] = {
-            RecordKind.EVENT: events.map,
+        self._events, run_logs = BusEventMapper(self._state), RunLogMapper(self._state)
+        self._by_kind: dict[RecordKind, _KindMapper] = {  # the kinds other than bus events
             RecordKind.NODE_STEP: run_logs.map_step,
             RecordKind.NODE_DETAIL: run_logs.map_node_detail,
             RecordKind.RUN_SUMMARY: run_logs.map_run_summary,
@@ -49,11 +48,26 @@ class EventMapper:
         }
 
     def map(self, record: HiveRecord, now_ns: int) -> Telemetry:
+        out = Telemetry()
+        self.map_into(record, now_ns, out)
+        return out
+
+    def map_into(self, record: HiveRecord, now_ns: int, out: Telemetry) -> None:
+        """Map one record, appending its spans and log records to ``out``; if mapping it raises,
+        ``out`` keeps none of them. Bus events (nearly every record) are written straight into ``out``."""
         self.counters["records"] += 1
         if not isinstance(record.data, dict):  # every kind's mapping reads a JSON object
             self.counters["unusable_records"] += 1
-            return Telemetry()
-        return self._by_kind[record.kind](record, now_ns)
+            return
+        if record.kind is not RecordKind.EVENT:
+            out.extend(self._by_kind[record.kind](record, now_ns))
+            return
+        spans, logs = len(out.spans), len(out.logs)
+        try:
+            self._events.map_into(record, now_ns, out)
+        except BaseException:
+            del out.spans[spans:], out.logs[logs:]  # as if the record had not been mapped at all
+            raise
 
     def release(self, now_ns: int) -> Telemetry:
         """Calls whose partner did not arrive within the join window, exported alone."""
