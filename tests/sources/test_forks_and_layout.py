@@ -97,6 +97,49 @@ def test_a_fork_read_before_its_origin_in_another_backfill_changes_nothing(forke
     assert set(first) | set(second) == set(whole)
 
 
+def test_a_fork_read_while_hive_writes_it_keeps_each_copied_call_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fork_session_dir writes the copied events.jsonl first and the meta.json naming the origin last.
+    A watch that polls in between reads the copied lines with no lineage; they must still be keyed by
+    the session that wrote them (their execution id), or each copied call is counted again."""
+    from framework.server import session_fork
+
+    home = tmp_path / "home"
+    truth = write_workload(home, queens=1, colonies=0, turns_per_session=3, seed=7)
+    origin = _origin_dir(truth)
+    tailer = FileTailer(home, Checkpoints(tmp_path / "state"))
+    mapper = EventMapper(ResourceFactory(), join_window_ns=None)
+    spans = []
+
+    def poll() -> None:
+        for record in tailer.poll():
+            spans.extend(mapper.map(record, 0).spans)
+
+    poll()  # the origin, as a watch that started first has read it
+    write_meta = session_fork._write_meta
+    polled_mid_fork = []
+
+    def meta_after_a_poll(src: Path, dst: Path, before_input_at: str | None) -> None:
+        assert (dst / "events.jsonl").exists() and not (dst / "meta.json").exists()
+        before = len(spans)
+        poll()  # the copied lines, before the fork's meta.json exists
+        polled_mid_fork.append(len(spans) - before)
+        write_meta(src, dst, before_input_at)
+
+    monkeypatch.setattr(session_fork, "_write_meta", meta_after_a_poll)
+    fork = session_fork.fork_session_dir(origin, "session_20260115_120000_f0f0f0f0")
+    poll()
+    spans.extend(mapper.flush().spans)
+    tailer.close()
+
+    assert polled_mid_fork and polled_mid_fork[0] > 0  # the race was really taken
+    keyed = [s for s in spans if s.attributes.get(A.HIVE_CALL_KEY)]
+    assert len({s.attributes[A.HIVE_CALL_KEY] for s in keyed}) == len(truth.llm_calls) + len(truth.tool_calls)
+    sessions = {dict(s.resource.attributes)[A.HIVE_SESSION_ID] for s in keyed}
+    assert fork.name not in sessions and origin.name in sessions
+
+
 def test_run_logs_are_found_wherever_a_runtime_log_store_put_them(forked) -> None:
     home, truth, _ = forked
     found = {d.rel for d in discover(SafeHome(home))}

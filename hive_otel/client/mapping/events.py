@@ -23,6 +23,7 @@ calls started); no clock, no I/O.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,6 +50,8 @@ _DONE_EVENTS = frozenset({"worker_completed", "worker_failed", "execution_comple
 _FAILED_EVENTS = frozenset({"execution_failed", "worker_failed"})
 _CALL_EVENTS = frozenset({"llm_turn_complete", "tool_call_started", "tool_call_completed"})  # spans, not logs
 _LINEAGE_EVENTS = frozenset({"colony_created", "session_forked"})
+# framework.server.session_manager._generate_session_id: a queen session's id, also her execution id.
+_QUEEN_SESSION_ID = re.compile(r"session_\d{8}_\d{6}_[0-9a-f]{8}")
 
 
 class EventContext(NamedTuple):
@@ -155,8 +158,15 @@ class BusEventMapper:
         an ancestor (a queen's execution id is her session id, so it names the session that wrote it)
         stays its origin's, with the same ids wherever it is read."""
         context = context_for_stream(file_context, stream_id)
-        if context is file_context and exec_id and exec_id != file_context.session_id and exec_id in file_context.lineage:
-            context = _origin_context(file_context, exec_id)
+        if context is file_context and exec_id and exec_id != file_context.session_id:
+            if exec_id in file_context.lineage:
+                context = _origin_context(file_context, exec_id)
+            elif file_context.agent_role == A.ROLE_QUEEN and _QUEEN_SESSION_ID.fullmatch(exec_id):
+                # Copied, but read before the copy's meta.json names its origin (live): fork_session_dir
+                # writes events.jsonl first and meta.json last; create-colony copies the origin's
+                # meta.json and rewrites it after. Keyed by its own session, the copied call would
+                # be a second call; its origin's ancestors come from what is known of the origin.
+                context = self._state.sessions.known_context(_unlisted_origin_context(file_context, exec_id))
         context = with_colony(context, colony)
         if self._parents and (context.lineage[-1] if context.lineage else context.session_id) in self._parents:
             context = self._with_learned_lineage(context)
@@ -325,6 +335,11 @@ def _lifecycle_span(ctx: EventContext, opened: _Open, parent: bytes, *, failed: 
         attributes=attrs,
         status_code=StatusCode.ERROR if failed else StatusCode.UNSET,
     )
+
+
+def _unlisted_origin_context(file_context: SessionContext, origin: str) -> SessionContext:
+    """An origin the copy's meta.json does not name yet: a queen session of the same queen."""
+    return SessionContext(session_id=origin, queen_id=file_context.queen_id, agent_role=A.ROLE_QUEEN)
 
 
 # Every line a fork copied asks again (a sixth of a forked history's events); the same object back
