@@ -116,6 +116,16 @@ def test_ignored_keys_are_exported_unmasked() -> None:
     assert out.resource.as_dict()[a.HIVE_USER_ID] == "alice@example.com"
 
 
+def test_call_keys_stay_whole_whatever_pattern_a_user_adds() -> None:
+    """The store counts each call once by its key: a pattern that matches hex must not mask it."""
+    from hive_otel.client.mapping.ids import llm_call_key
+
+    key = llm_call_key("session_20250101_120000_abc", "queen", 0, 1200, 80)
+    hex_secrets = policy(blocked_values=[*RedactionPolicy.load(POLICY_FILE).blocked_values, "[0-9a-f]{16,}"])
+    out = RedactionProcessor(hex_secrets).process(Telemetry(spans=[chat_span(**{a.HIVE_CALL_KEY: key})])).spans[0]
+    assert out.attributes[a.HIVE_CALL_KEY] == key
+
+
 def test_span_names_keep_allowed_values_and_lose_blocked_ones() -> None:
     processor = RedactionProcessor(policy())
     fine = chat_span()
