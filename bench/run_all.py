@@ -137,7 +137,7 @@ def collector_rows(split: dict[str, Any] | None, soak: dict[str, Any] | None) ->
         load = _load(split["load_average_before"], split["load_average_after"])
         rounds = split.get("unmerged_every_round", [])
         every = ", ".join(f"{r['ratio_per_core']:g}" for r in rounds)
-        median_of = f" (median of {len(rounds)} alternating rounds: {every})" if rounds else ""
+        median_of = f"; median of {len(rounds)} alternating rounds: {every}" if rounds else ""
         out.append((
             f"Collector end to end, {split['spans']:,} Hive spans as the client encodes them, OTLP/HTTP gzip, "
             f"{ours['clients']} senders (whole process, exact usage)",
