@@ -18,6 +18,11 @@ Building them is not timed.
 * ``rounds``: the two above alternate, ``ROUNDS`` times, for the client's requests as they are and
   for the same requests merged as its sender delivers a backlog; the round with the median ratio is
   reported, with every round's figures beside it (the machine is shared: one round alone can mislead).
+* ``stages``: the store alone (``Store.ingest_traces``, no HTTP), alternating with the plain insert
+  ``ROUNDS`` times on the merged batches (the bigger inserts, where the cost per span dominates): CPU
+  seconds of its span path (the protobuf insert into ``otlp_traces_input`` and every view under it,
+  ``usage_staging`` included) and of its exact-usage path (the rest: key-index lookup, merge, ledger
+  and facts with their views), each beside the plain insert's, the median round reported.
 * ``split``: one sender, one request at a time (nothing overlaps, so the parts add up), each part
   timed by wrapping the function that does it: gzip, protobuf decode + id checks, the store's
   re-serialisation, the insert into ``otlp_traces_input`` (ClickHouse parsing the protobuf plus
@@ -328,6 +333,56 @@ def split(store: Store, endpoint: str, bodies: list[bytes], spans: int) -> dict[
     }
 
 
+# ------------------------------------------------------------------------------------ stages
+
+
+def stages(store: Store, plain_rows: list[bytes], bodies: list[bytes], spans: int, rounds: int = ROUNDS) -> dict[str, Any]:
+    """The store alone, alternating with the plain insert: its span path and its exact-usage path
+    (CPU seconds, measured around ``Store._insert_group`` within ``Store.ingest_traces``)."""
+    requests = [ExportTraceServiceRequest.FromString(b) for b in bodies]
+    span_path = [0.0]
+    insert_group = store._insert_group
+
+    def timed_insert_group(*args: Any) -> None:
+        cpu0 = _cpu()
+        try:
+            insert_group(*args)
+        finally:
+            span_path[0] += _cpu() - cpu0
+
+    every = []
+    store._insert_group = timed_insert_group  # type: ignore[method-assign]
+    try:
+        for _ in range(rounds):
+            plain = baseline(store, plain_rows, spans)["cpu_s"]
+            empty_data_tables(store)
+            span_path[0], cpu0 = 0.0, _cpu()
+            for request in requests:
+                store.ingest_traces(request, tenant=TENANT)
+            total = _cpu() - cpu0
+            empty_data_tables(store)
+            every.append(_stage_round(spans, plain, span_path[0], total))
+    finally:
+        del store._insert_group
+    median = sorted(every, key=lambda r: r["store"]["ratio_per_core"])[len(every) // 2]
+    return {"spans": spans, "inserts": len(requests), "median_round": median, "every_round": every}
+
+
+def _stage_round(spans: int, plain_cpu: float, span_path_cpu: float, store_cpu: float) -> dict[str, Any]:
+    """Spans per second per core of each stage, and its ratio to the plain insert of the same round."""
+
+    def stage(cpu: float) -> dict[str, Any]:
+        return {"cpu_s": round(cpu, 3), "spans_per_s_per_core": round(spans / cpu),
+                "ratio_per_core": round(plain_cpu / cpu, 2)}  # fmt: skip
+
+    return {
+        "plain": {"cpu_s": round(plain_cpu, 3), "spans_per_s_per_core": round(spans / plain_cpu)},
+        "span_path": stage(span_path_cpu),
+        "usage_path": stage(store_cpu - span_path_cpu),
+        "store": stage(store_cpu),
+    }
+
+
 # ------------------------------------------------------------------------------------ view trials
 
 
@@ -520,6 +575,7 @@ def run(turns: int, clients: int, with_views: bool = True, rounds: int = ROUNDS)
         for _ in range(rounds):
             unmerged_rounds.append(compare_round(store, endpoint, rows, bodies, count, clients))
             merged_rounds.append(compare_round(store, endpoint, merged_rows, merged_bodies, count, clients))
+        in_store = stages(store, merged_rows, merged_bodies, count)
         parts = split(store, endpoint, bodies, count)
         sizes = insert_sizes(store, bodies[:VIEW_TRIAL_REQUESTS])
         views = view_costs(store, bodies[:VIEW_TRIAL_REQUESTS]) if with_views else None
@@ -546,6 +602,7 @@ def run(turns: int, clients: int, with_views: bool = True, rounds: int = ROUNDS)
         "ratio_merged_over_baseline_merged_per_core": merged_median["ratio_per_core"],
         "unmerged_every_round": [_round_summary(r) for r in unmerged_rounds],
         "merged_as_queued_every_round": [_round_summary(r) for r in merged_rounds],
+        "stages_in_store_merged_batches": in_store,
         "split_one_request_at_a_time": parts,
         "insert_sizes": sizes,
         "views": views,

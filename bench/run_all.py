@@ -162,6 +162,8 @@ def collector_rows(split: dict[str, Any] | None, soak: dict[str, Any] | None) ->
                 f"chDB JSONEachRow, the same merged batches: {_rate(plain_merged['spans_per_s_per_core'])} per core",
                 _met(ratio_merged >= 1 and merged["spans_per_s_per_core"] >= 100_000),
             ))  # fmt: skip
+        if stages := split.get("stages_in_store_merged_batches"):
+            out.append(stage_row(stages))
         parts = split["split_one_request_at_a_time"]["parts_share"]
         top = "; ".join(f"{name} {share:.0%}" for name, share in list(parts.items())[:6])
         out.append(("Where the collector's time goes (one request at a time)", top, "—", load, "—"))
@@ -180,6 +182,24 @@ def collector_rows(split: dict[str, Any] | None, soak: dict[str, Any] | None) ->
             "—",
         ))  # fmt: skip
     return out
+
+
+def stage_row(stages: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """The store alone (no HTTP) on the merged batches: its span path and its exact-usage path beside the plain insert."""
+    median = stages["median_round"]
+    span, usage, store, plain = median["span_path"], median["usage_path"], median["store"], median["plain"]
+    every = ", ".join(f"{r['store']['ratio_per_core']:g}" for r in stages["every_round"])
+    return (
+        f"The store alone, no HTTP ({stages['inserts']} inserts of the merged batches), by stage",
+        f"span path (ClickHouse parsing the protobuf + every span view, staging included) "
+        f"{_rate(span['spans_per_s_per_core'])} per core ({span['ratio_per_core']:g}x); exact-usage path "
+        f"(key index, merge, ledger, facts) {_rate(usage['spans_per_s_per_core'])} per core "
+        f"({usage['ratio_per_core']:g}x); both {_rate(store['spans_per_s_per_core'])} per core "
+        f"({store['ratio_per_core']:g}x; rounds: {every})",
+        "—",
+        f"the plain JSONEachRow insert of the same batches, alternating: {_rate(plain['spans_per_s_per_core'])} per core",
+        "—",
+    )
 
 
 def install_rows(install: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
