@@ -123,3 +123,42 @@ def test_a_group_never_exceeds_its_size_but_takes_at_least_one() -> None:
     queue._queue.extend(Pending(None, None, n) for n in (4, 5, 3, 12, 1))  # type: ignore[arg-type]
     queue.submit(Pending(None, None, 2))  # type: ignore[arg-type]
     assert groups == [[4, 5], [3], [12], [1, 2]]
+
+
+def test_a_lone_caller_never_waits_for_company() -> None:
+    groups: list[int] = []
+    queue = GroupCommit(threading.RLock(), lambda g: groups.append(len(g)), max_items=10, linger_s=30)
+    started = time.monotonic()
+    for _ in range(3):
+        queue.submit(Pending(None, None, 1))  # type: ignore[arg-type]
+    assert groups == [1, 1, 1] and time.monotonic() - started < 10  # a wait for company would take 30 s
+
+
+def test_under_load_the_writer_waits_for_the_callers_it_just_answered() -> None:
+    """Four callers, each sending its next request 20 ms after its answer, as clients do: without the
+    wait, the groups would alternate between those answered and those that queued meanwhile. The first
+    caller, alone at first, finishes a group ahead of the others: the last group waits once, in vain."""
+    groups: list[int] = []
+
+    def write(group: list[Pending]) -> None:
+        groups.append(len(group))
+        time.sleep(0.05)
+
+    linger_s = 2.0
+    queue = GroupCommit(threading.RLock(), write, max_items=100, linger_s=linger_s)
+
+    def caller() -> None:
+        for _ in range(6):
+            queue.submit(Pending(None, None, 1))  # type: ignore[arg-type]
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=caller) for _ in range(4)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(groups) == 24
+    assert len(groups) >= 6 and set(groups[1:-1]) == {4}, groups
+    # Each wait but the last ended when the four were queued, not at its timeout.
+    assert time.monotonic() - started < 2 * linger_s
