@@ -5,11 +5,12 @@ table) of tens of milliseconds, whatever its size, so a collector that inserted 
 on its own would spend most of its time on small requests' fixed costs. Callers wait for the store
 anyway (they acknowledge only what is stored), so the first caller to get the store's lock writes
 every request queued by then, its own included, in one insert; the others find theirs done when they
-get the lock. A lone caller pays no delay: nothing waits for company. Under load, the writer waits a
-little for company (at most ``LINGER_S``, as the Collector's batch processor waits for its batch): when
-several callers were waiting at once during the last insert, those it just answered send their next
-request within milliseconds, and waiting until as many are queued again puts them all in one insert
-rather than in two alternating halves, so each insert's fixed cost is shared by twice the spans.
+get the lock. Under load, the writer also waits a little for company (at most ``LINGER_S``, as the
+Collector's batch processor waits for its batch): when several callers were waiting at once during the
+last insert, those it just answered send their next request within milliseconds, and waiting until as
+many are queued again puts them all in one insert rather than in two alternating halves, so each
+insert's fixed cost is shared by twice the spans. A lone caller pays no delay, but for one wait right
+after a burst.
 
 A failing group is retried request by request, so one request the store refuses does not fail the
 others that happened to share its insert.
@@ -25,8 +26,9 @@ from typing import Any
 from google.protobuf.message import Message
 
 # The longest the writer waits for company under load. An insert of Hive's requests takes a few hundred
-# milliseconds and a client's next request arrives within ~100 ms of its acknowledgement; measured on
-# 8 senders (bench/_ingest_split.py): 50 ms filled the group in two rounds of three, 100 and 200 ms in all.
+# milliseconds and a client's next request arrives within ~100 ms of its acknowledgement. Measured with
+# the end-to-end round of bench/_ingest_split.py (8 senders, 26 requests), alternating: 50 ms filled the
+# groups in two rounds of three, 100 and 200 ms in all three.
 LINGER_S = 0.1
 
 
