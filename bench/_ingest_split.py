@@ -29,12 +29,24 @@ Building them is not timed.
   every view downstream of it), the key-index lookup, the usage merge (query + Python), the ledger
   insert (rollup views), the facts insert (key index and usage_calls views), emptying the staging
   table; "http and the rest" is the sender's total minus those.
-* ``views``: the marginal CPU cost of each materialized view on the span path: the same requests
-  stored again (``Store.ingest_traces``, no HTTP) with that one view detached, every data table
-  emptied before each trial, against a trial with all views attached (and one with all detached:
-  ClickHouse parsing alone). A view's cost includes everything downstream of it.
-* ``insert_sizes``: the first requests stored again (no HTTP) in inserts of 1, 2, 5 and 10 client
-  requests: the fixed cost per insert against the cost per span (wall and per core).
+* ``views``: what each materialized view on the span path costs, in two parts. Per insert: the CPU
+  time ClickHouse takes to analyse the view's query (``EXPLAIN PLAN`` of it, the median of
+  ``ANALYSIS_REPEAT``), which every insert pays again whatever its size. Per span: the same spans
+  stored again as ONE insert (no HTTP; the fixed costs spread thin) with that one view detached,
+  every data table emptied before each trial, against a trial with all views attached (and one
+  with all detached: ClickHouse parsing alone). A view's cost includes everything downstream of it.
+* ``insert_sizes``: every request stored again by the store alone (no HTTP), merged 1, 4, 13 and 26
+  client requests per insert, each size as ``stages`` measures it (span path and exact-usage path,
+  alternating with the plain insert of the same merged batches, ``SIZE_ROUNDS`` rounds): what a
+  bigger insert (group commit, the sender merging a backlog, the agent's batches) saves of the fixed
+  cost per insert, and the cost per span left once it is spread thin.
+* ``write_once_ceiling``: what a store that writes each call once could reach, on the same spans as
+  ONE insert (the least of ``VIEW_TRIAL_REPEAT`` trials), alternating with the plain insert of them
+  as one batch (``ROUNDS`` rounds, median):
+  the store as it is; the spans alone (the usage staging view detached: no usage at all); and the
+  spans plus one view writing each LLM/tool span straight into ``usage_calls`` (the staging view's
+  columns in ``usage_calls``' shape), no staging, facts, ledger or rollups. A bound for a redesign,
+  not a working store: nothing merges or prices those calls.
 * ``group_commit``: from the concurrent run, time each request spent in ``GroupCommit.submit``
   against the time of the inserts themselves.
 
@@ -84,8 +96,9 @@ CREATE TABLE {PLAIN_TABLE} (
 # Tables whose rows are configuration, not ingested data: kept between the view trials.
 VIEW_TRIAL_REPEAT = 3
 ROUNDS = 3  # alternating plain / ours rounds; the median round is reported
-INSERT_SIZES = (1, 2, 5, 10)  # client requests per insert in the insert-size trials
-VIEW_TRIAL_REQUESTS = 10  # requests of the workload stored per view trial (~20k spans)
+INSERT_SIZES = (1, 4, 13, 26)  # client requests per insert in the insert-size trials
+SIZE_ROUNDS = 2  # alternating plain / store rounds per insert size
+ANALYSIS_REPEAT = 7  # EXPLAIN PLAN runs per view; the median is reported
 CONFIG_TABLES = ("schema_migrations", "redaction_allowed_keys", "quota_policies")
 # Sources of the views on the span path (logs and metrics views are not touched by span ingest).
 SPAN_PATH_SOURCES = ("otlp_traces_input", "otlp_spans", "otlp_spans_fresh", "otel_traces", "usage_facts",
@@ -427,17 +440,18 @@ def detached(store: Store, views: list[str]) -> Iterator[None]:
 
 
 def view_costs(store: Store, bodies: list[bytes], repeat: int = VIEW_TRIAL_REPEAT) -> dict[str, Any]:
-    """CPU seconds to store ``bodies`` with all span-path views, with each one detached, with none.
+    """Per span-path view: CPU ms to analyse its query, and CPU seconds to store all ``bodies`` as
+    one insert with all views, with that one detached, with none.
 
-    Each figure is the least of ``repeat`` trials; the all-views reference is also taken between
-    the others (the machine is shared: CPU time, unlike wall time, is not stretched by other
+    Each trial figure is the least of ``repeat`` trials; the all-views reference is also taken
+    between the others (the machine is shared: CPU time, unlike wall time, is not stretched by other
     processes, and the least trial is the one least disturbed by background merges)."""
-    requests = [ExportTraceServiceRequest.FromString(b) for b in bodies]
+    request = ExportTraceServiceRequest.FromString(b"".join(bodies))  # concatenated requests merge
     views = span_path_views(store)
 
     def fastest(without: list[str]) -> float:
         with detached(store, without):
-            return min(_ingest_trial(store, requests)[1] for _ in range(repeat))
+            return min(_ingest_trial(store, [request])[1] for _ in range(repeat))
 
     reference = [fastest([])]
     without = {}
@@ -448,44 +462,88 @@ def view_costs(store: Store, bodies: list[bytes], repeat: int = VIEW_TRIAL_REPEA
     none = fastest(views)
     all_views = min(reference)
     empty_data_tables(store)
+    spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
     return {
-        "spans": sum(len(ss.spans) for r in requests for rs in r.resource_spans for ss in rs.scope_spans),
-        "requests": len(requests),
+        "spans": spans,
+        "inserts": 1,
         "trials_per_figure": repeat,
+        "analysis_cpu_ms_per_insert": dict(sorted(((v, analysis_ms(store, v)) for v in views), key=lambda kv: -kv[1])),
         "all_views_cpu_s": round(all_views, 3),
         "all_views_cpu_s_every_trial": [round(r, 3) for r in reference],
         "no_views_cpu_s": round(none, 3),
         # Spread of the all-views reference: a view whose marginal cost is within it is not measured.
         "noise_cpu_s": round(max(reference) - min(reference), 3),
-        "marginal_cpu_s_per_view": {v: round(all_views - t, 3) for v, t in sorted(without.items(), key=lambda kv: kv[1])},
+        "marginal_us_per_span": {
+            v: round((all_views - t) * 1e6 / spans, 1) for v, t in sorted(without.items(), key=lambda kv: kv[1])
+        },
     }
 
 
-def merged_requests(bodies: list[bytes], per_request: int) -> list[ExportTraceServiceRequest]:
-    """``bodies`` as requests of ``per_request`` client requests each (their resource spans together)."""
-    out = []
-    for i in range(0, len(bodies), per_request):
-        request = ExportTraceServiceRequest()
-        for body in bodies[i : i + per_request]:
-            request.MergeFromString(body)  # repeated fields concatenate
-        out.append(request)
-    return out
+def analysis_ms(store: Store, view: str) -> float:
+    """CPU milliseconds ClickHouse takes to analyse and plan ``view``'s query (median of ANALYSIS_REPEAT)."""
+    query = _view_query(store, view)
+    times = []
+    for _ in range(ANALYSIS_REPEAT):
+        cpu0 = time.process_time()  # os.times() ticks in 10 ms, as long as some analyses take
+        store.query(f"EXPLAIN PLAN {query}")
+        times.append(time.process_time() - cpu0)
+    return round(sorted(times)[len(times) // 2] * 1e3, 1)
 
 
-def insert_sizes(store: Store, bodies: list[bytes]) -> dict[str, Any]:
-    """Spans/s when the same spans are stored in inserts of 1, 2, 5 and 10 client requests: what a
-    bigger insert (group commit, a bigger client batch) saves of the fixed cost per insert."""
+def insert_sizes(store: Store, rows: list[bytes], bodies: list[bytes], spans: int) -> dict[str, Any]:
+    """The store alone by stage (:func:`stages`) on the same requests merged 1, 4, 13 and 26 to an
+    insert, each beside the plain insert of the same merged batches: the fixed cost per insert against
+    the cost per span, for the span path and the exact-usage path apart."""
     out = {}
     for per_insert in INSERT_SIZES:
-        requests = merged_requests(bodies, per_insert)
-        spans = sum(len(ss.spans) for r in requests for rs in r.resource_spans for ss in rs.scope_spans)
-        trials = [_ingest_trial(store, requests) for _ in range(VIEW_TRIAL_REPEAT)]
-        out[f"{spans // len(requests)}_spans_per_insert"] = {
-            "spans_per_s_wall": round(spans / min(wall for wall, _ in trials)),
-            "spans_per_s_per_core": round(spans / min(cpu for _, cpu in trials)),
-        }
-    empty_data_tables(store)
+        groups = [range(i, min(i + per_insert, len(bodies))) for i in range(0, len(bodies), per_insert)]
+        merged_rows = [b"".join(rows[i] for i in group) for group in groups]
+        merged_bodies = [b"".join(bodies[i] for i in group) for group in groups]
+        result = stages(store, merged_rows, merged_bodies, spans, rounds=SIZE_ROUNDS)
+        out[f"{spans // len(groups)}_spans_per_insert"] = result
     return out
+
+
+def write_once_ceiling(store: Store, rows: list[bytes], bodies: list[bytes], spans: int) -> dict[str, Any]:
+    """The store as it is, the spans alone, and the spans + one ``usage_calls`` view, each as one insert
+    of every request beside the plain insert of the same spans, ``ROUNDS`` rounds; the median reported."""
+    request = ExportTraceServiceRequest.FromString(b"".join(bodies))
+    plain_rows = [b"".join(rows)]
+    calls = _view_query(store, "usage_facts_to_usage_calls_mv")
+    staged = _view_query(store, "otlp_spans_to_usage_staging_mv")
+    # usage_calls' view reads usage_facts; here it reads the staging view's rows, given the two columns
+    # only facts have (the estimate, priced later; the version).
+    as_facts = f"(SELECT *, toDecimal64(0, 10) AS cost_estimated_usd, toUInt64(1) AS version FROM ({staged}))"
+    calls_from_spans = calls.replace("FROM default.usage_facts", f"FROM {as_facts}")
+
+    def trial() -> tuple[float, float]:  # the plain insert, and the least of VIEW_TRIAL_REPEAT of ours
+        plain = baseline(store, plain_rows, spans)["cpu_s"]
+        return plain, min(_ingest_trial(store, [request])[1] for _ in range(VIEW_TRIAL_REPEAT))
+
+    every: dict[str, list[tuple[float, float]]] = {"store": [], "spans_only": [], "spans_and_usage_calls_only": []}
+    for _ in range(ROUNDS):
+        every["store"].append(trial())
+        with detached(store, ["otlp_spans_to_usage_staging_mv"]):
+            every["spans_only"].append(trial())
+            store.execute(f"CREATE MATERIALIZED VIEW bench_calls_from_spans_mv TO usage_calls AS {calls_from_spans}")
+            try:
+                every["spans_and_usage_calls_only"].append(trial())
+            finally:
+                store.execute("DROP VIEW bench_calls_from_spans_mv")
+    empty_data_tables(store)
+
+    def summary(trials: list[tuple[float, float]]) -> dict[str, Any]:
+        plain, ours = sorted(trials, key=lambda t: t[0] / t[1])[len(trials) // 2]
+        return {"plain_cpu_s": round(plain, 3), "cpu_s": round(ours, 3), "spans_per_s_per_core": round(spans / ours),
+                "ratio_per_core": round(plain / ours, 2),
+                "every_round_ratio": [round(p / o, 2) for p, o in trials]}  # fmt: skip
+
+    return {"spans": spans, "inserts": 1, **{name: summary(trials) for name, trials in every.items()}}
+
+
+def _view_query(store: Store, view: str) -> str:
+    _, rows = store.query(f"SELECT as_select FROM system.tables WHERE database = currentDatabase() AND name = '{view}'")
+    return str(rows[0][0])
 
 
 # ------------------------------------------------------------------------------------ group commit
@@ -577,8 +635,9 @@ def run(turns: int, clients: int, with_views: bool = True, rounds: int = ROUNDS)
             merged_rounds.append(compare_round(store, endpoint, merged_rows, merged_bodies, count, clients))
         in_store = stages(store, merged_rows, merged_bodies, count)
         parts = split(store, endpoint, bodies, count)
-        sizes = insert_sizes(store, bodies[:VIEW_TRIAL_REQUESTS])
-        views = view_costs(store, bodies[:VIEW_TRIAL_REQUESTS]) if with_views else None
+        sizes = insert_sizes(store, rows, bodies, count)
+        views = view_costs(store, bodies) if with_views else None
+        ceiling = write_once_ceiling(store, rows, bodies, count)
     finally:
         server.stop()
         store.close()
@@ -606,6 +665,7 @@ def run(turns: int, clients: int, with_views: bool = True, rounds: int = ROUNDS)
         "split_one_request_at_a_time": parts,
         "insert_sizes": sizes,
         "views": views,
+        "write_once_ceiling": ceiling,
     }
 
 

@@ -164,6 +164,12 @@ def collector_rows(split: dict[str, Any] | None, soak: dict[str, Any] | None) ->
             ))  # fmt: skip
         if stages := split.get("stages_in_store_merged_batches"):
             out.append(stage_row(stages))
+        if sizes := split.get("insert_sizes"):
+            out.append(insert_size_row(sizes))
+        if (views := split.get("views")) and "analysis_cpu_ms_per_insert" in views:
+            out.append(view_row(views))
+        if ceiling := split.get("write_once_ceiling"):
+            out.append(ceiling_row(ceiling))
         parts = split["split_one_request_at_a_time"]["parts_share"]
         top = "; ".join(f"{name} {share:.0%}" for name, share in list(parts.items())[:6])
         out.append(("Where the collector's time goes (one request at a time)", top, "—", load, "—"))
@@ -198,6 +204,61 @@ def stage_row(stages: dict[str, Any]) -> tuple[str, str, str, str, str]:
         f"({store['ratio_per_core']:g}x; rounds: {every})",
         "—",
         f"the plain JSONEachRow insert of the same batches, alternating: {_rate(plain['spans_per_s_per_core'])} per core",
+        "—",
+    )
+
+
+def insert_size_row(sizes: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """The store alone at each insert size, beside the plain insert of the same merged batches."""
+    figures = []
+    for name, size in sizes.items():
+        median = size["median_round"]
+        figures.append(
+            f"{name.split('_')[0]} spans per insert: {_rate(median['store']['spans_per_s_per_core'])} per core "
+            f"({median['store']['ratio_per_core']:g}x; span path {median['span_path']['ratio_per_core']:g}x, "
+            f"exact-usage path {median['usage_path']['ratio_per_core']:g}x)"
+        )
+    plain = ", ".join(_rate(size["median_round"]["plain"]["spans_per_s_per_core"]) for size in sizes.values())
+    return (
+        "The store alone by insert size (the same requests merged 1, 4, 13 and 26 to an insert)",
+        "; ".join(figures),
+        "—",
+        f"the plain JSONEachRow insert of the same merged batches, alternating: {plain} per core",
+        "—",
+    )
+
+
+def view_row(views: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """Each span-path view's analysis time (paid per insert) and marginal cost per span (one insert)."""
+    analysis = views["analysis_cpu_ms_per_insert"]
+    top = ", ".join(f"`{name}` {ms:g} ms" for name, ms in list(analysis.items())[:4])
+    marginal = ", ".join(f"`{name}` {us:g} µs" for name, us in list(views["marginal_us_per_span"].items())[:2])
+    noise_us = views["noise_cpu_s"] * 1e6 / views["spans"]
+    return (
+        "The span-path views: query analysis per insert, and cost per span with everything under each",
+        f"analysis {sum(analysis.values()):.0f} ms per insert in all ({top}); per span, "
+        f"{views['spans']:,} spans in one insert: {marginal}",
+        "—",
+        f"all views {views['all_views_cpu_s']:g} s CPU, none {views['no_views_cpu_s']:g} s; "
+        f"the reference's spread {noise_us:.1f} µs per span",
+        "—",
+    )
+
+
+def ceiling_row(ceiling: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """What a store that writes each call once could reach (a bound, not a working store)."""
+
+    def figure(name: str) -> str:
+        one = ceiling[name]
+        every = ", ".join(f"{r:g}" for r in one["every_round_ratio"])
+        return f"{_rate(one['spans_per_s_per_core'])} per core ({one['ratio_per_core']:g}x; rounds {every})"
+
+    return (
+        f"Bound for a store that writes each call once ({ceiling['spans']:,} spans, one insert)",
+        f"as it is {figure('store')}; spans alone, no usage {figure('spans_only')}; spans + one view into "
+        f"`usage_calls` {figure('spans_and_usage_calls_only')}",
+        "—",
+        "the plain JSONEachRow insert of the same spans as one batch, alternating",
         "—",
     )
 
