@@ -42,11 +42,10 @@ Building them is not timed.
   cost per insert, and the cost per span left once it is spread thin.
 * ``write_once_ceiling``: what a store that writes each call once could reach, on the same spans as
   ONE insert (the least of ``VIEW_TRIAL_REPEAT`` trials), alternating with the plain insert of them
-  as one batch (``ROUNDS`` rounds, median):
-  the store as it is; the spans alone (the usage staging view detached: no usage at all); and the
-  spans plus one view writing each LLM/tool span straight into ``usage_calls`` (the staging view's
-  columns in ``usage_calls``' shape), no staging, facts, ledger or rollups. A bound for a redesign,
-  not a working store: nothing merges or prices those calls.
+  as one batch (``ROUNDS`` rounds, median): the store as it is; the spans alone (the usage staging
+  view detached: no usage at all); and the spans plus one view writing each LLM/tool span straight
+  into ``usage_calls`` (the staging view's columns in ``usage_calls``' shape), no staging, facts,
+  ledger or rollups. A bound for a redesign, not a working store: nothing merges or prices those calls.
 * ``group_commit``: from the concurrent run, time each request spent in ``GroupCommit.submit``
   against the time of the inserts themselves.
 
@@ -93,12 +92,12 @@ CREATE TABLE {PLAIN_TABLE} (
     Duration UInt64, StatusCode LowCardinality(String), StatusMessage String
 ) ENGINE = MergeTree ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
 """
-# Tables whose rows are configuration, not ingested data: kept between the view trials.
-VIEW_TRIAL_REPEAT = 3
+VIEW_TRIAL_REPEAT = 3  # trials per figure in the view and bound trials; the least counts
 ROUNDS = 3  # alternating plain / ours rounds; the median round is reported
 INSERT_SIZES = (1, 4, 13, 26)  # client requests per insert in the insert-size trials
 SIZE_ROUNDS = 2  # alternating plain / store rounds per insert size
 ANALYSIS_REPEAT = 7  # EXPLAIN PLAN runs per view; the median is reported
+# Tables whose rows are configuration, not ingested data: kept between the trials.
 CONFIG_TABLES = ("schema_migrations", "redaction_allowed_keys", "quota_policies")
 # Sources of the views on the span path (logs and metrics views are not touched by span ingest).
 SPAN_PATH_SOURCES = ("otlp_traces_input", "otlp_spans", "otlp_spans_fresh", "otel_traces", "usage_facts",
