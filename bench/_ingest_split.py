@@ -519,6 +519,8 @@ def write_once_ceiling(store: Store, rows: list[bytes], bodies: list[bytes], spa
     # only facts have (the estimate, priced later; the version).
     as_facts = f"(SELECT *, toDecimal64(0, 10) AS cost_estimated_usd, toUInt64(1) AS version FROM ({staged}))"
     calls_from_spans = calls.replace("FROM default.usage_facts", f"FROM {as_facts}")
+    if calls_from_spans == calls:  # else the view would read usage_facts and the bound would mean nothing
+        raise RuntimeError(f"usage_calls' view no longer reads default.usage_facts: {calls}")
 
     def trial() -> tuple[float, float]:  # the plain insert, and the least of VIEW_TRIAL_REPEAT of ours
         plain = baseline(store, plain_rows, spans)["cpu_s"]
