@@ -25,18 +25,30 @@ migration the store records is one of this package's (same version, name and che
 :class:`MigrationHistoryError` otherwise, so two histories are never mixed in one store. A store that
 records the complete pre-fold chain (:data:`PREFOLD_CHAIN`) has the folded schema exactly;
 :func:`restamp_prefold` records it as the folded set (``hive-otel migrate --restamp-prefold``).
+
+One process migrates a store at a time. Every collector opening a server store migrates it, so N
+replicas started together (or a rolling upgrade) would otherwise run the same files at once, and a
+migration that makes a table again (0021) would drop it under another's feet. Whoever has
+migrations to run takes a lease in ``schema_migration_leases`` (:func:`_migration_lease`): the
+oldest live lease row wins, the others wait for it to be released or to expire.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import re
+import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from hive_otel.collector.store.transport import StoreError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "FOLDED_LAST",
@@ -101,6 +113,9 @@ PREFOLD_CHAIN: dict[int, tuple[str, str]] = {
     34: ("create_usage_calls", "d495525fc72cdd2a"),
 }
 RESTAMP_COMMAND = "hive-otel migrate --restamp-prefold"
+LEASE_SECONDS = 900
+"""How long a migration lease holds unless released: a migrator that died frees the store after this.
+A migration that could run longer (a very large store) is best run alone first: ``hive-otel migrate``."""
 FOLDED_LAST = 20
 """The last migration of the fold: 0001-0020 are the pre-fold chain's end schema, and what comes after
 is fix-forward, applied to a restamped store like to any other."""
@@ -237,6 +252,53 @@ def _bootstrap(executor: _Executor, options: RenderOptions) -> None:
             options,
         )
     )
+    executor.execute(
+        render(
+            "CREATE TABLE IF NOT EXISTS schema_migration_leases {on_cluster} ("
+            " owner String, taken_at DateTime64(6, 'UTC'), released UInt8)"
+            " ENGINE = {engine_prefix}ReplacingMergeTree(released) ORDER BY owner",
+            options,
+        )
+    )
+
+
+@contextlib.contextmanager
+def _migration_lease(executor: _Executor, poll_s: float = 0.2) -> Iterator[None]:
+    """Hold the store's migration lease while the block runs; wait while another process holds it.
+
+    Each contender inserts its own row and then reads the oldest live one (server time, ties by
+    owner): every reader that sees both rows agrees which came first, and a row inserted after the
+    winner read is later than the winner's. On a cluster the lease table is replicated, not read with
+    quorum, so there run ``hive-otel migrate`` once before starting the replicas.
+    """
+    owner = secrets.token_hex(8)
+    take = f"INSERT INTO schema_migration_leases VALUES ('{owner}', now64(6), 0)"
+    executor.execute(take)
+    try:
+        waiting_for = None
+        while (holder := _lease_holder(executor)) != owner:
+            if holder is None:  # ours expired while we waited out others: queue again
+                executor.execute(take)
+                continue
+            if holder != waiting_for:
+                logger.warning("waiting for another process (lease %s) to finish migrating the store", holder)
+                waiting_for = holder
+            time.sleep(poll_s)
+        yield
+    finally:
+        executor.execute(
+            f"INSERT INTO schema_migration_leases SELECT owner, taken_at, 1 FROM schema_migration_leases "
+            f"WHERE owner = '{owner}' LIMIT 1"
+        )
+
+
+def _lease_holder(executor: _Executor) -> str | None:
+    _, rows = executor.query(
+        "SELECT owner FROM schema_migration_leases FINAL "
+        f"WHERE released = 0 AND taken_at > now64(6) - INTERVAL {LEASE_SECONDS} SECOND "
+        "ORDER BY taken_at, owner LIMIT 1"
+    )
+    return str(rows[0][0]) if rows else None
 
 
 def applied_versions(executor: _Executor) -> set[int]:
@@ -307,17 +369,22 @@ def apply_migrations(executor: _Executor, options: RenderOptions | None = None, 
     migrations = load_migrations(directory)
     history = applied_history(executor)
     check_history(history, migrations)
-    applied = []
-    for migration in migrations:
-        if migration.version in history:
-            continue
-        for statement in split_statements(render(migration.up, options)):
-            try:
-                executor.execute(statement)
-            except Exception as exc:
-                raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
-        _record(executor, [(migration.version, migration.name, migration.checksum(), True)])
-        applied.append(migration.version)
+    if all(migration.version in history for migration in migrations):
+        return []  # the usual start: nothing to do, no lease taken
+    with _migration_lease(executor):
+        history = applied_history(executor)  # read again: a process we waited for may have applied them
+        check_history(history, migrations)
+        applied = []
+        for migration in migrations:
+            if migration.version in history:
+                continue
+            for statement in split_statements(render(migration.up, options)):
+                try:
+                    executor.execute(statement)
+                except Exception as exc:
+                    raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
+            _record(executor, [(migration.version, migration.name, migration.checksum(), True)])
+            applied.append(migration.version)
     return applied
 
 
@@ -326,16 +393,17 @@ def rollback_migrations(executor: _Executor, to_version: int, options: RenderOpt
     options = options or RenderOptions()
     _bootstrap(executor, options)
     migrations = load_migrations()
-    history = applied_history(executor)
-    check_history(history, migrations)
-    rolled = []
-    for migration in reversed(migrations):
-        if migration.version <= to_version or migration.version not in history:
-            continue
-        for statement in split_statements(render(migration.down, options)):
-            executor.execute(statement)
-        _record(executor, [(migration.version, migration.name, migration.checksum(), False)])
-        rolled.append(migration.version)
+    with _migration_lease(executor):
+        history = applied_history(executor)
+        check_history(history, migrations)
+        rolled = []
+        for migration in reversed(migrations):
+            if migration.version <= to_version or migration.version not in history:
+                continue
+            for statement in split_statements(render(migration.down, options)):
+                executor.execute(statement)
+            _record(executor, [(migration.version, migration.name, migration.checksum(), False)])
+            rolled.append(migration.version)
     return rolled
 
 

@@ -122,6 +122,8 @@ def sql_string(value: str) -> str:
 
 
 def _settings_clause(settings: dict[str, Any]) -> str:
+    if not settings:
+        return ""
     parts = []
     for key, value in settings.items():
         literal = sql_string(value) if isinstance(value, str) else str(int(value) if isinstance(value, bool) else value)
@@ -255,8 +257,12 @@ class ChdbTransport:
         self._run("", lambda: self._session.query(sql))
 
     def query(self, sql: str) -> tuple[list[str], list[list[Any]]]:
-        result = self._run("", lambda: self._session.query(sql, "JSONCompact"))
-        return _parse_json_compact(result.bytes() if hasattr(result, "bytes") else result)
+        return _parse_json_compact(self.query_bytes(sql, "JSONCompact"))
+
+    def query_bytes(self, sql: str, fmt: str) -> bytes:
+        """The result of ``sql`` in the output format ``fmt`` (a FORMAT clause in ``sql`` wins)."""
+        result = self._run("", lambda: self._session.query(sql, fmt))
+        return bytes(result.bytes()) if hasattr(result, "bytes") else bytes(result)
 
     def query_arrow(self, sql: str) -> pa.Table:
         return self._run("", lambda: self._session.query(sql, "ArrowTable"))

@@ -1,0 +1,79 @@
+"""The store on a ClickHouse server (``HIVE_CLICKHOUSE_URL=http://…``, clickhouse-connect).
+
+No ClickHouse server can run on this machine: the server here is the real ClickHouse engine (chDB) in
+a process of its own behind ClickHouse's HTTP interface (``devtools/clickhouse_http.py``), so what is
+tested is our transport and what several processes sharing one store do, over real HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from devtools import clickhouse_http
+from hive_otel.collector.store.migrations import load_migrations
+from hive_otel.collector.store.store import Store, open_store
+from hive_otel.collector.store.transport import StoreInputError
+from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("server")
+    proc, url = clickhouse_http.start(tmp / "clickhouse", tmp / "clickhouse.log")
+    yield url
+    proc.terminate()
+    proc.wait(30)
+
+
+def _database(server_url: str, name: str) -> str:
+    with open_store(server_url, migrate=False) as store:
+        store.execute(f"CREATE DATABASE IF NOT EXISTS {name}")
+    return f"{server_url}/{name}"
+
+
+def test_replicas_starting_together_migrate_the_store_once(server_url: str) -> None:
+    """Three processes' worth of stores open a new store at once: one applies every migration, the
+    others wait for its lease and find nothing left to do (before the lease, a replica could fail
+    in 0021 while another was making usage_calls again)."""
+    url = _database(server_url, "replicas")
+    stores = [open_store(url, migrate=False) for _ in range(3)]
+    applied: list[list[int]] = []
+    errors: list[BaseException] = []
+
+    def migrate(store: Store) -> None:
+        try:
+            applied.append(store.migrate())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    versions = [m.version for m in load_migrations()]
+    assert sorted(applied, key=len) == [[], [], versions]
+    _, rows = stores[0].query("SELECT version, count() FROM schema_migrations GROUP BY version ORDER BY version")
+    assert rows == [[v, 1] for v in versions]  # each recorded once: nobody ran a file twice
+    _, rows = stores[0].query("SELECT countIf(released = 0) FROM schema_migration_leases FINAL")
+    assert rows == [[0]]  # the winner's lease is released
+    for store in stores:
+        store.close()
+
+
+def test_usage_over_http_and_a_refused_body(server_url: str) -> None:
+    """A call ingested through clickhouse-connect counts as it does embedded, and a body ClickHouse
+    refuses as data is the client's error (StoreInputError, a 400), not a retryable store failure."""
+    with open_store(_database(server_url, "ingest")) as store:
+        call = LlmCall("http:1", cost_usd=0.125)
+        request = traces_request([SessionBatch(Session("s-http", "s-http"), [call.span()])])
+        for _ in range(2):  # a replay changes nothing
+            store.ingest_traces(request, tenant="t-http")
+        _, rows = store.query("SELECT count(), sum(cost_usd) FROM usage_facts FINAL WHERE tenant = 't-http'")
+        assert rows == [[1, 0.125]]
+        with pytest.raises(StoreInputError, match="UNKNOWN_PROTOBUF_FORMAT"):
+            store._transport.insert_bytes("otlp_traces_input", "Protobuf", b"\xff" * 16, {})
