@@ -131,15 +131,23 @@ def _start_collector(store_url: str, port: int, *options: str) -> subprocess.Pop
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    wait_healthy(proc, port)
+    return proc
+
+
+def wait_healthy(proc: subprocess.Popen, port: int, log: Path | None = None) -> None:
+    """Until the collector ``proc`` answers ``/healthz`` on ``port``; its output (or ``log``) if it died."""
     http = urllib3.PoolManager()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if http.request("GET", f"http://127.0.0.1:{port}/healthz", timeout=1.0, retries=False).status == 200:
-                return proc
+                return
         except urllib3.exceptions.HTTPError:
             pass
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        if proc.poll() is not None:
+            output = log.read_text(errors="replace") if log else proc.stdout.read().decode() if proc.stdout else ""
+            raise AssertionError(f"the collector exited with {proc.returncode}: {output[-3000:]}")
         time.sleep(0.1)
     raise AssertionError("collector did not come up")
 

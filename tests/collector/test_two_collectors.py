@@ -1,17 +1,20 @@
-"""Two collector instances, one store, the same workload through both at once: totals stay exact.
+"""Two collector processes, one store, the same workload through both at once: totals stay exact.
 
-What runs for real: two :class:`Collector` instances on their own loopback ports, each with its
-own :class:`Store` object (its own lock, group commit and ingest state), and real ``hive-otel backfill``
-client processes sending real aden-hive output over OTLP/HTTP. Per round, four clients run at once:
-the whole workload to each instance, and its two halves crossed — the bus events (``events.jsonl``)
-to one instance and the L3 logs (``tool_logs.jsonl``) to the other — so one call's versions, and
-the two halves of one call, reach the two instances at the same time. Three rounds, each from fresh
-client state (everything sent again). Then the usage reports must equal what the workload counted.
+What runs for real: two ``hive-otel collector`` processes, started at the same moment (so they also
+migrate the new store at once), each on its own loopback port with its own clickhouse-connect client,
+ingest state and group commit, and real ``hive-otel backfill`` client processes sending real aden-hive
+output over OTLP/HTTP. Per round, four clients run at once: the whole workload to each collector,
+and its two halves crossed — the bus events (``events.jsonl``) to one and the L3 logs
+(``tool_logs.jsonl``) to the other — so one call's versions, and the two halves of one call, reach
+the two collectors at the same time. Three rounds, each from fresh client state (everything sent
+again). Then the usage reports must equal what the workload counted.
 
-What is not reproduced: two collector *processes* against one ClickHouse *server*. The embedded store
-(chDB) has one owner process, so both instances share its engine; a lock around each statement plays
-the server, which runs statements from two clients interleaved but each one whole. The key index is
-then one table both see, as on one server node; on a cluster each node has its own.
+What stands in for a server: no ClickHouse server can run on this machine, so the store is the real
+ClickHouse engine (chDB) in a third process behind ClickHouse's HTTP interface
+(``devtools/clickhouse_http.py``), which the collectors reach as they would reach a server
+(``--store http://…``). It runs one statement at a time, each one whole; a server interleaves them
+more finely. The key index is one table both see, as on one server node; on a cluster each node has
+its own.
 """
 
 from __future__ import annotations
@@ -20,55 +23,49 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from devtools import clickhouse_http
 from devtools.workload import GROUP_KEYS, UNPRICED, WorkloadTruth, write_workload
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
+from tests.redaction._otelcol import free_port
+from tests.test_end_to_end import wait_healthy
 
 FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cache_creation_tokens",
           "unpriced_calls", "tool_calls", "tool_errors")  # fmt: skip
 KEYS = ("model", "session", "colony")
 
 
-class StatementLock:
-    """A transport shared by two writers, one statement at a time (what a server does for two clients)."""
-
-    def __init__(self, transport: Any) -> None:
-        self._transport = transport
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._transport, name)
-        if not callable(method):
-            return method
-
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return locked
-
-
 @pytest.fixture(scope="module")
-def two_collectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, list[Collector]]]:
-    path = tmp_path_factory.mktemp("two") / "clickhouse"
-    owner = open_store(f"chdb://{path}")
-    shared = StatementLock(owner._transport)
-    writers = [Store(owner.url, shared) for _ in range(2)]  # type: ignore[arg-type]
-    servers = [Collector(w, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0") for w in writers]
-    for server in servers:
-        server.start()
-    yield owner, servers
-    for server in servers:
-        server.stop()
-    owner.close()
+def two_collectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, list[str]]]:
+    """The store (opened by the test over HTTP, for reads) and the two collectors' OTLP/HTTP URLs."""
+    tmp = tmp_path_factory.mktemp("two")
+    server, store_url = clickhouse_http.start(tmp / "clickhouse", tmp / "clickhouse.log")
+    ports = [free_port(), free_port()]
+    collectors = [_collector(store_url, port, tmp / f"collector-{port}.log") for port in ports]  # at once
+    try:
+        for port, (proc, log) in zip(ports, collectors, strict=True):
+            wait_healthy(proc, port, log)
+        owner = open_store(store_url, migrate=False)
+        yield owner, [f"http://127.0.0.1:{port}" for port in ports]
+        owner.close()
+    finally:
+        for proc, _ in collectors:
+            proc.terminate()
+            proc.wait(30)
+        server.terminate()
+        server.wait(30)
+
+
+def _collector(store_url: str, port: int, log: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    command = [sys.executable, "-m", "hive_otel.cli", "collector", "--store", store_url]
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*command, "--http", f"127.0.0.1:{port}", "--grpc", "127.0.0.1:0"], stdout=out, stderr=out)
+    return proc, log
 
 
 def _halves(home: Path, into: Path) -> tuple[Path, Path]:
@@ -90,11 +87,11 @@ def _backfill(home: Path, state: Path, endpoint: str, tenant: str) -> subprocess
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def _deliver_round(homes: dict[str, Path], servers: list[Collector], state: Path, tenant: str, r: int) -> None:
-    """Four clients at once: the whole workload to each instance, and its halves crossed between them."""
-    a, b = (servers[0], servers[1]) if r % 2 == 0 else (servers[1], servers[0])
+def _deliver_round(homes: dict[str, Path], urls: list[str], state: Path, tenant: str, r: int) -> None:
+    """Four clients at once: the whole workload to each collector, and its halves crossed between them."""
+    a, b = (urls[0], urls[1]) if r % 2 == 0 else (urls[1], urls[0])
     plan = [("all", a), ("all", b), ("events", a), ("logs", b)]
-    procs = [_backfill(homes[h], state / f"{r}-{i}", s.http_url, tenant) for i, (h, s) in enumerate(plan)]
+    procs = [_backfill(homes[h], state / f"{r}-{i}", url, tenant) for i, (h, url) in enumerate(plan)]
     for proc in procs:
         out, _ = proc.communicate(timeout=180)
         assert proc.returncode == 0, out.decode()
@@ -122,13 +119,13 @@ def _actual(store: Store, key: str, tenant: str) -> dict[str, dict[str, object]]
 
 
 def test_same_workload_through_two_collectors_at_once_three_times_is_counted_once(two_collectors, tmp_path) -> None:
-    owner, servers = two_collectors
+    owner, urls = two_collectors
     truth = write_workload(tmp_path / "home", queens=2, colonies=1, workers_per_colony=2, seed=13)
     events, logs = _halves(tmp_path / "home", tmp_path / "halves")
     homes = {"all": tmp_path / "home", "events": events, "logs": logs}
     tenant = "two-collectors"
     for r in range(3):
-        _deliver_round(homes, servers, tmp_path / "state", tenant, r)
+        _deliver_round(homes, urls, tmp_path / "state", tenant, r)
         owner.settle()
         facts = owner.query(f"SELECT count() FROM usage_facts FINAL WHERE tenant = '{tenant}'")[1][0][0]
         assert facts == len(truth.llm_calls) + len(truth.tool_calls), f"round {r}"
