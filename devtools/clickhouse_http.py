@@ -66,8 +66,8 @@ class ChdbHttpServer(ThreadingHTTPServer):
 
     def insert(self, target: str, fmt: str, data: bytes, database: str, settings: dict[str, str]) -> None:
         with self.lock:
-            self._apply(database, {})
-            self.transport.insert_bytes(target, fmt, data, settings)  # settings: the INSERT's own clause
+            self._apply(database, settings)
+            self.transport.insert_bytes(target, fmt, data, {})  # ``target`` may carry its own SETTINGS
 
     def _apply(self, database: str, settings: dict[str, str]) -> None:
         """A server scopes the database and URL settings to one query; here they stay in force in the
@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123, help="0 picks a free port (default 8123)")
     args = parser.parse_args(argv)
-    server = ChdbHttpServer(args.path.resolve(), (args.host, args.port))
+    path = args.path.resolve()
+    server = ChdbHttpServer(path, (args.host, args.port))
+    os.chdir(path)  # chDB caches an inline protobuf schema in a __cache__ folder of the working directory
     print(f"ClickHouse HTTP interface over chDB {args.path} at http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
