@@ -140,13 +140,13 @@ class RecordingStore:
         self.received.append((signal, request, tenant))
         return Result(self.rejected, self.message)
 
-    def ingest_traces(self, request: Message, tenant: str | None) -> Result:
+    def ingest_traces(self, request: Message, tenant: str | None, wire: bytes | None = None) -> Result:
         return self._ingest("traces", request, tenant)
 
-    def ingest_logs(self, request: Message, tenant: str | None) -> Result:
+    def ingest_logs(self, request: Message, tenant: str | None, wire: bytes | None = None) -> Result:
         return self._ingest("logs", request, tenant)
 
-    def ingest_metrics(self, request: Message, tenant: str | None) -> Result:
+    def ingest_metrics(self, request: Message, tenant: str | None, wire: bytes | None = None) -> Result:
         return self._ingest("metrics", request, tenant)
 
     admin_token: str = "local-admin-token-for-tests"

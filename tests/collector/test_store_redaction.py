@@ -125,11 +125,13 @@ def test_allow_all_keys_stores_every_key_and_drops_nothing(store: Store, tenant:
     assert dropped(store, tenant) == {}
 
 
-def test_a_client_cannot_send_the_store_fields_itself(store: Store, tenant: str) -> None:
+@pytest.mark.parametrize("with_wire", [False, True], ids=["decoded", "with-its-bytes"])
+def test_a_client_cannot_send_the_store_fields_itself(store: Store, tenant: str, with_wire: bool) -> None:
+    """Also when the receiver hands the store the bytes it parsed (OTLP/HTTP protobuf does)."""
     raw = leaky_traces().SerializeToString() + ingest_trailer("someone-else", 7, allow_all_keys=True)
     spoofed = ExportTraceServiceRequest.FromString(raw)
     assert len(UnknownFieldSet(spoofed)) == 3  # the client's own fields 1000-1002 survived decoding
-    store.ingest_traces(spoofed, tenant=tenant)
+    store.ingest_traces(spoofed, tenant=tenant, wire=raw if with_wire else None)
     assert scan(store, CANARIES[:4]) == {}
     _, rows = store.query("SELECT count() FROM usage_facts FINAL WHERE tenant = 'someone-else'")
     assert rows == [[0]]

@@ -37,11 +37,11 @@ class IngestResult(Protocol):
 class IngestStore(Protocol):
     """The part of the store the receiver uses (implemented by ``hive_otel.collector.store.store``)."""
 
-    def ingest_traces(self, request: Any, tenant: str | None) -> IngestResult: ...
+    def ingest_traces(self, request: Any, tenant: str | None, wire: bytes | None = None) -> IngestResult: ...
 
-    def ingest_logs(self, request: Any, tenant: str | None) -> IngestResult: ...
+    def ingest_logs(self, request: Any, tenant: str | None, wire: bytes | None = None) -> IngestResult: ...
 
-    def ingest_metrics(self, request: Any, tenant: str | None) -> IngestResult: ...
+    def ingest_metrics(self, request: Any, tenant: str | None, wire: bytes | None = None) -> IngestResult: ...
 
     def query(self, sql: str, readonly: bool = True) -> tuple[list[str], list[Any]]: ...
 
@@ -160,10 +160,13 @@ class Ingestor:
         self.counters.bad_request(error.reason)
         logger.warning("rejected %s %s request from %s (%s): %s", transport, signal, peer, error.reason, error)
 
-    def export(self, signal: Signal, request: Message, tenant: str | None, peer: str) -> ExportOutcome:
+    def export(
+        self, signal: Signal, request: Message, tenant: str | None, peer: str, wire: bytes | None = None
+    ) -> ExportOutcome:
         """Store ``request`` as ``tenant`` and return what was accepted; raises :class:`StoreBusy` or
         :class:`StoreUnavailable` when nothing was stored and the client should retry, and
-        :class:`UnsupportedSchemaVersion` (a :class:`RequestRejected`) for a version it cannot read."""
+        :class:`UnsupportedSchemaVersion` (a :class:`RequestRejected`) for a version it cannot read.
+        ``wire``: the protobuf bytes ``request`` was parsed from, if it came as protobuf."""
         try:
             upgraded = upgrade_request(signal, request)
         except UnsupportedSchemaVersion as exc:
@@ -171,6 +174,7 @@ class Ingestor:
             raise
         if upgraded:
             self.counters.schema_version("upgraded", upgraded)
+            wire = None  # no longer the request's bytes
         total = signal.count_items(request)
         retry_after = self._config.retry_after_s
         if not self._slots.acquire(timeout=self._config.busy_wait_s):
@@ -187,7 +191,7 @@ class Ingestor:
                 retry_after,
             )
         try:
-            result = getattr(self._store, signal.store_method)(request, tenant)
+            result = getattr(self._store, signal.store_method)(request, tenant, wire=wire)
         except StoreInputError as exc:
             # ClickHouse refused every item as data: resending cannot help, so the client must drop it
             # (400 / INVALID_ARGUMENT), not retry it forever ahead of the rest of its queue.

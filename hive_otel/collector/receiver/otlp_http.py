@@ -165,8 +165,9 @@ class _OtlpEndpoint:
     def _decode_and_store(self, body: bytes, media_type: str, encoding: str, tenant: str, peer: str) -> ExportOutcome:
         if encoding == "gzip":
             body = gunzip_capped(body, self._config.max_body)
-        decode = decode_json if media_type == JSON else decode_protobuf
-        return self._ingestor.export(self._signal, decode(self._signal, body), tenant, peer)
+        if media_type == JSON:
+            return self._ingestor.export(self._signal, decode_json(self._signal, body), tenant, peer)
+        return self._ingestor.export(self._signal, decode_protobuf(self._signal, body), tenant, peer, wire=body)
 
     @staticmethod
     def _error(status: int, message: str, reply_type: str, headers: dict[str, str] | None = None) -> Response:

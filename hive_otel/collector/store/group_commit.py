@@ -39,6 +39,7 @@ class Pending:
     request: Message
     tenant: str | None
     items: int  # spans, log records or points: what the group size is counted in
+    wire: bytes | None = None  # the bytes ``request`` was parsed from, when the receiver has them
     batch: int = 0  # set by the writer for each attempt: the id of this request's rows in the insert
     result: Any = None
     error: BaseException | None = None
