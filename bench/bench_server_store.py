@@ -1,0 +1,170 @@
+"""Collector ingest with ClickHouse in another process: the collector's own CPU per span.
+
+``python -m bench.bench_server_store`` writes bench/results/ingest_server_store.json.
+
+The ingest rows of ``bench_ingest`` count ClickHouse's work inside the collector's process (the
+embedded chDB). The OpenTelemetry Collector's clickhouseexporter figure (~137k spans/s per core) counts
+the collector process only, with ClickHouse elsewhere. This bench measures that split: our collector as
+``hive-otel collector --store http://…`` in a process of its own, the store in another
+(``devtools/clickhouse_http.py``: the real engine behind ClickHouse's HTTP interface, no server
+being installable here), the client's own OTLP/HTTP exporter sending from a third (8 senders, gzip).
+The spans are those of ``bench_ingest --split`` (Hive's own, mapped, redacted and encoded by the
+client, 2,048 per request). CPU seconds of each process come from ``/proc/<pid>/stat``.
+
+In the same rounds, the plain insert of the same spans as JSONEachRow into one MergeTree table with
+no views, sent to the same store process over HTTP (clickhouse-connect, one insert per request):
+what the store process spends on it is the baseline for ours. Every round checks the stored
+call count against the spans sent. The store process includes the stand-in's own Python HTTP
+handling (parsing a request, copying its body); a ClickHouse server does that in C++.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench._common import machine, write_result
+from bench._ingest_split import (
+    PLAIN_SCHEMA,
+    PLAIN_TABLE,
+    ROUNDS,
+    batches,
+    client_spans,
+    empty_data_tables,
+    json_rows,
+    load_average,
+    percentile,
+    send_all,
+)
+from devtools import clickhouse_http
+from hive_otel.client.encoding import encode_spans
+from hive_otel.collector.store.store import Store, open_store
+from tests.redaction._otelcol import free_port
+from tests.test_end_to_end import wait_healthy
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _collector(store_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "hive_otel.cli", "collector", "--store", store_url]
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*command, "--http", f"127.0.0.1:{port}", "--grpc", "127.0.0.1:0"], stdout=out, stderr=out)
+    wait_healthy(proc, port, log)
+    return proc
+
+
+def plain_round(store: Store, store_pid: int, rows: list[bytes], spans: int) -> dict[str, Any]:
+    """The JSONEachRow inserts of every batch through HTTP; the store process's CPU for them."""
+    store.execute("DROP DATABASE IF EXISTS bench_plain")
+    store.execute("CREATE DATABASE bench_plain")
+    store.execute(PLAIN_SCHEMA)
+    cpu0, wall0 = process_cpu(store_pid), time.perf_counter()
+    for data in rows:
+        store._transport.insert_bytes(PLAIN_TABLE, "JSONEachRow", data, {"async_insert": 0})
+    wall, cpu = time.perf_counter() - wall0, process_cpu(store_pid) - cpu0
+    stored = store.query(f"SELECT count() FROM {PLAIN_TABLE}")[1][0][0]
+    store.execute("DROP DATABASE bench_plain")
+    assert stored == spans, (stored, spans)
+    return {"wall_s": round(wall, 3), "store_cpu_s": round(cpu, 3), "store_spans_per_s_per_core": round(spans / cpu)}
+
+
+def ours_round(store: Store, pids: dict[str, int], endpoint: str, bodies: list[bytes], spans: int, calls: int,
+               clients: int) -> dict[str, Any]:  # fmt: skip
+    """Every body through our collector; each process's CPU, the latencies, and the calls stored."""
+    before = {name: process_cpu(pid) for name, pid in pids.items()}
+    report = send_all(endpoint, bodies, clients)
+    cpu = {name: process_cpu(pid) - before[name] for name, pid in pids.items()}
+    stored = store.query("SELECT count() FROM usage_facts FINAL")[1][0][0]
+    assert stored == calls, (stored, calls)
+    both = cpu["collector"] + cpu["store"]
+    return {
+        "wall_s": round(report["wall_s"], 3),
+        "collector_cpu_s": round(cpu["collector"], 3),
+        "store_cpu_s": round(cpu["store"], 3),
+        "collector_spans_per_s_per_core": round(spans / cpu["collector"]),
+        "store_spans_per_s_per_core": round(spans / cpu["store"]),
+        "both_spans_per_s_per_core": round(spans / both),
+        "ack_latency_ms_p50": round(percentile(report["latencies"], 0.5) * 1000, 1),
+        "ack_latency_ms_p99": round(percentile(report["latencies"], 0.99) * 1000, 1),
+        "retried_after_429_or_503": report["refusals"],
+        "calls_stored": stored,
+    }
+
+
+def run(turns: int, clients: int, rounds: int = ROUNDS) -> dict[str, Any]:
+    spans = client_spans(turns)
+    chunks = batches(spans)
+    bodies = [encode_spans(chunk) for chunk in chunks]
+    rows = [json_rows(chunk) for chunk in chunks]
+    calls = sum(1 for s in spans if s.name.split(" ")[0] in ("chat", "execute_tool"))  # one usage fact each
+    load_before = load_average()
+    workdir = Path(tempfile.mkdtemp(prefix="hive-otel-bench-server-"))
+    server, url = clickhouse_http.start(workdir / "clickhouse", workdir / "clickhouse.log")
+    port = free_port()
+    collector = _collector(f"{url}/default", port, workdir / "collector.log")
+    pids = {"collector": collector.pid, "store": server.pid}
+    endpoint = f"http://127.0.0.1:{port}"
+    store = open_store(f"{url}/default", migrate=False)
+    results = []
+    try:
+        send_all(endpoint, bodies[:1], 1)  # warm up both processes
+        empty_data_tables(store)
+        for r in range(rounds):
+            print(f"round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+            plain = plain_round(store, server.pid, rows, len(spans))
+            ours = ours_round(store, pids, endpoint, bodies, len(spans), calls, clients)
+            empty_data_tables(store)
+            ratio = round(ours["store_spans_per_s_per_core"] / plain["store_spans_per_s_per_core"], 2)
+            results.append({"plain": plain, "ours": ours, "store_ratio_ours_over_plain": ratio})
+    finally:
+        store.close()
+        collector.terminate()
+        collector.wait(30)
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(workdir, ignore_errors=True)
+    median = sorted(results, key=lambda one: one["ours"]["collector_spans_per_s_per_core"])[len(results) // 2]
+    return {
+        "machine": machine(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "spans": len(spans),
+        "calls": calls,
+        "requests": len(bodies),
+        "clients": clients,
+        "rounds": rounds,
+        "median_round_by_collector_cpu": median,
+        "every_round": results,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=400, help="LLM turns per session (400: ~52k spans)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    args = parser.parse_args()
+    result = run(args.turns, args.clients, args.rounds)
+    path = write_result("ingest_server_store", result)
+    print(path)
+    median = result["median_round_by_collector_cpu"]
+    print(f"collector process: {median['ours']['collector_spans_per_s_per_core']:,} spans/s per core; "
+          f"store process: {median['ours']['store_spans_per_s_per_core']:,} (plain insert "
+          f"{median['plain']['store_spans_per_s_per_core']:,}); both: {median['ours']['both_spans_per_s_per_core']:,}")
+
+
+if __name__ == "__main__":
+    main()
