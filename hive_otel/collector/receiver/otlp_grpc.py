@@ -44,7 +44,7 @@ def _export_handler(signal: Signal, ingestor: Ingestor):
         except Unauthenticated as exc:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
         try:
-            outcome = ingestor.export(signal, decode_protobuf(signal, body), principal.tenant, peer)
+            outcome = ingestor.export(signal, decode_protobuf(signal, body), principal.tenant, peer, wire=body)
         except RequestRejected as exc:  # undecodable, bad ids, or a schema version we cannot read
             ingestor.reject(signal.name, "grpc", peer, exc)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)

@@ -220,8 +220,8 @@ class Store:
 
         Spans ClickHouse refuses as data are rejected alone (see :meth:`_isolate`); raises
         :class:`StoreInputError` only when it refuses every span of the request. ``wire``, in the
-        three ingest methods: the protobuf bytes ``request`` was parsed from, which the store then
-        sends instead of serialising ``request`` again."""
+        three ingest methods: the protobuf bytes ``request`` was parsed from (both receivers pass
+        them), which the store then sends instead of serialising ``request`` again."""
         spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         if not spans:
             return IngestResult()
