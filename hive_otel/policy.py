@@ -22,6 +22,9 @@ MASK = "****"
 """What a blocked value is replaced with: the Collector redaction processor's fixed mask."""
 
 PACKAGED_POLICY = "data/redaction.yaml"
+# libyaml's safe loader when PyYAML was built with it (the wheels are): the same data, and 0.3 ms
+# instead of 6 ms for the packaged policy, which instrument() loads inside Hive's process.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """The copy of collector/redaction.yaml shipped inside the ``hive_otel`` package."""
 
 
@@ -119,7 +122,7 @@ class RedactionPolicy(BaseModel):
             except OSError as error:
                 raise PolicyError(f"redaction policy {source}: cannot read it: {error}") from None
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_SAFE_LOADER)
         except yaml.YAMLError as error:
             raise PolicyError(f"redaction policy {source}: not valid YAML: {error}") from None
         return cls.from_mapping(data, source)
