@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from devtools import clickhouse_http
+from hive_otel.collector.store.console import ConsoleRefused
 from hive_otel.collector.store.migrations import load_migrations
 from hive_otel.collector.store.store import Store, open_store
 from hive_otel.collector.store.transport import StoreInputError
@@ -77,3 +78,12 @@ def test_usage_over_http_and_a_refused_body(server_url: str) -> None:
         assert rows == [[1, 0.125]]
         with pytest.raises(StoreInputError, match="UNKNOWN_PROTOBUF_FORMAT"):
             store._transport.insert_bytes("otlp_traces_input", "Protobuf", b"\xff" * 16, {})
+
+
+def test_the_sql_console_over_http(server_url: str) -> None:
+    """``hive-otel sql`` on a server store: its policy reads ``EXPLAIN AST`` of the statement, which
+    must come back as EXPLAIN's rows (a FORMAT clause appended to the text would belong to the SELECT)."""
+    with open_store(_database(server_url, "console")) as store:
+        assert store.console_query("SELECT 1 + 1 AS two") == (["two"], [[2]])
+        with pytest.raises(ConsoleRefused, match="own tables only"):
+            store.console_query("SELECT * FROM system.tables")

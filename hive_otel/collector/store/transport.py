@@ -351,7 +351,9 @@ class HttpTransport:
 
     def query(self, sql: str) -> tuple[list[str], list[list[Any]]]:
         try:
-            return _parse_json_compact(self._client.raw_query(sql, fmt="JSONCompact"))
+            # The format as a setting, not appended: with ``fmt`` clickhouse-connect appends
+            # "FORMAT JSONCompact" to the text, which in ``EXPLAIN AST <select>`` belongs to the select.
+            return _parse_json_compact(self._client.raw_query(sql, settings={"default_format": "JSONCompact"}))
         except Exception as exc:
             raise StoreError(str(exc)) from exc
 
