@@ -1,15 +1,27 @@
 """collector/agent-loadbalancing.yaml over collector/agent.yaml is a configuration the real agent accepts,
-and it routes by a resource attribute every record of the client carries (docs/scaling.md)."""
+it routes by a resource attribute every record of the client carries, and a workload spread by it
+over two collector processes is counted exactly (docs/scaling.md)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import yaml
 
+from devtools import clickhouse_http
+from hive_otel.cli.client import EXIT_OK, backfill
 from hive_otel.client.redaction import RedactionPolicy
-from tests.redaction._otelcol import AGENT_CONFIG, REPO, otelcol_binary
+from hive_otel.collector.auth.tokens import add_token
+from hive_otel.collector.store.store import open_store
+from tests.collector.test_two_collectors import KEYS, _actual, _expected
+from tests.redaction._otelcol import AGENT_CONFIG, REPO, Agent, free_port, otelcol_binary
+from tests.test_end_to_end import _settings, wait_healthy
 
 OVERLAY = REPO / "collector" / "agent-loadbalancing.yaml"
 
@@ -36,3 +48,70 @@ def test_every_signal_goes_through_the_balancer_keyed_by_an_exported_resource_at
     assert {name: p["exporters"] for name, p in overlay["service"]["pipelines"].items()} == {
         "traces": ["load_balancing"], "logs": ["load_balancing"], "metrics": ["load_balancing"]
     }
+
+
+def test_the_agent_spreads_a_workload_over_two_collectors_and_the_totals_stay_exact(hive_workload, tmp_path) -> None:
+    """Client → otelcol-hive with this overlay → two ``hive-otel collector`` processes → one store.
+
+    Real parts: the agent and its load_balancing exporter, two collector processes with a tokens
+    file (the agent's token goes as a header over plain gRPC, as the overlay's insecure setting on a
+    private network does), the client's backfill, the ClickHouse engine. Stand-ins: the store is chDB
+    behind ClickHouse's HTTP interface in its own process (devtools/clickhouse_http.py; no server can
+    run here), and the overlay's DNS resolver becomes the exporter's static one listing the two
+    collectors (a DNS name cannot resolve to two loopback ports without editing /etc/hosts).
+    """
+    home, truth = hive_workload
+    server, store_url = clickhouse_http.start(tmp_path / "clickhouse", tmp_path / "clickhouse.log")
+    tokens, token = tmp_path / "tokens.yaml", "lb-agent-token-0123456789"
+    add_token(tokens, token, tenant="lb")
+    ports = [(free_port(), free_port()) for _ in range(2)]
+    collectors = [_collector(store_url, grpc, http, tokens, tmp_path / f"collector-{http}.log") for grpc, http in ports]
+    overlay = yaml.safe_load(OVERLAY.read_text())
+    overlay["exporters"]["load_balancing"]["resolver"] = {"static": {"hostnames": [f"127.0.0.1:{g}" for g, _ in ports]}}
+    static_overlay = tmp_path / "agent-loadbalancing-static.yaml"
+    static_overlay.write_text(yaml.safe_dump(overlay))
+    env = {"HIVE_OTEL_COLLECTORS_DNS": "unused", "HIVE_OTEL_COLLECTORS_TLS_INSECURE": "true"}
+    agent = Agent("http://127.0.0.1:9", token, tmp_path / "agent", tmp_path / "agent.log", (static_overlay,), env)
+    store = None
+    try:
+        for (proc, log), (_, http) in zip(collectors, ports, strict=True):
+            wait_healthy(proc, http, log)
+        agent.wait_healthy()
+        settings = _settings(home, tmp_path / "state", f"http://127.0.0.1:{agent.grpc_port}", "lb",
+                             OTEL_EXPORTER_OTLP_PROTOCOL="grpc")  # fmt: skip
+        assert backfill(settings, timeout_s=180) == EXIT_OK
+        store = open_store(store_url, migrate=False)
+        deadline = time.monotonic() + 120
+        while True:  # the agent acknowledged everything; wait until it has forwarded all of it
+            store.settle()
+            try:
+                for key in KEYS:
+                    assert _actual(store, key, "lb") == _expected(truth, key), key
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(agent.log_tail()) from None
+                time.sleep(1)
+        spans = [_accepted(http)["traces"] for _, http in ports]
+        assert all(spans), f"the agent sent every span to one collector: {spans}"
+    finally:
+        if store is not None:
+            store.close()
+        agent.stop()
+        for proc, _ in collectors:
+            proc.terminate()
+            proc.wait(30)
+        server.terminate()
+        server.wait(30)
+
+
+def _collector(store_url: str, grpc: int, http: int, tokens: Path, log: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    command = [sys.executable, "-m", "hive_otel.cli", "collector", "--store", store_url, "--tokens", str(tokens),
+               "--grpc", f"127.0.0.1:{grpc}", "--http", f"127.0.0.1:{http}"]  # fmt: skip
+    with log.open("wb") as out:
+        return subprocess.Popen(command, stdout=out, stderr=out), log
+
+
+def _accepted(http: int) -> dict[str, int]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=5) as response:
+        return json.load(response)["counters"]["items_accepted"]

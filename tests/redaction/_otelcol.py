@@ -47,7 +47,11 @@ def free_port() -> int:
 class Agent:
     """otelcol-hive running collector/agent.yaml on loopback ports, stopped by `stop()`."""
 
-    def __init__(self, upstream: str, token: str, state_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self, upstream: str, token: str, state_dir: Path, log_path: Path,
+        overlays: tuple[Path, ...] = (), env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """``overlays``: more ``--config`` files after agent.yaml; ``env``: more variables for them."""
         self.http_port, self.grpc_port, self.health_port = free_port(), free_port(), free_port()
         self.log_path = log_path
         env = {
@@ -58,10 +62,12 @@ class Agent:
             "HIVE_OTEL_AGENT_HTTP_PORT": str(self.http_port),
             "HIVE_OTEL_AGENT_GRPC_PORT": str(self.grpc_port),
             "HIVE_OTEL_AGENT_HEALTH_PORT": str(self.health_port),
+            **(env or {}),
         }
+        configs = [arg for path in (AGENT_CONFIG, *overlays) for arg in ("--config", str(path))]
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [str(otelcol_binary()), "--config", str(AGENT_CONFIG)],
+            [str(otelcol_binary()), *configs],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
 
