@@ -105,7 +105,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         _, params = self._target()
-        self._statement(params, self._body())
+        try:
+            body = self._body()
+        except (StoreError, OSError, EOFError, zlib.error) as exc:
+            self._refuse(exc)
+            return
+        self._statement(params, body)
 
     def _target(self) -> tuple[str, dict[str, str]]:
         parts = urlsplit(self.path)
@@ -135,10 +140,13 @@ class _Handler(BaseHTTPRequestHandler):
             result = self.server.run(text, params.get("database") or "default", settings, params.get("default_format", ""))
             self._answer(200, result)
         except (StoreError, UnicodeDecodeError, OSError) as exc:
-            message = str(exc)
-            code = _CODE.search(message)  # a server's body starts at ClickHouse's own "Code: N."
-            body = message[code.start() :] if code else message
-            self._answer(500, body.encode(), {"X-ClickHouse-Exception-Code": code[1] if code else "1"})
+            self._refuse(exc)
+
+    def _refuse(self, exc: BaseException) -> None:
+        message = str(exc)
+        code = _CODE.search(message)  # a server's body starts at ClickHouse's own "Code: N."
+        body = message[code.start() :] if code else message
+        self._answer(500, body.encode(), {"X-ClickHouse-Exception-Code": code[1] if code else "1"})
 
     def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
