@@ -46,7 +46,7 @@ def two_collectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S
     tmp = tmp_path_factory.mktemp("two")
     server, store_url = clickhouse_http.start(tmp / "clickhouse", tmp / "clickhouse.log")
     ports = [free_port(), free_port()]
-    collectors = [_collector(store_url, port, tmp / f"collector-{port}.log") for port in ports]  # at once
+    collectors = [collector_process(store_url, port, tmp / f"collector-{port}.log") for port in ports]  # at once
     try:
         for port, (proc, log) in zip(ports, collectors, strict=True):
             wait_healthy(proc, port, log)
@@ -61,10 +61,13 @@ def two_collectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S
         server.wait(30)
 
 
-def _collector(store_url: str, port: int, log: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def collector_process(store_url: str, port: int, log: Path, *options: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """``hive-otel collector`` in its own process, OTLP/HTTP on ``port``; ``options`` override the rest."""
     command = [sys.executable, "-m", "hive_otel.cli", "collector", "--store", store_url]
     with log.open("wb") as out:
-        proc = subprocess.Popen([*command, "--http", f"127.0.0.1:{port}", "--grpc", "127.0.0.1:0"], stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            [*command, "--http", f"127.0.0.1:{port}", "--grpc", "127.0.0.1:0", *options], stdout=out, stderr=out
+        )
     return proc, log
 
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import yaml
 
@@ -19,7 +17,7 @@ from hive_otel.cli.client import EXIT_OK, backfill
 from hive_otel.client.redaction import RedactionPolicy
 from hive_otel.collector.auth.tokens import add_token
 from hive_otel.collector.store.store import open_store
-from tests.collector.test_two_collectors import KEYS, _actual, _expected
+from tests.collector.test_two_collectors import KEYS, _actual, _expected, collector_process
 from tests.redaction._otelcol import AGENT_CONFIG, REPO, Agent, free_port, otelcol_binary
 from tests.test_end_to_end import _settings, wait_healthy
 
@@ -65,7 +63,11 @@ def test_the_agent_spreads_a_workload_over_two_collectors_and_the_totals_stay_ex
     tokens, token = tmp_path / "tokens.yaml", "lb-agent-token-0123456789"
     add_token(tokens, token, tenant="lb")
     ports = [(free_port(), free_port()) for _ in range(2)]
-    collectors = [_collector(store_url, grpc, http, tokens, tmp_path / f"collector-{http}.log") for grpc, http in ports]
+    collectors = [
+        collector_process(store_url, http, tmp_path / f"collector-{http}.log", "--grpc", f"127.0.0.1:{grpc}",
+                          "--tokens", str(tokens))
+        for grpc, http in ports
+    ]  # fmt: skip
     overlay = yaml.safe_load(OVERLAY.read_text())
     overlay["exporters"]["load_balancing"]["resolver"] = {"static": {"hostnames": [f"127.0.0.1:{g}" for g, _ in ports]}}
     static_overlay = tmp_path / "agent-loadbalancing-static.yaml"
@@ -103,13 +105,6 @@ def test_the_agent_spreads_a_workload_over_two_collectors_and_the_totals_stay_ex
             proc.wait(30)
         server.terminate()
         server.wait(30)
-
-
-def _collector(store_url: str, grpc: int, http: int, tokens: Path, log: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    command = [sys.executable, "-m", "hive_otel.cli", "collector", "--store", store_url, "--tokens", str(tokens),
-               "--grpc", f"127.0.0.1:{grpc}", "--http", f"127.0.0.1:{http}"]  # fmt: skip
-    with log.open("wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=out), log
 
 
 def _accepted(http: int) -> dict[str, int]:
