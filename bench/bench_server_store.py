@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +45,7 @@ from bench._ingest_split import (
 from devtools import clickhouse_http
 from hive_otel.client.encoding import encode_spans
 from hive_otel.collector.store.store import Store, open_store
+from tests.collector.test_two_collectors import collector_process
 from tests.redaction._otelcol import free_port
 from tests.test_end_to_end import wait_healthy
 
@@ -56,14 +56,6 @@ def process_cpu(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def _collector(store_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "hive_otel.cli", "collector", "--store", store_url]
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*command, "--http", f"127.0.0.1:{port}", "--grpc", "127.0.0.1:0"], stdout=out, stderr=out)
-    wait_healthy(proc, port, log)
-    return proc
 
 
 def plain_round(store: Store, store_pid: int, rows: list[bytes], spans: int) -> dict[str, Any]:
@@ -114,7 +106,8 @@ def run(turns: int, clients: int, rounds: int = ROUNDS) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="hive-otel-bench-server-"))
     server, url = clickhouse_http.start(workdir / "clickhouse", workdir / "clickhouse.log")
     port = free_port()
-    collector = _collector(f"{url}/default", port, workdir / "collector.log")
+    collector, log = collector_process(f"{url}/default", port, workdir / "collector.log")
+    wait_healthy(collector, port, log)
     pids = {"collector": collector.pid, "store": server.pid}
     endpoint = f"http://127.0.0.1:{port}"
     store = open_store(f"{url}/default", migrate=False)

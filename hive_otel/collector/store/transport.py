@@ -108,6 +108,11 @@ def _parse_json_compact(text: str | bytes) -> tuple[list[str], list[list[Any]]]:
     return [m["name"] for m in doc["meta"]], doc["data"]
 
 
+def arrow_target(table: str, data: pa.Table) -> str:
+    """``table (col, …)`` naming ``data``'s columns: the target of its ``ArrowStream`` insert."""
+    return f"{table} ({', '.join(f'`{name}`' for name in data.column_names)})"
+
+
 def arrow_stream(data: pa.Table) -> bytes:
     """``data`` in the Arrow IPC stream format (ClickHouse's ``ArrowStream``)."""
     sink = pa.BufferOutputStream()
@@ -270,11 +275,10 @@ class ChdbTransport:
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         """``data`` as one Arrow stream, the payload the server transport sends too. (chDB's Python()
         table function would read the table in place, but costs 20-30 ms more per insert.)"""
-        columns = ", ".join(f"`{name}`" for name in data.column_names)
         body = arrow_stream(data)
 
         def send() -> None:
-            inserter = self._session.send_insert(f"INSERT INTO {table} ({columns})", "ArrowStream")
+            inserter = self._session.send_insert(f"INSERT INTO {arrow_target(table, data)}", "ArrowStream")
             inserter.append(body)
             inserter.finish()
 
@@ -367,9 +371,8 @@ class HttpTransport:
         """``data`` as one Arrow stream with the statement in the body (clickhouse-connect's
         ``insert_arrow`` puts the statement, column list and all, in the URL, which urllib3 encodes
         in Python)."""
-        columns = ", ".join(f"`{name}`" for name in data.column_names)
         try:
-            self._client.raw_insert(f"{table} ({columns})", insert_block=arrow_stream(data), fmt="ArrowStream")
+            self._client.raw_insert(arrow_target(table, data), insert_block=arrow_stream(data), fmt="ArrowStream")
         except Exception as exc:
             raise StoreError(f"insert into {table} failed: {exc}") from exc
 
