@@ -85,27 +85,37 @@ class Split:
 
 
 def split(candidates: pa.Table) -> Split:
-    """Sort the output of :func:`candidates_sql` (its ``merge_sql`` counterpart selects the rest)."""
-    bounded_mask = pc.equal(candidates["refused"], "")
-    refused = _per_batch(candidates.filter(pc.invert(bounded_mask)))
-    candidates = candidates.filter(bounded_mask)
-    keyed_mask = pc.not_equal(candidates["call_key"], "")
-    unkeyed = _per_batch(candidates.filter(pc.invert(keyed_mask)))
-    keyed = candidates.filter(keyed_mask)
-    per_key = keyed.group_by(["batch", "tenant", "call_key"]).aggregate([("same", "min")])
-    same = _per_batch(per_key.filter(pc.equal(per_key["same_min"], 1)))
-    pending = keyed.filter(pc.equal(keyed["same"], 0))
-    key = pc.binary_join_element_wise(pending["tenant"], pending["call_key"], "\x1f")
-    counts = pc.value_counts(key)
+    """Sort the output of :func:`candidates_sql` (its ``merge_sql`` counterpart selects the rest).
+
+    The masks are worked out on the few columns they need and the wide table is filtered once, at
+    the end (filtering it copies every one of its ~35 columns)."""
+    batch = candidates["batch"]
+    bounded = pc.equal(candidates["refused"], "")
+    keyed = pc.and_(bounded, pc.not_equal(candidates["call_key"], ""))
+    refused = _per_batch(batch.filter(pc.invert(bounded)))
+    unkeyed = _per_batch(batch.filter(pc.and_(bounded, pc.invert(keyed))))
+    same_row = pc.equal(candidates["same"], 1)
+    same: dict[int, int] = {}
+    if pc.any(pc.and_(keyed, same_row)).as_py():  # a replay or a retry: keys all of whose candidates equal the stored fact
+        keys = pa.table({c: candidates[c] for c in ("batch", "tenant", "call_key", "same")}).filter(keyed)
+        per_key = keys.group_by(["batch", "tenant", "call_key"]).aggregate([("same", "min")])
+        same = _per_batch(per_key["batch"].filter(pc.equal(per_key["same_min"], 1)))
+    pending = pc.and_(keyed, pc.invert(same_row))
+    key = pc.binary_join_element_wise(candidates["tenant"], candidates["call_key"], "\x1f")
+    pending_keys = key.filter(pending)
+    counts = pc.value_counts(pending_keys)
     repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-    fresh_mask = pc.and_(pc.equal(pending["stored"], 0), pc.invert(pc.is_in(key, repeated)))
-    fresh = pending.filter(fresh_mask).rename_columns(
-        [c if c != "fact_call_source" else "call_source" for c in pending.column_names]
-    )
-    return Split(fresh.drop_columns(["refused"]), pending.num_rows - fresh.num_rows, unkeyed, refused, same)
+    fresh_mask = pc.and_(pending, pc.equal(candidates["stored"], 0))
+    if len(repeated):
+        fresh_mask = pc.and_(fresh_mask, pc.invert(pc.is_in(key, repeated)))
+    fresh = candidates if pc.all(fresh_mask).as_py() else candidates.filter(fresh_mask)
+    fresh = fresh.rename_columns([c if c != "fact_call_source" else "call_source" for c in fresh.column_names])
+    return Split(fresh.drop_columns(["refused"]), len(pending_keys) - fresh.num_rows, unkeyed, refused, same)
 
 
-def _per_batch(rows: pa.Table) -> dict[int, int]:
-    if not rows.num_rows:
+def _per_batch(batches: pa.ChunkedArray | pa.Array) -> dict[int, int]:
+    """How many of ``batches`` (one per row) each batch has."""
+    if not len(batches):
         return {}
-    return {row["batch"]: row["count_all"] for row in rows.group_by(["batch"]).aggregate([([], "count_all")]).to_pylist()}
+    counts = pc.value_counts(batches)
+    return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))
