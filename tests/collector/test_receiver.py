@@ -38,6 +38,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from hive_otel.collector.auth.loopback import is_loopback_client
+from hive_otel.collector.receiver.otlp import RequestRejected, gunzip_capped
 from hive_otel.collector.receiver.receiver import CollectorServer
 from tests.collector.otlp_json import otlp_json
 
@@ -630,3 +631,14 @@ def test_stop_waits_for_in_flight_requests_and_is_idempotent() -> None:
     collector.stop()
     with pytest.raises(RuntimeError):
         _ = collector.ports
+
+
+def test_gunzip_takes_one_member_or_several_and_stops_at_the_limit() -> None:
+    body = b"x" * 5000
+    assert gunzip_capped(gzip.compress(body), 5000) == body
+    assert gunzip_capped(gzip.compress(body) + gzip.compress(b"yz"), 5002) == body + b"yz"  # as gzip(1) does
+    with pytest.raises(RequestRejected) as too_large:  # the limit counts every member
+        gunzip_capped(gzip.compress(body) + gzip.compress(b"yz"), 5001)
+    assert too_large.value.http_status == 413
+    with pytest.raises(RequestRejected, match="truncated"):
+        gunzip_capped(gzip.compress(body)[:-6], 5000)

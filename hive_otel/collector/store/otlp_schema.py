@@ -115,6 +115,8 @@ def ingest_trailer(tenant: str | None, batch: int, allow_all_keys: bool = False)
     return out
 
 
-def delimited(row: bytes) -> bytes:
-    """One row of ClickHouse's ``Protobuf`` input format: the message, prefixed by its length."""
-    return _varint(len(row)) + row
+def delimited(*parts: bytes) -> tuple[bytes, ...]:
+    """One row of ClickHouse's ``Protobuf`` input format: the message (``parts``, concatenated),
+    prefixed by its length. Returned unjoined: the caller joins every row of an insert at once,
+    copying a request's megabytes once rather than once per step."""
+    return (_varint(sum(map(len, parts))), *parts)

@@ -297,12 +297,11 @@ class Store:
 
     def _insert_group(self, table: str, message: str, group: list[Pending]) -> None:
         """One insert of every request of ``group``, each a length-delimited row with its own trailer."""
-        rows = []
+        rows: list[bytes] = []
         for pending in group:
             pending.batch = secrets.randbits(63)
-            row = _request_bytes(pending.request, pending.wire)
-            row += ingest_trailer(pending.tenant, pending.batch, self.allow_all_keys)
-            rows.append(delimited(row))
+            trailer = ingest_trailer(pending.tenant, pending.batch, self.allow_all_keys)
+            rows += delimited(_request_bytes(pending.request, pending.wire), trailer)
         settings = {
             "input_format_protobuf_oneof_presence": 1,
             "format_schema_source": "string",
