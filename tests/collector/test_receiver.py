@@ -367,6 +367,31 @@ BAD_REQUESTS = {
         "bad_ids",
         "all zeros",
     ),
+    "protobuf_long_parent_id": (
+        trace_service_pb2.ExportTraceServiceRequest(
+            resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[
+                Span(trace_id=TRACE_ID, span_id=SPAN_ID), Span(trace_id=TRACE_ID, span_id=SPAN_ID, parent_span_id=bytes(9)),
+            ])])]
+        ).SerializeToString(),
+        PROTOBUF,
+        {},
+        400,
+        "bad_ids",
+        "spans[1].parent_span_id: expected 8 bytes, got 9",
+    ),
+    "protobuf_short_link_span_id": (  # the ids read from the bytes send a span with links to the whole check
+        trace_service_pb2.ExportTraceServiceRequest(
+            resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[
+                Span(trace_id=TRACE_ID, span_id=SPAN_ID, links=[Span.Link(trace_id=TRACE_ID, span_id=PARENT_ID),
+                                                               Span.Link(trace_id=TRACE_ID, span_id=b"\1\2")]),
+            ])])]
+        ).SerializeToString(),
+        PROTOBUF,
+        {},
+        400,
+        "bad_ids",
+        "links[1].span_id: expected 8 bytes, got 2",
+    ),
     "not_gzip": (GOOD_BODY, PROTOBUF, {"Content-Encoding": "gzip"}, 400, "bad_gzip", "not valid gzip"),
     "truncated_gzip": (gzip.compress(GOOD_BODY)[:-12], PROTOBUF, {"Content-Encoding": "gzip"}, 400, "bad_gzip", "truncated"),
     "oversized": (bytes(200 * 1024), PROTOBUF, {}, 413, "too_large", "exceeds the limit of 65536 bytes"),
