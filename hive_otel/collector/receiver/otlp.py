@@ -165,12 +165,12 @@ def _span_ids_message() -> type[Message]:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("hive_otel.span_ids.Request"))
 
 
-_SPAN_IDS = _span_ids_message()
+_SpanIdsRequest = _span_ids_message()  # a message class
 
 
 def _span_ids_well_formed(body: bytes) -> bool:
     """Every span's ids well formed, and no span with links (whose ids :func:`_check_span_ids` checks)."""
-    for rs in _SPAN_IDS.FromString(body).resource_spans:  # type: ignore[attr-defined]
+    for rs in _SpanIdsRequest.FromString(body).resource_spans:  # type: ignore[attr-defined]
         for ss in rs.scope_spans:
             for span in ss.spans:
                 trace_id, span_id = span.trace_id, span.span_id

@@ -298,11 +298,11 @@ class Store:
 
     def _insert_group(self, table: str, message: str, group: list[Pending]) -> None:
         """One insert of every request of ``group``, each a length-delimited row with its own trailer."""
-        rows: list[bytes] = []
+        parts: list[bytes] = []
         for pending in group:
             pending.batch = secrets.randbits(63)
             trailer = ingest_trailer(pending.tenant, pending.batch, self.allow_all_keys)
-            rows += delimited(_request_bytes(pending.request, pending.wire), trailer)
+            parts += delimited(_request_bytes(pending.request, pending.wire), trailer)
         settings = {
             "input_format_protobuf_oneof_presence": 1,
             "format_schema_source": "string",
@@ -310,7 +310,7 @@ class Store:
             "format_schema_message_name": message,
             "async_insert": 0,
         }
-        self._transport.insert_bytes(table, "Protobuf", b"".join(rows), settings)
+        self._transport.insert_bytes(table, "Protobuf", b"".join(parts), settings)
 
     def _write_trace_group(self, group: list[Pending]) -> None:
         self.recover()  # an earlier ingest of this process that failed between its inserts
