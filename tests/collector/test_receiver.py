@@ -667,3 +667,21 @@ def test_gunzip_takes_one_member_or_several_and_stops_at_the_limit() -> None:
     assert too_large.value.http_status == 413
     with pytest.raises(RequestRejected, match="truncated"):
         gunzip_capped(gzip.compress(body)[:-6], 5000)
+
+
+def test_log_record_ids_are_optional_but_of_their_size(collector: CollectorServer, store: RecordingStore) -> None:
+    unlinked = LogRecord(time_unix_nano=T0, event_name="hive.queen_phase_changed")  # no trace: allowed
+    short = LogRecord(time_unix_nano=T0, event_name="hive.queen_phase_changed", trace_id=TRACE_ID, span_id=b"\1\2\3")
+
+    def request(*records: LogRecord) -> bytes:
+        scope = ScopeLogs(log_records=list(records))
+        return logs_service_pb2.ExportLogsServiceRequest(
+            resource_logs=[ResourceLogs(resource=_resource(), scope_logs=[scope])]
+        ).SerializeToString()
+
+    assert post(collector, "/v1/logs", request(unlinked)).status == 200
+    reply = post(collector, "/v1/logs", request(unlinked, short))
+    assert reply.status == 400
+    assert "log_records[1].span_id: expected 8 bytes, got 3" in reply.status_message().message
+    assert collector.counters()["bad_requests"] == {"bad_ids": 1}
+    assert len(store.received) == 1

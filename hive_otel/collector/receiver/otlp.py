@@ -191,6 +191,9 @@ def _check_log_ids(request: Message) -> None:
     for r, rl in enumerate(request.resource_logs):  # type: ignore[attr-defined]
         for s, sl in enumerate(rl.scope_logs):
             for i, record in enumerate(sl.log_records):
+                # Fast path: ids absent or of their size (a log record's ids are optional).
+                if len(record.trace_id) in (0, 16) and len(record.span_id) in (0, 8):
+                    continue
                 path = f"resource_logs[{r}].scope_logs[{s}].log_records[{i}]"
                 _check_id(f"{path}.trace_id", record.trace_id, 16, required=False)
                 _check_id(f"{path}.span_id", record.span_id, 8, required=False)
