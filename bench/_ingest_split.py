@@ -69,13 +69,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench._common import machine, read_records, workload
 from hive_otel.client.encoding import encode_spans
-from hive_otel.client.mapping.telemetry import SpanRecord
+from hive_otel.client.mapping.telemetry import SpanRecord, Telemetry
 from hive_otel.client.pipeline import DEFAULT_BATCH_ITEMS
 from hive_otel.collector.receiver import otlp_http as _http
 from hive_otel.collector.receiver.receiver import CollectorServer
@@ -85,6 +85,7 @@ from hive_otel.collector.store import store as store_module
 from hive_otel.collector.store.group_commit import GroupCommit
 from hive_otel.collector.store.store import Store, open_store
 
+T = TypeVar("T")
 TENANT = "bench"
 PLAIN_TABLE = "bench_plain.spans"
 PLAIN_SCHEMA = f"""
@@ -111,19 +112,22 @@ SPAN_PATH_SOURCES = ("otlp_traces_input", "otlp_spans", "otlp_spans_fresh", "ote
 # ------------------------------------------------------------------------------------ the spans
 
 
-def client_spans(turns: int) -> list[SpanRecord]:
-    """Hive's spans as the client makes them: mapped and redacted (the packaged policy)."""
+def client_telemetry(turns: int) -> Telemetry:
+    """Hive's spans and log records as the client makes them: mapped and redacted (the packaged policy)."""
     from bench.bench_mapping import map_all
-    from hive_otel.client.mapping.telemetry import Telemetry
     from hive_otel.client.redaction import RedactionPolicy, RedactionProcessor
 
     load = workload(queens=20, colonies=10, workers_per_colony=3, turns_per_session=turns)
     telemetry = map_all(read_records(load.hive_home))
-    return RedactionProcessor(RedactionPolicy.load()).process(Telemetry(spans=telemetry.spans)).spans
+    return RedactionProcessor(RedactionPolicy.load()).process(Telemetry(spans=telemetry.spans, logs=telemetry.logs))
 
 
-def batches(spans: list[SpanRecord], size: int = DEFAULT_BATCH_ITEMS) -> list[list[SpanRecord]]:
-    return [spans[i : i + size] for i in range(0, len(spans), size)]
+def client_spans(turns: int) -> list[SpanRecord]:
+    return client_telemetry(turns).spans
+
+
+def batches(items: list[T], size: int = DEFAULT_BATCH_ITEMS) -> list[list[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def merged_as_queued(bodies: list[bytes], chunks: list[list[SpanRecord]]) -> list[list[int]]:
@@ -192,7 +196,7 @@ def baseline(store: Store, rows: list[bytes], spans: int) -> dict[str, Any]:
     return result
 
 
-def _send(endpoint: str, bodies: list[bytes], clients: int, out: Any) -> None:
+def _send(endpoint: str, bodies: list[bytes], clients: int, out: Any, signal: str = "traces") -> None:
     """In the sender process: every body through the client's OtlpHttpExporter, ``clients`` at once."""
     from hive_otel.client.export._http import OtlpHttpExporter
     from hive_otel.client.export._result import ExportStatus
@@ -210,7 +214,7 @@ def _send(endpoint: str, bodies: list[bytes], clients: int, out: Any) -> None:
             if item is None:
                 break
             t0 = time.perf_counter()
-            while (result := exporter.export("traces", item[1])).status != ExportStatus.SUCCESS:
+            while (result := exporter.export(signal, item[1])).status != ExportStatus.SUCCESS:
                 if result.status != ExportStatus.RETRYABLE:
                     raise RuntimeError(result.reason)
                 refusals[0] += 1
@@ -228,11 +232,11 @@ def _send(endpoint: str, bodies: list[bytes], clients: int, out: Any) -> None:
     out.send({"wall_s": time.perf_counter() - wall0, "latencies": latencies, "refusals": refusals[0]})
 
 
-def send_all(endpoint: str, bodies: list[bytes], clients: int) -> dict[str, Any]:
+def send_all(endpoint: str, bodies: list[bytes], clients: int, signal: str = "traces") -> dict[str, Any]:
     """Run :func:`_send` in a fresh process; its report."""
     context = get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_send, args=(endpoint, bodies, clients, send))
+    process = context.Process(target=_send, args=(endpoint, bodies, clients, send, signal))
     process.start()
     send.close()  # so that the sender's death ends the wait below
     try:
@@ -412,9 +416,12 @@ def span_path_views(store: Store) -> list[str]:
 
 
 def empty_data_tables(store: Store) -> None:
-    """Every ingested row gone (config tables kept), the key index back to empty-but-ready."""
+    """Every ingested row gone (config tables kept), the key index back to empty-but-ready. The raw
+    dedupe keys (EmbeddedRocksDB) go too: left, they made every round after the first skip storing
+    the spans and log records it had already seen."""
     _, rows = store.query(
-        "SELECT name FROM system.tables WHERE database = currentDatabase() AND (engine LIKE '%MergeTree' OR engine = 'Join')"
+        "SELECT name FROM system.tables WHERE database = currentDatabase()"
+        " AND (engine LIKE '%MergeTree' OR engine IN ('Join', 'EmbeddedRocksDB'))"
     )
     for (name,) in rows:
         if name not in CONFIG_TABLES:

@@ -14,7 +14,9 @@ client, 2,048 per request). CPU seconds of each process come from ``/proc/<pid>/
 In the same rounds, the plain insert of the same spans as JSONEachRow into one MergeTree table with
 no views, sent to the same store process over HTTP (clickhouse-connect, one insert per request):
 what the store process spends on it is the baseline for ours. Every round checks the stored
-call count against the spans sent. The store process includes the stand-in's own Python HTTP
+call count against the spans sent. Each round then sends the log records of the same workload
+(~4 per span: Hive's status events and stream-state changes; no usage path), 2,048 per request,
+and checks that every one was stored. The store process includes the stand-in's own Python HTTP
 handling (parsing a request, copying its body); a ClickHouse server does that in C++.
 """
 
@@ -35,7 +37,7 @@ from bench._ingest_split import (
     PLAIN_TABLE,
     ROUNDS,
     batches,
-    client_spans,
+    client_telemetry,
     empty_data_tables,
     json_rows,
     load_average,
@@ -43,7 +45,7 @@ from bench._ingest_split import (
     send_all,
 )
 from devtools import clickhouse_http
-from hive_otel.client.encoding import encode_spans
+from hive_otel.client.encoding import encode_logs, encode_spans
 from hive_otel.collector.store.store import Store, open_store
 from tests.collector.test_two_collectors import collector_process
 from tests.redaction._otelcol import free_port
@@ -96,10 +98,30 @@ def ours_round(store: Store, pids: dict[str, int], endpoint: str, bodies: list[b
     }
 
 
+def logs_round(store: Store, pids: dict[str, int], endpoint: str, bodies: list[bytes], records: int,
+               clients: int) -> dict[str, Any]:  # fmt: skip
+    """The log records through our collector (no usage path: status and events); each process's CPU."""
+    before = {name: process_cpu(pid) for name, pid in pids.items()}
+    report = send_all(endpoint, bodies, clients, signal="logs")
+    cpu = {name: process_cpu(pid) - before[name] for name, pid in pids.items()}
+    stored = store.query("SELECT count() FROM otel_logs")[1][0][0]
+    assert stored == records, (stored, records)
+    return {
+        "wall_s": round(report["wall_s"], 3),
+        "collector_cpu_s": round(cpu["collector"], 3),
+        "store_cpu_s": round(cpu["store"], 3),
+        "collector_records_per_s_per_core": round(records / cpu["collector"]),
+        "store_records_per_s_per_core": round(records / cpu["store"]),
+        "ack_latency_ms_p50": round(percentile(report["latencies"], 0.5) * 1000, 1),
+    }
+
+
 def run(turns: int, clients: int, rounds: int = ROUNDS) -> dict[str, Any]:
-    spans = client_spans(turns)
+    telemetry = client_telemetry(turns)
+    spans, logs = telemetry.spans, telemetry.logs
     chunks = batches(spans)
     bodies = [encode_spans(chunk) for chunk in chunks]
+    log_bodies = [encode_logs(chunk) for chunk in batches(logs)]
     rows = [json_rows(chunk) for chunk in chunks]
     calls = sum(1 for s in spans if s.name.split(" ")[0] in ("chat", "execute_tool"))  # one usage fact each
     load_before = load_average()
@@ -117,14 +139,17 @@ def run(turns: int, clients: int, rounds: int = ROUNDS) -> dict[str, Any]:
         # the collector (page faults as its heaps grow, pyarrow's kernels set up), which a collector
         # that has run for a while no longer pays.
         send_all(endpoint, bodies, clients)
+        send_all(endpoint, log_bodies, clients, signal="logs")
         empty_data_tables(store)
         for r in range(rounds):
             print(f"round {r + 1}/{rounds}", file=sys.stderr, flush=True)
             plain = plain_round(store, server.pid, rows, len(spans))
             ours = ours_round(store, pids, endpoint, bodies, len(spans), calls, clients)
             empty_data_tables(store)
+            log_records = logs_round(store, pids, endpoint, log_bodies, len(logs), clients)
+            empty_data_tables(store)
             ratio = round(ours["store_spans_per_s_per_core"] / plain["store_spans_per_s_per_core"], 2)
-            results.append({"plain": plain, "ours": ours, "store_ratio_ours_over_plain": ratio})
+            results.append({"plain": plain, "ours": ours, "store_ratio_ours_over_plain": ratio, "logs": log_records})
     finally:
         store.close()
         collector.terminate()
@@ -133,6 +158,7 @@ def run(turns: int, clients: int, rounds: int = ROUNDS) -> dict[str, Any]:
         server.wait(30)
         shutil.rmtree(workdir, ignore_errors=True)
     median = sorted(results, key=lambda one: one["ours"]["collector_spans_per_s_per_core"])[len(results) // 2]
+    logs_median = sorted(results, key=lambda one: one["logs"]["collector_records_per_s_per_core"])[len(results) // 2]
     return {
         "machine": machine(),
         "load_average_before": load_before,
@@ -142,7 +168,10 @@ def run(turns: int, clients: int, rounds: int = ROUNDS) -> dict[str, Any]:
         "requests": len(bodies),
         "clients": clients,
         "rounds": rounds,
+        "log_records": len(logs),
+        "log_requests": len(log_bodies),
         "median_round_by_collector_cpu": median,
+        "logs_median_round_by_collector_cpu": logs_median["logs"],
         "every_round": results,
     }
 
@@ -160,6 +189,9 @@ def main() -> None:
     print(f"collector process: {median['ours']['collector_spans_per_s_per_core']:,} spans/s per core; "
           f"store process: {median['ours']['store_spans_per_s_per_core']:,} (plain insert "
           f"{median['plain']['store_spans_per_s_per_core']:,}); both: {median['ours']['both_spans_per_s_per_core']:,}")
+    logs = result["logs_median_round_by_collector_cpu"]
+    print(f"log records: collector process {logs['collector_records_per_s_per_core']:,} per second per core; "
+          f"store process {logs['store_records_per_s_per_core']:,}")
 
 
 if __name__ == "__main__":
