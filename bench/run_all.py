@@ -198,6 +198,7 @@ def server_store_row(server: dict[str, Any]) -> tuple[str, str, str, str, str]:
     median = server["median_round_by_collector_cpu"]
     ours, plain = median["ours"], median["plain"]
     every = ", ".join(_rate(r["ours"]["collector_spans_per_s_per_core"]) for r in server["every_round"])
+    logs = server["logs_median_round_by_collector_cpu"]
     return (
         f"Collector end to end with ClickHouse in another process ({server['spans']:,} of Hive's spans, "
         f"{server['requests']} requests, {server['clients']} senders, OTLP/HTTP; the store: chDB behind "
@@ -205,7 +206,10 @@ def server_store_row(server: dict[str, Any]) -> tuple[str, str, str, str, str]:
         f"collector process {_rate(ours['collector_spans_per_s_per_core'])} per core (rounds: {every}); "
         f"store process {_rate(ours['store_spans_per_s_per_core'])} per core "
         f"({median['store_ratio_ours_over_plain']:g}x the plain insert's); both "
-        f"{_rate(ours['both_spans_per_s_per_core'])} per core; ack p50 {ours['ack_latency_ms_p50'] / 1000:.2f} s",
+        f"{_rate(ours['both_spans_per_s_per_core'])} per core; ack p50 {ours['ack_latency_ms_p50'] / 1000:.2f} s; "
+        f"the workload's {server['log_records']:,} log records: collector process "
+        f"{logs['collector_records_per_s_per_core'] / 1000:,.1f}k per second per core, store process "
+        f"{logs['store_records_per_s_per_core'] / 1000:,.1f}k",
         "≥ 100k spans/s per core",
         f"the OpenTelemetry Collector's clickhouseexporter is published at ~137k spans/s per core (collector "
         f"process only); the plain JSONEachRow insert of the same spans over HTTP costs the store process "
