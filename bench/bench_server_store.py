@@ -78,23 +78,34 @@ def plain_round(store: Store, store_pid: int, rows: list[bytes], spans: int) -> 
 def ours_round(store: Store, pids: dict[str, int], endpoint: str, bodies: list[bytes], spans: int, calls: int,
                clients: int) -> dict[str, Any]:  # fmt: skip
     """Every body through our collector; each process's CPU, the latencies, and the calls stored."""
-    before = {name: process_cpu(pid) for name, pid in pids.items()}
-    report = send_all(endpoint, bodies, clients)
-    cpu = {name: process_cpu(pid) - before[name] for name, pid in pids.items()}
+    report, cpu = _sent(pids, endpoint, bodies, clients, "traces")
     stored = store.query("SELECT count() FROM usage_facts FINAL")[1][0][0]
     assert stored == calls, (stored, calls)
-    both = cpu["collector"] + cpu["store"]
+    return {
+        **_figures(report, cpu, spans, "spans"),
+        "both_spans_per_s_per_core": round(spans / (cpu["collector"] + cpu["store"])),
+        "ack_latency_ms_p99": round(percentile(report["latencies"], 0.99) * 1000, 1),
+        "retried_after_429_or_503": report["refusals"],
+        "calls_stored": stored,
+    }
+
+
+def _sent(pids: dict[str, int], endpoint: str, bodies: list[bytes], clients: int,
+          signal: str) -> tuple[dict[str, Any], dict[str, float]]:  # fmt: skip
+    """Every body sent; the senders' report and the CPU seconds each process spent meanwhile."""
+    before = {name: process_cpu(pid) for name, pid in pids.items()}
+    report = send_all(endpoint, bodies, clients, signal=signal)
+    return report, {name: process_cpu(pid) - before[name] for name, pid in pids.items()}
+
+
+def _figures(report: dict[str, Any], cpu: dict[str, float], items: int, unit: str) -> dict[str, Any]:
     return {
         "wall_s": round(report["wall_s"], 3),
         "collector_cpu_s": round(cpu["collector"], 3),
         "store_cpu_s": round(cpu["store"], 3),
-        "collector_spans_per_s_per_core": round(spans / cpu["collector"]),
-        "store_spans_per_s_per_core": round(spans / cpu["store"]),
-        "both_spans_per_s_per_core": round(spans / both),
+        f"collector_{unit}_per_s_per_core": round(items / cpu["collector"]),
+        f"store_{unit}_per_s_per_core": round(items / cpu["store"]),
         "ack_latency_ms_p50": round(percentile(report["latencies"], 0.5) * 1000, 1),
-        "ack_latency_ms_p99": round(percentile(report["latencies"], 0.99) * 1000, 1),
-        "retried_after_429_or_503": report["refusals"],
-        "calls_stored": stored,
     }
 
 
@@ -103,19 +114,10 @@ def logs_round(store: Store, pids: dict[str, int], endpoint: str, bodies: list[b
     """The log records through our collector (no usage path: status and events); each process's CPU.
     ``distinct``: the records the store keeps, one of each (a fork's copies of its origin's events are
     the same records)."""
-    before = {name: process_cpu(pid) for name, pid in pids.items()}
-    report = send_all(endpoint, bodies, clients, signal="logs")
-    cpu = {name: process_cpu(pid) - before[name] for name, pid in pids.items()}
+    report, cpu = _sent(pids, endpoint, bodies, clients, "logs")
     stored = store.query("SELECT count() FROM otel_logs")[1][0][0]
     assert stored == distinct, (stored, distinct)
-    return {
-        "wall_s": round(report["wall_s"], 3),
-        "collector_cpu_s": round(cpu["collector"], 3),
-        "store_cpu_s": round(cpu["store"], 3),
-        "collector_records_per_s_per_core": round(records / cpu["collector"]),
-        "store_records_per_s_per_core": round(records / cpu["store"]),
-        "ack_latency_ms_p50": round(percentile(report["latencies"], 0.5) * 1000, 1),
-    }
+    return _figures(report, cpu, records, "records")
 
 
 def run(turns: int, clients: int, rounds: int = ROUNDS) -> dict[str, Any]:
