@@ -170,8 +170,14 @@ _SpanIdsRequest = _span_ids_message()  # a message class
 
 
 def _span_ids_well_formed(body: bytes) -> bool:
-    """Every span's ids well formed, and no span with links (whose ids :func:`_check_span_ids` checks)."""
-    for rs in _SpanIdsRequest.FromString(body).resource_spans:  # type: ignore[attr-defined]
+    """Every span's ids well formed, and no span with links (whose ids :func:`_check_span_ids` checks).
+    The body has already parsed as the full request; should this narrower view still refuse it, the
+    full check decides."""
+    try:
+        ids = _SpanIdsRequest.FromString(body)
+    except (DecodeError, RecursionError):
+        return False
+    for rs in ids.resource_spans:  # type: ignore[attr-defined]
         for ss in rs.scope_spans:
             for span in ss.spans:
                 trace_id, span_id = span.trace_id, span.span_id
