@@ -130,3 +130,16 @@ def test_a_request_of_many_log_records_is_stored_whole_and_once(store: Store, te
     store.ingest_logs(request, tenant)  # sent again: nothing stored twice
     _, rows = store.query(f"SELECT count() FROM otel_logs WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}'")
     assert rows == [[len(events)]]
+
+
+def test_storing_spans_and_log_records_raises_no_error_inside_the_engine(store: Store, tenant: str) -> None:
+    # The dedupe views once planned a subquery over the inserted block that ClickHouse could not clone;
+    # it fell back silently, and for log records the fallback stored nothing (0023, 0024). The error
+    # counter is the only trace such a fallback leaves.
+    session = Session(f"{tenant}-s", f"{tenant}-s")
+    errors = "SELECT sum(value) FROM system.errors"
+    _, before = store.query(errors)
+    store.ingest_traces(traces_request([SessionBatch(session, _spans(tenant, 8))]), tenant)
+    store.ingest_logs(logs_request(session, [(1_767_225_600_000_000_000, "queen_phase_changed", {})]), tenant)
+    _, after = store.query(errors)
+    assert after == before
