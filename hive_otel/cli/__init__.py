@@ -50,6 +50,7 @@ COLLECTOR_IMPORTS = {
     "uvicorn": "uvicorn",
     "fastapi": "fastapi",
     "plotly": "plotly",
+    "zlib_ng": "zlib-ng",
 }
 COLLECTOR_INSTALL = "pip install 'hive-otel[collector]'"
 EXIT_USAGE = 2

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from zlib_ng import zlib_ng  # zlib's API; inflate and its CRC ~2.5x faster than the zlib CPython links
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -258,10 +258,10 @@ def gunzip_capped(data: bytes, limit: int) -> bytes:
     members: list[bytes] = []  # joined only if there are several: a body is megabytes, each copy costs
     size = 0
     while data:
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        decompressor = zlib_ng.decompressobj(16 + zlib_ng.MAX_WBITS)
         try:
             member = decompressor.decompress(data, limit + 1 - size)
-        except zlib.error as exc:
+        except zlib_ng.error as exc:
             raise RequestRejected("bad_gzip", f"body is not valid gzip: {exc}") from None
         size += len(member)
         if size > limit or decompressor.unconsumed_tail:
