@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
@@ -558,10 +557,6 @@ def open_store(
     url = url or default_store_url()
     path = chdb_path(url)
     scheme = urlparse(url).scheme
-    # Arrow's buffers from the C library's allocator, for the whole process: pyarrow's default pool
-    # (mimalloc) hands freed pages back to the kernel within milliseconds, so every batch's tables
-    # faulted their pages in anew (measured with a server store: ~15% of the collector process's CPU).
-    pa.set_memory_pool(pa.system_memory_pool())
     if path is not None:
         transport: Transport = ChdbTransport(path)
     elif scheme in ("http", "https"):
