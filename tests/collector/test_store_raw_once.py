@@ -143,3 +143,15 @@ def test_storing_spans_and_log_records_raises_no_error_inside_the_engine(store: 
     store.ingest_logs(logs_request(session, [(1_767_225_600_000_000_000, "queen_phase_changed", {})]), tenant)
     _, after = store.query(errors)
     assert after == before
+
+
+def test_spans_without_ids_are_never_dropped_as_duplicates(store: Store, tenant: str) -> None:
+    # No (TraceId, SpanId) to tell them apart: the store keeps each (the receiver refuses such spans;
+    # the store's own ingest does not rely on that).
+    session = Session(f"{tenant}-s", f"{tenant}-s")
+    spans = _spans(tenant, 2)[:2]
+    for span in spans:
+        span.ClearField("span_id")
+    store.ingest_traces(traces_request([SessionBatch(session, spans)]), tenant)
+    store.ingest_traces(traces_request([SessionBatch(session, spans)]), tenant)
+    assert _raw(store, tenant)[0] == 4
