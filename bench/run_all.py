@@ -282,13 +282,14 @@ def ceiling_row(ceiling: dict[str, Any]) -> tuple[str, str, str, str, str]:
         every = ", ".join(f"{r:g}" for r in one["every_round_ratio"])
         return f"{_rate(one['spans_per_s_per_core'])} per core ({one['ratio_per_core']:g}x; rounds {every})"
 
+    floor = f" parsed and flattened only, nothing stored {figure('flattened_only')};" if "flattened_only" in ceiling else ""
     settled = ""
     if "write_once_then_settle" in ceiling:
         equal = "yes" if all(ceiling["settled_totals_equal_the_store_as_is"]) else "NO"
         settled = f"; that ingest + a bulk settle {figure('write_once_then_settle')}, totals equal: {equal}"
     return (
         f"A store that writes each call once ({ceiling['spans']:,} spans, one insert)",
-        f"as it is {figure('store')}; spans alone, no usage {figure('spans_only')}; spans + one view into "
+        f"as it is {figure('store')};{floor} spans alone, no usage {figure('spans_only')}; spans + one view into "
         f"`usage_calls` {figure('spans_and_usage_calls_only')}{settled}",
         "—",
         "the plain JSONEachRow insert of the same spans as one batch, alternating",
