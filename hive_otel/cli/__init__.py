@@ -51,6 +51,7 @@ COLLECTOR_IMPORTS = {
     "fastapi": "fastapi",
     "plotly": "plotly",
     "zlib_ng": "zlib-ng",
+    "h11": "h11",
 }
 COLLECTOR_INSTALL = "pip install 'hive-otel[collector]'"
 EXIT_USAGE = 2

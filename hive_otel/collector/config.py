@@ -47,6 +47,16 @@ DEFAULT_GRPC_WORKERS = 16
 DEFAULT_SHUTDOWN_GRACE_S = 5.0
 """How long ``stop()`` lets in-flight requests finish before cutting them off."""
 
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+"""How long an OTLP/HTTP client may take to send one whole request, from its connection or its
+previous response, before the connection is closed (slow clients; see receiver/request_deadline.py).
+Three times what OpenTelemetry's exporters wait for an answer by default (10 s)."""
+
+DEFAULT_GRPC_MAX_CONNECTION_AGE_S = 300.0
+"""How long an OTLP/gRPC connection lives before the server sends GOAWAY (calls in flight then get
+``request_timeout_s`` to finish): neither an idle connection nor a call whose message never arrives
+holds a socket for longer. Clients reconnect on their next export, as behind any gRPC load balancer."""
+
 TENANT_HEADER = "x-hive-tenant-id"
 """Request header (HTTP) / metadata key (gRPC) naming the tenant on a collector without a tokens
 file, which only local clients can reach (a label, not an identity). Ignored with ``--tokens``:
@@ -123,11 +133,14 @@ class ReceiverConfig:
     retry_after_s: int = DEFAULT_RETRY_AFTER_S
     grpc_workers: int = DEFAULT_GRPC_WORKERS
     shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    grpc_max_connection_age_s: float = DEFAULT_GRPC_MAX_CONNECTION_AGE_S
     tokens: TokenTable | None = None
     """Bearer tokens → tenants (``--tokens``). None: single-tenant and loopback-only."""
 
     def __post_init__(self) -> None:
-        for name in ("max_body", "max_inflight_ingests", "retry_after_s", "grpc_workers"):
+        for name in ("max_body", "max_inflight_ingests", "retry_after_s", "grpc_workers", "request_timeout_s",
+                     "grpc_max_connection_age_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name}: must be positive, got {getattr(self, name)}")
         for name in ("busy_wait_s", "shutdown_grace_s"):

@@ -155,6 +155,13 @@ class Ingestor:
             logger.warning("refused unauthenticated %s %s request from %s (%s)", transport, what, peer, exc.reason)
             raise
 
+    def request_timed_out(self, peer: str) -> None:
+        """Count and log an HTTP connection closed for not sending a whole request in time."""
+        self.counters.bad_request("request_timeout")
+        logger.warning(
+            "closed http connection from %s: no whole request within %.0fs", peer, self._config.request_timeout_s
+        )
+
     def reject(self, signal: str, transport: str, peer: str, error: RequestRejected) -> None:
         """Count and log a request turned away for its content (the client's fault, not retryable)."""
         self.counters.bad_request(error.reason)

@@ -66,6 +66,10 @@ def build_grpc_server(ingestor: Ingestor, config: ReceiverConfig) -> grpc.Server
             # gRPC sets SO_REUSEPORT by default, which would let a second collector bind the same
             # port and silently split traffic; one listener per port.
             ("grpc.so_reuseport", 0),
+            # Slow or idle clients: gRPC itself closes a connection whose handshake has not finished
+            # within 60 s; a finished one lives at most this long, whatever it carries.
+            ("grpc.max_connection_age_ms", round(config.grpc_max_connection_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms", round(config.request_timeout_s * 1000)),
         ],
     )
     for signal in SIGNALS:

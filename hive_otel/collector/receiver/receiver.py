@@ -15,6 +15,7 @@ previous ``hive.schema_version`` are upgraded before the store, newer ones refus
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -36,6 +37,7 @@ from hive_otel.collector.config import (
 from hive_otel.collector.receiver.ingest import Ingestor, IngestResult, IngestStore
 from hive_otel.collector.receiver.otlp_grpc import build_grpc_server
 from hive_otel.collector.receiver.otlp_http import build_http_app
+from hive_otel.collector.receiver.request_deadline import RequestDeadlineProtocol
 
 __all__ = [
     "BoundPorts",
@@ -150,6 +152,11 @@ class CollectorServer:
     def _start_http(self, sock: socket.socket) -> None:
         config = uvicorn.Config(
             build_http_app(self._store, self._ingestor, self.config, self._mount),
+            http=functools.partial(  # type: ignore[arg-type]  # uvicorn calls it as the protocol class
+                RequestDeadlineProtocol,
+                timeout_s=self.config.request_timeout_s,
+                on_timeout=self._ingestor.request_timed_out,
+            ),
             lifespan="off",
             log_config=None,  # leave logging to the application
             access_log=False,
