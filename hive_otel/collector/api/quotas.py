@@ -241,6 +241,7 @@ class QuotaEvaluator:
         self._interval_s = interval_s
         self._min_interval_s = min_interval_s
         self._lock = threading.Lock()
+        self._evaluating = threading.Lock()  # one evaluation at a time: each crossing recorded once
         self._policies: dict[str, QuotaPolicy] | None = None  # None until loaded
         self._decisions: dict[tuple[str, str], tuple[str, str]] | None = None
         self._dirty: set[str] = set()
@@ -308,7 +309,12 @@ class QuotaEvaluator:
             self._stop.wait(self._min_interval_s)
 
     def evaluate_now(self, tenants: set[str]) -> list[dict[str, Any]]:
-        """Evaluate ``tenants`` (and the global budgets), record and publish the crossings."""
+        """Evaluate ``tenants`` (and the global budgets), record and publish the crossings. Callable
+        from any thread: evaluations run one at a time, so two callers never record the same crossing."""
+        with self._evaluating:
+            return self._evaluate(tenants)
+
+    def _evaluate(self, tenants: set[str]) -> list[dict[str, Any]]:
         policies = self.policies()
         if not policies:
             return []
