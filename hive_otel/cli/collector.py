@@ -226,7 +226,8 @@ def _cmd_collector(args: argparse.Namespace) -> int:
     """Receive OTLP (gRPC and HTTP) into the store, and serve the API on the HTTP port.
 
     Run the OTLP receiver, with the status and usage API on its HTTP port, in the foreground until SIGTERM or
-    SIGINT. Requests are acknowledged only after the store has ingested them. Without --tokens the collector
+    SIGINT. Requests are acknowledged only after the store has ingested them; a client too slow to send a
+    whole request, or a connection held open, is cut off (README: slow clients). Without --tokens the collector
     is single-tenant ('local') and listens on loopback only. Exit codes: 0 after a clean shutdown, 1 when a
     port is taken, 2 for invalid settings, 3 when the store cannot be opened or another process owns the
     embedded store.
