@@ -65,5 +65,5 @@ class RequestDeadlineProtocol(H11Protocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        self._on_timeout(f"{self.client[0]}:{self.client[1]}" if self.client else "unknown peer")
+        self._on_timeout(f"{self.client[0]}:{self.client[1]}" if self.client else "unknown")  # as otlp_http names peers
         self.transport.close()  # an application waiting for the body hears a disconnect
