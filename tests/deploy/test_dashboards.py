@@ -11,6 +11,7 @@ datasource wiring are.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from hive_otel.collector.dashboards import (
     resolve_variables,
 )
 from hive_otel.collector.queries.panels import grafana_panel_sql, panel_names, panel_sql
+from hive_otel.collector.queries.status import HEALTH_STATES, colony_workers, sessions_health
 from hive_otel.collector.queries.time_range import TimeRange, parse_time
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.store.store import Store
@@ -170,6 +172,26 @@ def test_panel_query_runs_and_returns_rows(
     if query.format == FORMAT_TIME_SERIES:  # Grafana turns long rows into series by time, in order
         assert columns[0] == "time"
         assert [r[0] for r in rows] == sorted(r[0] for r in rows)
+
+
+def test_status_panels_call_each_session_what_the_api_calls_it(
+    loaded: tuple[Store, dict[str, WorkloadTruth]],
+) -> None:
+    """One definition of health (seed §8.5: idle by design is not stalled by bug): the Status dashboard's
+    health panels count what the API's ``session_health`` reads say, session for session and per colony."""
+    store, _ = loaded
+    status = next(d for d in DASHBOARDS if d.uid == "hive-status")
+    panels = {p.title: p for p in status.panels}
+
+    def panel_rows(title: str) -> list[list[object]]:
+        return _rows(store, _expand(store, status, panels[title], panels[title].queries[0]))
+
+    api = sessions_health(store, None, "")
+    assert {str(h): int(n) for h, n in panel_rows("Health")} == Counter(r["health"] for r in api)
+    assert len({r["health"] for r in api}) > 1, "the demo store should hold sessions in several states"
+    for colony, *counts in panel_rows("Worker health by colony"):
+        by_health = colony_workers(store, None, "" if colony == "(none)" else str(colony))["health"]["by_health"]
+        assert dict(zip(HEALTH_STATES, map(int, counts), strict=True)) == by_health, colony
 
 
 def test_usage_panels_equal_the_workload_per_tenant(loaded: tuple[Store, dict[str, WorkloadTruth]]) -> None:
