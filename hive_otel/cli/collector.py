@@ -28,7 +28,7 @@ from typing import Any
 
 from hive_otel import environment_variables as ev
 from hive_otel.cli.flags import env_flag, store_flag
-from hive_otel.collector.auth.tokens import add_token, hash_token
+from hive_otel.collector.auth.tokens import MIN_TOKEN_LENGTH, add_token, hash_token
 from hive_otel.collector.config import DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_MAX_BODY, ReceiverConfig
 from hive_otel.collector.queries.group_by import parse_keys
 from hive_otel.collector.queries.remote import open_reader
@@ -283,6 +283,10 @@ def _read_token_from_stdin() -> str:
     token = sys.stdin.readline().strip()
     if not token:
         raise ValueError('expected the token on stdin (e.g. `printf %s "$TOKEN" | hive-otel tokens hash`)')
+    if len(token) < MIN_TOKEN_LENGTH:  # `hash` too: a hash added by hand must not let a guessable token in
+        raise ValueError(
+            f"the token is shorter than {MIN_TOKEN_LENGTH} characters; `hive-otel tokens add --generate` makes a strong one"
+        )
     return token
 
 

@@ -269,6 +269,10 @@ def test_tokens_command_hashes_and_adds_from_stdin(
     monkeypatch.setattr("sys.stdin", io.StringIO(TOKEN_B + "\n"))
     assert run(["tokens", "hash"]) == 0
     assert capsys.readouterr().out == hash_token(TOKEN_B) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO("short-token\n"))  # a hash added by hand must be as strong
+    assert run(["tokens", "hash"]) == 2
+    assert capsys.readouterr() == ("", "hive-otel tokens hash: the token is shorter than 16 characters; "
+                                   "`hive-otel tokens add --generate` makes a strong one\n")  # fmt: skip
 
     path = tmp_path / "tokens.json"
     monkeypatch.setattr("sys.stdin", io.StringIO(TOKEN_B + "\n"))
