@@ -71,12 +71,13 @@ HIVE_CLICKHOUSE_URL = "HIVE_CLICKHOUSE_URL"
 ``chdb://$HIVE_HOME/otel/clickhouse``) or ``http(s)://user:pass@host:8123/db`` (a ClickHouse server)."""
 
 HIVE_OTEL_COLLECTOR_MAX_BODY = "HIVE_OTEL_COLLECTOR_MAX_BODY"
-"""Largest OTLP request body the collector accepts, in bytes (after decompression).
+"""Largest OTLP request body the collector accepts, in bytes, both as sent and after gzip.
 Default: 16777216 (16 MiB)."""
 
 HIVE_OTEL_COLLECTOR_TOKENS = "HIVE_OTEL_COLLECTOR_TOKENS"
 """Tokens file of the collector (``--tokens``): SHA-256 hashes of bearer tokens and the tenant each
-one writes as. Default: none, which makes the collector single-tenant (``local``) and loopback-only."""
+one writes as. Default: none: the collector listens on loopback only, and a request's tenant is its
+``x-hive-tenant-id`` header, else ``local``."""
 
 HIVE_OTEL_CACHE = "HIVE_OTEL_CACHE"
 """Where ``make otelcol`` builds the local agent (``otelcol-<version>/otelcol-hive``) and ``make stack``

@@ -54,7 +54,9 @@ def _add_backfill(sub: argparse._SubParsersAction) -> None:
         description=(
             "Read every events.jsonl and L1-L3 run log under HIVE_HOME, map it to OpenTelemetry and "
             f"deliver it to {ev.HIVE_OTEL_ENDPOINT}. Resumes from checkpoints, so a second run sends only "
-            "what is new. Exits 0 once the receiver acknowledged everything."
+            "what is new. Exit codes: 0 once the receiver acknowledged everything, 1 some requests were refused "
+            "for good (dead-lettered: see `hive-otel outbox`), 2 configuration error (no endpoint, no Hive home), "
+            "4 timed out with data still queued, 5 the receiver refused the credentials (the data stays queued)."
         ),
     )
     _common(backfill)
@@ -74,7 +76,11 @@ def _add_watch(sub: argparse._SubParsersAction) -> None:
     watch = sub.add_parser(
         "watch",
         help="tail HIVE_HOME continuously and export as Hive writes",
-        description="Tail Hive's files and export new records as they are written, until interrupted.",
+        description=(
+            "Tail Hive's files and export new records as they are written, until interrupted. Exit codes: 0 "
+            "after SIGINT or SIGTERM, 2 configuration error, 5 the receiver refused the credentials (it stops; "
+            "the data stays queued)."
+        ),
     )
     _common(watch)
     watch.add_argument(
@@ -88,6 +94,11 @@ def _add_doctor(sub: argparse._SubParsersAction) -> None:
     doctor = sub.add_parser(
         "doctor",
         help="print the effective configuration, endpoint reachability, outbox depth and counters",
+        description=(
+            "Print the effective configuration, whether the endpoint answers, the outbox depth and the counters; "
+            "--show-payload prints what one session would send instead. Exit codes: 0 ok, 2 configuration error "
+            "(or no such session)."
+        ),
     )
     _common(doctor)
     doctor.add_argument("--json", action="store_true", help="print as JSON")
@@ -109,7 +120,8 @@ def _add_outbox(sub: argparse._SubParsersAction) -> None:
         description=(
             "Without an action (or with `status`): how many requests wait in the outbox, why the head of the "
             "queue waits, and the dead letters with their reasons. `retry` moves dead letters back into the "
-            "queue (all, or those given with --id) for the next backfill or watch to deliver."
+            "queue (all, or those given with --id) for the next backfill or watch to deliver. Exit codes: 0 ok, "
+            "2 configuration error."
         ),
     )
     _common(outbox)

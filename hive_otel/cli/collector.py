@@ -35,7 +35,7 @@ from hive_otel.collector.queries.remote import open_reader
 from hive_otel.collector.queries.status import recent_sessions
 from hive_otel.collector.queries.text_table import cell, render_table
 from hive_otel.collector.queries.usage import GROUP_KEYS, MEASURES, usage
-from hive_otel.collector.store.migrations import PREFOLD_CHAIN, RenderOptions
+from hive_otel.collector.store.migrations import PREFOLD_CHAIN, RenderOptions, load_migrations
 from hive_otel.collector.store.store import is_read_only_sql, open_store
 from hive_otel.collector.store.transport import StoreError
 from hive_otel.settings import SettingsError
@@ -96,6 +96,11 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         else:
             done = store.migrate(options)
             print(f"applied {len(done)} migration(s)" + (f": {', '.join(f'{v:04d}' for v in done)}" if done else ""))
+            if (args.cluster or args.ttl_days) and len(done) < len(load_migrations()):
+                # A deploy script runs the same `migrate` every start: say so, do not fail it.
+                print("hive-otel migrate: --cluster and --ttl-days shape only the migrations a run applies; the "
+                      "store had the others already, and their tables keep what they were made with "
+                      "(clickhouse/migrations/README.md)", file=sys.stderr)  # fmt: skip
     finally:
         store.close()
     return EXIT_OK
@@ -163,10 +168,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_reconcile(args: argparse.Namespace) -> int:
-    """Rebuild the usage ledger and rollups from the facts.
+    """Rebuild the usage facts, ledger and rollups from usage_calls.
 
-    Rebuild the signed ledger, the rollups and the key index from the deduplicated usage facts.
-    Exit codes: 0 ok, 3 store unavailable or locked.
+    Rewrite the usage facts from usage_calls (every version of each call any collector wrote, merged), then
+    rebuild the signed ledger, the rollups and the key index from them. Run it with ingest paused; while
+    several collectors write, `hive-otel settle` is the one to run. Exit codes: 0 ok, 3 store unavailable or
+    locked.
     """
     store = open_store(args.store)
     try:
@@ -228,9 +235,9 @@ def _cmd_collector(args: argparse.Namespace) -> int:
     Run the OTLP receiver, with the status and usage API on its HTTP port, in the foreground until SIGTERM or
     SIGINT. Requests are acknowledged only after the store has ingested them; a client too slow to send a
     whole request, or a connection held open, is cut off (README: slow clients). Without --tokens the collector
-    is single-tenant ('local') and listens on loopback only. Exit codes: 0 after a clean shutdown, 1 when a
-    port is taken, 2 for invalid settings, 3 when the store cannot be opened or another process owns the
-    embedded store.
+    listens on loopback only, and a request's tenant is its x-hive-tenant-id header, else 'local'. Exit codes:
+    0 after a clean shutdown, 1 when a port is taken, 2 for invalid settings, 3 when the store cannot be opened
+    or another process owns the embedded store.
     """
     try:
         config = ReceiverConfig.from_env(grpc=args.grpc, http=args.http, max_body=args.max_body, tokens=args.tokens)
@@ -338,7 +345,8 @@ def _add_collector(sub: argparse._SubParsersAction) -> None:
     env_flag(parser, "--tokens", ev.HIVE_OTEL_COLLECTOR_TOKENS, metavar="FILE",
              help="YAML/JSON file of bearer-token SHA-256 hashes and their tenants; every request then needs a "
              "listed token, and its tenant overwrites the payload's",
-             fallback="none: single-tenant, loopback only; make one with `hive-otel tokens add`")  # fmt: skip
+             fallback="none: loopback only, tenant from x-hive-tenant-id or 'local'; "
+             "make one with `hive-otel tokens add`")  # fmt: skip
 
 
 def _add_tokens(sub: argparse._SubParsersAction) -> None:
@@ -366,9 +374,12 @@ def _add_tokens(sub: argparse._SubParsersAction) -> None:
 
 def _add_store_commands(sub: argparse._SubParsersAction) -> None:
     migrate = _command(sub, "migrate", _cmd_migrate)
-    migrate.add_argument("--cluster", metavar="NAME", help="render ON CLUSTER NAME and Replicated* engines")
+    migrate.add_argument("--cluster", metavar="NAME",
+                         help="render ON CLUSTER NAME and Replicated* engines (for migrations not yet applied: give it "
+                         "to the first migrate of a new store, before any other command opens it)")  # fmt: skip
     migrate.add_argument("--ttl-days", type=int, default=0, metavar="N",
-                         help="expire raw otel_* rows after N days (0, the default, keeps them)")  # fmt: skip
+                         help="expire raw otel_* rows after N days (0, the default, keeps them; like --cluster, for "
+                         "migrations not yet applied)")  # fmt: skip
     migrate.add_argument("--down-to", type=int, metavar="VERSION", help="roll back to VERSION (0 = everything)")
     migrate.add_argument("--restamp-prefold", action="store_true",
                          help="first record a store migrated by the complete pre-fold chain (0001-0034) as "

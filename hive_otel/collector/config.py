@@ -62,9 +62,6 @@ TENANT_HEADER = "x-hive-tenant-id"
 file, which only local clients can reach (a label, not an identity). Ignored with ``--tokens``:
 there the token alone decides the tenant."""
 
-"""The tenant of a collector without a tokens file, unless a request names one in ``TENANT_HEADER``.
-Either way it overwrites any ``hive.tenant.id`` in the payload."""
-
 
 class HostPort(NamedTuple):
     """A listen address; port 0 asks the OS for a free port."""

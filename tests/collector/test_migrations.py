@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,3 +202,24 @@ def test_the_otlp_subset_matches_opentelemetry_proto(descriptor) -> None:  # typ
                 check(f.message_type)
 
     check(descriptor)
+
+
+def test_migrate_says_when_its_ttl_or_cluster_cannot_reach_tables_made_before(tmp_path: Path) -> None:
+    """`--ttl-days` shapes the tables of the migrations that run applies; on a migrated store it changes
+    nothing, and a deploy script that runs the same `migrate` each start must hear that, not fail. (Each
+    step in a process of its own: chDB opens one path per process, and this module's store is open.)"""
+    url = f"chdb://{tmp_path / 'store'}"
+
+    def hive_otel(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hive_otel.cli", *args], capture_output=True, text=True, timeout=300)
+
+    first = hive_otel("migrate", "--store", url, "--ttl-days", "30")
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    assert first.stdout.startswith(f"applied {len(load_migrations())} migration(s)")
+    again = hive_otel("migrate", "--store", url, "--ttl-days", "7")
+    assert again.returncode == 0 and again.stdout == "applied 0 migration(s)\n"
+    assert "shape only the migrations a run applies" in again.stderr
+    read = (f"from hive_otel.collector.store.store import open_store\nwith open_store({url!r}) as store:\n"
+            "    print(store.query(\"SELECT create_table_query FROM system.tables WHERE name = 'otel_traces'\")[1][0][0])")
+    create = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, timeout=300).stdout
+    assert "toIntervalDay(30)" in create and "toIntervalDay(7)" not in create

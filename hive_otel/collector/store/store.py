@@ -1,7 +1,9 @@
 """The collector's store: OTLP requests in, raw OTel tables + exact usage facts and rollups out.
 
 ``open_store(url)`` opens ``chdb:///abs/path`` (embedded ClickHouse, one owning process per path) or
-``http(s)://user:pass@host:8123/db`` (a ClickHouse server). Both run the same SQL and inserts.
+``http(s)://user:pass@host:8123/db`` (a ClickHouse server). Both run the same SQL and inserts; the
+embedded store, the one writer of its files, also empties ``usage_staging`` after each merge and
+recovers a crash between the ledger and the facts inserts from its dirty marker.
 
 Ingest (``ingest_traces`` / ``ingest_logs`` / ``ingest_metrics``), under the store's lock; requests
 that queue up meanwhile are written together (:mod:`hive_otel.collector.store.group_commit`):
@@ -15,8 +17,8 @@ that queue up meanwhile are written together (:mod:`hive_otel.collector.store.gr
 2. For traces, the staged candidates are sorted against the in-memory key index
    (:mod:`hive_otel.collector.rollups.key_index`): replays are skipped, new calls become facts as they
    are, and only changed calls are merged with their stored facts (:mod:`hive_otel.collector.rollups.usage_merge`).
-   Changed calls are written to ``usage_facts`` and, as -1/+1 pairs, to ``usage_ledger`` (a Null
-   table), whose views keep the rollups.
+   New and changed calls are written to ``usage_facts`` and to ``usage_ledger`` (a Null table; a
+   changed call as a -1/+1 pair), whose views keep the rollups.
 
 Everything is in ClickHouse parts on disk when an ingest method returns, so the receiver may ack.
 The maintenance statements are in ``sql/`` beside this module; one-line ``TRUNCATE``s and probes stay inline.
