@@ -85,6 +85,14 @@ def test_the_console_runs_a_plain_select(collector: Collector, store: Store) -> 
         "-- a comment first\nSELECT '{canary}' INTO OUTFILE '{canary}.out'",
         "/* a comment first */ SELECT '{canary}' INTO OUTFILE '{canary}.out' TRUNCATE",
         "SELECT 1; SELECT * FROM file('{canary}', 'LineAsString')",
+        "SELECT * APPLY(file) FROM (SELECT '{canary}' AS p)",  # APPLY hides its function from EXPLAIN AST
+        "SELECT * APPLY(x -> file(x)) FROM (SELECT '{canary}' AS p)",
+        "SELECT COLUMNS('p') APPLY(sleep) FROM (SELECT 1 AS p)",
+        "SELECT arrayMap(file, ['{canary}'])",  # a function passed by name
+        "SELECT * REPLACE(file('{canary}') AS p) FROM (SELECT 1 AS p)",
+        "SELECT 'UTC' IN system.time_zones",  # `x IN table` names a table without FROM
+        "SELECT 1 WHERE 'x' NOT IN `system`.users",
+        "SELECT length(groupArray(number)) FROM numbers(400000000)",  # ~3 GB: over the console's memory cap
         "SELECT 1; DROP TABLE usage_facts",
         "DROP TABLE usage_facts",
         "INSERT INTO usage_facts SELECT * FROM usage_facts",

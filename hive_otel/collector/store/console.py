@@ -12,7 +12,9 @@ own parser says it is harmless:
    (not ``system`` or ``information_schema``), call no table function but those that generate rows
    (deny by default: ``file``, ``url``, ``s3``, ``remote``, ``mysql``, ``postgresql``, ``executable``,
    ``hdfs``, ``jdbc``, ``odbc``, ``input``, ... are refused), and no function that reads files or
-   the server's internals.
+   the server's internals, whether called or passed by name (``arrayMap(file, …)``). ``APPLY``
+   column transformers are refused: ``EXPLAIN AST`` does not show what they call. ``x IN table``
+   must name a table of the store's database, as ``FROM`` must.
 3. It runs as ``SELECT * FROM (<statement>) SETTINGS readonly = 1, ...``, with time and result caps:
    ClickHouse itself then refuses writes, DDL, setting changes and table functions that reach out.
 """
@@ -35,10 +37,18 @@ REFUSED_FUNCTIONS = frozenset({
     "enabledprofiles", "defaultprofiles", "currentroles", "enabledroles", "defaultroles", "currentuser",
 })  # fmt: skip
 REFUSED_DATABASES = frozenset({"system", "information_schema"})
-CONSOLE_SETTINGS = "readonly = 1, max_execution_time = 60, max_result_rows = 1000000, result_overflow_mode = 'throw'"
+CONSOLE_SETTINGS = (
+    "readonly = 1, max_execution_time = 60, max_result_rows = 1000000, result_overflow_mode = 'throw', "
+    "max_memory_usage = 2000000000"  # 2 GB: the store serves ingest and every tenant's reads meanwhile
+)
+# `x IN t`: the right-hand side may name a table (ClickHouse's shorthand for `IN (SELECT * FROM t)`).
+_IN_FUNCTIONS = frozenset({
+    "in", "notin", "globalin", "globalnotin", "nullin", "notnullin", "globalnullin", "globalnotnullin",
+})  # fmt: skip
 
 _FUNCTION = re.compile(r"^( *)Function (\S+)")
 _TABLE = re.compile(r"^ *TableIdentifier (\S+)")
+_IDENTIFIER = re.compile(r"^ *Identifier (\S+)")
 _NODE = re.compile(r"^( *)(\S+)")
 
 
@@ -71,7 +81,8 @@ def check_ast(lines: list[str], database: str) -> None:
         detail = "INTO OUTFILE or FORMAT" if root == "SelectWithUnionQuery" else root
         raise ConsoleRefused(f"only one SELECT is allowed, without INTO OUTFILE, FORMAT or SETTINGS (got {detail})")
     table_function_depth = None  # the indentation of the TableExpression being read, if any
-    for line in lines:
+    in_tables: set[int] = set()  # lines naming the table on the right of an IN
+    for number, line in enumerate(lines):
         indent = len(line) - len(line.lstrip(" "))
         node = _NODE.match(line)
         kind = node.group(2) if node else ""
@@ -79,6 +90,8 @@ def check_ast(lines: list[str], database: str) -> None:
             table_function_depth = None  # left that table expression
         if kind == "Set":
             raise ConsoleRefused("SETTINGS are not allowed in the console; it runs with its own")
+        if kind == "ColumnsApplyTransformer":
+            raise ConsoleRefused("APPLY is not allowed in the console: write the function call out")
         if kind == "TableExpression":
             table_function_depth = indent
             continue
@@ -88,13 +101,35 @@ def check_ast(lines: list[str], database: str) -> None:
             if table_function_depth is not None and indent == table_function_depth + 1:
                 if name not in ALLOWED_TABLE_FUNCTIONS:
                     raise ConsoleRefused(f"table function {function.group(2)}() is not allowed in the console")
-            elif name in REFUSED_FUNCTIONS or name.startswith("dictget"):
+            elif _refused_function(name):
                 raise ConsoleRefused(f"function {function.group(2)}() is not allowed in the console")
-        table = _TABLE.match(line)
+            if name in _IN_FUNCTIONS:
+                in_tables.update(_arguments(lines, number)[1:2])
+        identifier = _IDENTIFIER.match(line)
+        if identifier and _refused_function(identifier.group(1).strip("`").lower()):
+            raise ConsoleRefused(f"function {identifier.group(1)} is not allowed in the console")
+        table = _TABLE.match(line) or (identifier if number in in_tables else None)
         if table and "." in table.group(1):
             schema = table.group(1).split(".", 1)[0].strip("`").lower()
             if schema in REFUSED_DATABASES or schema != database.lower():
                 raise ConsoleRefused(f"the console reads the store's own tables only, not {table.group(1)}")
+
+
+def _refused_function(name: str) -> bool:
+    return name in REFUSED_FUNCTIONS or name.startswith("dictget")
+
+
+def _arguments(lines: list[str], function_line: int) -> list[int]:
+    """The line numbers of a ``Function`` node's arguments: the children of its ``ExpressionList``."""
+    depth = len(lines[function_line]) - len(lines[function_line].lstrip(" "))
+    arguments = []
+    for number in range(function_line + 1, len(lines)):
+        indent = len(lines[number]) - len(lines[number].lstrip(" "))
+        if indent <= depth:
+            break
+        if indent == depth + 2:
+            arguments.append(number)
+    return arguments
 
 
 def _first_line(exc: BaseException) -> str:
