@@ -417,3 +417,36 @@ def test_a_global_budget_shows_a_tenant_its_own_spend_only(loaded: Collector) ->
         assert all(c["tenant"] != "*" for c in crossings)
     finally:
         httpx.delete(f"{loaded.http_url}/api/quotas/*", headers=admin, timeout=30)
+
+
+def test_a_global_budgets_crossing_reaches_operators_streams_only(loaded: Collector) -> None:
+    """A global budget's crossing carries every tenant's spend: the live streams (and their resume)
+    keep it from tenants, as GET /api/quotas does. A's own crossing, published after it, shows that
+    A's streams had every event before it."""
+    admin = {"Authorization": f"Bearer {TOKEN_ADMIN}"}
+    url = f"{loaded.http_url}/api/agents/queen/stream"
+    tenant_stream, operator_stream = _SseReader(url, TOKEN_A), _SseReader(url, TOKEN_ADMIN)
+    tiny = [{"id": "tiny", "scope": "tenant", "metric": "tokens", "period": "daily", "limit": 1}]
+    resumed = None
+
+    def crossed(reader: _SseReader, tenant: str) -> bool:
+        return any(e[1] == "quota" and e[2]["tenant"] == tenant for e in reader.events)
+
+    try:
+        everyone = {"budgets": [{**tiny[0], "scope": "global"}]}
+        assert httpx.post(f"{loaded.http_url}/api/quotas/*", json=everyone, headers=admin, timeout=30).status_code == 200
+        _post_spans(loaded, TOKEN_B, 100, 1, "gpt-4o", "global-crossing")
+        _wait(lambda: crossed(operator_stream, "*"))
+        assert httpx.post(f"{loaded.http_url}/api/quotas/{A}", json={"budgets": tiny}, headers=admin).status_code == 200
+        _post_spans(loaded, TOKEN_A, 100, 1, "gpt-4o", "own-crossing")
+        _wait(lambda: crossed(tenant_stream, A))
+        epoch = operator_stream.events[0][0].rpartition("-")[0]
+        resumed = _SseReader(url, TOKEN_A, last_event_id=f"{epoch}-0")  # replays what the buffer holds
+        _wait(lambda: crossed(resumed, A))
+        assert not crossed(tenant_stream, "*") and not crossed(resumed, "*")
+    finally:
+        for reader in (tenant_stream, operator_stream, resumed):
+            if reader is not None:
+                reader.close()
+        for tenant in ("*", A):
+            httpx.delete(f"{loaded.http_url}/api/quotas/{tenant}", headers=admin, timeout=30)

@@ -55,7 +55,9 @@ class Subscription:
     overflowed: bool = False
 
     def sees(self, tenant: str) -> bool:
-        return self.tenant == ALL_TENANTS or tenant in (self.tenant, ALL_TENANTS)
+        # Events of ALL_TENANTS (a global budget's crossings) carry every tenant's spend: operators only,
+        # as GET /api/quotas keeps them from tenants.
+        return self.tenant in (ALL_TENANTS, tenant)
 
     def _offer(self, event: LiveEvent | None) -> None:  # runs on the subscriber's loop
         if self.overflowed:
@@ -144,7 +146,7 @@ class Broadcaster:
             after = int(seq_text)
         except ValueError:
             return [], True
-        tenants = list(self._buffers) if tenant == ALL_TENANTS else [tenant, ALL_TENANTS]
+        tenants = list(self._buffers) if tenant == ALL_TENANTS else [tenant]
         same_epoch = epoch == self.epoch
         events = sorted(
             (e for t in tenants for e in self._buffers.get(t, ()) if not same_epoch or e.seq > after),
