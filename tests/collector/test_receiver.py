@@ -38,7 +38,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from hive_otel.collector.auth.loopback import is_loopback_client
-from hive_otel.collector.receiver.otlp import RequestRejected, gunzip_capped
+from hive_otel.collector.receiver.otlp import MAX_GZIP_MEMBERS, RequestRejected, gunzip_capped
 from hive_otel.collector.receiver.receiver import CollectorServer
 from tests.collector.otlp_json import otlp_json
 
@@ -396,6 +396,9 @@ BAD_REQUESTS = {
     "truncated_gzip": (gzip.compress(GOOD_BODY)[:-12], PROTOBUF, {"Content-Encoding": "gzip"}, 400, "bad_gzip", "truncated"),
     "oversized": (bytes(200 * 1024), PROTOBUF, {}, 413, "too_large", "exceeds the limit of 65536 bytes"),
     "gzip_bomb": (BOMB, PROTOBUF, {"Content-Encoding": "gzip"}, 413, "too_large", "decompressed body exceeds"),
+    # Each member copies the rest of the body: a body of 3,000 empty ones (60 KB) would take ~0.1 s; at
+    # the 16 MiB limit, 800,000 of them took minutes of CPU.
+    "gzip_members": (gzip.compress(b"") * 3000, PROTOBUF, {"Content-Encoding": "gzip"}, 400, "bad_gzip", "more than 16"),
 }
 
 
@@ -667,6 +670,9 @@ def test_gunzip_takes_one_member_or_several_and_stops_at_the_limit() -> None:
     assert too_large.value.http_status == 413
     with pytest.raises(RequestRejected, match="truncated"):
         gunzip_capped(gzip.compress(body)[:-6], 5000)
+    assert gunzip_capped(gzip.compress(b"z") * MAX_GZIP_MEMBERS, 5000) == b"z" * MAX_GZIP_MEMBERS
+    with pytest.raises(RequestRejected, match=f"more than {MAX_GZIP_MEMBERS} members"):
+        gunzip_capped(gzip.compress(b"z") * (MAX_GZIP_MEMBERS + 1), 5000)
 
 
 def test_log_record_ids_are_optional_but_of_their_size(collector: CollectorServer, store: RecordingStore) -> None:

@@ -252,12 +252,20 @@ SIGNALS = (TRACES, LOGS, METRICS)
 # --- body decoding ----------------------------------------------------------------------------
 
 
+MAX_GZIP_MEMBERS = 16
+"""Concatenated gzip members a body may hold. Exporters send one; each further member copies the rest
+of the body (zlib's ``unused_data``), so a body of a million empty members would take minutes of CPU."""
+
+
 def gunzip_capped(data: bytes, limit: int) -> bytes:
     """Decompress a gzip body, refusing to produce more than ``limit`` bytes (a gzip bomb stops
-    at the limit instead of filling memory). Concatenated gzip members are allowed, as in gzip(1)."""
+    at the limit instead of filling memory). Up to ``MAX_GZIP_MEMBERS`` concatenated gzip members
+    are allowed, as in gzip(1)."""
     members: list[bytes] = []  # joined only if there are several: a body is megabytes, each copy costs
     size = 0
     while data:
+        if len(members) == MAX_GZIP_MEMBERS:
+            raise RequestRejected("bad_gzip", f"gzip body has more than {MAX_GZIP_MEMBERS} members")
         decompressor = zlib_ng.decompressobj(16 + zlib_ng.MAX_WBITS)
         try:
             member = decompressor.decompress(data, limit + 1 - size)
