@@ -10,6 +10,8 @@ settings, 3 when the store cannot be opened (or a collector owns it: use the col
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import sys
 
 import uvicorn
@@ -22,6 +24,8 @@ from hive_otel.collector.config import load_tokens, parse_host_port
 from hive_otel.settings import SettingsError
 
 __all__ = ["DEFAULT_API_ENDPOINT", "register"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_API_ENDPOINT = "127.0.0.1:8318"
 
@@ -43,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_api(args: argparse.Namespace) -> int:
     from hive_otel.collector.api.service import ApiService
+    from hive_otel.collector.config import DEFAULT_REQUEST_TIMEOUT_S
+    from hive_otel.collector.receiver.otlp_http import capped_body
+    from hive_otel.collector.receiver.request_deadline import RequestDeadlineProtocol
     from hive_otel.collector.store.store import StoreError, chdb_path, default_store_url, open_store, read_owner
 
     try:
@@ -68,7 +75,23 @@ def run_api(args: argparse.Namespace) -> int:
     service = ApiService(store, TenantAuth(tokens))
     service.start()
     try:
-        config = uvicorn.Config(service.app, host=listen.host, port=listen.port, log_config=None, access_log=False)
+        # The collector's port guards: bodies capped before FastAPI reads them, slow requests cut off.
+        app = capped_body(service.app, lambda peer, exc: logger.warning("refused API request from %s: %s", peer, exc))
+        deadline = functools.partial(
+            RequestDeadlineProtocol,
+            timeout_s=DEFAULT_REQUEST_TIMEOUT_S,
+            on_timeout=lambda peer: logger.warning("closed %s: no whole request in %g s", peer, DEFAULT_REQUEST_TIMEOUT_S),
+        )
+        config = uvicorn.Config(
+            app,
+            host=listen.host,
+            port=listen.port,
+            http=deadline,  # type: ignore[arg-type]  # uvicorn calls it as the protocol class
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # the loopback checks must see the real peer, as on the collector's port
+            server_header=False,
+        )
         server = uvicorn.Server(config)
         print(f"hive-otel api: serving {url} on http://{listen} (OpenAPI at /openapi.json)", flush=True)
         server.run()

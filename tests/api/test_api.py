@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -450,3 +453,43 @@ def test_a_global_budgets_crossing_reaches_operators_streams_only(loaded: Collec
                 reader.close()
         for tenant in ("*", A):
             httpx.delete(f"{loaded.http_url}/api/quotas/{tenant}", headers=admin, timeout=30)
+
+
+def test_an_api_body_over_a_mebibyte_is_a_413_before_anything_reads_it(loaded: Collector) -> None:
+    """FastAPI reads a body before a route checks its token: the port caps it first, counted."""
+    before = httpx.get(f"{loaded.http_url}/healthz").json()["counters"]["bad_requests"].get("too_large", 0)
+    big = b"[" + b"0," * (1024 * 1024) + b"0]"
+    declared = httpx.post(f"{loaded.http_url}/api/quotas/{A}", content=big, headers={"Content-Type": "application/json"})
+    streamed = httpx.post(f"{loaded.http_url}/api/quotas/{A}", content=iter([big[:700_000], big[700_000:]]))
+    assert (declared.status_code, streamed.status_code) == (413, 413), (declared.text, streamed.text)
+    assert "exceeds the limit of 1048576 bytes" in declared.json()["detail"]
+    after = httpx.get(f"{loaded.http_url}/healthz").json()["counters"]["bad_requests"]["too_large"]
+    assert after - before == 2
+    assert _get(loaded, f"/api/quotas/{A}", TOKEN_A).status_code == 200  # and the API still answers
+
+
+def test_hive_otel_api_alone_caps_bodies_as_the_collectors_port_does(tmp_path: Path) -> None:
+    """`hive-otel api` over a store no collector owns, as its own process: the same body cap."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "hive_otel.cli", "api", "--store", f"chdb://{tmp_path / 'store'}",
+               "--listen", f"127.0.0.1:{port}"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert "serving" in (process.stdout.readline() if process.stdout else ""), process.stderr
+        _wait(lambda: _answers(f"{base}/openapi.json"), timeout_s=60)
+        big = httpx.post(f"{base}/api/quotas/{A}", content=b"0" * (2 << 20), headers={"Content-Type": "application/json"})
+        assert big.status_code == 413 and "exceeds the limit" in big.json()["detail"]
+        assert httpx.get(f"{base}/api/usage/rollup", params={"group_by": "model"}).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hive_otel.collector.auth.loopback import local_request_refusal
 from hive_otel.collector.auth.principal import (
@@ -66,7 +66,8 @@ from hive_otel.collector.receiver.otlp import (
 )
 
 MAX_QUERY_BODY = 1024 * 1024
-"""A SQL query (or usage) request is small; anything larger is a mistake or an attack."""
+"""A SQL query, usage or status read, or an API request (a quota policy) is small; anything larger is
+a mistake or an attack."""
 
 # google.rpc.Code values carried in the Status body of each HTTP error.
 _RPC_CODE_BY_HTTP_STATUS = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 503: 14}
@@ -357,11 +358,44 @@ def build_http_app(store: IngestStore, ingestor: Ingestor, config: ReceiverConfi
     if api is None:
         return otlp
 
+    capped = capped_body(api, lambda peer, exc: ingestor.reject("api", "http", peer, exc))
+
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
-        await (api if path.startswith(API_PATHS) else otlp)(scope, receive, send)
+        await (capped if path.startswith(API_PATHS) else otlp)(scope, receive, send)
 
     return dispatch
 
 
-__all__ = ["build_http_app"]
+def capped_body(app: ASGIApp, refused: Callable[[str, RequestRejected], None]) -> ASGIApp:
+    """``app`` behind a reader that refuses a body over ``MAX_QUERY_BODY`` with 413 (``refused(peer,
+    error)`` counts or logs it). FastAPI reads a body of any size before a route checks the token."""
+
+    async def capped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            body = await _read_body(request, MAX_QUERY_BODY)
+        except RequestRejected as exc:
+            refused(_peer(request), exc)
+            await JSONResponse({"detail": exc.message}, exc.http_status)(scope, receive, send)
+            return
+        await app(scope, _replaying(body, receive), send)
+
+    return capped
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for an app whose body was read already: the body once, then the connection's own
+    messages (from which a live stream learns that its client went away)."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
+__all__ = ["build_http_app", "capped_body"]
