@@ -493,3 +493,12 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=5).status_code == 200
     except httpx.TransportError:
         return False
+
+
+@pytest.mark.parametrize("limit", [b"1e400", b"NaN", b"-Infinity"])
+def test_a_budget_limit_json_cannot_echo_back_is_a_422_not_a_500(loaded: Collector, limit: bytes) -> None:
+    body = b'{"budgets": [{"id": "x", "scope": "tenant", "metric": "tokens", "period": "daily", "limit": ' + limit + b"}]}"
+    headers = {"Authorization": f"Bearer {TOKEN_ADMIN}", "Content-Type": "application/json"}
+    response = httpx.post(f"{loaded.http_url}/api/quotas/{B}", content=body, headers=headers, timeout=30)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][-1] == "limit"

@@ -175,5 +175,5 @@ def test_relative_times_read_usage_and_the_session_list(store: Store, tenant: st
     assert usage(store, ["model"], tenant=tenant).totals["llm_calls"] == 2
     columns, rows = recent_sessions(store, tenant, limit=5)
     assert columns[:2] == ["tenant", "session"] and [r[:2] for r in rows] == [[tenant, "sess-q1"]]
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match="between 1 and 100000"):
         recent_sessions(store, tenant, limit=0)

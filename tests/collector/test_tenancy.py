@@ -307,3 +307,42 @@ def test_without_tokens_the_tenant_is_local_or_the_header(store: Store) -> None:
         assert _post_traces(server, _spans("tenancy-labelled", "payload-tenant"), **{"x-hive-tenant-id": "lab"})[0] == 200
     assert _tenants_of_session(store, "tenancy-local")["usage_facts"] == {"local"}
     assert _tenants_of_session(store, "tenancy-labelled")["usage_facts"] == {"lab"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"group_by": ["model"], "filters": {"model": 123}}',
+        b'{"group_by": ["model"], "filters": {"model": null}}',
+        b'{"group_by": ["model"], "filters": {"model": ["gpt-4o"]}}',
+        b'{"group_by": ["model"], "filters": {"": "gpt-4o"}}',
+        b'{"group_by": ["model"], "filters": {"hour": "garbage"}}',
+        b'{"group_by": ["model"], "filters": ["model"]}',
+        b'{"group_by": ["model"], "since": "now-9999999999d"}',
+        b'{"group_by": ["model"], "since": "now-100000000w"}',
+        b'{"group_by": ["model"], "since": "now-99999999999999999999999M"}',
+        b'{"group_by": ["model"], "since": "9999-12-31T23:59:59.999999-23:59"}',
+        b"[" * 100_000,
+    ],
+)
+def test_tenant_input_that_failed_as_a_500_is_a_400_with_its_reason(collector: Collector, body: bytes) -> None:
+    headers = {"Content-Type": "application/json", "authorization": f"Bearer {TOKEN_B}"}
+    status, _, raw = _post(collector, "/hive/v1/usage", body, headers)
+    assert status == 400, raw
+    assert json.loads(raw)["error"]
+
+
+def test_usage_filters_are_read_as_the_keys_they_name(collector: Collector) -> None:
+    assert _post_traces(collector, _spans("tenancy-filters", TENANT_B, 2), authorization=f"Bearer {TOKEN_B}")[0] == 200
+    status, report = _usage(collector, TOKEN_B, filters={" session ": "tenancy-filters"})  # trimmed, as group_by is
+    assert status == 200 and report["totals"]["llm_calls"] == 2
+    _, days = _usage(collector, TOKEN_B, group_by=["day"], filters={"session": "tenancy-filters"})
+    (day,) = [row["day"] for row in days["rows"]]
+    status, by_day = _usage(collector, TOKEN_B, group_by=["session"], filters={"day": day})  # a time key's value: an instant
+    assert status == 200 and "tenancy-filters" in {row["session"] for row in by_day["rows"]}
+
+
+def test_a_status_limit_past_what_a_read_lists_is_a_400(collector: Collector) -> None:
+    headers = {"Content-Type": "application/json", "authorization": f"Bearer {TOKEN_B}"}
+    status, _, raw = _post(collector, "/hive/v1/status", json.dumps({"limit": 10**30}).encode(), headers)
+    assert status == 400 and "limit must be between 1 and 100000" in json.loads(raw)["error"]

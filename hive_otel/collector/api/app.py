@@ -10,9 +10,12 @@ routes are async and read the broadcaster. Every tenant check is
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from hive_otel import __version__
@@ -50,12 +53,30 @@ def create_app(
     for module in (sessions, usage, quotas, live):
         app.include_router(module.router)
     app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.middleware("http")(_documents_need_a_token)
     return app
 
 
 async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, 403)
+
+
+async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, with the input each error echoes made JSON-safe: a body's ``1e400`` or ``NaN``
+    parses as a float JSON cannot carry back, and the 422 itself then failed as a 500."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, 422)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 async def _documents_need_a_token(request: Request, call_next: Any) -> Any:

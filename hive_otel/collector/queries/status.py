@@ -17,6 +17,7 @@ from hive_otel.collector.store.transport import sql_string
 
 __all__ = [
     "HEALTH_STATES",
+    "MAX_SESSIONS",
     "children_health",
     "colony_workers",
     "health_rollup",
@@ -29,6 +30,9 @@ __all__ = [
     "session_triggers",
     "sessions_health",
 ]
+
+MAX_SESSIONS = 100_000
+"""The most sessions one ``hive-otel status`` or ``POST /hive/v1/status`` lists."""
 
 HEALTH_STATES = ("working", "idle", "stalled", "done", "failed")
 """``session_health.health``: idle is by design (awaiting the user, finished its turn), stalled is by bug."""
@@ -93,8 +97,8 @@ def recent_sessions(
     store: Queryable | AnswersSessions, tenant: str | None, limit: int = 100
 ) -> tuple[list[str], list[list[Any]]]:
     """``hive-otel status``: the most recently seen sessions (``sql/sessions.sql``) as columns and rows."""
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
+    if not 1 <= limit <= MAX_SESSIONS:
+        raise ValueError(f"limit must be between 1 and {MAX_SESSIONS}")
     if isinstance(store, AnswersSessions):
         return store.recent_sessions(tenant, limit)
     return store.query(template(__package__, "sessions").format(where=_where(tenant), limit=int(limit)), readonly=True)

@@ -48,10 +48,13 @@ class TimeRange(NamedTuple):
         return self
 
 
+_OUTSIDE = "{} is outside the store's time range (1970-01-01 to 2148-12-31)"
+
+
 def in_store_range(moment: datetime) -> datetime:
     """``moment`` (aware), or ValueError when it lies outside [1970, 2149)."""
     if not EARLIEST <= moment < LATEST:
-        raise ValueError(f"{moment.isoformat()} is outside the store's time range (1970-01-01 to 2148-12-31)")
+        raise ValueError(_OUTSIDE.format(moment.isoformat()))
     return moment
 
 
@@ -65,16 +68,22 @@ def parse_time(value: str | datetime | None, now: datetime | None = None, *, end
     match = _RELATIVE.match(text)
     if match is None:
         try:
-            moment = _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"not an ISO date or time, nor now[-N unit][/unit]: {value!r}") from None
-        return in_store_range(moment)
+        try:
+            return in_store_range(_utc(parsed))
+        except OverflowError:  # year 9999 with a negative offset is past datetime's own range in UTC
+            raise ValueError(_OUTSIDE.format(repr(value))) from None
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    if match["amount"]:
-        moment = _shift(moment, int(match["amount"]) * (-1 if match["sign"] == "-" else 1), match["unit"])
-    if match["round"]:
-        start = _start_of(moment, match["round"])
-        moment = _shift(start, 1, match["round"]) - timedelta(milliseconds=1) if end else start
+    try:
+        if match["amount"]:
+            moment = _shift(moment, int(match["amount"]) * (-1 if match["sign"] == "-" else 1), match["unit"])
+        if match["round"]:
+            start = _start_of(moment, match["round"])
+            moment = _shift(start, 1, match["round"]) - timedelta(milliseconds=1) if end else start
+    except (OverflowError, ValueError):  # now-9999999999d: past datetime's own range
+        raise ValueError(_OUTSIDE.format(repr(value))) from None
     return in_store_range(moment)
 
 

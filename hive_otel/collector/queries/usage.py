@@ -95,11 +95,32 @@ class UsageQuery:
         tenant: str | None = None,
         filters: Mapping[str, str] | None = None,
     ) -> UsageQuery:
-        """Raises ValueError for an unknown or repeated key, a bad time or an empty range."""
+        """Raises ValueError for an unknown or repeated key, a bad filter value, a bad time or an empty range."""
         keys = parse_keys(group_by, GROUP_KEYS)
-        parse_keys(list(filters or {}), GROUP_KEYS, what="filter")
         span = TimeRange(parse_time(since), parse_time(until)).checked()
-        return cls(tuple(keys), span.since, span.until, tenant, tuple((filters or {}).items()))
+        return cls(tuple(keys), span.since, span.until, tenant, _checked_filters(filters))
+
+
+def _checked_filters(filters: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """``filters`` with their keys checked and trimmed and their values strings; a time key's value is
+    an instant, written as ClickHouse reads it (any other string would fail the query, not the caller)."""
+    if filters is None:
+        return ()
+    if not isinstance(filters, Mapping):
+        raise ValueError("filters: expected an object of key: value")
+    checked = []
+    for key, value in filters.items():
+        name = key.strip() if isinstance(key, str) else key
+        if not name or not isinstance(name, str):
+            raise ValueError(f"filter key {key!r}: choose from {', '.join(GROUP_KEYS)}")
+        if not isinstance(value, str):
+            raise ValueError(f"filter {name}: expected a string value, got {type(value).__name__}")
+        if name in _TIME_KEYS:
+            moment = parse_time(value)
+            value = "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S" if name == "hour" else "%Y-%m-%d")
+        checked.append((name, value))
+    parse_keys([name for name, _ in checked], GROUP_KEYS, what="filter")  # unknown or repeated
+    return tuple(checked)
 
 
 @runtime_checkable

@@ -181,7 +181,7 @@ async def _read_json_object(request: Request) -> dict[str, Any]:
     body = await _read_body(request, MAX_QUERY_BODY)
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise RequestRejected("bad_json", f"body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise RequestRejected("bad_json", "expected a JSON object")
