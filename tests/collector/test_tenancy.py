@@ -346,3 +346,20 @@ def test_a_status_limit_past_what_a_read_lists_is_a_400(collector: Collector) ->
     headers = {"Content-Type": "application/json", "authorization": f"Bearer {TOKEN_B}"}
     status, _, raw = _post(collector, "/hive/v1/status", json.dumps({"limit": 10**30}).encode(), headers)
     assert status == 400 and "limit must be between 1 and 100000" in json.loads(raw)["error"]
+
+
+def test_a_request_that_fails_inside_the_collector_is_counted_and_the_next_one_served(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug, injected (none is left to trigger on purpose): the caller gets a 500, /healthz counts it
+    by route, and the collector goes on."""
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr("hive_otel.collector.receiver.otlp_http.recent_sessions", broken)
+    headers = {"Content-Type": "application/json", "authorization": f"Bearer {TOKEN_B}"}
+    assert _post(collector, "/hive/v1/status", b"{}", headers)[0] == 500
+    assert collector.counters()["server_errors"] == {"/hive/v1/status": 1}
+    monkeypatch.undo()
+    assert _post(collector, "/hive/v1/status", b"{}", headers)[0] == 200

@@ -85,6 +85,7 @@ class ReceiverCounters:
         self._unavailable: Counter[str] = Counter()
         self._unauthenticated: Counter[str] = Counter()
         self._schema_versions: Counter[str] = Counter()
+        self._server_errors: Counter[str] = Counter()
 
     def request(self, transport: str, signal: str) -> None:
         with self._lock:
@@ -116,6 +117,11 @@ class ReceiverCounters:
         with self._lock:
             self._schema_versions[outcome] += count
 
+    def server_error(self, route: str) -> None:
+        """A request that failed inside the collector (a 500: a bug, never the caller's input)."""
+        with self._lock:
+            self._server_errors[route] += 1
+
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self._lock:
             return {
@@ -127,6 +133,7 @@ class ReceiverCounters:
                 "store_unavailable": dict(self._unavailable),
                 "unauthenticated": dict(self._unauthenticated),
                 "schema_versions": dict(self._schema_versions),
+                "server_errors": dict(self._server_errors),
             }
 
 

@@ -355,14 +355,16 @@ def build_http_app(store: IngestStore, ingestor: Ingestor, config: ReceiverConfi
     routes.append(Route(USAGE_PATH, _ReadEndpoint(store, ingestor, "usage", _usage_answer).handle, methods=["POST"]))
     routes.append(Route(STATUS_PATH, _ReadEndpoint(store, ingestor, "status", _status_answer).handle, methods=["POST"]))
     otlp = Starlette(routes=routes)
-    if api is None:
-        return otlp
-
-    capped = capped_body(api, lambda peer, exc: ingestor.reject("api", "http", peer, exc))
+    capped = None if api is None else capped_body(api, lambda peer, exc: ingestor.reject("api", "http", peer, exc))
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
-        await (capped if path.startswith(API_PATHS) else otlp)(scope, receive, send)
+        app = capped if capped is not None and path.startswith(API_PATHS) else otlp
+        try:
+            await app(scope, receive, send)
+        except Exception:  # Starlette has answered 500; uvicorn logs the traceback when it is raised on
+            ingestor.counters.server_error("api" if app is capped else path)  # API paths carry ids: one key
+            raise
 
     return dispatch
 
