@@ -502,3 +502,30 @@ def test_a_budget_limit_json_cannot_echo_back_is_a_422_not_a_500(loaded: Collect
     response = httpx.post(f"{loaded.http_url}/api/quotas/{B}", content=body, headers=headers, timeout=30)
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"][-1] == "limit"
+
+
+def test_a_tenant_holds_at_most_so_many_live_streams_and_others_are_not_held_up(loaded: Collector) -> None:
+    """Each stream holds a socket: one tenant opening thousands must not take the descriptors every
+    other tenant's ingest needs. (Last in this module: the streams it leaves end at the next heartbeat.)"""
+    from hive_otel.collector.api.broadcast import MAX_STREAMS_PER_TENANT
+
+    port = int(loaded.http_url.rsplit(":", 1)[1])
+    opened: list[socket.socket] = []
+
+    def open_stream(token: str) -> int:
+        connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+        opened.append(connection)
+        request = f"GET /api/agents/queen/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+        connection.sendall(request.encode())
+        return int(connection.recv(4096).split(b" ", 2)[1])
+
+    try:
+        statuses = [open_stream(TOKEN_B) for _ in range(MAX_STREAMS_PER_TENANT + 1)]
+        assert statuses[-1] == 429 and statuses.count(200) <= MAX_STREAMS_PER_TENANT  # some may be earlier tests'
+        assert open_stream(TOKEN_A) == 200  # another tenant is not held up
+        refused = httpx.get(f"{loaded.http_url}/api/agents/queen/stream", headers={"Authorization": f"Bearer {TOKEN_B}"})
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "10"
+        assert "streams of this tenant are open" in refused.json()["detail"]
+    finally:
+        for connection in opened:
+            connection.close()

@@ -20,10 +20,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ALL_TENANTS", "Broadcaster", "LiveEvent", "Subscription"]
+__all__ = ["ALL_TENANTS", "MAX_STREAMS_PER_TENANT", "Broadcaster", "LiveEvent", "Subscription"]
 
 ALL_TENANTS = "*"
-"""Tenant of events every subscriber sees (global quota crossings), and scope of an operator's stream."""
+"""Tenant of the events only operators see (global quota crossings: every tenant's spend), and scope of
+an operator's stream."""
+
+MAX_STREAMS_PER_TENANT = 64
+"""Live streams one tenant (or the operators) may hold open at once: each holds a socket, and one
+tenant must not take the descriptors every other tenant's ingest needs."""
 
 DEFAULT_BUFFER_PER_TENANT = 2048
 DEFAULT_SUBSCRIBER_QUEUE = 4096
@@ -120,6 +125,11 @@ class Broadcaster:
         return published
 
     # -- subscribing (the web server's loop) --------------------------------------------------------
+    def streams(self, tenant: str) -> int:
+        """How many streams of ``tenant`` (``ALL_TENANTS``: the operators') are open."""
+        with self._lock:
+            return sum(1 for s in self._subscriptions if s.tenant == tenant)
+
     def subscribe(self, tenant: str, last_event_id: str | None) -> tuple[Subscription, list[LiveEvent], bool]:
         """Register a subscriber; returns it, the buffered events after ``last_event_id`` and whether
         some events after it may have been lost (the buffer moved on, or another process epoch)."""

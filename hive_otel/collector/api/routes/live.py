@@ -7,11 +7,12 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from hive_otel.collector.api.broadcast import ALL_TENANTS, Broadcaster, LiveEvent
+from hive_otel.collector.api.broadcast import ALL_TENANTS, MAX_STREAMS_PER_TENANT, Broadcaster, LiveEvent
 from hive_otel.collector.api.live_events import CATEGORIES, sse_message
+from hive_otel.collector.api.models import ErrorMessage
 from hive_otel.collector.api.routes._common import (
     ERRORS,
     NOT_FOUND,
@@ -28,7 +29,9 @@ router = APIRouter(tags=["live"])
 
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)]
 _SSE: dict[int | str, dict[str, Any]] = {
-    **ERRORS, 200: {"description": "text/event-stream", "content": {"text/event-stream": {}}}
+    **ERRORS,
+    200: {"description": "text/event-stream", "content": {"text/event-stream": {}}},
+    429: {"description": f"{MAX_STREAMS_PER_TENANT} streams of the tenant are open already", "model": ErrorMessage},
 }
 
 
@@ -64,7 +67,12 @@ async def _events(
 def _stream(
     request: Request, who: Principal, tenant: str | None, last_event_id: str | None, keep: Callable[[LiveEvent], bool]
 ) -> StreamingResponse:
-    body = _events(request, who.reads(tenant) or ALL_TENANTS, last_event_id, keep)
+    scope = who.reads(tenant) or ALL_TENANTS
+    if request.app.state.broadcaster.streams(scope) >= MAX_STREAMS_PER_TENANT:
+        raise HTTPException(
+            429, f"{MAX_STREAMS_PER_TENANT} live streams of this tenant are open; close one", {"Retry-After": "10"}
+        )
+    body = _events(request, scope, last_event_id, keep)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
