@@ -111,6 +111,17 @@ def test_blocked_values_are_masked_under_allowed_keys() -> None:
     assert processor.counters["values_masked"] == 3
 
 
+def test_a_value_the_encoder_would_str_is_masked_as_that_text() -> None:
+    """The mapping sends strings, numbers and lists of them; should anything else reach an allowed key,
+    the encoder writes its ``str()``, so that text is what gets masked (it went out unmasked once)."""
+    processor = RedactionProcessor(policy())
+    span = chat_span(**{a.HIVE_VERDICT: {"p": HOME_PATH}, a.GEN_AI_RESPONSE_FINISH_REASONS: ["stop", {"k": API_KEY}]})
+    out = processor.process(Telemetry(spans=[span])).spans[0]
+    assert HOME_PATH not in str(out.attributes) and API_KEY not in str(out.attributes)
+    assert out.attributes[a.HIVE_VERDICT] == f"{{'p': '{MASK}"  # a path runs to the next blank
+    assert out.attributes[a.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop", f"{{'k': '{MASK}'}}"]
+
+
 def test_ignored_keys_are_exported_unmasked() -> None:
     out = RedactionProcessor(policy()).process(Telemetry(spans=[chat_span()])).spans[0]
     assert out.resource.as_dict()[a.HIVE_USER_ID] == "alice@example.com"

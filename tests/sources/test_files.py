@@ -310,8 +310,8 @@ def test_a_copied_workload_resumes_after_more_is_written(hive_workload: tuple[Pa
 # What json.loads accepts that a faster decoder may not, or may read otherwise (ints beyond 64 bits).
 _JSON_EDGES = [
     b'{"a": NaN, "b": Infinity, "c": -Infinity}', b'{"a": 1e400}', b'123456789012345678901234567890',
-    b'-9223372036854775809', b'18446744073709551616', b'{"a": 1, "a": 2, "b": 3}', b'"\\ud800"',
-    b'"\\ud83d\\ude00"', b"\xef\xbb\xbf{}", b"[1,]", b"  {}  ", b"\xff", b"tru", b'"\t"', b'{"a": {}} x',
+    b'-9223372036854775809', b'18446744073709551616', b'{"a": 1, "a": 2, "b": 3}',
+    b'"\\ud83d\\ude00"', b"\xef\xbb\xbf{}", b"[1,]", b"  {}  ", b"tru", b'"\t"', b'{"a": {}} x',
     b"0.30000000000000004441", b"2.4703282292062327e-324", b"-0.0", b"9007199254740993", b'{"x": "\xc3\xa9\\u0000"}',
 ]  # fmt: skip
 
@@ -325,3 +325,15 @@ def test_lines_decode_exactly_as_json_loads_reads_them(raw: bytes) -> None:
             return (type(err), str(err))
 
     assert outcome(decode_json) == outcome(json.loads)
+
+
+def test_three_lines_decode_on_purpose_otherwise_than_json_loads() -> None:
+    """A lone surrogate, which no UTF-8 encoder downstream (RE2's, protobuf's) takes, becomes U+FFFD;
+    text that is not UTF-8 is said to be so (json.loads guesses UTF-16); a line nested too deep to
+    read is a ValueError like any malformed line, not a RecursionError that stopped every backfill."""
+    decoded = decode_json(b'{"model": "\\ud800claude", "pair": "\\ud83d\\ude00"}')
+    assert decoded == {"model": "\ufffdclaude", "pair": "\U0001f600"}
+    with pytest.raises(ValueError, match="utf-8"):
+        decode_json(b'{"a": "\xff"}')
+    with pytest.raises(ValueError, match="nested too deeply"):
+        decode_json(b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")

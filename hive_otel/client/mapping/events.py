@@ -33,7 +33,7 @@ from hive_otel import attributes as A
 from hive_otel.client.mapping.calls import SOURCE_EVENT, LlmCall, ToolCall, llm_call_span, tool_call_span
 from hive_otel.client.mapping.context import context_for_stream, with_colony
 from hive_otel.client.mapping.ids import derive_span_id, llm_call_key, session_span_id, session_trace_id, tool_call_key
-from hive_otel.client.mapping.numbers import float_or, int_or_zero
+from hive_otel.client.mapping.numbers import float_or, int_or_zero, text
 from hive_otel.client.mapping.sessions import Session, linked_to_session
 from hive_otel.client.mapping.state import MappingState
 from hive_otel.client.mapping.status import DROPPED_EVENT_TYPES, KNOWN_EVENT_TYPES, status_log
@@ -293,7 +293,7 @@ class BusEventMapper:
             resource=ctx.resource,
             session_id=ctx.session_id,
             tool_use_id=tool_use_id,
-            tool_name=str(data.get("tool_name") or ""),
+            tool_name=text(data.get("tool_name")) or "",
             node_id=ctx.node_id or None,
             execution_id=ctx.execution_id or None,
             event_parent_span_id=self._parent_span(ctx),

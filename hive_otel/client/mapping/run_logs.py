@@ -26,7 +26,7 @@ from hive_otel.client.mapping.ids import (
     session_trace_id,
     tool_call_key,
 )
-from hive_otel.client.mapping.numbers import int_or_zero, is_int64
+from hive_otel.client.mapping.numbers import int_or_zero, is_int64, millis_or_none, text
 from hive_otel.client.mapping.sessions import linked_to_session
 from hive_otel.client.mapping.state import MappingState
 from hive_otel.client.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
@@ -107,10 +107,10 @@ class RunLogMapper:
             span_id=place.span_id,
             parent_span_id=hive_span_id(step.get("parent_span_id")) or (run_span_id(trace_id) if trace_id else None),
             latency_ms=latency if isinstance(latency, int) and latency >= 0 else None,
-            verdict=step.get("verdict") or None,
-            error=(step.get("error") or None) if include_content else None,
+            verdict=text(step.get("verdict")),
+            error=text(step.get("error")) if include_content else None,
             is_partial=bool(step.get("is_partial")),
-            output_text=(step.get("llm_text") or None) if include_content else None,
+            output_text=text(step.get("llm_text")) if include_content else None,
             fallback_time_ns=time_ns,
         )
         merged = self._state.llm.add(call.call_key, call, SOURCE_LOG, place.now_ns)
@@ -123,18 +123,17 @@ class RunLogMapper:
         for tc, tool_start in zip(tool_calls, tool_starts, strict=True):
             if not isinstance(tc, dict) or not isinstance(tc.get("tool_use_id"), str) or not tc["tool_use_id"]:
                 continue
-            duration = tc.get("duration_s")
             tool = ToolCall(
                 call_key=tool_call_key(place.session_id, tc["tool_use_id"]),
                 source=SOURCE_LOG,
                 resource=place.resource,
                 session_id=place.session_id,
                 tool_use_id=tc["tool_use_id"],
-                tool_name=str(tc.get("tool_name") or ""),
+                tool_name=text(tc.get("tool_name")) or "",
                 node_id=place.node_id or None,
                 is_error=bool(tc.get("is_error")),
                 start_ns=tool_start or place.run_time_ns,
-                latency_ms=int(duration * 1000) if isinstance(duration, (int, float)) else None,
+                latency_ms=millis_or_none(tc.get("duration_s")),
                 arguments=json.dumps(tc.get("tool_input"), default=str) if include_content else None,
                 result=str(tc.get("result") or "") if include_content else None,
                 trace_id=place.trace_id,
@@ -149,7 +148,7 @@ class RunLogMapper:
     def map_node_detail(self, record: HiveRecord, now_ns: int) -> Telemetry:
         detail, context = record.data, self._state.sessions.known_context(record.context)
         trace_id = hive_trace_id(detail.get("trace_id")) or derive_trace_id("run", context.session_id)
-        node_id = str(detail.get("node_id") or "")
+        node_id = text(detail.get("node_id")) or ""
         span_id = hive_span_id(detail.get("span_id")) or derive_span_id("l2", trace_id.hex(), node_id, detail.get("attempt"))
         latency = int_or_zero(detail.get("latency_ms"))
         # L2 lines carry no time of their own: the node ends its latency after the run's id was made.
@@ -157,8 +156,8 @@ class RunLogMapper:
         end_ns = run_start + latency * 1_000_000 if run_start else now_ns
         success = detail.get("success") is not False
         attrs: Attributes = {A.HIVE_NODE_ID: node_id, A.HIVE_STATUS: "completed" if success else "failed"}
-        if detail.get("exit_status"):
-            attrs[A.HIVE_EXIT_STATUS] = str(detail["exit_status"])
+        if exit_status := text(detail.get("exit_status")):
+            attrs[A.HIVE_EXIT_STATUS] = exit_status
         if not success:
             attrs[A.ERROR_TYPE] = "node_failed"
             if self._state.include_content and detail.get("error"):
@@ -180,15 +179,15 @@ class RunLogMapper:
     # ------------------------------------------------------------------ L1: the run, written at its end
     def map_run_summary(self, record: HiveRecord, now_ns: int) -> Telemetry:
         summary, context = record.data, self._state.sessions.known_context(record.context)
-        run_id = str(summary.get("run_id") or context.session_id)
+        run_id = text(summary.get("run_id")) or context.session_id
         trace_id = hive_trace_id(summary.get("trace_id")) or derive_trace_id("run", run_id)
         start_ns = to_unix_ns(summary.get("started_at")) or now_ns
-        status = str(summary.get("status") or "")
+        status = text(summary.get("status")) or ""
         attrs: Attributes = {A.HIVE_RUN_ID: run_id, A.HIVE_STATUS: status}
         if isinstance(summary.get("execution_id"), str) and summary["execution_id"]:
             attrs[A.HIVE_EXECUTION_ID] = summary["execution_id"]
-        if summary.get("execution_quality"):
-            attrs[A.HIVE_EXIT_STATUS] = str(summary["execution_quality"])
+        if quality := text(summary.get("execution_quality")):
+            attrs[A.HIVE_EXIT_STATUS] = quality
         failed = status == "failure"
         end_ns = start_ns + int_or_zero(summary.get("duration_ms")) * 1_000_000
         session = self._state.sessions.touch(context, start_ns)
@@ -198,7 +197,7 @@ class RunLogMapper:
             trace_id=trace_id,
             span_id=run_span_id(trace_id),
             parent_span_id=b"",
-            name=f"hive.run {summary.get('agent_id') or run_id}",
+            name=f"hive.run {text(summary.get('agent_id')) or run_id}",
             kind=SpanKind.INTERNAL,
             start_ns=start_ns,
             end_ns=end_ns,

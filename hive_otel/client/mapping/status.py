@@ -236,7 +236,7 @@ def status_log(
     """One bus event as a log record; unknown types keep their raw data under a private key."""
     event_type = event.get("type")
     if type(event_type) is not str:
-        event_type = str(event_type or "")
+        event_type = ""  # an object or a number is no event type: an unknown one, with nothing of it sent
     data = event.get("data")
     if not isinstance(data, dict):
         data = {}

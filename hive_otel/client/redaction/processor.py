@@ -39,6 +39,7 @@ COUNTER_NAMES = (
 # Bounds on the per-value caches: values repeat (models, tool names, span names, resources) but
 # some are unique per call (call keys), so a cache that fills up is simply started again.
 _STRING_CACHE_LIMIT = 65536
+_SCALARS = (bool, int, float)  # attribute values the encoder writes as they are; anything else as its str()
 _RESOURCE_CACHE_LIMIT = 4096
 
 
@@ -180,10 +181,15 @@ class RedactionProcessor:
                     masked.append(key)
                     kept[key] = new_value
             elif type(value) is list and key not in unmasked:
-                new_items = [self._mask(item) if type(item) is str else item for item in value]  # type: ignore[union-attr]
+                new_items = [self._masked_value(item) for item in value]  # type: ignore[union-attr]
                 if new_items != value:
                     masked.append(key)
                 kept[key] = new_items  # a new list either way, as the copy of the input
+            elif type(value) not in _SCALARS and key not in unmasked:
+                as_text = str(value)  # what the encoder would write: masked as the text it is
+                kept[key] = self._mask(as_text)
+                if kept[key] != as_text:
+                    masked.append(key)
         if self._with_summary:
             self._add_summary(kept, removed, masked)
         return kept, removed, masked
@@ -199,6 +205,12 @@ class RedactionProcessor:
             attributes[count_key] = len(keys)
             if self._summary == "debug":
                 attributes[keys_key] = ",".join(sorted(keys))
+
+    def _masked_value(self, value: object) -> object:
+        """A list item: a string masked, a number or bool as it is, anything else masked as its text."""
+        if type(value) is str:
+            return self._mask(value)
+        return value if type(value) in _SCALARS else self._mask(str(value))
 
     def _mask(self, text: str) -> str:
         """``text`` with blocked values masked; the very same object when nothing matched."""

@@ -41,11 +41,30 @@ def decode_json(raw: bytes) -> object:
     Decoding was two thirds of reading a history. msgspec decodes a Hive line ~3x faster into the
     same values (ints of any size, the same floats, the last of duplicate keys); what it refuses
     (NaN, Infinity, 1e400, lone surrogates, a byte-order mark, malformed text) goes to ``json.loads``,
-    so what is accepted and every error message stay json's."""
+    so what is accepted and every error message stay json's, but for three: text that is not UTF-8 is
+    said to be so (json guesses another encoding), a lone surrogate becomes U+FFFD (no UTF-8 encoder,
+    RE2's or protobuf's, can take it), and a document nested too deep to read is a ValueError."""
     try:
-        return _DECODER.decode(raw)
-    except msgspec.DecodeError:
-        return json.loads(raw)
+        try:
+            return _DECODER.decode(raw)
+        except msgspec.DecodeError:
+            return _without_lone_surrogates(json.loads(raw.decode("utf-8-sig")))
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
+
+
+def _without_lone_surrogates(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value)
+        return value
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    return value
 
 
 _FINGERPRINT_MAX = 1024  # leading bytes hashed to recognise a file rewritten in place

@@ -46,6 +46,8 @@ __all__ = ["RUN_LOG_FILES", "Discovered", "SafeHome", "discover", "session_paren
 
 logger = logging.getLogger(__name__)
 
+_MAX_JSON_FILE = 16 << 20  # a meta.json is a few hundred bytes; a larger "document" is not read whole
+
 RUN_LOG_FILES = ("tool_logs.jsonl", "details.jsonl", "summary.json")  # L3 first: it dates L2 and L1
 # Folders Hive fills with content that is never a run log or event log: not walked (conversation
 # parts alone can be thousands of files per session).
@@ -62,17 +64,29 @@ class SafeHome:
         self.real = os.path.realpath(self.path)
         # meta.json files read by earlier polls, by (inode, size, mtime): a watch re-reads only changed ones
         self._json: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+        self._unreadable: set[str] = set()  # directories already warned about (a watch lists them each poll)
 
     def resolves_inside(self, rel: str) -> bool:
         """True when no component of ``rel`` is a symlink (so the file is the one under HIVE_HOME)."""
         return os.path.realpath(os.path.join(self.real, rel)) == os.path.join(self.real, rel)
 
     def open(self, rel: str) -> Any:
-        """Open ``rel`` for reading, refusing a symlink anywhere in its path (OSError)."""
+        """Open ``rel`` for reading, refusing a symlink anywhere in its path and anything but a regular
+        file (OSError): opening a FIFO would wait for a writer forever, and a device never ends."""
         if not self.resolves_inside(rel):
             raise PermissionError(f"{rel}: not read, a symlink is on its path")
-        fd = os.open(os.path.join(self.real, rel), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(os.path.join(self.real, rel), flags)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise PermissionError(f"{rel}: not read, not a regular file")
         return os.fdopen(fd, "rb")
+
+    def warn_unreadable(self, rel: str, err: OSError) -> None:
+        """Say once that a directory of the home cannot be listed (what is under it is not exported)."""
+        if rel not in self._unreadable:
+            self._unreadable.add(rel)
+            logger.warning("%s: not exported, the directory cannot be listed (%s)", rel or ".", err.strerror or err)
 
     def read_json(self, rel: str) -> dict[str, Any]:
         """A JSON object file under HIVE_HOME; {} when missing, unreadable, not an object or symlinked."""
@@ -92,10 +106,13 @@ class SafeHome:
     def _load_json(self, rel: str) -> dict[str, Any]:
         try:
             with self.open(rel) as f:
-                loaded = json.loads(f.read())
+                document = f.read(_MAX_JSON_FILE + 1)
+            if len(document) > _MAX_JSON_FILE:
+                raise ValueError(f"larger than {_MAX_JSON_FILE} bytes")
+            loaded = json.loads(document)
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, RecursionError) as err:  # RecursionError: nested too deep to read
             logger.warning("%s: unreadable (%s)", rel, err)
             return {}
         return loaded if isinstance(loaded, dict) else {}
@@ -113,7 +130,10 @@ def _entries(home: SafeHome, rel: str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(os.path.join(home.real, rel) if rel else home.real) as it:
             return sorted(it, key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except PermissionError as err:
+        home.warn_unreadable(rel, err)
         return []
 
 

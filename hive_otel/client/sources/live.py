@@ -26,6 +26,7 @@ import logging
 from collections import deque
 from typing import Any, Literal
 
+from hive_otel.client.sources.files import decode_json
 from hive_otel.client.sources.layout import SafeHome, session_parents, with_lineage
 from hive_otel.client.sources.records import HiveRecord, RecordKind, SessionContext
 from hive_otel.settings import ClientSettings
@@ -153,8 +154,8 @@ def _as_written(event: Any) -> dict[str, Any]:
     if isinstance(data, dict) and any(k in data for k in _DISK_STRIPPED_DATA_FIELDS):
         d["data"] = {k: v for k, v in data.items() if k not in _DISK_STRIPPED_DATA_FIELDS}
     # Hive serialises with default=str; round-tripping gives the mapping the same plain JSON
-    # values it gets from files (and a copy the runtime can no longer mutate).
-    return json.loads(json.dumps(d, default=str))
+    # values it gets from files (and a copy the runtime can no longer mutate), read as files are.
+    return decode_json(json.dumps(d, default=str).encode())  # type: ignore[return-value]
 
 
 def instrument(
