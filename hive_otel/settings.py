@@ -5,7 +5,9 @@ Bad values fail here, before anything starts, with an error that names the varia
 
 from __future__ import annotations
 
+import math
 import os
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -23,6 +25,15 @@ DEFAULT_QUOTA_REFRESH_S = 30.0
 DEFAULT_BACKFILL_TIMEOUT_S = 600.0
 DEFAULT_WATCH_INTERVAL_S = 1.0
 PROTOCOLS = ("http/protobuf", "grpc")
+# The largest duration any setting may hold (about 31 years: longer than any sane wait). Far beyond it
+# things break later instead of here: a socket timeout or Event.wait overflows past ~9.2e9 s, a gRPC
+# deadline past that fails every call at once, and the join window is counted in int64 nanoseconds.
+MAX_SECONDS = 1e9
+MAX_TIMEOUT_MS = int(MAX_SECONDS * 1000)  # OTEL_EXPORTER_OTLP_TIMEOUT is in milliseconds (the OTel spec's unit)
+# RFC 9110 tchar: what an HTTP header name may hold. gRPC metadata keys are narrower (lowercased by the
+# exporter): letters, digits, '-', '_' and '.'.
+_HTTP_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
+_GRPC_KEY_CHARS = frozenset(string.ascii_letters + string.digits + "-_.")
 
 
 class SettingsError(ValueError):
@@ -50,10 +61,69 @@ def parse_key_values(raw: str, name: str) -> dict[str, str]:
     return out
 
 
+def _headers(env: dict[str, str], protocol: str) -> dict[str, str]:
+    """OTEL_EXPORTER_OTLP_HEADERS, checked as what they become: HTTP header fields, or gRPC metadata.
+
+    A name or value the transport cannot carry fails every send (http.client raises on CR/LF, latin-1
+    encoding fails, gRPC rejects the metadata, a receiver answers 400), so the data would be retried
+    forever or dead-lettered; it fails here instead. OTEL_RESOURCE_ATTRIBUTES, parsed alike, takes any string.
+    """
+    name = ev.OTEL_EXPORTER_OTLP_HEADERS
+    headers = parse_key_values(env.get(name, ""), name)
+    grpc = protocol == "grpc"
+    for key, value in headers.items():
+        problem = _header_name_problem(key, grpc)
+        if problem:
+            raise SettingsError(f"{name}: header name {key!r} {problem}")
+        problem = _header_value_problem(value, grpc)
+        if problem:
+            # The value itself is not shown: headers usually carry credentials.
+            raise SettingsError(f"{name}: the value of header {key!r} (after percent-decoding) {problem}")
+    return headers
+
+
+def _header_name_problem(key: str, grpc: bool) -> str | None:
+    """Why ``key`` cannot be a header name (None: it can)."""
+    if grpc:
+        if not set(key) <= _GRPC_KEY_CHARS:
+            return "is not a gRPC metadata key (letters, digits, '-', '_' and '.' only)"
+        if key.lower().endswith("-bin"):
+            return "ends in '-bin', which gRPC reserves for binary values"
+    elif not set(key) <= _HTTP_TOKEN_CHARS:
+        return "is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~ only)"
+    return None
+
+
+def _header_value_problem(value: str, grpc: bool) -> str | None:
+    """Why ``value`` cannot be sent as a header value (None: it can): HTTP sends latin-1 without control
+    characters (tab allowed); gRPC metadata takes printable ASCII only."""
+    for char in value:
+        code = ord(char)
+        # A %-escape that is not UTF-8 decodes to U+FFFD.
+        hint = " (a percent-escape that is not UTF-8)" if char == "\ufffd" else ""
+        if (code < 0x20 and char != "\t") or code == 0x7F:
+            return f"contains the control character {char!r}"
+        if grpc and not 0x20 <= code <= 0x7E:
+            return f"contains {char!r}{hint}: gRPC metadata takes printable ASCII only"
+        if code > 0xFF:
+            return f"contains {char!r}{hint}: HTTP header values are latin-1"
+    return None
+
+
 def _positive_float(env: dict[str, str], name: str, default: float) -> float:
     value = _float(env, name, default)
     if value <= 0:
         raise SettingsError(f"{name}: must be positive, got {value}")
+    return value
+
+
+def _timeout_ms(env: dict[str, str]) -> int:
+    """OTEL_EXPORTER_OTLP_TIMEOUT in milliseconds, at most :data:`MAX_TIMEOUT_MS`: a larger one overflows
+    the socket timeout (OverflowError) or the gRPC deadline (DEADLINE_EXCEEDED at once) on every send."""
+    name = ev.OTEL_EXPORTER_OTLP_TIMEOUT
+    value = _int(env, name, DEFAULT_TIMEOUT_MS)
+    if value > MAX_TIMEOUT_MS:
+        raise SettingsError(f"{name}: must be at most {MAX_TIMEOUT_MS} milliseconds ({MAX_SECONDS:g} s), got {value}")
     return value
 
 
@@ -71,6 +141,8 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
+    """Seconds, from 0 to :data:`MAX_SECONDS`; NaN (compares false, so a timeout never passes and a
+    poll interval busy-loops) and infinity are refused."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -78,8 +150,12 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name}: expected a finite number, got {raw!r}")
     if value < 0:
         raise SettingsError(f"{name}: must not be negative, got {value}")
+    if value > MAX_SECONDS:
+        raise SettingsError(f"{name}: must be at most {MAX_SECONDS:g} seconds (about 31 years), got {raw!r}")
     return value
 
 
@@ -88,9 +164,15 @@ def _base_url(env: dict[str, str], name: str, expected: str) -> str | None:
     url = env.get(name, "").strip()
     if not url:
         return None
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)  # ValueError: an unclosed IPv6 bracket
+        port = parsed.port  # ValueError: not a number in 0-65535 (gRPC would silently wrap it mod 65536)
+    except ValueError as err:
+        raise SettingsError(f"{name}: expected {expected}, got {url!r} ({err})") from None
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(f"{name}: expected {expected}, got {url!r}")
+    if port == 0:
+        raise SettingsError(f"{name}: expected {expected}, got {url!r} (port 0 cannot be connected to)")
     return url.rstrip("/")
 
 
@@ -102,11 +184,14 @@ def _exporter_options(env: dict[str, str]) -> dict[str, object]:
     compression = env.get(ev.OTEL_EXPORTER_OTLP_COMPRESSION, "").strip().lower() or "gzip"
     if compression not in ("gzip", "none"):
         raise SettingsError(f"{ev.OTEL_EXPORTER_OTLP_COMPRESSION}: expected gzip or none, got {compression!r}")
-    headers = parse_key_values(env.get(ev.OTEL_EXPORTER_OTLP_HEADERS, ""), ev.OTEL_EXPORTER_OTLP_HEADERS)
+    headers = _headers(env, protocol)
     token = env.get(ev.HIVE_OTEL_TOKEN, "").strip()
     if token:
+        problem = _header_value_problem(token, protocol == "grpc")
+        if problem:  # it is sent as a header value too; not shown, it is a credential
+            raise SettingsError(f"{ev.HIVE_OTEL_TOKEN}: {problem}")
         headers["authorization"] = f"Bearer {token}"
-    timeout_ms = _int(env, ev.OTEL_EXPORTER_OTLP_TIMEOUT, DEFAULT_TIMEOUT_MS)
+    timeout_ms = _timeout_ms(env)
     return {"protocol": protocol, "compression": compression, "headers": headers, "timeout_ms": timeout_ms}
 
 
@@ -152,9 +237,7 @@ class ClientSettings:
         state_dir = Path(state_raw).expanduser() if state_raw else home / "otel"
         endpoint = _base_url(env, ev.HIVE_OTEL_ENDPOINT, "an OTLP base URL like http://127.0.0.1:4318")
         quota_url = _base_url(env, ev.HIVE_OTEL_QUOTA_URL, "a base URL like http://127.0.0.1:4318")
-        quota_refresh_s = _float(env, ev.HIVE_OTEL_QUOTA_REFRESH_S, DEFAULT_QUOTA_REFRESH_S)
-        if quota_refresh_s <= 0:
-            raise SettingsError(f"{ev.HIVE_OTEL_QUOTA_REFRESH_S}: must be positive, got {quota_refresh_s}")
+        quota_refresh_s = _positive_float(env, ev.HIVE_OTEL_QUOTA_REFRESH_S, DEFAULT_QUOTA_REFRESH_S)
         max_request_bytes = _int(env, ev.HIVE_OTEL_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_BYTES)
         if max_request_bytes < MIN_MAX_REQUEST_BYTES:
             raise SettingsError(

@@ -33,7 +33,13 @@ from hive_otel.client.mapping.semconv import GenAiConventions
 from hive_otel.client.outbox import Outbox
 from hive_otel.client.sources.files import Checkpoints, FileTailer
 from hive_otel.client.sources.records import HiveRecord
-from hive_otel.settings import DEFAULT_BACKFILL_TIMEOUT_S, DEFAULT_WATCH_INTERVAL_S, ClientSettings, SettingsError
+from hive_otel.settings import (
+    DEFAULT_BACKFILL_TIMEOUT_S,
+    DEFAULT_WATCH_INTERVAL_S,
+    MAX_SECONDS,
+    ClientSettings,
+    SettingsError,
+)
 
 EXIT_OK, EXIT_DEAD_LETTERS, EXIT_CONFIG, EXIT_TIMEOUT, EXIT_UNAUTHORIZED = 0, 1, 2, 4, 5
 CHECKPOINT_INTERVAL_S = 10.0
@@ -146,15 +152,15 @@ def _number(raw: str) -> float:
 
 def _seconds(raw: str) -> float:
     value = _number(raw)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {raw!r}")
+    if not 0 <= value <= MAX_SECONDS:  # NaN fails both comparisons
+        raise argparse.ArgumentTypeError(f"expected seconds (0 to {MAX_SECONDS:g}), got {raw!r}")
     return value
 
 
 def _positive_seconds(raw: str) -> float:
     value = _number(raw)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected seconds (more than 0), got {raw!r}")
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"expected seconds (more than 0, at most {MAX_SECONDS:g}), got {raw!r}")
     return value
 
 
