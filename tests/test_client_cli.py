@@ -321,3 +321,51 @@ def test_a_watch_interval_that_is_not_positive_is_refused_naming_where_it_came_f
             run(["watch", "--interval", bad])
         assert exited.value.code == EXIT_CONFIG
         assert "--interval: expected seconds (more than 0, at most 1e+09)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("break_it", "words"),
+    [
+        (lambda state: (state / "checkpoints.db").write_bytes(b"not a database" * 100), "cannot be used"),
+        (lambda state: (state / "outbox.db").write_bytes(b"not a database" * 100), "cannot be used"),
+        (lambda state: (state.rmdir(), state.write_text("a file where the state directory goes")), "cannot be used"),
+    ],
+    ids=["garbage checkpoints", "garbage outbox", "state dir is a file"],
+)
+def test_a_state_directory_the_client_cannot_use_is_exit_2_with_what_to_do(
+    hive_workload, tmp_path, monkeypatch, capsys, break_it, words
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    break_it(state)
+    monkeypatch.setenv("HIVE_HOME", str(hive_workload[0]))
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(state))
+    monkeypatch.setenv("HIVE_OTEL_ENDPOINT", "http://127.0.0.1:9")
+    assert run(["backfill", "--no-wait"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert words in err and "move it aside" in err and "Traceback" not in err
+
+
+def test_a_policy_the_client_cannot_read_is_exit_2(hive_workload, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HIVE_HOME", str(hive_workload[0]))
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HIVE_OTEL_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HIVE_OTEL_POLICY", str(tmp_path / "missing.yaml"))
+    assert run(["backfill", "--no-wait"]) == EXIT_CONFIG
+    assert "missing.yaml" in capsys.readouterr().err
+
+
+def test_checkpoints_without_their_outbox_are_warned_about(hive_workload, tmp_path, monkeypatch, capsys) -> None:
+    """An outbox deleted by hand (say, to get past a broken one) took its undelivered requests with it,
+    while the checkpoints still say they were queued: the next run says so and how to send them again."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("HIVE_HOME", str(hive_workload[0]))
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(state))
+    monkeypatch.setenv("HIVE_OTEL_ENDPOINT", "http://127.0.0.1:9")
+    assert run(["backfill", "--no-wait"]) == EXIT_OK
+    assert "checkpoints but no outbox" not in capsys.readouterr().err
+    for leftover in state.glob("outbox.db*"):
+        leftover.unlink()
+    assert run(["backfill", "--no-wait"]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "has checkpoints but no outbox" in err and "--replay" in err

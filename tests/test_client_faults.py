@@ -35,6 +35,7 @@ from hive_otel.cli import run
 from hive_otel.cli.client import (
     EXIT_DEAD_LETTERS,
     EXIT_OK,
+    EXIT_OUTBOX_FULL,
     EXIT_TIMEOUT,
     EXIT_UNAUTHORIZED,
     backfill,
@@ -50,7 +51,7 @@ from tests.redaction._otelcol import free_port
 from tests.test_end_to_end import KEYS, _actual, _expected
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
-TENANTS = ("auth-http", "auth-grpc", "poison", "down-up", "kill-client")
+TENANTS = ("auth-http", "auth-grpc", "poison", "down-up", "kill-client", "small-outbox", "no-room")
 POISON = b"\x0a\xff\xff\xff\xff\x0f not an OTLP request"
 
 
@@ -185,6 +186,42 @@ def test_collector_unreachable_then_reachable(hive_workload, collector, tmp_path
     assert "still queued" in capsys.readouterr().err
     assert backfill(_settings(home, state, server.http_url, _token("down-up")), timeout_s=60) == EXIT_OK
     _assert_usage_is_exact(capsys, monkeypatch, store_url, "down-up", truth)
+
+
+# The workload's history is ~290 KB of requests: about twice this cap (requests of at most 64 KiB).
+SMALL_OUTBOX = {"HIVE_OTEL_OUTBOX_MAX_BYTES": "140000", "HIVE_OTEL_MAX_REQUEST_BYTES": "65536"}
+
+
+def test_a_history_bigger_than_the_outbox_waits_for_the_receiver_and_arrives_whole(
+    hive_workload, collector, tmp_path, capsys, monkeypatch
+) -> None:
+    """A full outbox drops its oldest requests (a watch through a long outage keeps the newest); a
+    backfill waits for the sender to make room instead, so a history larger than the cap arrives whole."""
+    home, truth = hive_workload
+    _, server, store_url = collector
+    state = tmp_path / "state"
+    settings = _settings(home, state, server.http_url, _token("small-outbox"), **SMALL_OUTBOX)
+    assert backfill(settings, timeout_s=60) == EXIT_OK
+    box = _outbox(state)
+    counters = box.counters()
+    box.shutdown()
+    assert counters["dropped_full"] == 0 and counters["acked"] >= 5  # more requests than the cap holds at once
+    _assert_usage_is_exact(capsys, monkeypatch, store_url, "small-outbox", truth)
+
+
+def test_a_history_that_does_not_fit_the_outbox_is_not_checkpointed_and_a_rerun_sends_it(
+    hive_workload, collector, tmp_path, capsys, monkeypatch
+) -> None:
+    """With nobody draining it (--no-wait), the outbox had to drop requests: the backfill says so and
+    exits 6 without advancing the checkpoints (it had said "queued", and the history was lost)."""
+    home, truth = hive_workload
+    _, server, store_url = collector
+    state = tmp_path / "state"
+    cramped = _settings(home, state, server.http_url, _token("no-room"), **SMALL_OUTBOX)
+    assert backfill(cramped, no_wait=True) == EXIT_OUTBOX_FULL
+    assert "did not fit the outbox (HIVE_OTEL_OUTBOX_MAX_BYTES=140000)" in capsys.readouterr().err
+    assert backfill(_settings(home, state, server.http_url, _token("no-room")), timeout_s=60) == EXIT_OK
+    _assert_usage_is_exact(capsys, monkeypatch, store_url, "no-room", truth)
 
 
 def test_client_killed_mid_backfill_then_rerun(large_hive_workload, collector, tmp_path, capsys, monkeypatch) -> None:

@@ -4,7 +4,8 @@
 Exit codes: 0 done (everything acknowledged by the receiver), 1 some requests were refused for good
 (dead-lettered), 2 configuration error (e.g. no endpoint, a HIVE_HOME that does not exist), 4 timed
 out with data still queued, 5 the receiver refused the credentials (HTTP 401/403, gRPC
-UNAUTHENTICATED/PERMISSION_DENIED): the run stopped and the data stays queued for the next run.
+UNAUTHENTICATED/PERMISSION_DENIED): the run stopped and the data stays queued for the next run,
+6 (backfill) the history did not fit the outbox: the checkpoints stay where they were, and a rerun reads it again.
 
 A flag that sets a setting (``--hive-home``, ``--timeout``, ``--interval``) falls back to its variable of
 :mod:`hive_otel.environment_variables`, named in its ``--help``, then to the default in
@@ -14,14 +15,16 @@ A flag that sets a setting (``--hive-home``, ``--timeout``, ``--interval``) fall
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -31,8 +34,10 @@ from hive_otel.attributes import SEMCONV_SCHEMA_URL
 from hive_otel.client.client import OUTBOX_FILE, Client
 from hive_otel.client.mapping.semconv import GenAiConventions
 from hive_otel.client.outbox import Outbox
+from hive_otel.client.sources.checkpoints import CHECKPOINTS_FILE
 from hive_otel.client.sources.files import Checkpoints, FileTailer
 from hive_otel.client.sources.records import HiveRecord
+from hive_otel.policy import PolicyError
 from hive_otel.settings import (
     DEFAULT_BACKFILL_TIMEOUT_S,
     DEFAULT_WATCH_INTERVAL_S,
@@ -41,7 +46,7 @@ from hive_otel.settings import (
     SettingsError,
 )
 
-EXIT_OK, EXIT_DEAD_LETTERS, EXIT_CONFIG, EXIT_TIMEOUT, EXIT_UNAUTHORIZED = 0, 1, 2, 4, 5
+EXIT_OK, EXIT_DEAD_LETTERS, EXIT_CONFIG, EXIT_TIMEOUT, EXIT_UNAUTHORIZED, EXIT_OUTBOX_FULL = 0, 1, 2, 4, 5, 6
 CHECKPOINT_INTERVAL_S = 10.0
 
 
@@ -62,7 +67,9 @@ def _add_backfill(sub: argparse._SubParsersAction) -> None:
             f"deliver it to {ev.HIVE_OTEL_ENDPOINT}. Resumes from checkpoints, so a second run sends only "
             "what is new. Exit codes: 0 once the receiver acknowledged everything, 1 some requests were refused "
             "for good (dead-lettered: see `hive-otel outbox`), 2 configuration error (no endpoint, no Hive home), "
-            "4 timed out with data still queued, 5 the receiver refused the credentials (the data stays queued)."
+            "4 timed out with data still queued, 5 the receiver refused the credentials (the data stays queued), 6 "
+            "the history did not fit the outbox (checkpoints not advanced: a rerun reads it again). When the outbox "
+            "is full, reading waits for the receiver."
         ),
     )
     _common(backfill)
@@ -75,7 +82,7 @@ def _add_backfill(sub: argparse._SubParsersAction) -> None:
         help="seconds to wait for delivery "
         f"(default: ${ev.HIVE_OTEL_BACKFILL_TIMEOUT_S}, else {DEFAULT_BACKFILL_TIMEOUT_S:g})",
     )  # fmt: skip
-    backfill.set_defaults(func=cmd_backfill)
+    backfill.set_defaults(func=_unusable_state_is_a_config_error(cmd_backfill))
 
 
 def _add_watch(sub: argparse._SubParsersAction) -> None:
@@ -93,7 +100,7 @@ def _add_watch(sub: argparse._SubParsersAction) -> None:
         "--interval", type=_positive_seconds, dest="watch_interval_s", metavar="SECONDS",
         help=f"seconds between polls (default: ${ev.HIVE_OTEL_WATCH_INTERVAL_S}, else {DEFAULT_WATCH_INTERVAL_S:g})",
     )  # fmt: skip
-    watch.set_defaults(func=cmd_watch)
+    watch.set_defaults(func=_unusable_state_is_a_config_error(cmd_watch))
 
 
 def _add_doctor(sub: argparse._SubParsersAction) -> None:
@@ -116,7 +123,7 @@ def _add_doctor(sub: argparse._SubParsersAction) -> None:
     doctor.add_argument(
         "--session", metavar="ID", help="with --show-payload: this session instead of the most recent one"
     )
-    doctor.set_defaults(func=cmd_doctor)
+    doctor.set_defaults(func=_unusable_state_is_a_config_error(cmd_doctor))
 
 
 def _add_outbox(sub: argparse._SubParsersAction) -> None:
@@ -136,7 +143,7 @@ def _add_outbox(sub: argparse._SubParsersAction) -> None:
     )
     outbox.add_argument("--id", type=int, action="append", dest="ids", metavar="ID", help="retry: only this dead letter")
     outbox.add_argument("--json", action="store_true", help="status: print as JSON")
-    outbox.set_defaults(func=cmd_outbox)
+    outbox.set_defaults(func=_unusable_state_is_a_config_error(cmd_outbox))
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -229,6 +236,35 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+def _unusable_state_is_a_config_error(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A state directory the client cannot use (a file in its place, no permission, a checkpoints or
+    outbox file that is not SQLite) or a redaction policy it cannot read: exit 2 with the reason and
+    what to do, not a traceback."""
+
+    @functools.wraps(command)
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except PolicyError as err:
+            print(f"hive-otel: {err}", file=sys.stderr)
+        except (sqlite3.DatabaseError, OSError) as err:
+            state = _settings(args).state_dir
+            print(f"hive-otel: the client's state in {state} cannot be used ({err}); fix it, or move it aside to "
+                  f"start afresh (then `hive-otel backfill --replay` sends the history again)", file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
+
+    return guarded
+
+
+def _warn_if_the_queue_was_lost(settings: ClientSettings) -> None:
+    """Checkpoints say "queued up to here"; without the outbox, what it held undelivered is gone."""
+    state = settings.state_dir
+    if (state / CHECKPOINTS_FILE).exists() and not (state / OUTBOX_FILE).exists():
+        print(f"hive-otel: warning: {state} has checkpoints but no outbox: what the outbox held undelivered is "
+              "gone, and only what Hive writes from now on is read; `hive-otel backfill --replay` sends the whole "
+              "history again (the collector keeps each call once)", file=sys.stderr)  # fmt: skip
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     settings = _resolve(args, needs_endpoint=True, needs_home=True)
     if isinstance(settings, int):
@@ -242,9 +278,23 @@ def backfill(
     """Export all history once; the library form of ``hive-otel backfill`` (``timeout_s``: the settings')."""
     timeout_s = settings.backfill_timeout_s if timeout_s is None else timeout_s
     progress = _Progress()
-    client = Client(settings, join_window_ns=None)
-    dead_before = client.outbox.counters()["dead_lettered"]
-    records = _read_history(client, settings, replay, progress)
+    deadline = time.monotonic() + timeout_s
+    if not replay:
+        _warn_if_the_queue_was_lost(settings)
+    client: Client = Client(
+        settings, join_window_ns=None, make_room=lambda size: _wait_for_room(client, size, deadline, progress)
+    )
+    before = client.outbox.counters()
+    if not no_wait:  # the queue drains while the history is read, so a history many times the outbox fits
+        client.outbox.retry_now()  # a new run tries the queue at once, whatever the last run was told
+        client.start_sending()
+    try:
+        records = _read_history(client, settings, replay, progress)
+    except _HistoryDoesNotFit as exc:
+        progress.done()
+        client.shutdown(timeout_millis=1000)
+        print(f"hive-otel: {exc}", file=sys.stderr)
+        return EXIT_OUTBOX_FULL
     pipeline = client.counters()["pipeline"]
     summary = f"{records:,} records → {pipeline['spans']:,} spans, {pipeline['logs']:,} log records"
     if pipeline["oversized_items"]:
@@ -254,8 +304,6 @@ def backfill(
         print(f"hive-otel: {summary} queued in the outbox ({settings.state_dir / OUTBOX_FILE})")
         client.shutdown()
         return EXIT_OK
-    client.outbox.retry_now()  # a new run tries the queue at once, whatever the last run was told
-    client.start_sending()
     _wait_for_delivery(client, timeout_s, progress)
     progress.done()
     delivered = client.counters()["sender"]["exported_requests"]
@@ -264,15 +312,35 @@ def backfill(
     counters = client.outbox.counters()
     pending, _ = client.outbox.depth()
     summary += f"; {delivered:,} requests delivered to {settings.endpoint}"
-    return _outcome(summary, pending, counters["dead_lettered"] - dead_before, counters, auth_failure, timeout_s)
+    return _outcome(summary, pending, counters["dead_lettered"] - before["dead_lettered"], counters, auth_failure, timeout_s)
+
+
+class _HistoryDoesNotFit(Exception):
+    """The outbox would have had to drop requests to take the history: nothing is committed."""
 
 
 def _read_history(client: Client, settings: ClientSettings, replay: bool, progress: _Progress) -> int:
     """Map every record under HIVE_HOME into the outbox, then commit the checkpoints (they say "in the
-    outbox", not "delivered": the outbox keeps what is not delivered). Returns the records read."""
+    outbox", not "delivered": the outbox keeps what is not delivered). Returns the records read.
+
+    The outbox makes room by dropping its oldest requests, right for a watch that outlives an outage
+    but a silent loss here, under checkpoints saying the history was queued. So requests wait for the
+    sender to make room (:func:`_wait_for_room`), and if some were dropped all the same (no sender:
+    --no-wait; a receiver too slow until the deadline) the checkpoints are not committed and
+    :class:`_HistoryDoesNotFit` says what to do."""
+    dropped_before = client.outbox.counters()["dropped_full"]
     tailer = FileTailer(settings.hive_home, Checkpoints(settings.state_dir, fresh=replay))
     client.step(progress.reading(tailer.poll()))
     client.finish()
+    dropped = client.outbox.counters()["dropped_full"] - dropped_before
+    if dropped:
+        tailer.close()
+        cap = client.outbox.max_bytes
+        raise _HistoryDoesNotFit(
+            f"the history did not fit the outbox ({ev.HIVE_OTEL_OUTBOX_MAX_BYTES}={cap}): {dropped} requests were "
+            f"dropped, so the checkpoints were not advanced. Run again with the receiver reachable (reading "
+            f"waits for it when the outbox fills), or raise {ev.HIVE_OTEL_OUTBOX_MAX_BYTES}."
+        )
     tailer.commit()
     skipped = tailer.counters["malformed_lines"]
     if skipped:
@@ -281,6 +349,18 @@ def _read_history(client: Client, settings: ClientSettings, replay: bool, progre
     if unmappable:
         print(f"hive-otel: {unmappable} records the mapping could not use skipped (logged)", file=sys.stderr)
     return progress.records
+
+
+def _wait_for_room(client: Client, size: int, deadline: float, progress: _Progress) -> None:
+    """Until the outbox has room for ``size`` more bytes without dropping a pending request (it drops
+    dead letters first), while the sender is delivering (not with --no-wait), before the deadline and
+    the receiver refusing the credentials."""
+    room = client.outbox.max_bytes - size
+    while client.sender is not None and time.monotonic() < deadline and not client.auth_failure:
+        if client.outbox.depth()[1] <= room:
+            return
+        progress.show("the outbox is full: waiting for the receiver to take some of it", force=True)
+        time.sleep(0.05)
 
 
 def _wait_for_delivery(client: Client, timeout_s: float, progress: _Progress) -> None:
@@ -346,6 +426,7 @@ def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float 
     """Tail until ``stop`` is set, or until the receiver refuses the credentials (then
     ``client.auth_failure`` says why); the library form of ``hive-otel watch`` (``interval_s``: the settings')."""
     interval_s = settings.watch_interval_s if interval_s is None else interval_s
+    _warn_if_the_queue_was_lost(settings)
     client = Client(settings, join_window_ns=int(settings.join_window_s * 1e9))
     tailer = FileTailer(settings.hive_home, Checkpoints(settings.state_dir))
     client.outbox.retry_now()

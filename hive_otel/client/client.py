@@ -10,7 +10,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from hive_otel.client.export import OutboxSender, create_exporter
@@ -44,17 +44,26 @@ class Client:
     Every driver runs the same loop body, :meth:`step`: the live hook on what its bus queue holds
     (:class:`LiveExport`), ``watch`` on what each poll of Hive's files finds, ``backfill`` once on the
     whole history. Each ends with :meth:`finish`, then :meth:`shutdown`. One thread drives a client.
-    ``join_window_ns=None`` keeps every call waiting for its other half until ``finish()`` (backfill).
+    ``join_window_ns=None`` keeps every call waiting for its other half until ``finish()`` (backfill);
+    ``make_room(bytes)``, called before requests go into the outbox, may wait for the sender (backfill).
     """
 
-    def __init__(self, settings: ClientSettings, *, join_window_ns: int | None) -> None:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        join_window_ns: int | None,
+        make_room: Callable[[int], None] | None = None,
+    ) -> None:
         if not settings.exporting:
             raise ValueError("hive-otel is not exporting: set HIVE_OTEL_ENDPOINT (and leave OTEL_SDK_DISABLED unset)")
         self.settings = settings
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(settings.state_dir / OUTBOX_FILE, settings.outbox_max_bytes)
         self.redaction = RedactionProcessor(load_policy(settings))
-        self._pipeline = ClientPipeline(settings, self.outbox, self.redaction, join_window_ns=join_window_ns)
+        self._pipeline = ClientPipeline(
+            settings, self.outbox, self.redaction, join_window_ns=join_window_ns, make_room=make_room
+        )
         self.sender: OutboxSender | None = None
         self._next_heartbeat = -math.inf  # the first one right away: "last seen" starts when export does
 

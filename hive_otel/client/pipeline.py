@@ -50,8 +50,10 @@ class ClientPipeline:
         join_window_ns: int | None,
         batch_items: int = DEFAULT_BATCH_ITEMS,
         clock: Callable[[], int] = time.time_ns,
+        make_room: Callable[[int], None] | None = None,
     ) -> None:
         self._outbox = outbox
+        self._make_room = make_room
         self._redaction = redaction
         self._clock = clock
         self._batch_items = batch_items
@@ -118,13 +120,35 @@ class ClientPipeline:
             requests += self._bounded("metrics", spans, partial(encode_metrics, now_ns=self._clock()), per_item=False)
         for logs in _chunks(batch.logs, self._batch_items):
             requests += self._bounded("logs", logs, encode_logs)
-        accepted = self._outbox.enqueue_many(requests)
+        accepted = self._enqueue(requests)
         self.counters["spans"] += len(batch.spans)
         self.counters["logs"] += len(batch.logs)
         self.counters["requests"] += accepted
         if accepted < len(requests):
             self.counters["dropped_requests"] += len(requests) - accepted
-            logger.warning("outbox refused %d of %d requests (shut down)", len(requests) - accepted, len(requests))
+            logger.warning(
+                "outbox refused %d of %d requests (shut down, or each larger than its whole cap)",
+                len(requests) - accepted,
+                len(requests),
+            )
+
+    def _enqueue(self, requests: list[Request]) -> int:
+        """Into the outbox; with ``make_room(bytes)`` (a backfill, which may release a whole history at
+        once), in parts of at most a quarter of its cap, each once ``make_room`` returns."""
+        if self._make_room is None:
+            return self._outbox.enqueue_many(requests)
+        accepted, part, size, limit = 0, [], 0, self._outbox.max_bytes // 4
+        for request in requests:
+            if part and size + len(request[1]) > limit:
+                self._make_room(size)
+                accepted += self._outbox.enqueue_many(part)
+                part, size = [], 0
+            part.append(request)
+            size += len(request[1])
+        if part:
+            self._make_room(size)
+            accepted += self._outbox.enqueue_many(part)
+        return accepted
 
     def _bounded(
         self, signal: Signal, items: Sequence[T], encode: Callable[[Sequence[T]], bytes | None], per_item: bool = True
