@@ -281,13 +281,10 @@ def backfill(
     deadline = time.monotonic() + timeout_s
     if not replay:
         _warn_if_the_queue_was_lost(settings)
-    client: Client = Client(
-        settings, join_window_ns=None, make_room=lambda size: _wait_for_room(client, size, deadline, progress)
-    )
+    make_room = None if no_wait else (lambda size: _wait_for_room(client, size, deadline, progress))
+    client: Client = Client(settings, join_window_ns=None, make_room=make_room)
     before = client.outbox.counters()
-    if not no_wait:  # the queue drains while the history is read, so a history many times the outbox fits
-        client.outbox.retry_now()  # a new run tries the queue at once, whatever the last run was told
-        client.start_sending()
+    client.outbox.retry_now()  # a new run tries the queue at once, whatever the last run was told
     try:
         records = _read_history(client, settings, replay, progress)
     except _HistoryDoesNotFit as exc:
@@ -304,6 +301,7 @@ def backfill(
         print(f"hive-otel: {summary} queued in the outbox ({settings.state_dir / OUTBOX_FILE})")
         client.shutdown()
         return EXIT_OK
+    client.start_sending()
     _wait_for_delivery(client, timeout_s, progress)
     progress.done()
     delivered = client.counters()["sender"]["exported_requests"]
@@ -353,12 +351,14 @@ def _read_history(client: Client, settings: ClientSettings, replay: bool, progre
 
 def _wait_for_room(client: Client, size: int, deadline: float, progress: _Progress) -> None:
     """Until the outbox has room for ``size`` more bytes without dropping a pending request (it drops
-    dead letters first), while the sender is delivering (not with --no-wait), before the deadline and
-    the receiver refusing the credentials."""
+    dead letters first), before the deadline and the receiver refusing the credentials. The sender
+    starts only then: a history that fits is sent after it is read, in the fewer, larger requests the
+    sender merges from a full queue (a collector pays a fixed cost per request it stores)."""
     room = client.outbox.max_bytes - size
-    while client.sender is not None and time.monotonic() < deadline and not client.auth_failure:
+    while time.monotonic() < deadline and not client.auth_failure:
         if client.outbox.depth()[1] <= room:
             return
+        client.start_sending()
         progress.show("the outbox is full: waiting for the receiver to take some of it", force=True)
         time.sleep(0.05)
 
