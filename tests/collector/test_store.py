@@ -229,3 +229,22 @@ def test_second_open_of_a_chdb_path_names_the_owner(store: Store) -> None:
         "owner_url": "http://127.0.0.1:4318",
         "since": pytest.approx(0, abs=1e10),
     }
+
+
+def test_requests_spanning_more_than_100_days_are_stored_whole(store: Store, tenant: str) -> None:
+    """The raw tables are partitioned by day and ClickHouse refuses an insert touching more than 100
+    partitions: chDB's streaming insert swallowed the refusal, so such a request was acknowledged and
+    nothing of it stored (a backfill of an old history, or the requests group commit merges)."""
+    days = 150
+    session = Session(f"sess-days-{tenant}", f"sess-days-{tenant}")
+    calls = [LlmCall(f"{tenant}:day-{i}", at_ns=BASE_NS + i * 24 * HOUR_NS) for i in range(days)]
+    request = traces_request([SessionBatch(session, [c.span() for c in calls])])
+    assert store.ingest_traces(request, tenant=tenant).new_calls == days
+    events = [(BASE_NS + i * 24 * HOUR_NS, "queen_phase_changed", {"hive.queen.phase": "working"}) for i in range(days)]
+    store.ingest_logs(logs_request(session, events), tenant=tenant)
+    counts = store.query(
+        f"SELECT (SELECT count() FROM otel_traces WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}'),"
+        f" (SELECT count() FROM otel_logs WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}'),"
+        f" (SELECT count() FROM usage_facts FINAL WHERE tenant = '{tenant}')"
+    )[1]
+    assert counts == [[days, days, days]]

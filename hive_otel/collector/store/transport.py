@@ -44,6 +44,10 @@ SESSION_SETTINGS: dict[str, Any] = {
     # them at insert too cost CPU for nothing: `python -m bench.bench_ingest` (1M calls) spent 82-96 s on
     # ingest with it, 78 s without, and 3-10 s on the replay against 4 s.
     "optimize_on_insert": 0,
+    # The raw tables are partitioned by day, and ClickHouse refuses an insert touching more than 100
+    # partitions; a request (a backfill of an old history, or requests group commit merges) can hold any
+    # number of days. chDB's streaming insert even swallowed that refusal: acknowledged, nothing stored.
+    "max_partitions_per_insert_block": 0,
 }
 
 
