@@ -95,7 +95,8 @@ def test_when_both_spellings_are_present_the_current_one_wins() -> None:
 @pytest.mark.parametrize(
     ("version", "kind", "words"),
     [("2", "future", "'2' is newer than this collector"), ("17.0", "future", "'17.0' is newer"),
-     ("one", "malformed", "must be a version number"), ("", "malformed", "got ''")],
+     ("one", "malformed", "must be a version number"), ("", "malformed", "got ''"),
+     ("\uff11", "malformed", "must be a version number"), ("\u0663", "malformed", "must be a version number")],
 )  # fmt: skip
 def test_unreadable_versions_are_refused_before_anything_changes(version: str, kind: str, words: str) -> None:
     request = recorded(0, "traces")

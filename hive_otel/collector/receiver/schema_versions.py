@@ -44,7 +44,7 @@ V0_RESOURCE_RENAMES: Mapping[str, str] = {
 V0_SPAN_RENAMES: Mapping[str, str] = {"hive.call_id": A.HIVE_CALL_KEY}
 """Version-0 span attribute key → version-1 key."""
 
-_VERSION = re.compile(r"(\d{1,6})(?:\.\d{1,6})?")
+_VERSION = re.compile(r"([0-9]{1,6})(?:\.[0-9]{1,6})?")  # ASCII digits: \d matches any script's
 _RESOURCES_FIELD = {"traces": "resource_spans", "logs": "resource_logs", "metrics": "resource_metrics"}
 
 
