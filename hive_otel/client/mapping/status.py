@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from hive_otel import attributes as A
+from hive_otel.client.mapping.numbers import text
 from hive_otel.client.mapping.telemetry import Attributes, LogRecord, Resource
 
 SEVERITY_INFO, SEVERITY_WARN, SEVERITY_ERROR = 9, 13, 17
@@ -71,15 +72,11 @@ def severity_for(event_type: str) -> tuple[int, str]:
     return SEVERITY_INFO, "INFO"
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _id(value: Any) -> str | None:
     """A task or trigger id: Hive's task ids are ints, the workload's and triggers' strings."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return _str(value)
+    return text(value)
 
 
 def _ids(value: Any) -> list[str] | None:
@@ -105,7 +102,7 @@ def _task_attributes(data: dict[str, Any], attrs: Attributes) -> None:
     task_id = _id(data.get("task_id")) or _id(task.get("id"))
     if task_id:
         attrs[A.HIVE_TASK_ID] = task_id
-    if _str(task.get("status")):
+    if text(task.get("status")):
         attrs[A.HIVE_TASK_STATUS] = task["status"]
     for key, attr in (("blocks", A.HIVE_TASK_BLOCKS), ("blocked_by", A.HIVE_TASK_BLOCKED_BY)):
         ids = _ids(task.get(key))
@@ -118,7 +115,7 @@ def _trigger_attributes(data: dict[str, Any], attrs: Attributes) -> None:
     trigger_id = _id(data.get("trigger_id")) or _id(data.get("id"))
     if trigger_id:
         attrs[A.HIVE_TRIGGER_ID] = trigger_id
-    if _str(data.get("trigger_type")):
+    if text(data.get("trigger_type")):
         attrs[A.HIVE_TRIGGER_TYPE] = data["trigger_type"]
     config = data.get("trigger_config")
     next_fire = _epoch_ms(data.get("next_fire_at"))
@@ -144,7 +141,7 @@ def status_attributes(event_type: str, data: dict[str, Any], include_content: bo
     """The safe, typed fields of one event's data (free text only when the policy lets content out)."""
     attrs: Attributes = {}
     if event_type == "queen_phase_changed":
-        phase = _str(data.get("phase"))
+        phase = text(data.get("phase"))
         if phase:
             attrs[A.HIVE_QUEEN_PHASE] = phase
     elif event_type.startswith("task_"):
@@ -152,14 +149,14 @@ def status_attributes(event_type: str, data: dict[str, Any], include_content: bo
     elif event_type.startswith("trigger_"):
         _trigger_attributes(data, attrs)
     elif event_type in ("worker_completed", "worker_failed"):
-        worker_id = _str(data.get("worker_id"))
+        worker_id = text(data.get("worker_id"))
         if worker_id:
             attrs[A.HIVE_WORKER_ID] = worker_id
         success = data.get("success")
         attrs[A.HIVE_STATUS] = "failed" if event_type == "worker_failed" or success is False else "completed"
     elif event_type in _IDENTITY_FIELDS:  # which queen runs the session, which colony it loaded or spawned
         for key, attr in _IDENTITY_FIELDS[event_type]:
-            value = _str(data.get(key))
+            value = text(data.get(key))
             if value:
                 attrs[attr] = value
     elif event_type == "loop_state_changed":
@@ -168,13 +165,13 @@ def status_attributes(event_type: str, data: dict[str, Any], include_content: bo
             ("park_reason", A.HIVE_LOOP_PARK_REASON),
             ("interrupt_cause", A.HIVE_LOOP_INTERRUPT_CAUSE),
         ):
-            value = _str(data.get(key))
+            value = text(data.get(key))
             if value:
                 attrs[attr] = value
     for key in _FREE_TEXT_KEYS if include_content else ():
-        text = _str(data.get(key))
-        if text:
-            attrs[A.HIVE_ERROR_MESSAGE] = text
+        message = text(data.get(key))
+        if message:
+            attrs[A.HIVE_ERROR_MESSAGE] = message
             break
     return attrs
 
@@ -198,7 +195,7 @@ def queen_session_meta_log(
     (its mtime): the store folds it like the events stating the same fields, the newer winning."""
     attrs: Attributes = {A.HIVE_EVENT_TYPE: _META_EVENT}
     for key, attr in _META_FIELDS:
-        value = _str(meta.get(key))
+        value = text(meta.get(key))
         if value:
             attrs[attr] = value
     return LogRecord(resource, time_ns, f"hive.{_META_EVENT}", SEVERITY_INFO, "INFO", attrs, None, trace_id, span_id)
