@@ -224,6 +224,21 @@ def test_a_history_that_does_not_fit_the_outbox_is_not_checkpointed_and_a_rerun_
     _assert_usage_is_exact(capsys, monkeypatch, store_url, "no-room", truth)
 
 
+def test_a_request_larger_than_the_whole_outbox_is_refused_at_once_not_waited_for(
+    hive_workload, collector, tmp_path, capsys
+) -> None:
+    """No delivery can make room for a request larger than the outbox's cap: the backfill does not wait
+    out its timeout for it (a hang bound, not a speed figure), it says the history did not fit."""
+    home, _ = hive_workload
+    _, server, _ = collector
+    tiny = {"HIVE_OTEL_OUTBOX_MAX_BYTES": "30000", "HIVE_OTEL_MAX_REQUEST_BYTES": "65536"}
+    started = time.monotonic()
+    settings = _settings(home, tmp_path / "state", server.http_url, _token("no-room"), **tiny)
+    assert backfill(settings, timeout_s=120) == EXIT_OUTBOX_FULL
+    assert time.monotonic() - started < 60
+    assert "did not fit the outbox" in capsys.readouterr().err
+
+
 def test_client_killed_mid_backfill_then_rerun(large_hive_workload, collector, tmp_path, capsys, monkeypatch) -> None:
     home, truth, _ = large_hive_workload
     store, server, store_url = collector

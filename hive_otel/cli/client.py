@@ -354,8 +354,8 @@ def _wait_for_room(client: Client, size: int, deadline: float, progress: _Progre
     dead letters first), before the deadline and the receiver refusing the credentials. The sender
     starts only then: a history that fits is sent after it is read, in the fewer, larger requests the
     sender merges from a full queue (a collector pays a fixed cost per request it stores)."""
-    room = client.outbox.max_bytes - size
-    while time.monotonic() < deadline and not client.auth_failure:
+    room = client.outbox.max_bytes - size  # below 0: larger than the whole outbox, which refuses it; no wait helps
+    while room >= 0 and time.monotonic() < deadline and not client.auth_failure:
         if client.outbox.depth()[1] <= room:
             return
         client.start_sending()
