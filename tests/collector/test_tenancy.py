@@ -12,6 +12,7 @@ import http.client
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -360,6 +361,10 @@ def test_a_request_that_fails_inside_the_collector_is_counted_and_the_next_one_s
     monkeypatch.setattr("hive_otel.collector.receiver.otlp_http.recent_sessions", broken)
     headers = {"Content-Type": "application/json", "authorization": f"Bearer {TOKEN_B}"}
     assert _post(collector, "/hive/v1/status", b"{}", headers)[0] == 500
+    # Starlette answers the 500, then re-raises to the port's dispatch, which counts it: a moment later.
+    deadline = time.monotonic() + 10
+    while not collector.counters()["server_errors"] and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert collector.counters()["server_errors"] == {"/hive/v1/status": 1}
     monkeypatch.undo()
     assert _post(collector, "/hive/v1/status", b"{}", headers)[0] == 200
