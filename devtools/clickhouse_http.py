@@ -67,7 +67,8 @@ class ChdbHttpServer(ThreadingHTTPServer):
     def insert(self, target: str, fmt: str, data: bytes, database: str, settings: dict[str, str]) -> None:
         with self.lock:
             self._apply(database, settings)
-            self.transport.insert_bytes(target, fmt, data, {})  # ``target`` may carry its own SETTINGS
+            table, _, clause = target.partition(" SETTINGS ")  # the statement's own settings, if any
+            self.transport.insert_bytes(table, fmt, data, _settings(clause))
 
     def _apply(self, database: str, settings: dict[str, str]) -> None:
         """A server scopes the database and URL settings to one query; here they stay in force in the
@@ -83,6 +84,18 @@ class ChdbHttpServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         super().server_close()
         self.transport.close()
+
+
+_SETTING = re.compile(r"(\w+) = ('(?:[^'\\]|\\.)*'|[^,\s]+)(?:, |$)", re.DOTALL)
+
+
+def _settings(clause: str) -> dict[str, Any]:
+    """``k = v, …`` as the transport renders it (``_settings_clause``) back into a dict."""
+    settings: dict[str, Any] = {}
+    for match in _SETTING.finditer(clause):
+        key, value = match.groups()
+        settings[key] = re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.DOTALL) if value.startswith("'") else int(value)
+    return settings
 
 
 def _literal(value: str) -> str:

@@ -6,10 +6,12 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.store.store import Store, StoreError, StoreLockedError, open_store, read_owner
+from hive_otel.collector.store.transport import StoreInputError
 from tests.collector.otlp_builders import (
     BASE_NS,
     LlmCall,
@@ -248,3 +250,36 @@ def test_requests_spanning_more_than_100_days_are_stored_whole(store: Store, ten
         f" (SELECT count() FROM usage_facts FINAL WHERE tenant = '{tenant}')"
     )[1]
     assert counts == [[days, days, days]]
+
+
+def test_a_view_that_fails_is_not_acknowledged_and_the_retry_counts_once(store: Store, tenant: str) -> None:
+    """chDB's streaming insert reported only errors of parsing: one raised in a materialized view (or
+    a constraint, or a limit) was swallowed, so the request was acknowledged and the views after the
+    failing one stored nothing. Now the ingest fails (retryable), and the retry counts each call once
+    although the views before the failing one had written."""
+    batches, emitted = workload()
+    request = traces_request(batches)
+    store.execute("CREATE TABLE failing_sink (x UInt8) ENGINE = Null")
+    store.execute(
+        "CREATE MATERIALIZED VIEW failing_mv TO failing_sink AS "
+        f"SELECT throwIf(tenant = '{tenant}', 'a view failed') AS x FROM otlp_spans"
+    )
+    try:
+        with pytest.raises(StoreError, match="a view failed") as info:
+            store.ingest_traces(request, tenant=tenant)
+        assert not isinstance(info.value, StoreInputError)  # the store's fault: the client retries
+    finally:
+        store.execute("DROP VIEW failing_mv")
+        store.execute("DROP TABLE failing_sink")
+    store.ingest_traces(request, tenant=tenant)
+    assert observed_by(store, "session", tenant) == expected_by("session", emitted)
+
+
+def test_rows_the_store_makes_fail_loudly_too(store: Store) -> None:
+    store.execute("CREATE TABLE checked_rows (a Int64, CONSTRAINT small CHECK a < 10) ENGINE = Null")
+    try:
+        store._transport.insert_arrow("checked_rows", pa.table({"a": [1, 2]}))
+        with pytest.raises(StoreError, match="VIOLATED_CONSTRAINT"):
+            store._transport.insert_arrow("checked_rows", pa.table({"a": [3, 11]}))
+    finally:
+        store.execute("DROP TABLE checked_rows")

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from hive_otel.collector.store import store as store_module
-from hive_otel.collector.store.store import Store, StoreInputError
+from hive_otel.collector.store.store import Store, StoreError, StoreInputError
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, ToolCall, logs_request, traces_request
 from tests.collector.test_store_poison import poisoned
 
@@ -66,7 +66,8 @@ def test_a_retry_after_an_error_answer_stores_nothing_twice(
 
 def test_a_block_the_raw_table_refused_is_stored_by_the_retry(store: Store, tenant: str) -> None:
     """A key is kept only for a row otel_traces really stored: when otel_traces refuses the block
-    (here a CHECK constraint of ClickHouse's own, added for the test), the retry stores every span."""
+    (here a CHECK constraint of ClickHouse's own, added for the test), the ingest fails (retryable: the
+    store's tables refused, not the input format) and the retry stores every span."""
     session = Session(f"{tenant}-s", f"{tenant}-s")
     request = traces_request([SessionBatch(session, _spans(tenant, 5))])
     store.execute(
@@ -74,10 +75,12 @@ def test_a_block_the_raw_table_refused_is_stored_by_the_retry(store: Store, tena
         f"CHECK ResourceAttributes['hive.tenant.id'] != '{tenant}'"
     )
     try:
-        refused = store.ingest_traces(request, tenant)  # ClickHouse refused the data: rejected, not stored
+        with pytest.raises(StoreError, match="refuse_for_test") as refused:
+            store.ingest_traces(request, tenant)
+        assert not isinstance(refused.value, StoreInputError)
     finally:
         store.execute("ALTER TABLE otel_traces DROP CONSTRAINT refuse_for_test")
-    assert _raw(store, tenant) == (0, 0), refused
+    assert _raw(store, tenant) == (0, 0)
     store.ingest_traces(request, tenant)  # the client's retry
     assert _raw(store, tenant) == (6, 6)
 
