@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
 
 from devtools import clickhouse_http
 from hive_otel.collector.store.console import ConsoleRefused
@@ -78,6 +79,21 @@ def test_usage_over_http_and_a_refused_body(server_url: str) -> None:
         assert rows == [[1, 0.125]]
         with pytest.raises(StoreInputError, match="UNKNOWN_PROTOBUF_FORMAT"):
             store._transport.insert_bytes("otlp_traces_input", "Protobuf", b"\xff" * 16, {})
+
+
+def test_nested_values_and_late_times_over_http(server_url: str) -> None:
+    """The input tables' constraints (migration 0025) reach the store through a server as they do
+    embedded: a nested value is stored as its JSON text, a span past 2262 is rejected alone."""
+    with open_store(_database(server_url, "constraints"), allow_all_keys=True) as store:
+        session = Session("s-nested", "s-nested")
+        nested, late = LlmCall("http:nested").span(), LlmCall("http:late").span()
+        row = [AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=i)])) for i in (1, 2)]
+        nested.attributes.add(key="shape").value.CopyFrom(AnyValue(array_value=ArrayValue(values=row)))
+        late.start_time_unix_nano = 2**63
+        result = store.ingest_traces(traces_request([SessionBatch(session, [nested, late])]), tenant="t-nested")
+        assert (result.accepted, result.rejected) == (1, 1) and "times_before_2262" in result.message
+        _, rows = store.query("SELECT SpanAttributes['shape'] FROM otel_traces")
+        assert rows == [['[["1"],["2"]]']]
 
 
 def test_the_sql_console_over_http(server_url: str) -> None:

@@ -14,7 +14,15 @@ import pytest
 from hive_otel import attributes as A
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.store.store import Store
-from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, any_value, traces_request
+from tests.collector.otlp_builders import (
+    BASE_NS,
+    LlmCall,
+    Session,
+    SessionBatch,
+    any_value,
+    logs_request,
+    traces_request,
+)
 
 
 def _with(span, key: str, value: object):  # type: ignore[no-untyped-def]
@@ -66,3 +74,35 @@ def test_bounds_admit_the_largest_sane_values(store: Store, tenant: str) -> None
     assert result.rejected == 0
     totals = usage(store, ["model"], tenant=tenant).totals
     assert (totals["llm_calls"], totals["input_tokens"], totals["cost_usd"]) == (1, 10**12, 1e6)
+
+
+TOO_LATE = [("span start", 2**63), ("span end", 2**64 - 1), ("event", 2**63 + 1)]
+
+
+@pytest.mark.parametrize(("where", "time_ns"), TOO_LATE, ids=[w for w, _ in TOO_LATE])
+def test_a_span_time_past_2262_is_refused_alone(store: Store, tenant: str, where: str, time_ns: int) -> None:
+    """Times from 2^63 ns on do not fit DateTime64(9): they wrapped to 1677 or 1969, silently, and the
+    call's usage went to that hour. Now that span alone is rejected, with the reason."""
+    session = Session(f"{tenant}-s", f"{tenant}-s")
+    good = [LlmCall(f"{tenant}:{i}", model="gpt-4o", input_tokens=100 + i) for i in range(3)]
+    bad = LlmCall(f"{tenant}:late", model="gpt-4o", input_tokens=1).span()
+    if where == "span start":
+        bad.start_time_unix_nano = time_ns
+    elif where == "span end":
+        bad.end_time_unix_nano = time_ns
+    else:
+        bad.events.add(time_unix_nano=time_ns, name="late")
+    result = store.ingest_traces(traces_request([SessionBatch(session, [c.span() for c in good] + [bad])]), tenant)
+    assert (result.rejected, result.message) == (1, "1 item(s) the store cannot accept: constraint times_before_2262")
+    totals = usage(store, ["model"], tenant=tenant).totals
+    assert (totals["llm_calls"], totals["input_tokens"]) == (3, 100 + 101 + 102)
+    where = f"ResourceAttributes['hive.tenant.id'] = '{tenant}'"
+    assert store.query(f"SELECT count(), min(Timestamp) > '2020-01-01' FROM otel_traces WHERE {where}")[1] == [[3, True]]
+
+
+def test_a_log_record_time_past_2262_is_refused_alone(store: Store, tenant: str) -> None:
+    session = Session(f"{tenant}-s", f"{tenant}-s")
+    request = logs_request(session, [(BASE_NS, "a", {}), (2**63, "b", {}), (BASE_NS + 2, "c", {})])
+    result = store.ingest_logs(request, tenant)
+    assert (result.accepted, result.rejected) == (2, 1)
+    assert "times_before_2262" in result.message

@@ -5,6 +5,8 @@ ClickHouse reads each OTLP export request as one ``ProtobufSingle`` row into a N
 materialized views, so ingest never walks span attributes in Python. This is a wire-compatible
 subset of opentelemetry-proto (same field numbers; enums as int32); fields it leaves out are
 skipped. ``tests/collector/test_migrations.py`` checks every field against the real descriptors.
+Values nested deeper than the tables' columns go (key-value lists, arrays in arrays) are refused by
+the input tables (migration 0025) and rewritten by :mod:`hive_otel.collector.store.nested_values`.
 
 The schema travels inline with each insert (``format_schema_source='string'``), so the same insert
 works on chDB and on a ClickHouse server without installing a .proto file there.

@@ -50,6 +50,7 @@ from hive_otel.collector.rollups import settle as _settle
 from hive_otel.collector.rollups import usage_merge as _usage_merge
 from hive_otel.collector.rollups.pricing import CostEstimator
 from hive_otel.collector.sql_files import template
+from hive_otel.collector.store import nested_values
 from hive_otel.collector.store.console import ConsoleRefused, admitted_statement
 from hive_otel.collector.store.group_commit import GroupCommit, Pending
 from hive_otel.collector.store.migrations import (
@@ -61,6 +62,7 @@ from hive_otel.collector.store.migrations import (
 )
 from hive_otel.collector.store.otlp_schema import OTLP_SUBSET_PROTO, delimited, ingest_trailer
 from hive_otel.collector.store.transport import (
+    INPUT_CONSTRAINTS,
     INPUT_ERROR_CODES,
     ChdbTransport,
     HttpTransport,
@@ -70,6 +72,7 @@ from hive_otel.collector.store.transport import (
     Transport,
     read_owner,
     sql_string,
+    violated_constraint,
 )
 from hive_otel.policy import RedactionPolicy
 from hive_otel.settings import hive_home
@@ -274,6 +277,8 @@ class Store:
         try:
             result = commit.submit(Pending(request, tenant, items, wire))
         except StoreInputError as exc:
+            if violated_constraint(str(exc)) == "values_are_flat" and nested_values.flatten_nested_values(request):
+                return self._submit(commit, request, tenant, items, path, stored)  # rewritten: not ``wire`` now
             return self._isolate(commit, request, tenant, path, exc)
         return stored() if stored is not None else result
 
@@ -508,7 +513,10 @@ def _subset(request: Message, path: tuple[str, str, str], keep: list[tuple[int, 
 
 
 def _reason(error: StoreError) -> str:
-    """The ClickHouse error name of a refusal, else its first line."""
+    """The ClickHouse error name of a refusal (or the input constraint it broke), else its first line."""
+    constraint = violated_constraint(str(error))
+    if constraint in INPUT_CONSTRAINTS:
+        return f"constraint {constraint}"
     names = [n for n in re.findall(r"\(([A-Z][A-Z0-9_]+)\)", str(error)) if n in INPUT_ERROR_CODES]
     return names[0] if names else str(error).splitlines()[0][:200]
 

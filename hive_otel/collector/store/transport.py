@@ -68,13 +68,23 @@ INPUT_ERROR_CODES = frozenset({
     "INCORRECT_DATA", "TOO_LARGE_STRING_SIZE", "TOO_LARGE_ARRAY_SIZE", "DECIMAL_OVERFLOW", "ARGUMENT_OUT_OF_BOUND",
     "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE", "CANNOT_CONVERT_TYPE", "UNEXPECTED_END_OF_FILE", "SIZES_OF_ARRAYS_DONT_MATCH",
 })  # fmt: skip
+# The constraints of the input tables (migration 0025): the request broke them, not the store's tables.
+INPUT_CONSTRAINTS = frozenset({"values_are_flat", "times_before_2262"})
 _ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)")
+_CONSTRAINT = re.compile(r"Constraint `(\w+)`")
 
 
 def insert_error(message: str) -> StoreError:
     """The error for a failed insert: :class:`StoreInputError` when ClickHouse blamed the data."""
-    names = _ERROR_NAME.findall(message)
-    return StoreInputError(message) if any(name in INPUT_ERROR_CODES for name in names) else StoreError(message)
+    if any(name in INPUT_ERROR_CODES for name in _ERROR_NAME.findall(message)):
+        return StoreInputError(message)
+    return StoreInputError(message) if violated_constraint(message) in INPUT_CONSTRAINTS else StoreError(message)
+
+
+def violated_constraint(message: str) -> str | None:
+    """The constraint a ClickHouse error names first (the one violated; the data it quotes comes after)."""
+    match = _CONSTRAINT.search(message)
+    return match.group(1) if match else None
 
 
 class StoreLockedError(StoreError):
