@@ -152,6 +152,25 @@ def test_points_the_store_does_not_keep_come_back_as_partial_success(collector: 
     assert collector.counters()["items_accepted"] == {"metrics": 1}
 
 
+def test_a_link_to_an_invalid_span_context_is_stored(collector: Collector, store: Store, tenant: str) -> None:
+    """The OpenTelemetry SDKs keep a link to an invalid span context when it has attributes, with its
+    ids all zeros. The collector refused the whole request for it (400: the SDK drops the batch)."""
+    call = LlmCall(f"{tenant}:linked", input_tokens=9)
+    span = call.span()
+    span.links.add(trace_id=bytes(16), span_id=bytes(8)).attributes.add(key="reason").value.string_value = "retry"
+    status, body = _post(
+        collector.http_url,
+        "/v1/traces",
+        traces_request([SessionBatch(QUEEN, [span])]).SerializeToString(),
+        {"Content-Type": "application/x-protobuf", "x-hive-tenant-id": tenant},
+    )
+    assert status == 200, body
+    where = f"ResourceAttributes['hive.tenant.id'] = '{tenant}'"
+    rows = store.query(f"SELECT Links.TraceId, Links.SpanId FROM otel_traces WHERE {where}")[1]
+    assert rows == [[[""], [""]]]
+    assert usage(store, ["model"], tenant=tenant).totals["input_tokens"] == 9
+
+
 def test_query_endpoint_refuses_writes_through_the_real_store(collector: Collector, store: Store) -> None:
     status, body = _post(
         collector.http_url,
