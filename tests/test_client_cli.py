@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ from devtools.workload import CANARIES, WorkloadTruth, write_workload
 from hive_otel.cli import run
 from hive_otel.cli.client import EXIT_CONFIG, EXIT_OK, EXIT_TIMEOUT, backfill, doctor_report, watch
 from hive_otel.client.mapping.ids import session_span_id
+from hive_otel.client.outbox import Outbox
 from hive_otel.settings import ClientSettings
 from tests.client_helpers import Delivered, attrs, decode
 from tests.export.receivers import GrpcReceiver, HttpReceiver, Reply
@@ -369,3 +371,20 @@ def test_checkpoints_without_their_outbox_are_warned_about(hive_workload, tmp_pa
     assert run(["backfill", "--no-wait"]) == EXIT_OK
     err = capsys.readouterr().err
     assert "has checkpoints but no outbox" in err and "--replay" in err
+
+
+def test_a_full_disk_is_exit_2_with_free_space_not_move_the_state_aside(
+    hive_workload, tmp_path, monkeypatch, capsys
+) -> None:
+    """No disk can be filled here: the outbox's write is made to fail as SQLite fails on a full disk."""
+
+    def full(*_args: object) -> int:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Outbox, "enqueue_many", full)
+    monkeypatch.setenv("HIVE_HOME", str(hive_workload[0]))
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HIVE_OTEL_ENDPOINT", "http://127.0.0.1:9")
+    assert run(["backfill", "--no-wait"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "no space left" in err and "move it aside" not in err and "Traceback" not in err

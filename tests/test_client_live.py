@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -14,18 +15,18 @@ from tests.client_helpers import attrs, decode
 from tests.export.receivers import HttpReceiver
 
 
-async def _one_turn(bus: EventBus) -> None:
-    await bus.emit_execution_started("queen", "exec-1")
-    await bus.emit_node_loop_started("queen", "queen_node", execution_id="exec-1")
-    await bus.emit_llm_text_delta("queen", "queen_node", "SECRET-DELTA", "SECRET-DELTA", execution_id="exec-1")
+async def _one_turn(bus: EventBus, execution: str = "exec-1") -> None:
+    await bus.emit_execution_started("queen", execution)
+    await bus.emit_node_loop_started("queen", "queen_node", execution_id=execution)
+    await bus.emit_llm_text_delta("queen", "queen_node", "SECRET-DELTA", "SECRET-DELTA", execution_id=execution)
     await bus.emit_llm_turn_complete(
         "queen", "queen_node", "end_turn", "claude-sonnet-4-5", 1200, 80,
-        cached_tokens=1000, cost_usd=0.0123, execution_id="exec-1", iteration=0,
+        cached_tokens=1000, cost_usd=0.0123, execution_id=execution, iteration=0,
     )
-    await bus.emit_tool_call_started("queen", "queen_node", "tu-1", "web_search", {"q": "SECRET-ARG"}, "exec-1")
-    await bus.emit_tool_call_completed("queen", "queen_node", "tu-1", "web_search", "SECRET-RESULT", False, "exec-1")
-    await bus.emit_node_loop_completed("queen", "queen_node", 1, execution_id="exec-1")
-    await bus.emit_execution_completed("queen", "exec-1")
+    await bus.emit_tool_call_started("queen", "queen_node", "tu-1", "web_search", {"q": "SECRET-ARG"}, execution)
+    await bus.emit_tool_call_completed("queen", "queen_node", "tu-1", "web_search", "SECRET-RESULT", False, execution)
+    await bus.emit_node_loop_completed("queen", "queen_node", 1, execution_id=execution)
+    await bus.emit_execution_completed("queen", execution)
 
 
 @pytest.mark.parametrize("via", ["subscribe", "publish"])
@@ -63,3 +64,39 @@ def test_without_endpoint_nothing_subscribes(tmp_path: Path) -> None:
     assert bus._subscriptions == {}  # no subscription at all: the runtime pays nothing
     assert live.shutdown()
     assert not (tmp_path / "otel").exists()
+
+
+def test_an_outbox_that_fails_for_a_while_loses_no_live_record(tmp_path: Path) -> None:
+    """The live worker drains Hive's events, then moves them into the outbox. With the outbox's disk
+    full (SQLite's max_page_count on its own connection: no other way to fill a disk here), the drained
+    batch was dropped with a log line and no counter. Now it is kept and stored once there is room."""
+    receiver = HttpReceiver()
+    try:
+        settings = ClientSettings.from_env(
+            {"HIVE_OTEL_ENDPOINT": receiver.endpoint, "HIVE_OTEL_STATE_DIR": str(tmp_path), "HIVE_HOME": str(tmp_path),
+             "HIVE_OTEL_HEARTBEAT_S": "0"}
+        )  # fmt: skip
+        bus = EventBus()
+        live = hive_otel.instrument(bus, session_id="session_full", queen_id="q1", settings=settings)
+        outbox = live.client.outbox
+        with outbox._lock:
+            pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
+            outbox._db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from here
+        for turn in range(200):  # more than the free pages the outbox file still has
+            asyncio.run(_one_turn(bus, f"exec-{turn}"))
+        pipeline = live.client.counters()["pipeline"]
+        deadline = time.monotonic() + 30
+        while pipeline["outbox_errors"] == 0 and time.monotonic() < deadline:  # the worker met the full disk
+            time.sleep(0.05)
+            pipeline = live.client.counters()["pipeline"]
+        assert pipeline["outbox_errors"] >= 1
+        with outbox._lock:
+            outbox._db.execute("PRAGMA max_page_count = 1073741823")  # room again
+        assert live.shutdown(timeout_millis=10_000)
+        got = decode(receiver.delivered())
+    finally:
+        receiver.down()
+    started = [attrs(r.attributes) for _, r in got.logs if attrs(r.attributes)["hive.event.type"] == "execution_started"]
+    assert len(started) == 200
+    assert {a["gen_ai.usage.input_tokens"] for _, _, a in got.chat_spans()} == {1200}
+    assert live.client.counters()["pipeline"]["dropped_requests"] == 0

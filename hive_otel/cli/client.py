@@ -15,6 +15,7 @@ A flag that sets a setting (``--hive-home``, ``--timeout``, ``--interval``) fall
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import json
 import math
@@ -249,8 +250,12 @@ def _unusable_state_is_a_config_error(command: Callable[[argparse.Namespace], in
             print(f"hive-otel: {err}", file=sys.stderr)
         except (sqlite3.DatabaseError, OSError) as err:
             state = _settings(args).state_dir
-            print(f"hive-otel: the client's state in {state} cannot be used ({err}); fix it, or move it aside to "
-                  f"start afresh (then `hive-otel backfill --replay` sends the history again)", file=sys.stderr)  # fmt: skip
+            if "disk is full" in str(err) or getattr(err, "errno", None) == errno.ENOSPC:
+                advice = "free some and run again: the checkpoints were not advanced past what the outbox holds"
+                print(f"hive-otel: no space left for the client's state in {state} ({err}); {advice}", file=sys.stderr)
+            else:
+                advice = "fix it, or move it aside to start afresh (`hive-otel backfill --replay` then resends the history)"
+                print(f"hive-otel: the client's state in {state} cannot be used ({err}); {advice}", file=sys.stderr)
         return EXIT_CONFIG
 
     return guarded

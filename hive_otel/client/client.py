@@ -152,8 +152,9 @@ class LiveExport:
             records = self.instrumentation.drain(4096)
             try:
                 self.client.step(records, heartbeat_for=self.instrumentation.context)
-            except Exception:  # never let one bad record stop live export
-                logger.exception("hive-otel live export step failed")
+            except Exception:  # never let one bad record stop live export; the pipeline kept the records
+                logger.exception("hive-otel live export step failed; trying again in 1 s")
+                self._stop.wait(1.0)
             if not records:
                 self._stop.wait(0.2)
 

@@ -10,10 +10,16 @@ is larger than ``settings.max_request_bytes`` (``HIVE_OTEL_MAX_REQUEST_BYTES``) 
 protobuf. Items are encoded ``batch_items`` at a time and a request over the limit is encoded
 again as two halves. One item over the limit on its own is stored as a dead letter (counted as
 ``oversized_items`` and logged), so it is visible and can be re-queued, and nothing else goes with it.
+
+An outbox that fails to take a batch (a full disk, a lock held past its timeout) loses nothing: the
+requests it did not store are kept in memory, up to ``MAX_UNSENT_BYTES``, and go first into the next
+``emit()``; the error is raised meanwhile (counted as ``outbox_errors``), so no checkpoint is committed
+past them and the live export's worker logs it and tries again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -35,6 +41,8 @@ from hive_otel.settings import ClientSettings
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_ITEMS = 2048
+MAX_UNSENT_BYTES = 64 * 1024 * 1024
+"""Encoded requests kept while the outbox fails; past this, the oldest are dropped (``dropped_requests``)."""
 
 T = TypeVar("T")
 Request = tuple[Signal, bytes, int]  # (signal, uncompressed body, item count), as the outbox stores it
@@ -69,9 +77,10 @@ class ClientPipeline:
         self.mapper = EventMapper(resources, join_window_ns, include_content=include_content)
         self._conventions = GenAiConventions.from_opt_in(settings.semconv_opt_in)
         self._pending = Telemetry()
+        self._unsent: list[Request] = []  # what the outbox failed to take, in order: stored first next time
         self.counters = dict.fromkeys(
             ("spans", "logs", "requests", "dropped_requests", "oversized_items", "unencodable_items",
-             "unmappable_records"),
+             "unmappable_records", "outbox_errors"),
             0,
         )  # fmt: skip
 
@@ -85,7 +94,10 @@ class ClientPipeline:
                 self.counters["unmappable_records"] += 1
                 logger.exception("hive-otel: a %s record of session %s skipped", record.kind.name, record.context.session_id)
             if len(self._pending.spans) + len(self._pending.logs) >= self._batch_items:
-                self.emit()
+                # On an outbox failure the requests are kept, and the caller's last emit raises if it still
+                # fails; the records after these must be mapped meanwhile (live ones cannot be read again).
+                with contextlib.suppress(Exception):
+                    self.emit()
                 now = self._clock()
 
     def heartbeat(self, instrumented: SessionContext) -> None:
@@ -107,22 +119,26 @@ class ClientPipeline:
         self.emit()
 
     def emit(self) -> None:
-        """Redact, encode and enqueue what is pending (durable in the outbox when this returns)."""
-        if not self._pending:
-            return
-        apply_genai_conventions(self._pending.spans, self._conventions)
-        batch = self._redaction.process(self._pending)
-        self._pending = Telemetry()
+        """Redact, encode and enqueue what is pending (durable in the outbox when this returns; if the
+        outbox fails, the error is raised and the requests it did not take are kept for the next call)."""
         requests: list[Request] = []
-        for spans in _chunks(batch.spans, self._batch_items):
-            requests += self._bounded("traces", spans, encode_spans)
-            # A metrics request counts as one item: its points aggregate the spans it was made from.
-            requests += self._bounded("metrics", spans, partial(encode_metrics, now_ns=self._clock()), per_item=False)
-        for logs in _chunks(batch.logs, self._batch_items):
-            requests += self._bounded("logs", logs, encode_logs)
+        if self._pending:
+            apply_genai_conventions(self._pending.spans, self._conventions)
+            batch = self._redaction.process(self._pending)
+            self._pending = Telemetry()
+            for spans in _chunks(batch.spans, self._batch_items):
+                requests += self._bounded("traces", spans, encode_spans)
+                # A metrics request counts as one item: its points aggregate the spans it was made from.
+                metrics = partial(encode_metrics, now_ns=self._clock())
+                requests += self._bounded("metrics", spans, metrics, per_item=False)
+            for logs in _chunks(batch.logs, self._batch_items):
+                requests += self._bounded("logs", logs, encode_logs)
+            self.counters["spans"] += len(batch.spans)
+            self.counters["logs"] += len(batch.logs)
+        requests, self._unsent = self._unsent + requests, []
+        if not requests:
+            return
         accepted = self._enqueue(requests)
-        self.counters["spans"] += len(batch.spans)
-        self.counters["logs"] += len(batch.logs)
         self.counters["requests"] += accepted
         if accepted < len(requests):
             self.counters["dropped_requests"] += len(requests) - accepted
@@ -134,21 +150,33 @@ class ClientPipeline:
 
     def _enqueue(self, requests: list[Request]) -> int:
         """Into the outbox; with ``make_room(bytes)`` (a backfill, which may release a whole history at
-        once), in parts of at most a quarter of its cap, each once ``make_room`` returns."""
-        if self._make_room is None:
-            return self._outbox.enqueue_many(requests)
-        accepted, part, size, limit = 0, [], 0, self._outbox.max_bytes // 4
-        for request in requests:
-            if part and size + len(request[1]) > limit:
-                self._make_room(size)
+        once), in parts of at most a quarter of its cap, each once ``make_room`` returns. If the outbox
+        fails, what it did not take is kept (:meth:`_keep_unsent`) and the error raised."""
+        parts = [requests] if self._make_room is None else _parts(requests, self._outbox.max_bytes // 4)
+        accepted = 0
+        for index, part in enumerate(parts):
+            try:
+                if self._make_room is not None:
+                    self._make_room(sum(len(body) for _, body, _ in part))
                 accepted += self._outbox.enqueue_many(part)
-                part, size = [], 0
-            part.append(request)
-            size += len(request[1])
-        if part:
-            self._make_room(size)
-            accepted += self._outbox.enqueue_many(part)
+            except Exception as error:
+                self._keep_unsent([request for rest in parts[index:] for request in rest], error)
+                raise
         return accepted
+
+    def _keep_unsent(self, requests: list[Request], error: Exception) -> None:
+        self.counters["outbox_errors"] += 1
+        logger.warning("hive-otel: the outbox failed (%s); %d requests kept in memory for the next try",
+                       error, len(requests))  # fmt: skip
+        size, dropped = sum(len(body) for _, body, _ in requests), 0
+        while size > MAX_UNSENT_BYTES:
+            size -= len(requests[dropped][1])
+            dropped += 1
+        if dropped:
+            self.counters["dropped_requests"] += dropped
+            logger.error("hive-otel: the outbox keeps failing; %d oldest requests dropped (over %d bytes held)",
+                         dropped, MAX_UNSENT_BYTES)  # fmt: skip
+        self._unsent = requests[dropped:]
 
     def _bounded(
         self, signal: Signal, items: Sequence[T], encode: Callable[[Sequence[T]], bytes | None], per_item: bool = True
@@ -183,6 +211,19 @@ class ClientPipeline:
         self._outbox.add_dead_letter(signal, body, 1, reason)
         self.counters["oversized_items"] += 1
         logger.error("hive-otel: %s (kept as a dead letter; see `hive-otel outbox`)", reason)
+
+
+def _parts(requests: list[Request], limit: int) -> list[list[Request]]:
+    """``requests`` in order, in parts of at most ``limit`` bytes (a larger request is a part alone)."""
+    parts: list[list[Request]] = []
+    size = 0
+    for request in requests:
+        if not parts or (parts[-1] and size + len(request[1]) > limit):
+            parts.append([])
+            size = 0
+        parts[-1].append(request)
+        size += len(request[1])
+    return parts
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
