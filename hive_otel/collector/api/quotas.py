@@ -325,14 +325,14 @@ class QuotaEvaluator:
             for status in self.book.evaluate(tenant, policies):
                 statuses[(status.tenant, status.id)] = status
         self.counters["evaluations"] += 1
-        crossings = []
+        crossings, decided = [], {}
         for key, status in statuses.items():
             previous, previous_period = self._decisions.get(key, ("allow", status.period_start))
             if previous_period != status.period_start:
                 previous = "allow"  # a new day or month starts from nothing spent
             if status.decision == previous and previous_period == status.period_start:
                 continue
-            self._decisions[key] = (status.decision, status.period_start)
+            decided[key] = (status.decision, status.period_start)
             if status.decision == previous:
                 continue
             crossings.append(
@@ -341,7 +341,9 @@ class QuotaEvaluator:
                  "previous": previous, "decision": status.decision, "spend": status.spend, "limit": status.limit}
             )  # fmt: skip
         if crossings:
-            self.book.record(crossings)
+            self.book.record(crossings)  # if this fails, the decisions stay as they were: the next evaluation records them
+        self._decisions.update(decided)
+        if crossings:
             self.counters["crossings"] += len(crossings)
             if self._broadcaster is not None:
                 now = iso_time(datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
