@@ -14,9 +14,10 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
 
 from devtools import clickhouse_http
+from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.store.console import ConsoleRefused
 from hive_otel.collector.store.migrations import load_migrations
-from hive_otel.collector.store.store import Store, open_store
+from hive_otel.collector.store.store import Store, StoreError, open_store
 from hive_otel.collector.store.transport import StoreInputError
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
 
@@ -103,3 +104,23 @@ def test_the_sql_console_over_http(server_url: str) -> None:
         assert store.console_query("SELECT 1 + 1 AS two") == (["two"], [[2]])
         with pytest.raises(ConsoleRefused, match="own tables only"):
             store.console_query("SELECT * FROM system.tables")
+
+
+def test_a_facts_insert_that_fails_after_the_ledger_leaves_the_rollups_exact(server_url: str) -> None:
+    """The ledger (which feeds the rollups) and the facts are two inserts. On a server store, with no
+    marker file, the facts insert failing after the ledger's left the rollups counting the call, and
+    the client's retry counted it again: rollups 2 calls, facts 1. The store now undoes the ledger."""
+    with open_store(_database(server_url, "undo")) as store:
+        calls = [LlmCall(f"undo:{i}", input_tokens=1000 + i) for i in range(3)]
+        request = traces_request([SessionBatch(Session("s-undo", "s-undo"), [c.span() for c in calls])])
+        store.execute("ALTER TABLE usage_facts ADD CONSTRAINT refuse_for_test CHECK tenant != 't-undo'")
+        try:
+            with pytest.raises(StoreError, match="refuse_for_test"):
+                store.ingest_traces(request, tenant="t-undo")
+        finally:
+            store.execute("ALTER TABLE usage_facts DROP CONSTRAINT refuse_for_test")
+        store.ingest_traces(request, tenant="t-undo")  # the client's retry
+        totals = usage(store, ["model"], tenant="t-undo").totals
+        assert (totals["llm_calls"], totals["input_tokens"]) == (3, 3003)
+        _, rows = store.query("SELECT sum(llm_calls), sum(input_tokens) FROM usage_session_totals WHERE tenant = 't-undo'")
+        assert rows == [[3, 3003]]

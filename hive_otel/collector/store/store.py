@@ -26,6 +26,7 @@ The maintenance statements are in ``sql/`` beside this module; one-line ``TRUNCA
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
@@ -76,6 +78,8 @@ from hive_otel.collector.store.transport import (
 )
 from hive_otel.policy import RedactionPolicy
 from hive_otel.settings import hive_home
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ConsoleRefused",
@@ -186,6 +190,7 @@ class Store:
         # The SQL console's credential for local readers of an embedded store (see set_owner_url).
         self.admin_token = secrets.token_urlsafe(32)
         self._closed = False
+        self._ledger_to_undo: pa.Table | None = None  # see _undo_ledger
 
     # -- queries ------------------------------------------------------------------------------
     def query(self, sql: str, readonly: bool = False) -> tuple[list[str], list[list[Any]]]:
@@ -330,7 +335,11 @@ class Store:
             # dies in between, the next open (or ingest) rebuilds the rollups from the facts.
             self._mark_dirty(True)
             self._transport.insert_arrow("usage_ledger", outcome.ledger)
-            self._transport.insert_arrow("usage_facts", outcome.facts)  # its view updates the key index
+            try:
+                self._transport.insert_arrow("usage_facts", outcome.facts)  # its view updates the key index
+            except StoreError:
+                self._undo_ledger(outcome.ledger)
+                raise
             self._mark_dirty(False)
         for pending in group:
             counts = outcome.by_batch.get(pending.batch, {})
@@ -380,8 +389,30 @@ class Store:
         else:
             self._dirty_marker.unlink(missing_ok=True)
 
+    def _undo_ledger(self, ledger: pa.Table) -> None:
+        """The facts insert failed after the ledger's: write the ledger's rows again with the opposite
+        sign, so that the rollups are as they were before (the client's retry writes them again). The
+        marker file does this on an embedded store; a server store has none, and a rollup counted the
+        call twice after the retry. If this insert fails too, it is tried again before the next ingest."""
+        negated = ledger.set_column(ledger.schema.get_field_index("sign"), "sign", pc.negate(ledger["sign"]))
+        self._ledger_to_undo = negated
+        try:
+            self._transport.insert_arrow("usage_ledger", negated)
+        except StoreError:
+            logger.error(
+                "usage rollups count %d ledger rows their facts do not have; undone before the next ingest "
+                "(if this process stops first, `hive-otel settle` repairs them)",
+                negated.num_rows,
+            )
+            return
+        self._ledger_to_undo = None
+
     def recover(self) -> bool:
-        """Rebuild the rollups if an ingest (of this process or an earlier owner) stopped between its inserts."""
+        """Undo a ledger whose facts were not written, and rebuild the rollups if an ingest (of this process
+        or an earlier owner) stopped between its inserts."""
+        if self._ledger_to_undo is not None:
+            self._transport.insert_arrow("usage_ledger", self._ledger_to_undo)
+            self._ledger_to_undo = None
         if self._dirty_marker is None or not self._dirty_marker.exists():
             return False
         self.reconcile()
