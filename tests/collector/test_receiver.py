@@ -13,6 +13,7 @@ import http.client
 import json
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -38,7 +39,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from hive_otel.collector.auth.loopback import is_loopback_client
-from hive_otel.collector.receiver.otlp import MAX_GZIP_MEMBERS, RequestRejected, gunzip_capped
+from hive_otel.collector.receiver.otlp import MAX_GZIP_MEMBERS, RequestRejected, decompress_capped
 from hive_otel.collector.receiver.receiver import CollectorServer
 from tests.collector.otlp_json import otlp_json
 
@@ -243,15 +244,15 @@ def test_grpc_accepts_all_three_signals_with_gzip(collector: CollectorServer, st
 
 @pytest.mark.parametrize("signal", sorted(SIGNALS))
 @pytest.mark.parametrize("content_type", [PROTOBUF, JSON])
-@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
-def test_http_accepts_protobuf_and_json_plain_or_gzip(
-    collector: CollectorServer, store: RecordingStore, signal: str, content_type: str, compress: bool
+@pytest.mark.parametrize("encoding", ["identity", "gzip", "deflate"])  # deflate: the SDKs offer it (it was a 415)
+def test_http_accepts_protobuf_and_json_plain_gzip_or_deflate(
+    collector: CollectorServer, store: RecordingStore, signal: str, content_type: str, encoding: str
 ) -> None:
     build, response_type, _, count = SIGNALS[signal]
     request = build()
     body = request.SerializeToString() if content_type == PROTOBUF else otlp_json(request)
-    headers = {"Content-Encoding": "gzip"} if compress else {}
-    reply = post(collector, f"/v1/{signal}", gzip.compress(body) if compress else body, content_type, headers)
+    compress = {"identity": bytes, "gzip": gzip.compress, "deflate": zlib.compress}[encoding]
+    reply = post(collector, f"/v1/{signal}", compress(body), content_type, {"Content-Encoding": encoding})
 
     assert reply.status == 200, reply.body
     assert reply.headers["content-type"] == content_type  # answered in the request's encoding
@@ -393,6 +394,9 @@ BAD_REQUESTS = {
         "links[1].span_id: expected 8 bytes, got 2",
     ),
     "not_gzip": (GOOD_BODY, PROTOBUF, {"Content-Encoding": "gzip"}, 400, "bad_gzip", "not valid gzip"),
+    "not_deflate": (GOOD_BODY, PROTOBUF, {"Content-Encoding": "deflate"}, 400, "bad_deflate", "not valid deflate"),
+    "deflate_bomb": (zlib.compress(bytes(8 * 1024 * 1024)), PROTOBUF, {"Content-Encoding": "deflate"}, 413, "too_large",
+                     "decompressed body exceeds"),
     "truncated_gzip": (gzip.compress(GOOD_BODY)[:-12], PROTOBUF, {"Content-Encoding": "gzip"}, 400, "bad_gzip", "truncated"),
     "oversized": (bytes(200 * 1024), PROTOBUF, {}, 413, "too_large", "exceeds the limit of 65536 bytes"),
     "gzip_bomb": (BOMB, PROTOBUF, {"Content-Encoding": "gzip"}, 413, "too_large", "decompressed body exceeds"),
@@ -663,16 +667,16 @@ def test_stop_waits_for_in_flight_requests_and_is_idempotent() -> None:
 
 def test_gunzip_takes_one_member_or_several_and_stops_at_the_limit() -> None:
     body = b"x" * 5000
-    assert gunzip_capped(gzip.compress(body), 5000) == body
-    assert gunzip_capped(gzip.compress(body) + gzip.compress(b"yz"), 5002) == body + b"yz"  # as gzip(1) does
+    assert decompress_capped(gzip.compress(body), 5000) == body
+    assert decompress_capped(gzip.compress(body) + gzip.compress(b"yz"), 5002) == body + b"yz"  # as gzip(1) does
     with pytest.raises(RequestRejected) as too_large:  # the limit counts every member
-        gunzip_capped(gzip.compress(body) + gzip.compress(b"yz"), 5001)
+        decompress_capped(gzip.compress(body) + gzip.compress(b"yz"), 5001)
     assert too_large.value.http_status == 413
     with pytest.raises(RequestRejected, match="truncated"):
-        gunzip_capped(gzip.compress(body)[:-6], 5000)
-    assert gunzip_capped(gzip.compress(b"z") * MAX_GZIP_MEMBERS, 5000) == b"z" * MAX_GZIP_MEMBERS
+        decompress_capped(gzip.compress(body)[:-6], 5000)
+    assert decompress_capped(gzip.compress(b"z") * MAX_GZIP_MEMBERS, 5000) == b"z" * MAX_GZIP_MEMBERS
     with pytest.raises(RequestRejected, match=f"more than {MAX_GZIP_MEMBERS} members"):
-        gunzip_capped(gzip.compress(b"z") * (MAX_GZIP_MEMBERS + 1), 5000)
+        decompress_capped(gzip.compress(b"z") * (MAX_GZIP_MEMBERS + 1), 5000)
 
 
 def test_log_record_ids_are_optional_but_of_their_size(collector: CollectorServer, store: RecordingStore) -> None:

@@ -257,27 +257,32 @@ SIGNALS = (TRACES, LOGS, METRICS)
 MAX_GZIP_MEMBERS = 16
 """Concatenated gzip members a body may hold. Exporters send one; each further member copies the rest
 of the body (zlib's ``unused_data``), so a body of a million empty members would take minutes of CPU."""
+CONTENT_ENCODINGS = ("gzip", "deflate")
+"""What an OTLP/HTTP body may be compressed with: gzip (the one OTLP requires), and deflate (zlib's
+format), which the OpenTelemetry SDKs offer (``OTEL_EXPORTER_OTLP_COMPRESSION=deflate``) and the
+OpenTelemetry Collector accepts."""
 
 
-def gunzip_capped(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, refusing to produce more than ``limit`` bytes (a gzip bomb stops
-    at the limit instead of filling memory). Up to ``MAX_GZIP_MEMBERS`` concatenated gzip members
-    are allowed, as in gzip(1)."""
+def decompress_capped(data: bytes, limit: int, encoding: str = "gzip") -> bytes:
+    """Decompress a gzip or deflate body, refusing to produce more than ``limit`` bytes (a bomb stops
+    at the limit instead of filling memory). Up to ``MAX_GZIP_MEMBERS`` concatenated members are
+    allowed, as in gzip(1)."""
     members: list[bytes] = []  # joined only if there are several: a body is megabytes, each copy costs
     size = 0
+    window_bits = 16 + zlib_ng.MAX_WBITS if encoding == "gzip" else zlib_ng.MAX_WBITS
     while data:
         if len(members) == MAX_GZIP_MEMBERS:
-            raise RequestRejected("bad_gzip", f"gzip body has more than {MAX_GZIP_MEMBERS} members")
-        decompressor = zlib_ng.decompressobj(16 + zlib_ng.MAX_WBITS)
+            raise RequestRejected(f"bad_{encoding}", f"{encoding} body has more than {MAX_GZIP_MEMBERS} members")
+        decompressor = zlib_ng.decompressobj(window_bits)
         try:
             member = decompressor.decompress(data, limit + 1 - size)
         except zlib_ng.error as exc:
-            raise RequestRejected("bad_gzip", f"body is not valid gzip: {exc}") from None
+            raise RequestRejected(f"bad_{encoding}", f"body is not valid {encoding}: {exc}") from None
         size += len(member)
         if size > limit or decompressor.unconsumed_tail:
             raise RequestRejected("too_large", f"decompressed body exceeds the limit of {limit} bytes", http_status=413)
         if not decompressor.eof:
-            raise RequestRejected("bad_gzip", "gzip body is truncated")
+            raise RequestRejected(f"bad_{encoding}", f"{encoding} body is truncated")
         members.append(member)
         data = decompressor.unused_data
     return members[0] if len(members) == 1 else b"".join(members)

@@ -1,6 +1,6 @@
 """OTLP/HTTP receiver and the collector's small local API, as one Starlette (ASGI) app.
 
-Routes: ``POST /v1/traces|metrics|logs`` (OTLP, protobuf or JSON, optionally gzip), ``GET /healthz``
+Routes: ``POST /v1/traces|metrics|logs`` (OTLP, protobuf or JSON, optionally gzip or deflate), ``GET /healthz``
 (liveness and counters), ``POST /hive/v1/usage`` and ``POST /hive/v1/status`` (the query layer's usage
 report and session list, by parameters: ``hive-otel usage`` and ``status`` on this machine, which cannot
 open the embedded store while the collector holds it) and ``POST /hive/v1/query`` (the SQL console, for
@@ -53,6 +53,7 @@ from hive_otel.collector.queries.status import recent_sessions
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.receiver.ingest import ExportOutcome, Ingestor, IngestStore, StoreBusy, StoreUnavailable
 from hive_otel.collector.receiver.otlp import (
+    CONTENT_ENCODINGS,
     JSON,
     PROTOBUF,
     SIGNALS,
@@ -60,8 +61,8 @@ from hive_otel.collector.receiver.otlp import (
     Signal,
     decode_json,
     decode_protobuf,
+    decompress_capped,
     encode,
-    gunzip_capped,
     status_message,
 )
 
@@ -145,10 +146,10 @@ class _OtlpEndpoint:
                     http_status=415,
                 )
             encoding = request.headers.get("content-encoding", "identity").strip().lower() or "identity"
-            if encoding not in ("identity", "gzip"):
+            if encoding != "identity" and encoding not in CONTENT_ENCODINGS:
                 raise RequestRejected(
                     "unsupported_encoding",
-                    f"Content-Encoding must be gzip or absent, got {encoding!r}",
+                    f"Content-Encoding must be gzip, deflate or absent, got {encoding!r}",
                     http_status=415,
                 )
             body = await _read_body(request, self._config.max_body)
@@ -164,8 +165,8 @@ class _OtlpEndpoint:
         return Response(encode(response, reply_type), media_type=reply_type)
 
     def _decode_and_store(self, body: bytes, media_type: str, encoding: str, tenant: str, peer: str) -> ExportOutcome:
-        if encoding == "gzip":
-            body = gunzip_capped(body, self._config.max_body)
+        if encoding in CONTENT_ENCODINGS:
+            body = decompress_capped(body, self._config.max_body, encoding)
         if media_type == JSON:
             return self._ingestor.export(self._signal, decode_json(self._signal, body), tenant, peer)
         return self._ingestor.export(self._signal, decode_protobuf(self._signal, body), tenant, peer, wire=body)
