@@ -378,7 +378,7 @@ def test_a_full_disk_is_exit_2_with_free_space_not_move_the_state_aside(
 ) -> None:
     """No disk can be filled here: the outbox's write is made to fail as SQLite fails on a full disk."""
 
-    def full(*_args: object) -> int:
+    def full(*_args: object, **_kwargs: object) -> int:
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(Outbox, "enqueue_many", full)

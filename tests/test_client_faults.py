@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.workload import WorkloadTruth
+from devtools.workload import WorkloadTruth, write_workload
 from hive_otel.cli import run
 from hive_otel.cli.client import (
     EXIT_DEAD_LETTERS,
@@ -51,7 +51,7 @@ from tests.redaction._otelcol import free_port
 from tests.test_end_to_end import KEYS, _actual, _expected
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
-TENANTS = ("auth-http", "auth-grpc", "poison", "down-up", "kill-client", "small-outbox", "no-room")
+TENANTS = ("auth-http", "auth-grpc", "poison", "down-up", "kill-client", "small-outbox", "no-room", "kept")
 POISON = b"\x0a\xff\xff\xff\xff\x0f not an OTLP request"
 
 
@@ -316,3 +316,33 @@ def test_503_asking_for_too_long_is_capped_and_the_next_run_retries_at_once(hive
         _delivered_exactly(receiver, truth)
     finally:
         receiver.down()
+
+
+def test_a_backfill_never_pushes_out_what_an_earlier_run_queued(hive_workload, collector, tmp_path) -> None:
+    """Run 1 queues history A (receiver down, --no-wait) and commits its checkpoints. Run 2 reads a new
+    history B (receiver still down) that does not fit: the outbox dropped its oldest requests, run 1's,
+    and they were lost for good (A's log records never arrived). Now B's newest requests are refused
+    instead (exit 6, B's checkpoints not advanced), and run 3 delivers both whole."""
+    home_a, truth_a = hive_workload
+    home_b = tmp_path / "home_b"
+    truth_b = write_workload(home_b, seed=7)
+    store, server, _ = collector
+    state = tmp_path / "state"
+    nobody = f"http://127.0.0.1:{free_port()}"
+    assert backfill(_settings(home_a, state, nobody, _token("kept")), no_wait=True) == EXIT_OK
+    box = _outbox(state)
+    queued = box.depth()
+    box.shutdown()
+    cramped = _settings(home_b, state, nobody, _token("kept"), HIVE_OTEL_OUTBOX_MAX_BYTES=str(queued[1] * 3 // 2))
+    assert backfill(cramped, timeout_s=2) == EXIT_OUTBOX_FULL
+    assert backfill(_settings(home_b, state, server.http_url, _token("kept")), timeout_s=60) == EXIT_OK
+    expected = [truth.totals() for truth in (truth_a, truth_b)]
+    _, rows = store.query("SELECT countIf(kind = 'llm'), sumIf(input_tokens, kind = 'llm'), countIf(kind = 'tool') "
+                          "FROM usage_facts FINAL WHERE tenant = 'kept'")  # fmt: skip
+    assert rows == [[sum(t.llm_calls for t in expected), sum(t.input_tokens for t in expected),
+                     sum(t.tool_calls for t in expected)]]  # fmt: skip
+    # What went missing was A's first request of log records: every session with an events file has some.
+    with_events = sum(1 for truth in (truth_a, truth_b) for s in truth.sessions.values() if s.events_path is not None)
+    _, rows = store.query("SELECT uniqExact(ResourceAttributes['hive.session.id']) FROM otel_logs "
+                          "WHERE ResourceAttributes['hive.tenant.id'] = 'kept'")  # fmt: skip
+    assert rows == [[with_events]]

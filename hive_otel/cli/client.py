@@ -286,7 +286,8 @@ def backfill(
     deadline = time.monotonic() + timeout_s
     if not replay:
         _warn_if_the_queue_was_lost(settings)
-    make_room = None if no_wait else (lambda size: _wait_for_room(client, size, deadline, progress))
+    # --no-wait makes no room, but a backfill's requests still never push out what the outbox holds.
+    make_room = (lambda _size: None) if no_wait else (lambda size: _wait_for_room(client, size, deadline, progress))
     client: Client = Client(settings, join_window_ns=None, make_room=make_room)
     before = client.outbox.counters()
     client.outbox.retry_now()  # a new run tries the queue at once, whatever the last run was told

@@ -45,7 +45,8 @@ class Client:
     (:class:`LiveExport`), ``watch`` on what each poll of Hive's files finds, ``backfill`` once on the
     whole history. Each ends with :meth:`finish`, then :meth:`shutdown`. One thread drives a client.
     ``join_window_ns=None`` keeps every call waiting for its other half until ``finish()`` (backfill);
-    ``make_room(bytes)``, called before requests go into the outbox, may wait for the sender (backfill).
+    ``make_room(bytes)``, called before requests go into the outbox, may wait for the sender (backfill; the
+    outbox then refuses the newest requests over its cap rather than drop what it holds).
     """
 
     def __init__(

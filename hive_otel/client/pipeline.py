@@ -143,22 +143,24 @@ class ClientPipeline:
         if accepted < len(requests):
             self.counters["dropped_requests"] += len(requests) - accepted
             logger.warning(
-                "outbox refused %d of %d requests (shut down, or each larger than its whole cap)",
+                "outbox refused %d of %d requests (shut down, full, or each larger than its whole cap)",
                 len(requests) - accepted,
                 len(requests),
             )
 
     def _enqueue(self, requests: list[Request]) -> int:
         """Into the outbox; with ``make_room(bytes)`` (a backfill, which may release a whole history at
-        once), in parts of at most a quarter of its cap, each once ``make_room`` returns. If the outbox
-        fails, what it did not take is kept (:meth:`_keep_unsent`) and the error raised."""
+        once), in parts of at most a quarter of its cap, each once ``make_room`` returns, and over the cap
+        the outbox refuses the newest rather than drop what it holds (an earlier run's history, under
+        checkpoints already committed). If the outbox fails, what it did not take is kept
+        (:meth:`_keep_unsent`) and the error raised."""
         parts = [requests] if self._make_room is None else _parts(requests, self._outbox.max_bytes // 4)
         accepted = 0
         for index, part in enumerate(parts):
             try:
                 if self._make_room is not None:
                     self._make_room(sum(len(body) for _, body, _ in part))
-                accepted += self._outbox.enqueue_many(part)
+                accepted += self._outbox.enqueue_many(part, keep_queued=self._make_room is not None)
             except Exception as error:
                 self._keep_unsent([request for rest in parts[index:] for request in rest], error)
                 raise

@@ -121,9 +121,11 @@ class Outbox:
         written (disk full, locked longer than the busy timeout): then nothing was stored."""
         return self.enqueue_many([(signal, body, items)]) == 1
 
-    def enqueue_many(self, requests: Iterable[tuple[Signal, bytes, int]]) -> int:
+    def enqueue_many(self, requests: Iterable[tuple[Signal, bytes, int]], *, keep_queued: bool = False) -> int:
         """Store ``(signal, body, item_count)`` requests in one transaction; returns how many were
-        stored. Drops are counted as in :meth:`enqueue`."""
+        stored. Drops are counted as in :meth:`enqueue`. ``keep_queued``: over the cap, the newest of
+        these requests are refused (counted as dropped) rather than the oldest queued ones dropped: a
+        backfill must not push out what an earlier run queued under checkpoints already committed."""
         batch = list(requests)
         for signal, body, items in batch:
             _check_request(signal, body, items)
@@ -146,10 +148,10 @@ class Outbox:
                     ],
                 )
                 _bump(db, enqueued=len(fitting), dropped_full=oversized)
-                self._evict_to_cap(db)
+                refused = self._evict_to_cap(db, newest_from=first if keep_queued else None)
         if oversized:
             self._warn_once("oversized", f"outbox: dropping requests larger than the {self.max_bytes}-byte cap")
-        return len(fitting)
+        return len(fitting) - refused if keep_queued else len(fitting)
 
     def ack(self, ids: Iterable[int]) -> None:
         """Forget requests the receiver acknowledged."""
@@ -372,16 +374,20 @@ class Outbox:
             raise
         self._db.execute("COMMIT")
 
-    def _evict_to_cap(self, db: sqlite3.Connection) -> None:
+    def _evict_to_cap(self, db: sqlite3.Connection, newest_from: int | None = None) -> int:
+        """Back under the cap: the oldest dead letters first, then the oldest pending requests, or with
+        ``newest_from`` the newest pending requests from that id on. Returns the pending requests dropped."""
         stats = _read_stats(db)
         excess = stats["pending_bytes"] + stats["dead_bytes"] - self.max_bytes
         if excess <= 0:
-            return
-        evicted_dead, excess = _delete_oldest(db, "dead_letter", excess)
-        dropped, excess = _delete_oldest(db, "outbox", excess)
+            return 0
+        evicted_dead, excess = _delete_to_free(db, "dead_letter", excess)
+        dropped, excess = _delete_to_free(db, "outbox", excess, newest_from)
         _bump(db, dead_letters_evicted=evicted_dead, dropped_full=dropped)
         if dropped:
-            self._warn_once("full", f"outbox full ({self.max_bytes} bytes): dropping the oldest pending requests")
+            which = "oldest pending" if newest_from is None else "newest"
+            self._warn_once("full", f"outbox full ({self.max_bytes} bytes): dropping the {which} requests")
+        return dropped
 
     def _warn_once(self, kind: str, message: str) -> None:
         if kind not in self._warned:
@@ -427,18 +433,24 @@ def _bump(db: sqlite3.Connection, **deltas: int) -> None:
     )
 
 
-def _delete_oldest(db: sqlite3.Connection, table: str, excess: int) -> tuple[int, int]:
-    """Delete the oldest rows of ``table`` until ``excess`` bytes are freed; returns (rows, still excess)."""
+def _delete_to_free(db: sqlite3.Connection, table: str, excess: int, newest_from: int | None = None) -> tuple[int, int]:
+    """Delete rows of ``table`` until ``excess`` bytes are freed, the oldest first, or with ``newest_from``
+    the newest first among the ids from it on; returns (rows, still excess)."""
     if excess <= 0:
         return 0, excess
+    if newest_from is None:
+        select, delete, args = f"SELECT id, length(body) FROM {table} ORDER BY id", f"DELETE FROM {table} WHERE id <= ?", ()
+    else:
+        select = f"SELECT id, length(body) FROM {table} WHERE id >= ? ORDER BY id DESC"
+        delete, args = f"DELETE FROM {table} WHERE id >= ?", (newest_from,)
     last_id = None
     rows = 0
-    for row_id, size in db.execute(f"SELECT id, length(body) FROM {table} ORDER BY id"):
+    for row_id, size in db.execute(select, args):
         last_id, rows, excess = row_id, rows + 1, excess - size
         if excess <= 0:
             break
     if last_id is not None:
-        db.execute(f"DELETE FROM {table} WHERE id <= ?", (last_id,))
+        db.execute(delete, (last_id,))
     return rows, excess
 
 
