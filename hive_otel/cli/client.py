@@ -329,9 +329,10 @@ def _read_history(client: Client, settings: ClientSettings, replay: bool, progre
 
     The outbox makes room by dropping its oldest requests, right for a watch that outlives an outage
     but a silent loss here, under checkpoints saying the history was queued. So requests wait for the
-    sender to make room (:func:`_wait_for_room`), and if some were dropped all the same (no sender:
-    --no-wait; a receiver too slow until the deadline) the checkpoints are not committed and
-    :class:`_HistoryDoesNotFit` says what to do."""
+    sender to make room (:func:`_wait_for_room`), and if there is none all the same (no sender:
+    --no-wait; a receiver too slow until the deadline) the outbox refuses this run's newest requests
+    (never what it held before), the checkpoints are not committed and :class:`_HistoryDoesNotFit`
+    says what to do."""
     dropped_before = client.outbox.counters()["dropped_full"]
     tailer = FileTailer(settings.hive_home, Checkpoints(settings.state_dir, fresh=replay))
     client.step(progress.reading(tailer.poll()))
