@@ -127,6 +127,7 @@ def test_delivers_every_signal_with_auth_and_acks(receiver, tmp_path, outbox, st
     assert sender.counters() == {
         "exported_requests": 3,
         "exported_items": 3,
+        "rejected_items": 0,
         "retryable_failures": 0,
         "permanent_failures": 0,
         "split_requests": 0,
@@ -267,7 +268,19 @@ def test_partial_success_is_success_and_is_logged(receiver, tmp_path, caplog) ->
 
     assert result.status is ExportStatus.SUCCESS
     assert result.reason == f"partial success: 1 spans rejected: {PARTIAL_MESSAGE}"
+    assert result.rejected_items == 1
     assert PARTIAL_MESSAGE in caplog.text
+
+
+def test_items_a_partial_success_refused_are_counted_apart(receiver, tmp_path, outbox, start_sender) -> None:
+    """They were counted as exported, with only a log line saying otherwise."""
+    receiver.answer(Reply("partial"))  # each answer: 1 span rejected
+    outbox.enqueue_many([("traces", trace_request(1), 1), ("traces", trace_request(2), 5)])
+    sender = start_sender(exporter_for(receiver, tmp_path))
+    assert sender.force_flush(timeout_millis=5000)
+    counters = sender.counters()
+    answers = len(receiver.arrivals)  # 1 when the sender merged the two requests, else 2
+    assert (counters["exported_items"], counters["rejected_items"]) == (6 - answers, answers)
 
 
 def test_unreachable_receiver_is_retryable(make_receiver, tmp_path) -> None:

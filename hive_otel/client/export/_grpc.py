@@ -106,7 +106,7 @@ class OtlpGrpcExporter:
             return _classify(code, reason, _retry_delay(error.trailing_metadata()))  # type: ignore[attr-defined]
         except ValueError as error:  # the channel was closed under a call in flight
             return ExportResult.retryable(f"{type(error).__name__}: {error}")
-        return ExportResult.success(describe_partial_success(signal, response))
+        return describe_partial_success(signal, response)
 
     def shutdown(self) -> None:
         self._shut_down = True

@@ -83,7 +83,7 @@ class OtlpHttpExporter:
             return ExportResult.retryable(f"{type(error).__name__}: {error}")
         status = response.status
         if 200 <= status < 300:
-            return ExportResult.success(_partial_success(signal, response.data))
+            return _partial_success(signal, response.data)
         message = _server_message(response.headers.get("Content-Type", ""), response.data)
         reason = f"HTTP {status}: {message}" if message else f"HTTP {status}"
         if status in RETRYABLE_STATUSES:
@@ -99,9 +99,9 @@ class OtlpHttpExporter:
         self._pool.close()
 
 
-def _partial_success(signal: Signal, payload: bytes) -> str:
+def _partial_success(signal: Signal, payload: bytes) -> ExportResult:
     if not payload:
-        return ""
+        return ExportResult.success()
     from hive_otel.client.export._otlp_responses import parse_partial_success
 
     return parse_partial_success(signal, payload)

@@ -27,10 +27,11 @@ class ExportResult:
     status: ExportStatus
     reason: str = ""
     retry_after_s: float | None = None
+    rejected_items: int = 0  # a success's partial_success: the items the receiver refused for good
 
     @classmethod
-    def success(cls, reason: str = "") -> ExportResult:
-        return cls(ExportStatus.SUCCESS, reason)
+    def success(cls, reason: str = "", rejected_items: int = 0) -> ExportResult:
+        return cls(ExportStatus.SUCCESS, reason, rejected_items=rejected_items)
 
     @classmethod
     def retryable(cls, reason: str, retry_after_s: float | None = None) -> ExportResult:

@@ -92,6 +92,7 @@ class OutboxSender:
         self._counts = {
             "exported_requests": 0,
             "exported_items": 0,
+            "rejected_items": 0,
             "retryable_failures": 0,
             "permanent_failures": 0,
             "split_requests": 0,
@@ -179,7 +180,7 @@ class OutboxSender:
         head = group[0]
         result = self._export(head.signal, b"".join(item.body for item in group), f"{len(group)} merged requests")
         if result.status is ExportStatus.SUCCESS:
-            self._delivered(group, acked)
+            self._delivered(group, acked, result)
             return True
         if result.status in (ExportStatus.RETRYABLE, ExportStatus.UNAUTHORIZED):
             self.last_error = result.reason
@@ -192,7 +193,7 @@ class OutboxSender:
         """Export one request; False when the round must stop (the queue's head changed or waits)."""
         result = self._export(item.signal, item.body, f"request {item.id}")
         if result.status is ExportStatus.SUCCESS:
-            self._delivered([item], acked)
+            self._delivered([item], acked, result)
             return True
         self.last_error = result.reason
         if result.status is ExportStatus.PERMANENT:
@@ -206,10 +207,13 @@ class OutboxSender:
             self._retry(item, result)
         return False
 
-    def _delivered(self, items: list[OutboxItem], acked: list[int]) -> None:
+    def _delivered(self, items: list[OutboxItem], acked: list[int], result: ExportResult) -> None:
+        """Acknowledged; the items a partial success refused are counted apart (logged by the exporter)."""
         acked.extend(item.id for item in items)
         self.auth_failure = None
-        self._count(exported_requests=len(items), exported_items=sum(item.item_count for item in items))
+        sent = sum(item.item_count for item in items)
+        rejected = min(result.rejected_items, sent)
+        self._count(exported_requests=len(items), exported_items=sent - rejected, rejected_items=rejected)
 
     def _retry(self, item: OutboxItem, result: ExportResult) -> None:
         delay = self._retry_delay(item, result)
