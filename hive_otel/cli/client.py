@@ -310,12 +310,14 @@ def backfill(
     client.start_sending()
     _wait_for_delivery(client, timeout_s, progress)
     progress.done()
-    delivered = client.counters()["sender"]["exported_requests"]
+    sender = client.counters()["sender"]
     auth_failure = client.auth_failure
     client.shutdown(timeout_millis=1000)
     counters = client.outbox.counters()
     pending, _ = client.outbox.depth()
-    summary += f"; {delivered:,} requests delivered to {settings.endpoint}"
+    summary += f"; {sender['exported_requests']:,} requests delivered to {settings.endpoint}"
+    if sender["rejected_items"]:
+        summary += f" ({sender['rejected_items']:,} items in them refused by the receiver: logged)"
     return _outcome(summary, pending, counters["dead_lettered"] - before["dead_lettered"], counters, auth_failure, timeout_s)
 
 
