@@ -13,7 +13,7 @@ import pytest
 
 from hive_otel import attributes as A
 from hive_otel.collector.queries.usage import usage
-from hive_otel.collector.store.store import Store
+from hive_otel.collector.store.store import ISOLATION_INSERTS, Store
 from tests.collector.otlp_builders import (
     BASE_NS,
     LlmCall,
@@ -93,7 +93,7 @@ def test_a_span_time_past_2262_is_refused_alone(store: Store, tenant: str, where
     else:
         bad.events.add(time_unix_nano=time_ns, name="late")
     result = store.ingest_traces(traces_request([SessionBatch(session, [c.span() for c in good] + [bad])]), tenant)
-    assert (result.rejected, result.message) == (1, "1 item(s) the store cannot accept: constraint times_before_2262")
+    assert (result.rejected, result.message) == (1, "items the store cannot accept: constraint times_before_2262")
     totals = usage(store, ["model"], tenant=tenant).totals
     assert (totals["llm_calls"], totals["input_tokens"]) == (3, 100 + 101 + 102)
     where = f"ResourceAttributes['hive.tenant.id'] = '{tenant}'"
@@ -106,3 +106,25 @@ def test_a_log_record_time_past_2262_is_refused_alone(store: Store, tenant: str)
     result = store.ingest_logs(request, tenant)
     assert (result.accepted, result.rejected) == (2, 1)
     assert "times_before_2262" in result.message
+
+
+def test_a_request_of_nothing_but_refused_spans_costs_a_bounded_number_of_inserts(
+    store: Store, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding the refused spans took one insert per span (2N - 1, each ~40 ms of a core under the
+    store's lock): 512 late spans took 44 s of CPU. Now at most ISOLATION_INSERTS; the rest is
+    rejected whole, and said so."""
+    inserts = []
+    insert_bytes = store._transport.insert_bytes
+    monkeypatch.setattr(store._transport, "insert_bytes", lambda *a, **k: (inserts.append(1), insert_bytes(*a, **k))[1])
+    session = Session(f"{tenant}-s", f"{tenant}-s")
+    late = [LlmCall(f"{tenant}:{i}", model="gpt-4o").span() for i in range(512)]
+    for i, span in enumerate(late):
+        span.start_time_unix_nano = 2**63 + i
+    good = [LlmCall(f"{tenant}:good:{i}", model="gpt-4o", input_tokens=10).span() for i in range(4)]
+    result = store.ingest_traces(traces_request([SessionBatch(session, good + late)]), tenant)
+    assert len(inserts) <= ISOLATION_INSERTS + 2
+    assert (result.accepted + result.rejected, result.rejected >= 512) == (516, True)
+    assert "times_before_2262" in result.message and f"past {ISOLATION_INSERTS} refused inserts" in result.message
+    totals = usage(store, ["model"], tenant=tenant).totals
+    assert totals["llm_calls"] == result.accepted  # what was not refused is stored, and counted once

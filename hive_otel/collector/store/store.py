@@ -277,31 +277,47 @@ class Store:
         path: tuple[str, str, str],
         stored: Callable[[], IngestResult] | None = None,
         wire: bytes | None = None,
+        budget: _IsolationBudget | None = None,
     ) -> IngestResult:
-        """``request`` through ``commit``; ``stored()`` is the result when the writer returns none."""
+        """``request`` through ``commit``; ``stored()`` is the result when the writer returns none.
+        ``budget``: what is left of the inserts :meth:`_isolate` may spend on the request this is part of."""
         try:
             result = commit.submit(Pending(request, tenant, items, wire))
         except StoreInputError as exc:
             if violated_constraint(str(exc)) == "values_are_flat" and nested_values.flatten_nested_values(request):
-                return self._submit(commit, request, tenant, items, path, stored)  # rewritten: not ``wire`` now
-            return self._isolate(commit, request, tenant, path, exc)
+                return self._submit(commit, request, tenant, items, path, stored, budget=budget)  # not ``wire`` now
+            return self._isolate(commit, request, tenant, path, exc, budget or _IsolationBudget())
         return stored() if stored is not None else result
 
     def _isolate(
-        self, commit: GroupCommit, request: Message, tenant: str | None, path: tuple[str, str, str], error: StoreInputError
+        self,
+        commit: GroupCommit,
+        request: Message,
+        tenant: str | None,
+        path: tuple[str, str, str],
+        error: StoreInputError,
+        budget: _IsolationBudget,
     ) -> IngestResult:
         """ClickHouse refused ``request`` as data: store its halves apart, down to single items, so only
         the items it refuses are rejected (and the client is told which reason), the rest stored.
-        Python walks the request here only, on this rare path."""
+        Python walks the request here only, on this rare path. Each half costs an insert: past the
+        budget, the halves not yet tried are rejected whole, so a request of nothing but refused items
+        costs ``ISOLATION_INSERTS`` inserts, not one per item (minutes of a core for a small request)."""
         halves = _halves(request, path)
         if halves is None:  # a single item the store will never accept
             raise error
         total = IngestResult()
         for half, count in halves:
-            try:
-                part = self._submit(commit, half, tenant, count, path, lambda n=count: IngestResult(accepted=n))
-            except StoreInputError as exc:
-                part = IngestResult(rejected=count, messages=[f"{count} item(s) the store cannot accept: {_reason(exc)}"])
+            if budget.inserts <= 0:
+                reason = f"{_reason(error)}; not examined item by item past {ISOLATION_INSERTS} refused inserts"
+                part = IngestResult(rejected=count, messages=[f"items the store cannot accept: {reason}"])
+            else:
+                budget.inserts -= 1
+                try:
+                    part = self._submit(commit, half, tenant, count, path, lambda n=count: IngestResult(accepted=n),
+                                        budget=budget)  # fmt: skip
+                except StoreInputError as exc:
+                    part = IngestResult(rejected=count, messages=[f"items the store cannot accept: {_reason(exc)}"])
             total = _combined(total, part)
         if not total.accepted:
             raise error
@@ -508,6 +524,16 @@ class Store:
 _SPANS = ("resource_spans", "scope_spans", "spans")
 _LOG_RECORDS = ("resource_logs", "scope_logs", "log_records")
 _METRICS = ("resource_metrics", "scope_metrics", "metrics")
+
+
+ISOLATION_INSERTS = 64
+"""The inserts :meth:`Store._isolate` may spend on one refused request: enough to find a few refused
+items among thousands (each costs about two per halving level)."""
+
+
+@dataclass
+class _IsolationBudget:
+    inserts: int = ISOLATION_INSERTS
 
 
 def _halves(request: Message, path: tuple[str, str, str]) -> list[tuple[Message, int]] | None:
