@@ -20,8 +20,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.service import Collector
+from hive_otel.collector.store import nested_values
 from hive_otel.collector.store.nested_values import flatten_nested_values
-from hive_otel.collector.store.store import Store, open_store
+from hive_otel.collector.store.store import Store, StoreInputError, open_store
 from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, logs_request, traces_request
 
 
@@ -124,3 +125,17 @@ def test_a_structured_log_body_over_otlp_http_is_stored_whole(store: Store, tena
 def test_a_span_with_nothing_nested_is_not_rewritten() -> None:
     span = LlmCall("k", model="gpt-4o").span()
     assert flatten_nested_values(Span.FromString(span.SerializeToString())) == 0
+
+
+def test_a_request_its_json_text_would_blow_up_is_refused(
+    store: Store, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JSON escapes a control character in six bytes: 16 MiB of them were stored as a 100 MB body.
+    (The limit is lowered here so that the test stays small.)"""
+    monkeypatch.setattr(nested_values, "MAX_REWRITTEN_BYTES", 50_000)
+    logs = logs_request(Session(f"{tenant}-s", f"{tenant}-s"), [(BASE_NS, "structured", {})])
+    logs.resource_logs[0].scope_logs[0].log_records[0].body.CopyFrom(kvlist(k=AnyValue(string_value="\x01" * 20_000)))
+    with pytest.raises(StoreInputError, match="over 50000: not stored"):
+        store.ingest_logs(logs, tenant=tenant)
+    where = f"ResourceAttributes['hive.tenant.id'] = '{tenant}'"
+    assert store.query(f"SELECT count() FROM otel_logs WHERE {where}")[1] == [[0]]

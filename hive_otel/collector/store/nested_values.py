@@ -20,6 +20,10 @@ import json
 from google.protobuf.message import Message
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+MAX_REWRITTEN_BYTES = 64 * 1024 * 1024
+"""The largest a request may grow to once its nested values are JSON text; past it, it is refused.
+JSON escapes a control character in six bytes, so 16 MiB of them became a 100 MB log body."""
+
 _ANY_VALUE = AnyValue.DESCRIPTOR.full_name
 _NESTED = ("array_value", "kvlist_value")
 

@@ -285,6 +285,12 @@ class Store:
             result = commit.submit(Pending(request, tenant, items, wire))
         except StoreInputError as exc:
             if violated_constraint(str(exc)) == "values_are_flat" and nested_values.flatten_nested_values(request):
+                size = request.ByteSize()
+                if size > nested_values.MAX_REWRITTEN_BYTES:
+                    raise StoreInputError(
+                        f"with its nested values as JSON text the request takes {size} bytes, over "
+                        f"{nested_values.MAX_REWRITTEN_BYTES}: not stored"
+                    ) from exc
                 return self._submit(commit, request, tenant, items, path, stored, budget=budget)  # not ``wire`` now
             return self._isolate(commit, request, tenant, path, exc, budget or _IsolationBudget())
         return stored() if stored is not None else result
