@@ -220,7 +220,7 @@ def _parts(requests: list[Request], limit: int) -> list[list[Request]]:
     parts: list[list[Request]] = []
     size = 0
     for request in requests:
-        if not parts or (parts[-1] and size + len(request[1]) > limit):
+        if not parts or size + len(request[1]) > limit:
             parts.append([])
             size = 0
         parts[-1].append(request)
