@@ -71,7 +71,7 @@ HIVE_CLICKHOUSE_URL = "HIVE_CLICKHOUSE_URL"
 ``chdb://$HIVE_HOME/otel/clickhouse``) or ``http(s)://user:pass@host:8123/db`` (a ClickHouse server)."""
 
 HIVE_OTEL_COLLECTOR_MAX_BODY = "HIVE_OTEL_COLLECTOR_MAX_BODY"
-"""Largest OTLP request body the collector accepts, in bytes, both as sent and after gzip.
+"""Largest OTLP request body the collector accepts, in bytes, both as sent and after decompression.
 Default: 16777216 (16 MiB)."""
 
 HIVE_OTEL_COLLECTOR_TOKENS = "HIVE_OTEL_COLLECTOR_TOKENS"

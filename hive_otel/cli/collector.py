@@ -341,7 +341,7 @@ def _add_collector(sub: argparse._SubParsersAction) -> None:
             flag, metavar="HOST:PORT", help=f"OTLP/{transport} listen address (default: {address}; port 0 = any)"
         )
     env_flag(parser, "--max-body", ev.HIVE_OTEL_COLLECTOR_MAX_BODY, metavar="BYTES", type=int,
-             fallback=str(DEFAULT_MAX_BODY), help="largest request accepted, before and after gzip")  # fmt: skip
+             fallback=str(DEFAULT_MAX_BODY), help="largest request accepted, before and after decompression")  # fmt: skip
     env_flag(parser, "--tokens", ev.HIVE_OTEL_COLLECTOR_TOKENS, metavar="FILE",
              help="YAML/JSON file of bearer-token SHA-256 hashes and their tenants; every request then needs a "
              "listed token, and its tenant overwrites the payload's",

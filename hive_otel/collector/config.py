@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
-"""Largest request accepted, in bytes, both as sent and after gzip decompression."""
+"""Largest request accepted, in bytes, both as sent and after decompression (gzip or deflate)."""
 
 DEFAULT_MAX_INFLIGHT_INGESTS = 8
 """Store writes running at once; more requests wait up to ``busy_wait_s`` for a slot."""
