@@ -316,7 +316,7 @@ def timed_parts(store: Store) -> Iterator[Timers]:
     timers = Timers()
     transport = store._transport
     undo = [
-        timers.wrap(_http, "gunzip_capped", "python: gunzip"),
+        timers.wrap(_http, "decompress_capped", "python: gunzip"),
         timers.wrap(_http, "decode_protobuf", "python: protobuf decode + id checks"),
         timers.wrap(store_module, "_request_bytes", "python: re-serialise request for ClickHouse"),
         timers.wrap(_usage_index, "split", "python: sort candidates against the index"),
