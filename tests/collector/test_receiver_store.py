@@ -22,6 +22,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
@@ -169,6 +170,34 @@ def test_a_link_to_an_invalid_span_context_is_stored(collector: Collector, store
     rows = store.query(f"SELECT Links.TraceId, Links.SpanId FROM otel_traces WHERE {where}")[1]
     assert rows == [[[""], [""]]]
     assert usage(store, ["model"], tenant=tenant).totals["input_tokens"] == 9
+
+
+def test_a_refusal_tells_the_client_why_in_a_word_and_no_more(collector: Collector, store: Store, tenant: str) -> None:
+    """The 400 of a request the store refuses, and the 503 of a store that fails, carried ClickHouse's
+    whole error text: the table's UUID, the constraint's expression and the rows' values. The client
+    now gets the reason (the constraint, ClickHouse's error name); the collector's log keeps the rest."""
+    late = LlmCall(f"{tenant}:late", at_ns=2**63 + 5).span()
+    headers = {"Content-Type": "application/x-protobuf", "x-hive-tenant-id": tenant}
+    body = traces_request([SessionBatch(QUEEN, [late])]).SerializeToString()
+    status, answer = _post(collector.http_url, "/v1/traces", body, headers)
+    assert status == 400
+    assert Status.FromString(answer).message == "the store cannot accept this request: constraint times_before_2262"
+
+    store.execute("CREATE TABLE failing_sink (x UInt8) ENGINE = Null")
+    store.execute(
+        "CREATE MATERIALIZED VIEW failing_mv TO failing_sink AS "
+        f"SELECT throwIf(tenant = '{tenant}', 'secret row value') AS x FROM otlp_spans"
+    )
+    try:
+        body = traces_request([SessionBatch(QUEEN, [LlmCall(f"{tenant}:ok").span()])]).SerializeToString()
+        status, answer = _post(collector.http_url, "/v1/traces", body, headers)
+    finally:
+        store.execute("DROP VIEW failing_mv")
+        store.execute("DROP TABLE failing_sink")
+    assert status == 503
+    assert Status.FromString(answer).message.startswith(
+        "the store could not ingest the request (FUNCTION_THROW_IF_VALUE_IS_NON_ZERO); retry in"
+    )
 
 
 def test_query_endpoint_refuses_writes_through_the_real_store(collector: Collector, store: Store) -> None:

@@ -14,6 +14,7 @@ import pytest
 from hive_otel import attributes as A
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.store.store import ISOLATION_INSERTS, Store
+from hive_otel.collector.store.transport import clickhouse_reason
 from tests.collector.otlp_builders import (
     BASE_NS,
     LlmCall,
@@ -125,3 +126,25 @@ def test_a_request_of_nothing_but_refused_spans_costs_a_bounded_number_of_insert
     assert "times_before_2262" in result.message and f"past {ISOLATION_INSERTS} refused inserts" in result.message
     totals = usage(store, ["model"], tenant=tenant).totals
     assert totals["llm_calls"] == result.accepted  # what was not refused is stored, and counted once
+
+
+REASONS = [
+    (  # a server store, through clickhouse-connect: the server's address and version stay out
+        "insert into otlp_traces_input failed: HTTPDriver for http://10.0.0.5:8123 received ClickHouse error code 241\n"
+        " Code: 241. DB::Exception: Memory limit (total) exceeded: would use 9.31 GiB. (MEMORY_LIMIT_EXCEEDED) "
+        "(version 25.3.1.1)",
+        "MEMORY_LIMIT_EXCEEDED",
+    ),
+    (  # the input error's name wins over an outer one
+        "Code: 27. DB::Exception: Cannot parse input: expected 'x' before: 'secret' (CANNOT_PARSE_INPUT_ASSERTION_FAILED):"
+        " While executing Protobuf. (UNKNOWN_EXCEPTION)",
+        "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
+    ),
+    ("Code: 1000. DB::Exception: Poco::Exception. secret", "ClickHouse error 1000"),
+    ("with its nested values as JSON text the request takes 9 bytes, over 8: not stored", None),  # the store's own
+]
+
+
+@pytest.mark.parametrize(("message", "reason"), REASONS)
+def test_a_client_is_told_clickhouse_s_reason_in_a_word(message: str, reason: str | None) -> None:
+    assert clickhouse_reason(message) == reason

@@ -22,7 +22,7 @@ from hive_otel.collector.auth.principal import Principal, TenantAuth, Unauthenti
 from hive_otel.collector.config import ReceiverConfig
 from hive_otel.collector.receiver.otlp import RequestRejected, Signal
 from hive_otel.collector.receiver.schema_versions import UnsupportedSchemaVersion, upgrade_request
-from hive_otel.collector.store.transport import StoreInputError
+from hive_otel.collector.store.transport import StoreInputError, clickhouse_reason
 
 logger = logging.getLogger("hive_otel.collector.receiver.receiver")
 
@@ -208,16 +208,19 @@ class Ingestor:
             result = getattr(self._store, signal.store_method)(request, tenant, wire=wire)
         except StoreInputError as exc:
             # ClickHouse refused every item as data: resending cannot help, so the client must drop it
-            # (400 / INVALID_ARGUMENT), not retry it forever ahead of the rest of its queue.
-            raise RequestRejected("store_refused_input", f"the store cannot accept this request: {exc}") from exc
+            # (400 / INVALID_ARGUMENT), not retry it forever ahead of the rest of its queue. The client
+            # is told why in a word; ClickHouse's whole text (table UUIDs, the rows) stays in this log.
+            logger.warning("store refused %s request from %s (%d items): %s", signal.name, peer, total, exc)
+            reason = clickhouse_reason(str(exc)) or str(exc)  # else the store's own words
+            raise RequestRejected("store_refused_input", f"the store cannot accept this request: {reason}") from exc
         except Exception as exc:
             # Anything the store raises means "not durably stored": answer retryable so the
             # client keeps the data (a non-retryable 500 would make it drop the batch).
             self.counters.unavailable(signal.name)
             logger.exception("store failed to ingest %s request from %s (%d items)", signal.name, peer, total)
+            reason = clickhouse_reason(str(exc)) or type(exc).__name__
             raise StoreUnavailable(
-                f"the store could not ingest the request ({type(exc).__name__}: {exc}); retry in {retry_after}s",
-                retry_after,
+                f"the store could not ingest the request ({reason}); retry in {retry_after}s", retry_after
             ) from exc
         finally:
             self._slots.release()

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 import threading
 import time
@@ -64,14 +63,13 @@ from hive_otel.collector.store.migrations import (
 )
 from hive_otel.collector.store.otlp_schema import OTLP_SUBSET_PROTO, delimited, ingest_trailer
 from hive_otel.collector.store.transport import (
-    INPUT_CONSTRAINTS,
-    INPUT_ERROR_CODES,
     ChdbTransport,
     HttpTransport,
     StoreError,
     StoreInputError,
     StoreLockedError,
     Transport,
+    clickhouse_reason,
     read_owner,
     sql_string,
     violated_constraint,
@@ -315,7 +313,8 @@ class Store:
         total = IngestResult()
         for half, count in halves:
             if budget.inserts <= 0:
-                reason = f"{_reason(error)}; not examined item by item past {ISOLATION_INSERTS} refused inserts"
+                why = clickhouse_reason(str(error)) or str(error)
+                reason = f"{why}; not examined item by item past {ISOLATION_INSERTS} refused inserts"
                 part = IngestResult(rejected=count, messages=[f"items the store cannot accept: {reason}"])
             else:
                 budget.inserts -= 1
@@ -323,7 +322,8 @@ class Store:
                     part = self._submit(commit, half, tenant, count, path, lambda n=count: IngestResult(accepted=n),
                                         budget=budget)  # fmt: skip
                 except StoreInputError as exc:
-                    part = IngestResult(rejected=count, messages=[f"items the store cannot accept: {_reason(exc)}"])
+                    reason = clickhouse_reason(str(exc)) or str(exc)
+                    part = IngestResult(rejected=count, messages=[f"items the store cannot accept: {reason}"])
             total = _combined(total, part)
         if not total.accepted:
             raise error
@@ -573,15 +573,6 @@ def _subset(request: Message, path: tuple[str, str, str], keep: list[tuple[int, 
         scope_out.schema_url = scope_in.schema_url
         getattr(scope_out, items).extend(getattr(scope_in, items)[i] for i in indexes)
     return out
-
-
-def _reason(error: StoreError) -> str:
-    """The ClickHouse error name of a refusal (or the input constraint it broke), else its first line."""
-    constraint = violated_constraint(str(error))
-    if constraint in INPUT_CONSTRAINTS:
-        return f"constraint {constraint}"
-    names = [n for n in re.findall(r"\(([A-Z][A-Z0-9_]+)\)", str(error)) if n in INPUT_ERROR_CODES]
-    return names[0] if names else str(error).splitlines()[0][:200]
 
 
 def _combined(a: IngestResult, b: IngestResult) -> IngestResult:

@@ -72,6 +72,7 @@ INPUT_ERROR_CODES = frozenset({
 INPUT_CONSTRAINTS = frozenset({"values_are_flat", "times_before_2262"})
 _ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)")
 _CONSTRAINT = re.compile(r"Constraint `(\w+)`")
+_ERROR_CODE = re.compile(r"Code: (\d+)\.")
 
 
 def insert_error(message: str) -> StoreError:
@@ -79,6 +80,24 @@ def insert_error(message: str) -> StoreError:
     if any(name in INPUT_ERROR_CODES for name in _ERROR_NAME.findall(message)):
         return StoreInputError(message)
     return StoreInputError(message) if violated_constraint(message) in INPUT_CONSTRAINTS else StoreError(message)
+
+
+def clickhouse_reason(message: str) -> str | None:
+    """ClickHouse's reason for an error, in a word, for a client: the input constraint it broke, else
+    its error name (an input error's first), else its error code; None for a message that is not
+    ClickHouse's. Never the rest of ClickHouse's text, which quotes table UUIDs, the statement and the
+    rows' values (the whole text goes to the collector's log)."""
+    if "DB::Exception" not in message and not _ERROR_CODE.search(message):
+        return None
+    constraint = violated_constraint(message)
+    if constraint in INPUT_CONSTRAINTS:
+        return f"constraint {constraint}"
+    names = _ERROR_NAME.findall(message)
+    inputs = [name for name in names if name in INPUT_ERROR_CODES]
+    if inputs or names:
+        return (inputs or names)[0]
+    code = _ERROR_CODE.search(message)
+    return f"ClickHouse error {code.group(1)}" if code else "a ClickHouse error"
 
 
 def violated_constraint(message: str) -> str | None:
