@@ -25,6 +25,9 @@ TELEMETRY_SDK_NAME = "telemetry.sdk.name"
 # --- GenAI semantic conventions --------------------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+# The provider's name before semantic conventions 1.37. Never sent by hive-otel; other senders' GenAI
+# instrumentations still send it, and the collector reads it as the provider where provider.name is missing.
+GEN_AI_SYSTEM = "gen_ai.system"
 GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
 GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
 GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"

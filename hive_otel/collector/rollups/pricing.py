@@ -32,8 +32,14 @@ __all__ = ["ESTIMATED_SOURCE", "CostEstimator"]
 ESTIMATED_SOURCE = f"estimated:genai-prices-{genai_prices.__version__}"
 _QUANTUM = Decimal("1e-10")  # the scale of the cost columns (Decimal(18, 10))
 
-# gen_ai.provider.name values (semantic conventions) whose genai-prices provider id differs.
+# gen_ai.provider.name values (semantic conventions) whose genai-prices provider id differs, and
+# the gen_ai.system values of before 1.37 that the provider falls back to (migration 0026).
 _PROVIDER_IDS = {
+    "az.ai.inference": "azure",
+    "az.ai.openai": "azure",
+    "gemini": "google",
+    "vertex_ai": "google",
+    "xai": "x-ai",
     "gcp.gemini": "google",
     "gcp.vertex_ai": "google",
     "gcp.gen_ai": "google",
