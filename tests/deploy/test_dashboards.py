@@ -34,7 +34,13 @@ from hive_otel.collector.dashboards import (
     resolve_variables,
 )
 from hive_otel.collector.queries.panels import grafana_panel_sql, panel_names, panel_sql
-from hive_otel.collector.queries.status import HEALTH_STATES, colony_workers, sessions_health
+from hive_otel.collector.queries.status import (
+    HEALTH_STATES,
+    MAX_SESSIONS,
+    colony_workers,
+    recent_sessions,
+    sessions_health,
+)
 from hive_otel.collector.queries.time_range import TimeRange, parse_time
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.store.store import Store
@@ -192,6 +198,18 @@ def test_status_panels_call_each_session_what_the_api_calls_it(
     for colony, *counts in panel_rows("Worker health by colony"):
         by_health = colony_workers(store, None, "" if colony == "(none)" else str(colony))["health"]["by_health"]
         assert dict(zip(HEALTH_STATES, map(int, counts), strict=True)) == by_health, colony
+
+
+def test_the_status_command_calls_each_session_what_the_api_calls_it(
+    loaded: tuple[Store, dict[str, WorkloadTruth]],
+) -> None:
+    """`hive-otel status` listed only the lifecycle (a stalled queen showed as `active`); its health
+    column is the API's."""
+    store, _ = loaded
+    columns, rows = recent_sessions(store, None, MAX_SESSIONS)
+    listed = {(r[columns.index("tenant")], r[columns.index("session")]): r[columns.index("health")] for r in rows}
+    assert listed == {(r["tenant"], r["session"]): r["health"] for r in sessions_health(store, None, "")}
+    assert "stalled" in listed.values()
 
 
 def test_usage_panels_equal_the_workload_per_tenant(loaded: tuple[Store, dict[str, WorkloadTruth]]) -> None:
