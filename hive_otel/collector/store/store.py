@@ -54,6 +54,14 @@ from hive_otel.collector.sql_files import template
 from hive_otel.collector.store import nested_values
 from hive_otel.collector.store.console import ConsoleRefused, admitted_statement
 from hive_otel.collector.store.group_commit import GroupCommit, Pending
+from hive_otel.collector.store.inflight import (
+    INFLIGHT_MARKER,
+    KEYED_RAW_TABLES,
+    VIEWS_UNDER_SQL,
+    InflightInserts,
+    batch_rows,
+    views_again,
+)
 from hive_otel.collector.store.migrations import (
     RenderOptions,
     apply_migrations,
@@ -189,6 +197,7 @@ class Store:
         self.admin_token = secrets.token_urlsafe(32)
         self._closed = False
         self._ledger_to_undo: pa.Table | None = None  # see _undo_ledger
+        self._inflight = InflightInserts(dirty_marker.with_name(INFLIGHT_MARKER) if dirty_marker else None)
 
     # -- queries ------------------------------------------------------------------------------
     def query(self, sql: str, readonly: bool = False) -> tuple[list[str], list[list[Any]]]:
@@ -330,7 +339,10 @@ class Store:
         return total
 
     def _insert_group(self, table: str, message: str, group: list[Pending]) -> None:
-        """One insert of every request of ``group``, each a length-delimited row with its own trailer."""
+        """One insert of every request of ``group``, each a length-delimited row with its own trailer.
+        Its batches are noted in flight until it returns; if it fails, the views under the raw table
+        are run again for its rows (see :mod:`~hive_otel.collector.store.inflight`)."""
+        self.complete_inflight()  # an earlier insert that failed half-way, here or before a crash
         parts: list[bytes] = []
         for pending in group:
             pending.batch = secrets.randbits(63)
@@ -343,7 +355,31 @@ class Store:
             "format_schema_message_name": message,
             "async_insert": 0,
         }
-        self._transport.insert_bytes(table, "Protobuf", b"".join(parts), settings)
+        raw = KEYED_RAW_TABLES.get(table)
+        entry = self._inflight.note(raw, [pending.batch for pending in group]) if raw else None
+        try:
+            self._transport.insert_bytes(table, "Protobuf", b"".join(parts), settings)
+        except StoreError:
+            try:
+                self.complete_inflight()
+            except StoreError as exc:  # the store still failing: tried again before the next insert
+                logger.warning("cannot yet complete the failed insert into %s (tried again before the next): %s", raw, exc)
+            raise
+        if entry is not None:
+            self._inflight.forget(entry)
+
+    def complete_inflight(self) -> None:
+        """Run the views under the raw tables again for the rows of every insert noted in flight (one
+        that failed, or that a crash interrupted), so that its retry stores nothing twice and no view
+        misses its rows. Raises :class:`StoreError` if the store still fails; they stay noted."""
+        for entry in list(self._inflight.pending):
+            stored = self._transport.query(f"SELECT count() FROM {batch_rows(entry)}")[1][0][0]
+            if stored:  # else it failed before its raw part (a refused request, most often): nothing to do
+                views = self._transport.query(VIEWS_UNDER_SQL.format(raw=sql_string(entry.raw)))[1]
+                for statement in views_again(entry, views):
+                    self._transport.execute(statement)
+                logger.info("completed an interrupted insert into %s (%d rows)", entry.raw, stored)
+            self._inflight.forget(entry)
 
     def _write_trace_group(self, group: list[Pending]) -> None:
         self.recover()  # an earlier ingest of this process that failed between its inserts
@@ -430,8 +466,9 @@ class Store:
         self._ledger_to_undo = None
 
     def recover(self) -> bool:
-        """Undo a ledger whose facts were not written, and rebuild the rollups if an ingest (of this process
-        or an earlier owner) stopped between its inserts."""
+        """Complete the raw inserts noted in flight, undo a ledger whose facts were not written, and rebuild
+        the rollups if an ingest (of this process or an earlier owner) stopped between its inserts."""
+        self.complete_inflight()
         if self._ledger_to_undo is not None:
             self._transport.insert_arrow("usage_ledger", self._ledger_to_undo)
             self._ledger_to_undo = None
