@@ -127,6 +127,22 @@ def _timeout_ms(env: dict[str, str]) -> int:
     return value
 
 
+def _outbox_max_bytes(env: dict[str, str], max_request_bytes: int) -> int:
+    """HIVE_OTEL_OUTBOX_MAX_BYTES, at least one request: an outbox smaller than that refuses every
+    full-size request, and a backfill would stop with "did not fit" on every run whatever the receiver does."""
+    name = ev.HIVE_OTEL_OUTBOX_MAX_BYTES
+    value = _int(env, name, DEFAULT_OUTBOX_MAX_BYTES)
+    if value < max_request_bytes:
+        fix = f"set {name} to at least {max_request_bytes}"
+        if value >= MIN_MAX_REQUEST_BYTES:
+            fix += f", or {ev.HIVE_OTEL_MAX_REQUEST_BYTES} to at most {value}"
+        raise SettingsError(
+            f"{name}: {value} is smaller than one request ({ev.HIVE_OTEL_MAX_REQUEST_BYTES}={max_request_bytes}), "
+            f"so the outbox cannot take the requests the client builds: {fix}"
+        )
+    return value
+
+
 def _int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -243,6 +259,7 @@ class ClientSettings:
             raise SettingsError(
                 f"{ev.HIVE_OTEL_MAX_REQUEST_BYTES}: must be at least {MIN_MAX_REQUEST_BYTES}, got {max_request_bytes}"
             )
+        outbox_max_bytes = _outbox_max_bytes(env, max_request_bytes)
 
         policy_raw = env.get(ev.HIVE_OTEL_POLICY, "").strip()
         values: dict[str, object] = dict(
@@ -257,7 +274,7 @@ class ClientSettings:
             user_id=env.get(ev.HIVE_OTEL_USER_ID, "").strip() or None,
             tenant_id=env.get(ev.HIVE_OTEL_TENANT_ID, "").strip() or None,
             policy_path=Path(policy_raw).expanduser() if policy_raw else None,
-            outbox_max_bytes=_int(env, ev.HIVE_OTEL_OUTBOX_MAX_BYTES, DEFAULT_OUTBOX_MAX_BYTES),
+            outbox_max_bytes=outbox_max_bytes,
             max_request_bytes=max_request_bytes,
             queue_size=_int(env, ev.HIVE_OTEL_QUEUE_SIZE, DEFAULT_QUEUE_SIZE),
             join_window_s=_float(env, ev.HIVE_OTEL_JOIN_WINDOW_S, DEFAULT_JOIN_WINDOW_S),

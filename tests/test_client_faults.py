@@ -19,6 +19,7 @@ Covered elsewhere, not repeated: ``kill -9`` of the collector mid-stream and thr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -228,12 +229,13 @@ def test_a_request_larger_than_the_whole_outbox_is_refused_at_once_not_waited_fo
     hive_workload, collector, tmp_path, capsys
 ) -> None:
     """No delivery can make room for a request larger than the outbox's cap: the backfill does not wait
-    out its timeout for it (a hang bound, not a speed figure), it says the history did not fit."""
+    out its timeout for it (a hang bound, not a speed figure), it says the history did not fit. The
+    environment cannot ask for such an outbox (tests/test_settings_bounds.py); settings built in code can."""
     home, _ = hive_workload
     _, server, _ = collector
-    tiny = {"HIVE_OTEL_OUTBOX_MAX_BYTES": "30000", "HIVE_OTEL_MAX_REQUEST_BYTES": "65536"}
     started = time.monotonic()
-    settings = _settings(home, tmp_path / "state", server.http_url, _token("no-room"), **tiny)
+    settings = _settings(home, tmp_path / "state", server.http_url, _token("no-room"), HIVE_OTEL_MAX_REQUEST_BYTES="65536")
+    settings = dataclasses.replace(settings, outbox_max_bytes=30000)
     assert backfill(settings, timeout_s=120) == EXIT_OUTBOX_FULL
     assert time.monotonic() - started < 60
     assert "did not fit the outbox" in capsys.readouterr().err
@@ -333,7 +335,8 @@ def test_a_backfill_never_pushes_out_what_an_earlier_run_queued(hive_workload, c
     box = _outbox(state)
     queued = box.depth()
     box.shutdown()
-    cramped = _settings(home_b, state, nobody, _token("kept"), HIVE_OTEL_OUTBOX_MAX_BYTES=str(queued[1] * 3 // 2))
+    cramped = _settings(home_b, state, nobody, _token("kept"), HIVE_OTEL_OUTBOX_MAX_BYTES=str(queued[1] * 3 // 2),
+                        HIVE_OTEL_MAX_REQUEST_BYTES="65536")  # fmt: skip
     assert backfill(cramped, timeout_s=2) == EXIT_OUTBOX_FULL
     assert backfill(_settings(home_b, state, server.http_url, _token("kept")), timeout_s=60) == EXIT_OK
     expected = [truth.totals() for truth in (truth_a, truth_b)]

@@ -59,8 +59,8 @@ def test_otlp_timeout_accepts_the_bound(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["HIVE_OTEL_OUTBOX_MAX_BYTES", "HIVE_OTEL_MAX_REQUEST_BYTES", "HIVE_OTEL_QUEUE_SIZE"])
 def test_huge_integers_are_kept_where_nothing_overflows(tmp_path: Path, name: str) -> None:
-    # Only compared with Python ints (lengths, counts): no bound is needed.
-    _from_env(tmp_path, **{name: str(10**30)})
+    # Only compared with Python ints (lengths, counts): no bound is needed. The outbox holds at least one request.
+    _from_env(tmp_path, **{"HIVE_OTEL_OUTBOX_MAX_BYTES": str(10**30), name: str(10**30)})
 
 
 @pytest.mark.parametrize("name", ["HIVE_OTEL_ENDPOINT", "HIVE_OTEL_QUOTA_URL"])
@@ -184,3 +184,30 @@ def test_backfill_with_an_out_of_range_port_exits_2_with_one_line(tmp_path: Path
     assert lines[0].startswith("hive-otel: HIVE_OTEL_ENDPOINT: ")
     assert "99999" in lines[0] and "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_an_outbox_cap_smaller_than_one_request_is_refused_naming_both(tmp_path: Path) -> None:
+    """Such an outbox refuses every full-size request: a backfill exited 6 on every run, blaming the receiver."""
+    with pytest.raises(SettingsError) as err:
+        _from_env(tmp_path, HIVE_OTEL_OUTBOX_MAX_BYTES="400000")
+    message = str(err.value)
+    assert message.startswith("HIVE_OTEL_OUTBOX_MAX_BYTES: ")
+    assert "400000" in message and "HIVE_OTEL_MAX_REQUEST_BYTES" in message and "4194304" in message
+    with pytest.raises(SettingsError, match="HIVE_OTEL_MAX_REQUEST_BYTES=131072"):
+        _from_env(tmp_path, HIVE_OTEL_OUTBOX_MAX_BYTES="100000", HIVE_OTEL_MAX_REQUEST_BYTES="131072")
+    fitting = _from_env(tmp_path, HIVE_OTEL_OUTBOX_MAX_BYTES="400000", HIVE_OTEL_MAX_REQUEST_BYTES="400000")
+    assert fitting.outbox_max_bytes == fitting.max_request_bytes == 400000
+
+
+def test_backfill_with_an_outbox_cap_below_the_request_size_exits_2_before_reading(tmp_path: Path) -> None:
+    home, state = tmp_path / "hive", tmp_path / "state"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OTEL_"))}
+    env.update(HIVE_OTEL_ENDPOINT="http://127.0.0.1:9", HIVE_OTEL_STATE_DIR=str(state), HIVE_OTEL_OUTBOX_MAX_BYTES="400000")
+    done = subprocess.run(
+        [sys.executable, "-m", "hive_otel.cli", "backfill", "--hive-home", str(home)],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert done.stderr.startswith("hive-otel: HIVE_OTEL_OUTBOX_MAX_BYTES: ") and "Traceback" not in done.stderr
+    assert not state.exists()  # refused before any state is made
