@@ -15,7 +15,7 @@ import pytest
 
 from devtools.workload import CANARIES, WorkloadTruth, write_workload
 from hive_otel.cli import run
-from hive_otel.cli.client import EXIT_CONFIG, EXIT_OK, EXIT_TIMEOUT, backfill, doctor_report, watch
+from hive_otel.cli.client import EXIT_CONFIG, EXIT_DEAD_LETTERS, EXIT_OK, EXIT_TIMEOUT, backfill, doctor_report, watch
 from hive_otel.client.mapping.ids import session_span_id
 from hive_otel.client.outbox import Outbox
 from hive_otel.settings import ClientSettings
@@ -310,6 +310,26 @@ def test_backfill_waits_as_long_as_its_flag_else_its_variable_says(hive_workload
         assert "still queued after 0s" in capsys.readouterr().err
     finally:
         receiver.down()
+
+
+def test_counts_of_one_are_singular(tmp_path, monkeypatch, capsys) -> None:
+    session = tmp_path / "home" / "queens" / "default" / "sessions" / "session_20260101_000000_abc"
+    session.mkdir(parents=True)
+    event = {"type": "queen_phase_changed", "stream_id": "queen", "timestamp": "2026-01-01T00:00:00",
+             "data": {"phase": "working"}}  # fmt: skip
+    (session / "events.jsonl").write_text(json.dumps(event) + "\n")  # one record: one request of one log record
+    receiver = HttpReceiver()
+    receiver.answer(Reply("bad_request", message="refused once"))
+    try:
+        monkeypatch.setenv("HIVE_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path / "state"))
+        monkeypatch.setenv("HIVE_OTEL_ENDPOINT", receiver.endpoint)
+        assert run(["backfill", "--timeout", "60"]) == EXIT_DEAD_LETTERS
+    finally:
+        receiver.down()
+    err = capsys.readouterr().err
+    assert "hive-otel: 1 record → 0 spans, 1 log record; 0 requests delivered to" in err, err
+    assert "; 1 request refused for good and kept as a dead letter" in err, err
 
 
 def test_a_watch_interval_that_is_not_positive_is_refused_naming_where_it_came_from(tmp_path, monkeypatch, capsys) -> None:

@@ -160,7 +160,7 @@ def test_poison_request_mid_queue_is_dead_lettered_alone(hive_workload, collecto
     box.shutdown()
 
     assert backfill(settings, timeout_s=60) == EXIT_DEAD_LETTERS
-    assert "1 requests refused for good" in capsys.readouterr().err
+    assert "1 request refused for good" in capsys.readouterr().err
     _assert_usage_is_exact(capsys, monkeypatch, store_url, "poison", truth)  # everything else arrived
 
     monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(state))
@@ -172,7 +172,7 @@ def test_poison_request_mid_queue_is_dead_lettered_alone(hive_workload, collecto
     assert letter["bytes"] == len(POISON) and "HTTP 400" in letter["reason"]
 
     assert run(["outbox", "retry"]) == EXIT_OK
-    assert "1 dead letters re-queued" in capsys.readouterr().out
+    assert "1 dead letter re-queued" in capsys.readouterr().out
     assert backfill(settings, timeout_s=60) == EXIT_DEAD_LETTERS  # still poison: back to the dead letters
     _assert_usage_is_exact(capsys, monkeypatch, store_url, "poison", truth)
 

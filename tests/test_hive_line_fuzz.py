@@ -131,7 +131,7 @@ def test_bad_hive_lines_are_skipped_and_the_good_ones_counted_exactly(
     tenant = f"fuzz-{seed}"
 
     assert backfill(_settings(home, tmp_path / "state", server.http_url, tenant), timeout_s=120) == EXIT_OK
-    assert f"{malformed} malformed lines skipped" in capsys.readouterr().err
+    assert f": {malformed} malformed line{'' if malformed == 1 else 's'} skipped" in capsys.readouterr().err
     for key in KEYS:
         assert _actual(_usage_json(capsys, store_url, key, tenant), key) == _expected(truth, key), (seed, key)
 
@@ -153,7 +153,7 @@ def test_a_record_the_mapping_did_not_foresee_is_skipped_alone(hive_workload, tm
     receiver = HttpReceiver()
     try:
         assert backfill(_settings(home, tmp_path / "state", receiver.endpoint, "bug"), timeout_s=60) == EXIT_OK
-        assert "1 records the mapping could not use skipped" in capsys.readouterr().err
+        assert "1 record the mapping could not use skipped" in capsys.readouterr().err
         assert len(decode(receiver.delivered()).chat_spans()) == len(truth.llm_calls)
     finally:
         receiver.down()

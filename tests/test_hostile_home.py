@@ -62,7 +62,7 @@ def test_a_hostile_home_is_exported_whole_and_nothing_planted_leaves(hive_worklo
     _hostile_copy(source, home)
 
     assert backfill(_settings(home, tmp_path / "state", server.http_url, "hostile"), timeout_s=120) == EXIT_OK
-    assert "1 malformed lines skipped" in capsys.readouterr().err  # the line nested too deep
+    assert "1 malformed line skipped" in capsys.readouterr().err  # the line nested too deep
     for key in ("session", "model"):
         assert _actual(_usage_json(capsys, url, key, "hostile"), key) == _expected(truth, key), key
     stored = store.query(

@@ -299,9 +299,9 @@ def backfill(
         print(f"hive-otel: {exc}", file=sys.stderr)
         return EXIT_OUTBOX_FULL
     pipeline = client.counters()["pipeline"]
-    summary = f"{records:,} records → {pipeline['spans']:,} spans, {pipeline['logs']:,} log records"
-    if pipeline["oversized_items"]:
-        summary += f" ({pipeline['oversized_items']} items over {ev.HIVE_OTEL_MAX_REQUEST_BYTES} kept as dead letters)"
+    summary = f"{_count(records, 'record')} → {_count(pipeline['spans'], 'span')}, {_count(pipeline['logs'], 'log record')}"
+    if oversized := pipeline["oversized_items"]:
+        summary += f" ({_count(oversized, 'item')} over {ev.HIVE_OTEL_MAX_REQUEST_BYTES} kept as dead letters)"
     if no_wait:
         progress.done()
         print(f"hive-otel: {summary} queued in the outbox ({settings.state_dir / OUTBOX_FILE})")
@@ -315,10 +315,15 @@ def backfill(
     client.shutdown(timeout_millis=1000)
     counters = client.outbox.counters()
     pending, _ = client.outbox.depth()
-    summary += f"; {sender['exported_requests']:,} requests delivered to {settings.endpoint}"
+    summary += f"; {_count(sender['exported_requests'], 'request')} delivered to {settings.endpoint}"
     if sender["rejected_items"]:
-        summary += f" ({sender['rejected_items']:,} items in them refused by the receiver: logged)"
+        summary += f" ({_count(sender['rejected_items'], 'item')} in them refused by the receiver: logged)"
     return _outcome(summary, pending, counters["dead_lettered"] - before["dead_lettered"], counters, auth_failure, timeout_s)
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 request", "2 requests", "0 requests"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 class _HistoryDoesNotFit(Exception):
@@ -344,17 +349,17 @@ def _read_history(client: Client, settings: ClientSettings, replay: bool, progre
         tailer.close()
         cap = client.outbox.max_bytes
         raise _HistoryDoesNotFit(
-            f"the history did not fit the outbox ({ev.HIVE_OTEL_OUTBOX_MAX_BYTES}={cap}): {dropped} requests were "
+            f"the history did not fit the outbox ({ev.HIVE_OTEL_OUTBOX_MAX_BYTES}={cap}): {_count(dropped, 'request')} "
             f"dropped, so the checkpoints were not advanced. Run again with the receiver reachable (reading "
             f"waits for it when the outbox fills), or raise {ev.HIVE_OTEL_OUTBOX_MAX_BYTES}."
         )
     tailer.commit()
     skipped = tailer.counters["malformed_lines"]
     if skipped:
-        print(f"hive-otel: {skipped} malformed lines skipped (logged with file and line)", file=sys.stderr)
+        print(f"hive-otel: {_count(skipped, 'malformed line')} skipped (logged with file and line)", file=sys.stderr)
     unmappable = client.counters()["pipeline"]["unmappable_records"]
     if unmappable:
-        print(f"hive-otel: {unmappable} records the mapping could not use skipped (logged)", file=sys.stderr)
+        print(f"hive-otel: {_count(unmappable, 'record')} the mapping could not use skipped (logged)", file=sys.stderr)
     return progress.records
 
 
@@ -391,22 +396,23 @@ def _outcome(
     if auth_failure:
         print(
             f"hive-otel: {summary}; STOPPED: the receiver refused the credentials ({auth_failure}). "
-            f"{pending} requests are kept queued; set {ev.HIVE_OTEL_TOKEN} (or fix the token) and run again.",
+            f"{_count(pending, 'request')} kept queued; set {ev.HIVE_OTEL_TOKEN} (or fix the token) and run again.",
             file=sys.stderr,
         )
         return EXIT_UNAUTHORIZED
     if pending:
-        print(f"hive-otel: {summary}; {pending} requests still queued after {timeout_s:.0f}s", file=sys.stderr)
+        print(f"hive-otel: {summary}; {_count(pending, 'request')} still queued after {timeout_s:.0f}s", file=sys.stderr)
         return EXIT_TIMEOUT
     if dead:
         print(
-            f"hive-otel: {summary}; {dead} requests refused for good and kept as dead letters "
+            f"hive-otel: {summary}; {_count(dead, 'request')} refused for good and kept as "
+            f"{'a dead letter' if dead == 1 else 'dead letters'} "
             "(`hive-otel outbox` shows why, `hive-otel outbox retry` re-queues them)",
             file=sys.stderr,
         )
         return EXIT_DEAD_LETTERS
     older = counters["dead_letter_count"]
-    note = f" ({older} dead letters from earlier runs kept: `hive-otel outbox`)" if older else ""
+    note = f" ({_count(older, 'dead letter')} from earlier runs kept: `hive-otel outbox`)" if older else ""
     print(f"hive-otel: {summary}; nothing left queued{note}")
     return EXIT_OK
 
@@ -423,8 +429,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if auth_failure:
         pending, _ = client.outbox.depth()
         print(
-            f"hive-otel: watch STOPPED: the receiver refused the credentials ({auth_failure}). {pending} requests "
-            f"are kept queued; set {ev.HIVE_OTEL_TOKEN} (or fix the token) and start it again.",
+            f"hive-otel: watch STOPPED: the receiver refused the credentials ({auth_failure}). {_count(pending, 'request')} "
+            f"kept queued; set {ev.HIVE_OTEL_TOKEN} (or fix the token) and start it again.",
             file=sys.stderr,
         )
         return EXIT_UNAUTHORIZED
@@ -485,7 +491,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     try:
         if args.action == "retry":
             moved = outbox.requeue_dead(args.ids)
-            print(f"hive-otel: {moved} dead letters re-queued; the next `hive-otel backfill` or `watch` delivers them")
+            next_run = "the next `hive-otel backfill` or `watch` delivers them"
+            print(f"hive-otel: {_count(moved, 'dead letter')} re-queued; {next_run}")
             return EXIT_OK
         status = outbox_status(outbox)
     finally:
