@@ -312,6 +312,31 @@ def test_backfill_waits_as_long_as_its_flag_else_its_variable_says(hive_workload
         receiver.down()
 
 
+def test_backfill_with_no_time_to_wait_counts_what_its_last_flush_delivered(
+    hive_workload, tmp_path, monkeypatch, capsys
+) -> None:
+    """--timeout 0 waits for nothing, but the shutdown's flush still delivers: the summary said "0 requests
+    delivered ... nothing left queued" while the receiver had everything."""
+    receiver = HttpReceiver()
+    try:
+        monkeypatch.setenv("HIVE_HOME", str(hive_workload[0]))
+        monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path))
+        monkeypatch.setenv("HIVE_OTEL_ENDPOINT", receiver.endpoint)
+        code = run(["backfill", "--timeout", "0"])
+        out, err = capsys.readouterr()
+        assert receiver.delivered()
+    finally:
+        receiver.down()
+    if code == EXIT_TIMEOUT:  # the flush ran out of time on a slow machine: then the summary says what is queued
+        assert "still queued after 0s" in err
+        return
+    assert code == EXIT_OK, err
+    box = Outbox(tmp_path / "outbox.db")
+    acked = box.counters()["acked"]  # what `hive-otel outbox` shows
+    box.shutdown()
+    assert acked > 1 and f"; {acked} requests delivered to" in out, out
+
+
 def test_counts_of_one_are_singular(tmp_path, monkeypatch, capsys) -> None:
     session = tmp_path / "home" / "queens" / "default" / "sessions" / "session_20260101_000000_abc"
     session.mkdir(parents=True)

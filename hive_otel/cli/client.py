@@ -310,9 +310,10 @@ def backfill(
     client.start_sending()
     _wait_for_delivery(client, timeout_s, progress)
     progress.done()
+    client.shutdown(timeout_millis=1000)
+    # Counted after the shutdown, whose flush may still deliver (with --timeout 0, all that is delivered).
     sender = client.counters()["sender"]
     auth_failure = client.auth_failure
-    client.shutdown(timeout_millis=1000)
     counters = client.outbox.counters()
     pending, _ = client.outbox.depth()
     summary += f"; {_count(sender['exported_requests'], 'request')} delivered to {settings.endpoint}"
