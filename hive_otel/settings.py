@@ -211,6 +211,13 @@ def _exporter_options(env: dict[str, str]) -> dict[str, object]:
     return {"protocol": protocol, "compression": compression, "headers": headers, "timeout_ms": timeout_ms}
 
 
+# The fields a command-line flag may set, and their variables: a given flag wins, and its variable is left unread.
+_OVERRIDDEN_VARIABLES = {
+    "backfill_timeout_s": ev.HIVE_OTEL_BACKFILL_TIMEOUT_S,
+    "watch_interval_s": ev.HIVE_OTEL_WATCH_INTERVAL_S,
+}
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """Everything the client side (sources → outbox → exporter) needs to know."""
@@ -248,6 +255,9 @@ class ClientSettings:
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> ClientSettings:
         """Resolve settings: explicit ``overrides`` win over ``env``, which wins over defaults."""
         env = dict(os.environ if env is None else env)
+        for name, variable in _OVERRIDDEN_VARIABLES.items():
+            if overrides.get(name) is not None:  # not read at all: a bad value there must not fail the run
+                env.pop(variable, None)
         home = Path(str(overrides.pop("hive_home"))) if overrides.get("hive_home") else hive_home(env)
         state_raw = env.get(ev.HIVE_OTEL_STATE_DIR, "").strip()
         state_dir = Path(state_raw).expanduser() if state_raw else home / "otel"

@@ -211,3 +211,30 @@ def test_backfill_with_an_outbox_cap_below_the_request_size_exits_2_before_readi
     assert done.returncode == EXIT_CONFIG, done.stderr
     assert done.stderr.startswith("hive-otel: HIVE_OTEL_OUTBOX_MAX_BYTES: ") and "Traceback" not in done.stderr
     assert not state.exists()  # refused before any state is made
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "flag_value"),
+    [("HIVE_OTEL_BACKFILL_TIMEOUT_S", "backfill_timeout_s", 2.0), ("HIVE_OTEL_WATCH_INTERVAL_S", "watch_interval_s", 1.0)],
+)
+def test_a_given_flag_wins_and_its_variable_is_not_read(tmp_path: Path, name: str, field: str, flag_value: float) -> None:
+    """`--timeout 2` with HIVE_OTEL_BACKFILL_TIMEOUT_S=abc exited 2 ("expected a number"): the variable was
+    parsed before the flag replaced it."""
+    for bad in ("abc", "nan", "-1"):
+        settings = ClientSettings.from_env({"HIVE_HOME": str(tmp_path), name: bad}, **{field: flag_value})
+        assert getattr(settings, field) == flag_value
+        with pytest.raises(SettingsError, match=f"^{name}: "):  # without the flag it is still refused
+            _from_env(tmp_path, **{name: bad})
+
+
+def test_backfill_with_a_timeout_flag_ignores_a_bad_timeout_variable(tmp_path: Path) -> None:
+    home, state = tmp_path / "hive", tmp_path / "state"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OTEL_"))}
+    env.update(HIVE_OTEL_ENDPOINT="http://127.0.0.1:9", HIVE_OTEL_STATE_DIR=str(state), HIVE_OTEL_BACKFILL_TIMEOUT_S="abc")
+    done = subprocess.run(
+        [sys.executable, "-m", "hive_otel.cli", "backfill", "--hive-home", str(home), "--timeout", "2"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr  # an empty home: nothing to deliver
+    assert "HIVE_OTEL_BACKFILL_TIMEOUT_S" not in done.stderr
