@@ -433,3 +433,53 @@ def test_a_full_disk_is_exit_2_with_free_space_not_move_the_state_aside(
     assert run(["backfill", "--no-wait"]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "no space left" in err and "move it aside" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("breakage", "words"),
+    [
+        ("missing policy", "missing.yaml"),
+        ("bad regex", "bad.yaml"),
+        ("no hive home", "does not exist"),
+    ],
+)
+def test_doctor_finds_what_backfill_would_refuse_and_exits_2(
+    hive_workload, tmp_path, monkeypatch, capsys, breakage, words
+) -> None:
+    """doctor listed a missing policy file, a policy with an invalid regex and a Hive home that does not
+    exist as a fine setup (exit 0), and backfill refused each."""
+    monkeypatch.setenv("HIVE_HOME", str(hive_workload[0]))
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HIVE_OTEL_ENDPOINT", "http://127.0.0.1:9")
+    if breakage == "missing policy":
+        monkeypatch.setenv("HIVE_OTEL_POLICY", str(tmp_path / "missing.yaml"))
+    elif breakage == "bad regex":
+        (tmp_path / "bad.yaml").write_text("blocked_values:\n  - '(unclosed'\n")
+        monkeypatch.setenv("HIVE_OTEL_POLICY", str(tmp_path / "bad.yaml"))
+    else:
+        monkeypatch.setenv("HIVE_HOME", str(tmp_path / "no-such-hive"))
+    assert run(["backfill", "--no-wait"]) == EXIT_CONFIG
+    refused = capsys.readouterr().err
+    assert words in refused
+
+    assert run(["doctor"]) == EXIT_CONFIG
+    out = capsys.readouterr().out
+    assert "problems:" in out and words in out, out
+    assert run(["doctor", "--json"]) == EXIT_CONFIG
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert len(problems) == 1 and words in problems[0]
+
+
+def test_doctor_of_a_sound_setup_lists_no_problems(hive_workload, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HIVE_HOME", str(hive_workload[0]))
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path / "state"))
+    assert run(["doctor", "--json"]) == EXIT_OK
+    assert "problems" not in json.loads(capsys.readouterr().out)
+
+
+def test_doctor_refuses_a_session_without_show_payload(hive_workload, tmp_path, monkeypatch, capsys) -> None:
+    """`doctor --session ID` alone printed the usual report, silently ignoring the session."""
+    monkeypatch.setenv("HIVE_HOME", str(hive_workload[0]))
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path / "state"))
+    assert run(["doctor", "--session", "nope"]) == EXIT_CONFIG
+    assert "--session needs --show-payload" in capsys.readouterr().err

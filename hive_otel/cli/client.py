@@ -32,7 +32,7 @@ from urllib.parse import urlparse
 
 from hive_otel import environment_variables as ev
 from hive_otel.attributes import SEMCONV_SCHEMA_URL
-from hive_otel.client.client import OUTBOX_FILE, Client
+from hive_otel.client.client import OUTBOX_FILE, Client, load_policy
 from hive_otel.client.mapping.semconv import GenAiConventions
 from hive_otel.client.outbox import Outbox
 from hive_otel.client.sources.checkpoints import CHECKPOINTS_FILE
@@ -110,8 +110,9 @@ def _add_doctor(sub: argparse._SubParsersAction) -> None:
         help="print the effective configuration, endpoint reachability, outbox depth and counters",
         description=(
             "Print the effective configuration, whether the endpoint answers, the outbox depth and the counters; "
-            "--show-payload prints what one session would send instead. Exit codes: 0 ok, 2 configuration error "
-            "(or no such session)."
+            "--show-payload prints what one session would send instead. Exit codes: 0 ok, 2 configuration error: "
+            "what backfill and watch would refuse (a Hive home that does not exist, a redaction policy that cannot "
+            "be used), listed under problems; or --session without --show-payload, or no such session."
         ),
     )
     _common(doctor)
@@ -188,13 +189,10 @@ def _resolve(args: argparse.Namespace, *, needs_endpoint: bool, needs_home: bool
     except SettingsError as err:
         print(f"hive-otel: {err}", file=sys.stderr)
         return EXIT_CONFIG
-    if needs_home and not settings.hive_home.is_dir():
+    home_problem = _home_problem(settings)
+    if needs_home and home_problem:
         # Not created: reading an empty home would claim success for a typo in the path.
-        print(
-            f"hive-otel: Hive home {settings.hive_home} does not exist or is not a directory "
-            f"(--hive-home, or ${ev.HIVE_HOME}; Hive's default is ~/.hive)",
-            file=sys.stderr,
-        )
+        print(f"hive-otel: {home_problem}", file=sys.stderr)
         return EXIT_CONFIG
     if needs_endpoint and settings.disabled:
         print(f"hive-otel: {ev.OTEL_SDK_DISABLED}=true, nothing to do", file=sys.stderr)
@@ -207,6 +205,25 @@ def _resolve(args: argparse.Namespace, *, needs_endpoint: bool, needs_home: bool
         )
         return EXIT_CONFIG
     return settings
+
+
+def _home_problem(settings: ClientSettings) -> str | None:
+    if settings.hive_home.is_dir():
+        return None
+    return (
+        f"Hive home {settings.hive_home} does not exist or is not a directory "
+        f"(--hive-home, or ${ev.HIVE_HOME}; Hive's default is ~/.hive)"
+    )
+
+
+def _problems(settings: ClientSettings) -> list[str]:
+    """What backfill and watch would refuse to start with, checked as they check it."""
+    problems = [problem] if (problem := _home_problem(settings)) else []
+    try:
+        load_policy(settings)
+    except PolicyError as err:
+        problems.append(str(err))
+    return problems
 
 
 class _Progress:
@@ -469,15 +486,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         return settings
     if args.show_payload:
         return show_payload(settings, args.session)
+    if args.session:
+        print("hive-otel: doctor: --session needs --show-payload (it names the session whose payload is shown)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
     report = doctor_report(settings)
+    problems = _problems(settings)
+    if problems:
+        report["problems"] = problems
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
         for section, values in report.items():
             print(f"{section}:")
+            if isinstance(values, list):
+                print("\n".join(f"  {value}" for value in values))
+                continue
             for key, value in (values.items() if isinstance(values, dict) else [("", values)]):
                 print(f"  {key:<24} {value}")
-    return EXIT_OK
+    return EXIT_CONFIG if problems else EXIT_OK
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
