@@ -2,7 +2,8 @@
 
 The collector holds each tenant's budgets and evaluates them against the rollups
 (``/api/quotas/{tenant}``). A background thread here fetches the current decisions
-(``GET {HIVE_OTEL_QUOTA_URL}/api/quotas/{tenant}/decisions``) every ``HIVE_OTEL_QUOTA_REFRESH_S``;
+(``GET {HIVE_OTEL_QUOTA_URL}/api/quotas/@me/decisions``: those of the tenant the collector
+stores this client's exports as) every ``HIVE_OTEL_QUOTA_REFRESH_S``;
 :func:`check` only reads that cache. With no budget it returns :data:`ALLOW` after one attribute
 read. When the cloud cannot be reached the last decisions stay in force for ``STALE_AFTER_REFRESHES``
 refreshes; after that :func:`check` fails open (allows), counts it in ``counters["fail_open"]``, says
@@ -51,6 +52,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+CALLERS_TENANT = "@me"
+"""In the decisions' path instead of a tenant: the caller's own (the collector's ``/api/quotas/@me/decisions``)."""
 
 STALE_AFTER_REFRESHES = 10
 """After this many refresh intervals without reaching the cloud, :func:`check` fails open."""
@@ -131,11 +135,15 @@ class QuotaCache:
         base = settings.quota_url or settings.endpoint
         if not base:
             raise ValueError("quota decisions need HIVE_OTEL_QUOTA_URL or HIVE_OTEL_ENDPOINT")
-        self.tenant = tenant or settings.tenant_id or "local"
-        self.url = f"{base}/api/quotas/{urllib.parse.quote(self.tenant, safe='')}/decisions"
+        # Without ``tenant``: the tenant the collector stores this client's exports as, which it tells from
+        # the same headers (the token's tenant; without tokens x-hive-tenant-id, else 'local'), never
+        # HIVE_OTEL_TENANT_ID, a resource attribute the collector overrides. Known after a refresh.
+        self.tenant = tenant
+        path = urllib.parse.quote(tenant, safe="") if tenant else CALLERS_TENANT
+        self.url = f"{base}/api/quotas/{path}/decisions"
         self.refresh_s = settings.quota_refresh_s
         self._user = settings.user_id
-        self._headers = {k: v for k, v in settings.headers.items() if k.lower() == "authorization"}
+        self._headers = dict(settings.headers)  # the exporter's: the collector sees the same caller
         self._timeout_s = max(0.5, settings.timeout_ms / 1000)
         self._table: _Table | None = None
         self._fresh_until = 0.0  # monotonic time after which the cache is too old to trust
@@ -192,6 +200,7 @@ class QuotaCache:
             with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
                 document = json.loads(response.read())
             table = build_table(document["budgets"])
+            tenant = str(document["tenant"])
         except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as exc:
             self.counters["refresh_failures"] += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -201,6 +210,7 @@ class QuotaCache:
                                self.url, self.last_error)  # fmt: skip
             return False
         self._table = table
+        self.tenant = tenant
         self._fresh_until = time.monotonic() + self.refresh_s * STALE_AFTER_REFRESHES
         self.counters["refreshes"] += 1
         self.last_error = None

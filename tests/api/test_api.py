@@ -385,6 +385,51 @@ def _quota_cache(server: Collector) -> Any:
     return cache
 
 
+def test_the_client_with_a_token_and_no_tenant_id_reads_its_tokens_decisions(loaded: Collector) -> None:
+    """The client asked for tenant HIVE_OTEL_TENANT_ID, else 'local': with a token alone that was a 403
+    ("cannot refresh"), and every check() allowed while the tenant's budget was at block."""
+    from hive_otel.client.quota import QuotaCache
+
+    admin = {"Authorization": f"Bearer {TOKEN_ADMIN}"}
+    tiny = {"budgets": [{"id": "tiny", "scope": "tenant", "metric": "tokens", "period": "monthly", "limit": 1,
+                         "action": "block"}]}  # fmt: skip
+    assert httpx.post(f"{loaded.http_url}/api/quotas/{B}", json=tiny, headers=admin, timeout=30).status_code == 200
+    try:
+        caches = {}
+        for tenant, token in ((A, TOKEN_A), (B, TOKEN_B)):
+            settings = ClientSettings.from_env({"HIVE_OTEL_ENDPOINT": loaded.http_url, "HIVE_OTEL_TOKEN": token})
+            caches[tenant] = QuotaCache(settings)
+            assert caches[tenant].refresh(), caches[tenant].last_error
+            assert caches[tenant].tenant == tenant
+        assert caches[B].check(model="gpt-4o").action == "block"
+        assert caches[A].check(model="gpt-4o").action == "allow"  # B's budget is B's alone
+        mine = _get(loaded, "/api/quotas/@me/decisions", TOKEN_A).json()
+        assert mine["tenant"] == A and all(b["tenant"] != B for b in mine["budgets"])
+        assert _get(loaded, "/api/quotas/@me/decisions", None).status_code == 401
+        named = ClientSettings.from_env({"HIVE_OTEL_ENDPOINT": loaded.http_url, "HIVE_OTEL_TOKEN": TOKEN_A})
+        assert not QuotaCache(named, tenant=B).refresh()  # naming another tenant is still refused
+    finally:
+        httpx.delete(f"{loaded.http_url}/api/quotas/{B}", headers=admin, timeout=30)
+
+
+def test_without_tokens_the_client_reads_the_tenant_its_exports_are_stored_as(collector: tuple[Collector, Store]) -> None:
+    """Without a tokens file the collector stores a client's exports as its x-hive-tenant-id header, else
+    'local' (HIVE_OTEL_TENANT_ID is only a resource attribute): the decisions it caches are that tenant's."""
+    from hive_otel.client.quota import QuotaCache
+
+    server = Collector(collector[1], "127.0.0.1:0", "127.0.0.1:0", shutdown_grace_s=1)  # one chDB store per process
+    server.start()
+    try:
+        for headers, tenant in (("", "local"), ("x-hive-tenant-id=acme", "acme")):
+            env = {"HIVE_OTEL_ENDPOINT": server.http_url, "HIVE_OTEL_TENANT_ID": "acme",
+                   "OTEL_EXPORTER_OTLP_HEADERS": headers}  # fmt: skip
+            cache = QuotaCache(ClientSettings.from_env(env))
+            assert cache.refresh(), cache.last_error
+            assert cache.tenant == tenant
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
 def test_the_api_documents_need_a_token_like_every_route(loaded: Collector, path: str) -> None:
     assert _get(loaded, path, None).status_code == 401

@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hive_otel.collector.auth.loopback import local_request_refusal
 from hive_otel.collector.auth.principal import AUTHORIZATION, Principal, TenantAuth, Unauthenticated
+from hive_otel.collector.config import TENANT_HEADER
 
 __all__ = ["bearer_scheme", "resolve_caller"]
 
@@ -33,6 +34,7 @@ def resolve_caller(request: Request, auth: TenantAuth, credentials: HTTPAuthoriz
         if refusal is not None:
             raise HTTPException(403, refusal)
     try:
-        return auth.principal(request.headers.get(AUTHORIZATION), None)
+        # The tenant header as the receiver reads it, so a caller's own tenant is the one its exports are stored as.
+        return auth.principal(request.headers.get(AUTHORIZATION), request.headers.get(TENANT_HEADER) or None)
     except Unauthenticated as exc:
         raise HTTPException(401, exc.message, headers=_CHALLENGE) from None

@@ -1,5 +1,6 @@
 """Quota routes: set, read and remove a tenant's budgets, and the decisions ``hive_otel.client.quota``
-caches. A tenant token reads its own tenant only and never what the other tenants spent."""
+caches (``/api/quotas/@me/decisions``: the caller's own tenant's). A tenant token reads its own tenant
+only and never what the other tenants spent."""
 
 # No "from __future__ import annotations": FastAPI reads the route signatures.
 
@@ -18,6 +19,8 @@ from hive_otel.collector.auth.tokens import TENANT_PATTERN
 router = APIRouter(tags=["quotas"])
 
 _QUOTA_TENANT = rf"^(\*|{TENANT_PATTERN[1:-1]})$"
+CALLERS_TENANT = "@me"
+"""In a quota path instead of a tenant: the caller's own (a tenant name cannot start with "@")."""
 QuotaTenant = Annotated[str, Path(pattern=_QUOTA_TENANT, description="a tenant, or * for the global budgets")]
 
 
@@ -84,10 +87,22 @@ def delete_quotas(tenant: QuotaTenant, who: CallerDep, request: Request) -> Resp
     return Response(status_code=204)
 
 
+# Before the route below, which would take "@me" for a tenant (and refuse it: no tenant name starts with "@").
+@router.get(f"/api/quotas/{CALLERS_TENANT}/decisions", response_model=M.QuotaDecisions, responses=ERRORS)
+def get_own_decisions(who: CallerDep, request: Request) -> dict[str, Any]:
+    """The decisions of the caller's own tenant, the one its exports are stored as (its token's, else its
+    x-hive-tenant-id header or 'local'): what ``hive_otel.client.quota`` caches, with no tenant to configure."""
+    return _decisions(request, who, who.tenant)
+
+
 @router.get("/api/quotas/{tenant}/decisions", response_model=M.QuotaDecisions, responses=ERRORS)
 def get_decisions(tenant: QuotaTenant, who: CallerDep, request: Request) -> dict[str, Any]:
     """Each budget's current decision: what ``hive_otel.client.quota`` caches to decide without a network call."""
     who.reads(tenant)
+    return _decisions(request, who, tenant)
+
+
+def _decisions(request: Request, who: Principal, tenant: str) -> dict[str, Any]:
     quotas = _evaluator(request)
     statuses = _private(quotas, who, tenant, quotas.book.evaluate(tenant, quotas.policies()))
     return {
