@@ -4,9 +4,10 @@ report (``api`` is :mod:`hive_otel.cli.api`).
 ``collector`` opens the store and runs :class:`hive_otel.collector.service.Collector` over it (the
 receiver with the API on its HTTP port) in the foreground. Exit codes: 0 ok, 1 a port is taken
 (``collector``) or some report panels failed (``report``), 2 usage error (bad flag, key, time or
-statement), 3 store unavailable or locked. While a collector owns an embedded (chDB) store,
-``usage``, ``sql``, ``status`` and ``report`` ask it over HTTP (the owner URL recorded in the
-store's lock file) instead of opening the files.
+statement), 3 store unavailable or locked, or no store at the path: only ``collector``, ``migrate``
+and ``api`` create one, the others refuse a path that holds no store. While a collector owns an
+embedded (chDB) store, ``usage``, ``sql``, ``status`` and ``report`` ask it over HTTP (the owner URL
+recorded in the store's lock file) instead of opening the files.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def _cmd_usage(args: argparse.Namespace) -> int:
     """Usage rollups grouped by keys.
 
     Tokens, cost and calls from the usage rollups, grouped by the given keys, over [--since, --until).
-    Exit codes: 0 ok, 2 bad key or time, 3 store unavailable or locked.
+    Exit codes: 0 ok, 2 bad key or time, 3 no store at the path, store unavailable or locked.
     """
     keys = parse_keys(args.group_by, GROUP_KEYS)
     if not keys:
@@ -140,7 +141,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
     One SELECT over every tenant's rows, under the console policy (README: The SQL console). Through a
     running collector it needs an admin token and this machine. Exit codes: 0 ok, 2 refused or bad
-    statement, 3 store unavailable or locked.
+    statement, 3 no store at the path, store unavailable or locked.
     """
     if not is_read_only_sql(args.statement):
         raise ValueError("only one SELECT is allowed")
@@ -156,7 +157,8 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     """Sessions with status, phase and last-seen time.
 
-    The most recently seen sessions first. Exit codes: 0 ok, 3 store unavailable or locked.
+    The most recently seen sessions first. Exit codes: 0 ok, 2 bad limit, 3 no store at the path, store
+    unavailable or locked.
     """
     reader, close = open_reader(args.store)
     try:  # the store's tables, or the collector that owns the store, asked by parameters
@@ -172,10 +174,10 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
     Rewrite the usage facts from usage_calls (every version of each call any collector wrote, merged), then
     rebuild the signed ledger, the rollups and the key index from them. Run it with ingest paused; while
-    several collectors write, `hive-otel settle` is the one to run. Exit codes: 0 ok, 3 store unavailable or
-    locked.
+    several collectors write, `hive-otel settle` is the one to run. Exit codes: 0 ok, 3 no store at the path,
+    store unavailable or locked.
     """
-    store = open_store(args.store)
+    store = open_store(args.store, create=False)  # nothing to rebuild where there is no store
     try:
         result = store.reconcile()
     finally:
@@ -187,10 +189,10 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 def _cmd_settle(args: argparse.Namespace) -> int:
     """Make the facts and rollups agree with the calls as merged by ClickHouse (several collectors).
 
-    For several collectors on one ClickHouse server (docs/scaling.md). Exit codes: 0 ok, 3 store unavailable
-    or locked.
+    For several collectors on one ClickHouse server (docs/scaling.md). Exit codes: 0 ok, 2 usage error, 3 no
+    store at the path, store unavailable or locked.
     """
-    store = open_store(args.store)
+    store = open_store(args.store, create=False)  # nothing to settle where there is no store
     try:
         while True:
             started = time.monotonic()
@@ -210,7 +212,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     For people without Grafana: the panels of the Usage and Status dashboards, drawn with the plotly.js
     embedded in the page, which opens offline. Exit codes: 0 written, 1 written but some panels failed,
-    2 usage error, 3 store unavailable or locked.
+    2 usage error, 3 no store at the path, store unavailable or locked.
     """
     from hive_otel.collector.report import write_report
 

@@ -82,7 +82,8 @@ class RemoteStore:
 
 def open_reader(url: str | None) -> tuple[Queryable, Callable[[], None]]:
     """The store itself, or the collector that owns it, and how to let go of it; raises StoreError
-    when neither is usable (:class:`StoreLockedError` when another process holds it without a URL)."""
+    when neither is usable (:class:`StoreLockedError` when another process holds it without a URL),
+    or when a chDB path holds no store: a reader never creates one."""
     url = url or default_store_url()
     path = chdb_path(url)
     if path is not None:
@@ -92,5 +93,5 @@ def open_reader(url: str | None) -> tuple[Queryable, Callable[[], None]]:
                 remote = RemoteStore(owner["owner_url"], token=read_admin_token(path))
                 return remote, remote.close
             raise StoreLockedError(path, owner)
-    store = open_store(url)
+    store = open_store(url, create=False)
     return store, store.close

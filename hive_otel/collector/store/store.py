@@ -71,6 +71,7 @@ from hive_otel.collector.store.migrations import (
 )
 from hive_otel.collector.store.otlp_schema import OTLP_SUBSET_PROTO, delimited, ingest_trailer
 from hive_otel.collector.store.transport import (
+    LOCK_FILE,
     ChdbTransport,
     HttpTransport,
     StoreError,
@@ -646,8 +647,12 @@ def open_store(
     migrate: bool = True,
     render: RenderOptions | None = None,
     allow_all_keys: bool = False,
+    create: bool = True,
 ) -> Store:
     """Open (and by default migrate) the store at ``url`` (default: :func:`default_store_url`).
+
+    ``create=False`` is for commands that only read or rework what a store holds: a chDB path that
+    holds no store is refused rather than made into an empty one (a typo would read as "no usage").
 
     ``allow_all_keys=True`` stores every attribute key as sent, instead of only the keys the
     redaction policy exports: for a store that also receives OTLP data from other, non-Hive sources.
@@ -658,6 +663,11 @@ def open_store(
     url = url or default_store_url()
     path = chdb_path(url)
     scheme = urlparse(url).scheme
+    if path is not None and not create and not (path / LOCK_FILE).exists():  # every store has its lock file
+        raise StoreError(
+            f"no store at {path}: `hive-otel collector`, `hive-otel migrate` or `make demo` create one; "
+            f"check --store or ${ev.HIVE_CLICKHOUSE_URL}"
+        )
     if path is not None:
         transport: Transport = ChdbTransport(path)
     elif scheme in ("http", "https"):
