@@ -50,18 +50,25 @@ def run_api(args: argparse.Namespace) -> int:
     from hive_otel.collector.config import DEFAULT_REQUEST_TIMEOUT_S
     from hive_otel.collector.receiver.otlp_http import capped_body
     from hive_otel.collector.receiver.request_deadline import RequestDeadlineProtocol
-    from hive_otel.collector.store.store import StoreError, chdb_path, default_store_url, open_store, read_owner
+    from hive_otel.collector.store.store import (
+        StoreError,
+        StoreUrlError,
+        chdb_path,
+        default_store_url,
+        open_store,
+        read_owner,
+    )
 
     try:
         listen = parse_host_port(args.listen, "--listen")
         tokens = load_tokens(args.tokens)
         if tokens is None and not is_loopback_bind(listen.host):
             raise SettingsError("--listen: without --tokens the API listens on loopback only")
-    except SettingsError as exc:
+        url = args.store or default_store_url()
+        path = chdb_path(url)
+    except (SettingsError, StoreUrlError) as exc:
         print(f"hive-otel api: {exc}", file=sys.stderr)
         return 2
-    url = args.store or default_store_url()
-    path = chdb_path(url)
     owner = read_owner(path) if path is not None else None
     if owner is not None and owner.get("owner_url"):
         print(f"hive-otel api: the collector at {owner['owner_url']} owns {url} and serves this API at "

@@ -37,7 +37,7 @@ from hive_otel.collector.queries.status import recent_sessions
 from hive_otel.collector.queries.text_table import cell, render_table
 from hive_otel.collector.queries.usage import GROUP_KEYS, MEASURES, usage
 from hive_otel.collector.store.migrations import PREFOLD_CHAIN, RenderOptions, load_migrations
-from hive_otel.collector.store.store import is_read_only_sql, open_store
+from hive_otel.collector.store.store import StoreUrlError, is_read_only_sql, open_store
 from hive_otel.collector.store.transport import StoreError
 from hive_otel.settings import SettingsError
 
@@ -68,10 +68,10 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
     def wrapper(args: argparse.Namespace) -> int:
         try:
             return run(args)
-        except ValueError as exc:
+        except (ValueError, StoreUrlError) as exc:
             print(f"hive-otel {args.command}: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        except StoreError as exc:
+        except StoreError as exc:  # StoreLockedError included: another process owns the chDB path
             print(f"hive-otel {args.command}: {exc}", file=sys.stderr)
             return EXIT_STORE
 
@@ -246,11 +246,7 @@ def _cmd_collector(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"hive-otel collector: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        store = open_store(args.store)
-    except StoreError as exc:  # StoreLockedError included: another process owns the chDB path
-        print(f"hive-otel collector: {exc}", file=sys.stderr)
-        return EXIT_STORE
+    store = open_store(args.store)  # its errors are exit codes by _guarded
     stop_requested = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -1,7 +1,8 @@
 """The store's commands as a user runs them: real ``hive-otel`` processes on a real embedded store.
 
 A command that only reads refuses a store path that holds no store (exit 3) and creates nothing there;
-the commands that make the store (`migrate` here) still create it.
+the commands that make the store (`migrate` here) still create it. A malformed store URL is a usage
+error (exit 2) with the reason.
 """
 
 from __future__ import annotations
@@ -77,3 +78,20 @@ def test_a_read_of_an_existing_store_answers(store_url: str) -> None:
     done = _hive_otel("usage", f"--store={store_url}", "--group-by=model", "--format=json")
     assert done.returncode == 0, done.stderr
     assert '"rows": []' in done.stdout
+
+
+@pytest.mark.parametrize("url", ["chdb://relative/path", "mysql://x"])
+@pytest.mark.parametrize("command", ["usage", "collector", "api", "migrate"])
+def test_a_malformed_store_url_is_a_usage_error(tmp_path: Path, url: str, command: str) -> None:
+    args = ["--group-by=model"] if command == "usage" else []
+    done = _hive_otel(command, f"--store={url}", *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert repr(url) in done.stderr and "chdb:///" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_malformed_store_url_from_the_environment_is_a_usage_error_too() -> None:
+    done = _hive_otel("status", env=_env(HIVE_CLICKHOUSE_URL="chdb://relative"))
+    assert done.returncode == 2
+    assert "'chdb://relative'" in done.stderr

@@ -95,6 +95,7 @@ __all__ = [
     "StoreError",
     "StoreInputError",
     "StoreLockedError",
+    "StoreUrlError",
     "chdb_path",
     "default_store_url",
     "is_read_only_sql",
@@ -134,14 +135,21 @@ def default_store_url(env: dict[str, str] | None = None) -> str:
     return url or f"chdb://{hive_home(env) / 'otel' / 'clickhouse'}"
 
 
+class StoreUrlError(StoreError):
+    """The store URL is malformed: the caller's mistake (a usage error), not a store that is down."""
+
+
 def chdb_path(url: str) -> Path | None:
-    """The directory of a ``chdb:///abs/path`` URL, or None for a server URL."""
+    """The directory of a ``chdb:///abs/path`` URL, or None for a server URL (``http(s)://``); raises
+    :class:`StoreUrlError` for any other URL."""
     parsed = urlparse(url)
-    if parsed.scheme != "chdb":
+    if parsed.scheme in ("http", "https"):
         return None
+    if parsed.scheme != "chdb":
+        raise StoreUrlError(f"unsupported store URL {url!r}: use chdb:///abs/path or http(s)://host:8123/db")
     raw = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
     if not raw.startswith("/"):
-        raise StoreError(f"a chDB store URL needs an absolute path (chdb:///abs/path), got {url!r}")
+        raise StoreUrlError(f"a chDB store URL needs an absolute path (chdb:///abs/path), got {url!r}")
     return Path(raw)
 
 
@@ -657,23 +665,17 @@ def open_store(
     ``allow_all_keys=True`` stores every attribute key as sent, instead of only the keys the
     redaction policy exports: for a store that also receives OTLP data from other, non-Hive sources.
 
-    Raises :class:`StoreLockedError` when another process owns a chDB path, and
-    :class:`StoreError` for anything else that keeps the store from opening.
+    Raises :class:`StoreUrlError` for a malformed ``url``, :class:`StoreLockedError` when another
+    process owns a chDB path, and :class:`StoreError` for anything else that keeps the store from opening.
     """
     url = url or default_store_url()
     path = chdb_path(url)
-    scheme = urlparse(url).scheme
     if path is not None and not create and not (path / LOCK_FILE).exists():  # every store has its lock file
         raise StoreError(
             f"no store at {path}: `hive-otel collector`, `hive-otel migrate` or `make demo` create one; "
             f"check --store or ${ev.HIVE_CLICKHOUSE_URL}"
         )
-    if path is not None:
-        transport: Transport = ChdbTransport(path)
-    elif scheme in ("http", "https"):
-        transport = HttpTransport(url)
-    else:
-        raise StoreError(f"unsupported store URL {url!r}: use chdb:///abs/path or http(s)://host:8123/db")
+    transport: Transport = ChdbTransport(path) if path is not None else HttpTransport(url)
     embedded = path is not None
     store = Store(
         url,
