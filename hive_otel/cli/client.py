@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 
 from hive_otel import environment_variables as ev
 from hive_otel.attributes import SEMCONV_SCHEMA_URL
+from hive_otel.cli.flags import positive_seconds, seconds
 from hive_otel.client.client import OUTBOX_FILE, Client, load_policy
 from hive_otel.client.mapping.semconv import GenAiConventions
 from hive_otel.client.outbox import Outbox
@@ -42,7 +43,6 @@ from hive_otel.policy import PolicyError
 from hive_otel.settings import (
     DEFAULT_BACKFILL_TIMEOUT_S,
     DEFAULT_WATCH_INTERVAL_S,
-    MAX_SECONDS,
     ClientSettings,
     SettingsError,
 )
@@ -79,7 +79,7 @@ def _add_backfill(sub: argparse._SubParsersAction) -> None:
         "--replay", action="store_true", help="ignore checkpoints and send everything again (downstream deduplicates)"
     )
     backfill.add_argument(
-        "--timeout", type=_seconds, dest="backfill_timeout_s", metavar="SECONDS",
+        "--timeout", type=seconds, dest="backfill_timeout_s", metavar="SECONDS",
         help="seconds to wait for delivery "
         f"(default: ${ev.HIVE_OTEL_BACKFILL_TIMEOUT_S}, else {DEFAULT_BACKFILL_TIMEOUT_S:g})",
     )  # fmt: skip
@@ -98,7 +98,7 @@ def _add_watch(sub: argparse._SubParsersAction) -> None:
     )
     _common(watch)
     watch.add_argument(
-        "--interval", type=_positive_seconds, dest="watch_interval_s", metavar="SECONDS",
+        "--interval", type=positive_seconds, dest="watch_interval_s", metavar="SECONDS",
         help=f"seconds between polls (default: ${ev.HIVE_OTEL_WATCH_INTERVAL_S}, else {DEFAULT_WATCH_INTERVAL_S:g})",
     )  # fmt: skip
     watch.set_defaults(func=_unusable_state_is_a_config_error(cmd_watch))
@@ -150,27 +150,6 @@ def _add_outbox(sub: argparse._SubParsersAction) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hive-home", type=Path, help=f"Hive's data root (default: ${ev.HIVE_HOME}, else ~/.hive)")
-
-
-def _number(raw: str) -> float:
-    try:
-        return float(raw)
-    except ValueError:
-        return math.nan  # refused below, with the flag's own message
-
-
-def _seconds(raw: str) -> float:
-    value = _number(raw)
-    if not 0 <= value <= MAX_SECONDS:  # NaN fails both comparisons
-        raise argparse.ArgumentTypeError(f"expected seconds (0 to {MAX_SECONDS:g}), got {raw!r}")
-    return value
-
-
-def _positive_seconds(raw: str) -> float:
-    value = _number(raw)
-    if not 0 < value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"expected seconds (more than 0, at most {MAX_SECONDS:g}), got {raw!r}")
-    return value
 
 
 # The flags that set a ClientSettings field (each flag's dest is the field's name): the flag wins over

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hive_otel import environment_variables as ev
-from hive_otel.cli.flags import env_flag, store_flag
+from hive_otel.cli.flags import env_flag, non_negative_int, seconds, store_flag
 from hive_otel.collector.auth.tokens import MIN_TOKEN_LENGTH, add_token, hash_token
 from hive_otel.collector.config import DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_MAX_BODY, ReceiverConfig
 from hive_otel.collector.queries.group_by import parse_keys
@@ -375,16 +375,16 @@ def _add_store_commands(sub: argparse._SubParsersAction) -> None:
     migrate.add_argument("--cluster", metavar="NAME",
                          help="render ON CLUSTER NAME and Replicated* engines (for migrations not yet applied: give it "
                          "to the first migrate of a new store, before any other command opens it)")  # fmt: skip
-    migrate.add_argument("--ttl-days", type=int, default=0, metavar="N",
+    migrate.add_argument("--ttl-days", type=non_negative_int, default=0, metavar="N",
                          help="expire raw otel_* rows after N days (0, the default, keeps them; like --cluster, for "
                          "migrations not yet applied)")  # fmt: skip
-    migrate.add_argument("--down-to", type=int, metavar="VERSION", help="roll back to VERSION (0 = everything)")
+    migrate.add_argument("--down-to", type=non_negative_int, metavar="VERSION", help="roll back to VERSION (0 = everything)")
     migrate.add_argument("--restamp-prefold", action="store_true",
                          help="first record a store migrated by the complete pre-fold chain (0001-0034) as "
                          "migrated by the folded set: same schema, only schema_migrations changes")  # fmt: skip
     _command(sub, "reconcile", _cmd_reconcile)
     settle = _command(sub, "settle", _cmd_settle)
-    settle.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
+    settle.add_argument("--every", type=seconds, default=0.0, metavar="SECONDS",
                         help="settle again every SECONDS until interrupted (run one such process per store)")  # fmt: skip
 
 

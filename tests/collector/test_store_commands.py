@@ -1,8 +1,8 @@
 """The store's commands as a user runs them: real ``hive-otel`` processes on a real embedded store.
 
 A command that only reads refuses a store path that holds no store (exit 3) and creates nothing there;
-the commands that make the store (`migrate` here) still create it. A malformed store URL is a usage
-error (exit 2) with the reason.
+the commands that make the store (`migrate` here) still create it. A malformed store URL or a negative
+number is a usage error (exit 2) with the reason.
 """
 
 from __future__ import annotations
@@ -95,3 +95,27 @@ def test_a_malformed_store_url_from_the_environment_is_a_usage_error_too() -> No
     done = _hive_otel("status", env=_env(HIVE_CLICKHOUSE_URL="chdb://relative"))
     assert done.returncode == 2
     assert "'chdb://relative'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["settle", "--every=-1"], "--every"),
+        (["settle", "--every=nan"], "--every"),
+        (["migrate", "--down-to=-1"], "--down-to"),
+        (["migrate", "--ttl-days=-3"], "--ttl-days"),
+        (["collector", "--max-body=-1"], "--max-body"),
+    ],
+)
+def test_a_negative_number_is_refused_before_the_store_is_opened(tmp_path: Path, args: list[str], flag: str) -> None:
+    """`settle --every -1` settled in a busy loop; `migrate --down-to -1` rolled everything back."""
+    done = _hive_otel(*args, f"--store=chdb://{tmp_path / 'store'}", timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert flag in done.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def test_status_refuses_a_limit_below_one(store_url: str) -> None:
+    done = _hive_otel("status", f"--store={store_url}", "--limit=-1")
+    assert done.returncode == 2
+    assert "limit must be between 1 and" in done.stderr
