@@ -41,6 +41,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from hive_otel.collector.auth.loopback import is_loopback_client
 from hive_otel.collector.receiver.otlp import MAX_GZIP_MEMBERS, RequestRejected, decompress_capped
 from hive_otel.collector.receiver.receiver import CollectorServer
+from hive_otel.collector.store.console import ConsoleRefused
 from tests.collector.otlp_json import otlp_json
 
 TRACE_ID = bytes.fromhex("5b8efff798038103d269b633813fc60c")
@@ -155,7 +156,7 @@ class RecordingStore:
 
     def query(self, sql: str, readonly: bool = True) -> tuple[list[str], list[list[object]]]:
         if "boom" in sql:
-            raise RuntimeError("Syntax error near boom")
+            raise ConsoleRefused("Syntax error near boom")  # as the real store refuses a bad statement
         return ["model", "calls"], [["claude-sonnet-4", 3]]
 
     def console_query(self, sql: str) -> tuple[list[str], list[list[object]]]:

@@ -1,18 +1,24 @@
 """The store's commands as a user runs them: real ``hive-otel`` processes on a real embedded store.
 
 A command that only reads refuses a store path that holds no store (exit 3) and creates nothing there;
-the commands that make the store (`migrate` here) still create it. A malformed store URL or a negative
-number is a usage error (exit 2) with the reason.
+the commands that make the store (`migrate` here) still create it. A malformed store URL, a negative
+number or a statement that ClickHouse or the console refuses is a usage error (exit 2) with a short
+reason, whether the command opens the store or asks the collector that owns it.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from hive_otel.collector.store.store import read_owner
 
 REPO = Path(__file__).resolve().parents[2]
 # A read of each kind: the command, and its other arguments ({tmp}: the test's temporary directory).
@@ -119,3 +125,46 @@ def test_status_refuses_a_limit_below_one(store_url: str) -> None:
     done = _hive_otel("status", f"--store={store_url}", "--limit=-1")
     assert done.returncode == 2
     assert "limit must be between 1 and" in done.stderr
+
+
+STATEMENTS = [
+    ("SELECT count() FROM nonexistent_table", "UNKNOWN_TABLE"),
+    ("SELEC 1", "Syntax error"),
+    ("DROP TABLE usage_facts", "only one SELECT is allowed"),
+]
+
+
+@pytest.mark.parametrize(("statement", "reason"), STATEMENTS)
+def test_a_bad_statement_is_exit_2_with_clickhouses_reason(store_url: str, statement: str, reason: str) -> None:
+    done = _hive_otel("sql", f"--store={store_url}", statement)
+    assert done.returncode == 2, done.stderr
+    assert reason in done.stderr
+    assert len(done.stderr) < 400 and "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def collector_owning(store_url: str) -> Iterator[str]:
+    """A collector that owns ``store_url``: readers then ask it over loopback."""
+    path = Path(store_url.removeprefix("chdb://"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hive_otel.cli", "collector", f"--store={store_url}", "--grpc=127.0.0.1:0",
+         "--http=127.0.0.1:0"], cwd=REPO, env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (read_owner(path) or {}).get("owner_url"):
+            assert process.poll() is None and time.monotonic() < deadline, "the collector did not start"
+            time.sleep(0.05)
+        yield store_url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def test_through_the_collector_a_bad_statement_is_exit_2_and_a_read_answers(collector_owning: str) -> None:
+    for statement, reason in STATEMENTS:
+        done = _hive_otel("sql", f"--store={collector_owning}", statement)
+        assert done.returncode == 2, done.stderr
+        assert reason in done.stderr and len(done.stderr) < 400
+    done = _hive_otel("sql", f"--store={collector_owning}", "SELECT count() AS n FROM usage_facts", "--format=csv")
+    assert (done.returncode, done.stdout) == (0, "n\n0\n"), done.stderr

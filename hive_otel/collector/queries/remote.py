@@ -71,13 +71,24 @@ class RemoteStore:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return dict(json.loads(response.read()))
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:500]
+            detail = _error_text(exc)
+            if exc.code == 400:  # the collector refused what was asked (a bad statement or parameter): a usage error
+                raise ValueError(detail) from exc
             raise StoreError(f"the collector at {self.owner_url} refused the request ({exc.code}): {detail}") from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise StoreError(f"cannot ask the collector at {self.owner_url}: {exc}") from exc
 
     def close(self) -> None:
         return None
+
+
+def _error_text(error: urllib.error.HTTPError) -> str:
+    """The reason in the collector's ``{"error": ...}`` answer, else the start of its body."""
+    body = error.read().decode("utf-8", "replace")
+    try:
+        return str(json.loads(body)["error"])
+    except (ValueError, KeyError, TypeError):
+        return body[:500]
 
 
 def open_reader(url: str | None) -> tuple[Queryable, Callable[[], None]]:

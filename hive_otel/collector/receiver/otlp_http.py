@@ -65,6 +65,7 @@ from hive_otel.collector.receiver.otlp import (
     encode,
     status_message,
 )
+from hive_otel.collector.store.transport import StoreError
 
 MAX_QUERY_BODY = 1024 * 1024
 """A SQL query, usage or status read, or an API request (a quota policy) is small; anything larger is
@@ -224,10 +225,10 @@ class _QueryEndpoint:
             return _refusal(400, "only read-only queries are served")
         try:
             columns, rows = await run_in_threadpool(self._store.console_query, sql)  # type: ignore[attr-defined]
-        except Exception as exc:
-            # The console refuses what its policy does not admit, and the store reports bad SQL by
-            # raising; either way the caller needs the reason, not a stack trace.
-            return _refusal(400, f"{type(exc).__name__}: {exc}")
+        except ValueError as exc:  # ConsoleRefused: the policy or ClickHouse refused the statement, the caller's to fix
+            return _refusal(400, str(exc))
+        except StoreError as exc:  # the store failed, not the statement: `hive-otel sql` reports it as such
+            return _refusal(503, str(exc))
         payload = json.dumps({"columns": list(columns), "rows": [list(row) for row in rows]}, default=_json_value)
         return Response(payload, media_type=JSON)
 

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CONSOLE_SETTINGS", "ConsoleRefused", "admitted_statement"]
+__all__ = ["CONSOLE_SETTINGS", "ConsoleRefused", "admitted_statement", "statement_reason"]
 
 # Table functions that only generate rows; every other one (file, url, s3, remote, mysql, ...) is refused.
 ALLOWED_TABLE_FUNCTIONS = frozenset({"numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "values"})
@@ -52,8 +52,25 @@ _IDENTIFIER = re.compile(r"^ *Identifier (\S+)")
 _NODE = re.compile(r"^( *)(\S+)")
 
 
+# What a ClickHouse error says besides its reason: the prefix, the statement it quotes back, the tokens a
+# syntax error could have had, the internals of a function's arguments; and the error name at its end.
+_CLICKHOUSE_PREFIX = re.compile(r"^.*?DB::Exception: ", re.S)
+_CLICKHOUSE_DETAIL = re.compile(r"(?:[.:]? In scope |\. Expected one of: |: while executing ).*", re.S)
+_ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*$")
+
+
 class ConsoleRefused(ValueError):
-    """The statement is not one the console runs; the message says why."""
+    """The console does not run the statement: its policy refuses it, or ClickHouse cannot run it (a
+    syntax error, an unknown table); the message says why, in a line."""
+
+
+def statement_reason(message: str) -> str:
+    """ClickHouse's reason for refusing a statement, in a line: its sentence and error name, e.g.
+    ``Unknown table expression identifier 'x' (UNKNOWN_TABLE)``, not the rest of its text."""
+    name = _ERROR_NAME.search(message.strip())
+    text = _CLICKHOUSE_DETAIL.sub("", _CLICKHOUSE_PREFIX.sub("", message.strip(), count=1))
+    reason = (text.strip().splitlines() or [message])[0].rstrip(".")[:300]
+    return f"{reason} ({name.group(1)})" if name and name.group(1) not in reason else reason
 
 
 def admitted_statement(sql: str, query: Callable[[str], tuple[list[str], list[list[Any]]]], database: str) -> str:
@@ -64,12 +81,12 @@ def admitted_statement(sql: str, query: Callable[[str], tuple[list[str], list[li
     try:
         _, rows = query(f"SELECT formatQuerySingleLine({sql_string(sql)})")
     except StoreError as exc:
-        raise ConsoleRefused(f"not one valid statement: {_first_line(exc)}") from None
+        raise ConsoleRefused(f"not one valid statement: {statement_reason(str(exc))}") from None
     statement = str(rows[0][0])
     try:
         _, lines = query(f"EXPLAIN AST {statement}")
     except StoreError as exc:
-        raise ConsoleRefused(f"not one valid statement: {_first_line(exc)}") from None
+        raise ConsoleRefused(f"not one valid statement: {statement_reason(str(exc))}") from None
     check_ast([str(line[0]) for line in lines], database)
     return f"SELECT * FROM ({statement}) SETTINGS {CONSOLE_SETTINGS}"
 
@@ -130,7 +147,3 @@ def _arguments(lines: list[str], function_line: int) -> list[int]:
         if indent == depth + 2:
             arguments.append(number)
     return arguments
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

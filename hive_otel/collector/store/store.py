@@ -52,7 +52,7 @@ from hive_otel.collector.rollups import usage_merge as _usage_merge
 from hive_otel.collector.rollups.pricing import CostEstimator
 from hive_otel.collector.sql_files import template
 from hive_otel.collector.store import nested_values
-from hive_otel.collector.store.console import ConsoleRefused, admitted_statement
+from hive_otel.collector.store.console import ConsoleRefused, admitted_statement, statement_reason
 from hive_otel.collector.store.group_commit import GroupCommit, Pending
 from hive_otel.collector.store.inflight import (
     INFLIGHT_MARKER,
@@ -227,12 +227,18 @@ class Store:
 
     def console_query(self, sql: str) -> tuple[list[str], list[list[Any]]]:
         """Run one statement of the SQL console (``hive-otel sql``, ``POST /hive/v1/query``) under its
-        policy (:mod:`hive_otel.collector.store.console`); raises ``ConsoleRefused`` for anything else."""
+        policy (:mod:`hive_otel.collector.store.console`); raises ``ConsoleRefused`` for anything else,
+        and for a statement ClickHouse refuses (unknown table, type mismatch): the caller's to fix."""
         with self._lock:
             if self._database is None:
                 self._database = str(self._transport.query("SELECT currentDatabase()")[1][0][0])
             statement = admitted_statement(sql, self._transport.query, self._database)
-            return self._transport.query(statement)
+            try:
+                return self._transport.query(statement)
+            except StoreError as exc:
+                if clickhouse_reason(str(exc)) is None:  # not ClickHouse refusing the statement: the store failed
+                    raise
+                raise ConsoleRefused(statement_reason(str(exc))) from None
 
     def execute(self, sql: str) -> None:
         with self._lock:
