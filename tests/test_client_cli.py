@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from devtools.workload import CANARIES, WorkloadTruth, write_workload
-from hive_otel.cli import run
+from hive_otel.cli import EXIT_BROKEN_PIPE, run
 from hive_otel.cli.client import EXIT_CONFIG, EXIT_DEAD_LETTERS, EXIT_OK, EXIT_TIMEOUT, backfill, doctor_report, watch
 from hive_otel.client.mapping.ids import session_span_id
 from hive_otel.client.outbox import Outbox
@@ -483,3 +486,20 @@ def test_doctor_refuses_a_session_without_show_payload(hive_workload, tmp_path, 
     monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path / "state"))
     assert run(["doctor", "--session", "nope"]) == EXIT_CONFIG
     assert "--session needs --show-payload" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [[], ["--show-payload"]], ids=["doctor", "show-payload"])
+def test_a_reader_that_closes_the_pipe_ends_doctor_quietly(hive_workload, tmp_path, flags) -> None:
+    """`hive-otel doctor --show-payload | head -1` said the client's state "cannot be used" and to move it
+    aside. The reader is gone before the first write here, which makes the broken pipe certain."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HIVE_HOME": str(hive_workload[0]),
+           "HIVE_OTEL_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "hive_otel.cli", "doctor", *flags], env=env, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == EXIT_BROKEN_PIPE
+    assert "cannot be used" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr

@@ -18,6 +18,8 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
+import signal
 import sys
 
 from hive_otel import __version__
@@ -55,6 +57,10 @@ COLLECTOR_IMPORTS = {
 }
 COLLECTOR_INSTALL = "pip install 'hive-otel[collector]'"
 EXIT_USAGE = 2
+# The reader of our output went away (`hive-otel sql ... | head`): the code a shell reports for a command
+# SIGPIPE ended (`yes | head`), so scripts see what any other Unix filter gives them; not 1 (Python's
+# documented recipe), which `outbox`, `report` and `collector` use for outcomes of their own.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 def missing_collector_packages() -> list[str]:
@@ -108,6 +114,20 @@ def run(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that left is found here, not by the interpreter's flush at exit
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """End quietly after the reader of stdout closed the pipe: the command did nothing wrong, and
+    nobody is left to tell. Stdout goes to /dev/null so that the interpreter's final flush of what is
+    still buffered cannot fail again (Python's recipe, docs: "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE

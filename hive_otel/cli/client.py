@@ -244,6 +244,8 @@ def _unusable_state_is_a_config_error(command: Callable[[argparse.Namespace], in
             return command(args)
         except PolicyError as err:
             print(f"hive-otel: {err}", file=sys.stderr)
+        except BrokenPipeError:
+            raise  # the reader of stdout left, the state is fine: hive_otel.cli.run ends the command quietly
         except (sqlite3.DatabaseError, OSError) as err:
             state = _settings(args).state_dir
             if "disk is full" in str(err) or getattr(err, "errno", None) == errno.ENOSPC:

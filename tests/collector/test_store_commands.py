@@ -3,7 +3,8 @@
 A command that only reads refuses a store path that holds no store (exit 3) and creates nothing there;
 the commands that make the store (`migrate` here) still create it. A malformed store URL, a negative
 number or a statement that ClickHouse or the console refuses is a usage error (exit 2) with a short
-reason, whether the command opens the store or asks the collector that owns it.
+reason, whether the command opens the store or asks the collector that owns it. A reader that closes the pipe
+early ends the command quietly.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from hive_otel.cli import EXIT_BROKEN_PIPE
 from hive_otel.collector.store.store import read_owner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -168,3 +170,19 @@ def test_through_the_collector_a_bad_statement_is_exit_2_and_a_read_answers(coll
         assert reason in done.stderr and len(done.stderr) < 400
     done = _hive_otel("sql", f"--store={collector_owning}", "SELECT count() AS n FROM usage_facts", "--format=csv")
     assert (done.returncode, done.stdout) == (0, "n\n0\n"), done.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["sql", "SELECT number FROM numbers(100000)"], ["status", "--format=json"]], ids=["sql", "status"]
+)
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(store_url: str, args: list[str]) -> None:
+    """`hive-otel sql ... | head -2`: the reader is gone before the first write (deterministic)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = _hive_otel(args[0], f"--store={store_url}", *args[1:], stdout=write_end, stderr=subprocess.PIPE,
+                          capture_output=False)  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == EXIT_BROKEN_PIPE
+    assert done.stderr == ""
