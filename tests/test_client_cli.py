@@ -503,3 +503,30 @@ def test_a_reader_that_closes_the_pipe_ends_doctor_quietly(hive_workload, tmp_pa
         os.close(write_end)
     assert done.returncode == EXIT_BROKEN_PIPE
     assert "cannot be used" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
+
+
+def test_outbox_retry_says_which_ids_are_no_dead_letter(tmp_path, monkeypatch, capsys) -> None:
+    """`outbox retry --id 999` said "0 dead letters re-queued" and exit 0."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(state))
+    assert run(["outbox", "retry", "--id", "7"]) == EXIT_CONFIG  # no outbox at all: no dead letter 7 either
+    assert "no dead letter #7" in capsys.readouterr().err
+    state.mkdir()
+    outbox = Outbox(state / "outbox.db")
+    outbox.add_dead_letter("logs", b"refused", 1, "HTTP 400")
+    (dead,) = outbox.dead_letters()
+    outbox.shutdown()
+
+    assert run(["outbox", "retry", "--id", "999"]) == EXIT_CONFIG
+    captured = capsys.readouterr()
+    assert "no dead letter #999" in captured.err and "re-queued" not in captured.out
+    assert run(["outbox", "retry", "--id", str(dead.id), "--id", "999"]) == EXIT_CONFIG  # the one that is, is
+    captured = capsys.readouterr()
+    assert "1 dead letters re-queued" in captured.out and "no dead letter #999" in captured.err
+    assert run(["outbox", "retry"]) == EXIT_OK  # all of them, however many: none is fine
+
+
+def test_outbox_status_refuses_an_id_it_would_ignore(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HIVE_OTEL_STATE_DIR", str(tmp_path / "state"))
+    assert run(["outbox", "status", "--id", "2"]) == EXIT_CONFIG
+    assert "--id is for `hive-otel outbox retry`" in capsys.readouterr().err

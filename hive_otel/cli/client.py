@@ -136,7 +136,7 @@ def _add_outbox(sub: argparse._SubParsersAction) -> None:
             "Without an action (or with `status`): how many requests wait in the outbox, why the head of the "
             "queue waits, and the dead letters with their reasons. `retry` moves dead letters back into the "
             "queue (all, or those given with --id) for the next backfill or watch to deliver. Exit codes: 0 ok, "
-            "2 configuration error."
+            "2 configuration error, or an --id that is no dead letter (the others given are re-queued)."
         ),
     )
     _common(outbox)
@@ -492,17 +492,18 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     settings = _resolve(args, needs_endpoint=False)
     if isinstance(settings, int):
         return settings
+    if args.ids and args.action != "retry":
+        print("hive-otel: --id is for `hive-otel outbox retry`; `hive-otel outbox` lists the latest dead letters",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
     path = settings.state_dir / OUTBOX_FILE
     if not path.exists():
         print(f"hive-otel: no outbox at {path}: nothing queued, no dead letters")
-        return EXIT_OK
+        return _no_such_dead_letters(args.ids or [])
     outbox = Outbox(path, settings.outbox_max_bytes)
     try:
         if args.action == "retry":
-            moved = outbox.requeue_dead(args.ids)
-            next_run = "the next `hive-otel backfill` or `watch` delivers them"
-            print(f"hive-otel: {_count(moved, 'dead letter')} re-queued; {next_run}")
-            return EXIT_OK
+            return _retry(outbox, args.ids)
         status = outbox_status(outbox)
     finally:
         outbox.shutdown()
@@ -511,6 +512,25 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     else:
         _print_outbox_status(status)
     return EXIT_OK
+
+
+def _retry(outbox: Outbox, ids: list[int] | None) -> int:
+    """Re-queue the dead letters ``ids`` names (every one without ids); exit 2 naming an id that is none."""
+    moved = outbox.requeue_dead(ids)
+    missing = sorted(set(ids or []) - set(moved))
+    if moved or not missing:
+        next_run = "the next `hive-otel backfill` or `watch` delivers them"
+        print(f"hive-otel: {_count(len(moved), 'dead letter')} re-queued; {next_run}")
+    return _no_such_dead_letters(missing)
+
+
+def _no_such_dead_letters(ids: list[int]) -> int:
+    """EXIT_OK when ``ids`` is empty; else say that no dead letter has them (a typo, or delivered since)."""
+    if not ids:
+        return EXIT_OK
+    print(f"hive-otel: no dead letter {', '.join(f'#{i}' for i in ids)} (`hive-otel outbox` lists the latest)",
+          file=sys.stderr)  # fmt: skip
+    return EXIT_CONFIG
 
 
 def outbox_status(outbox: Outbox) -> dict[str, Any]:

@@ -294,9 +294,9 @@ def test_dead_letters_are_requeued_at_their_place(outbox: Outbox) -> None:
     outbox.dead_letter(second.id, "HTTP 400")
     outbox.add_dead_letter("logs", logs_request(9), 1, "one item over the limit")
 
-    assert outbox.requeue_dead([second.id]) == 1
+    assert outbox.requeue_dead([second.id, 999]) == [second.id]  # 999 is no dead letter
     assert _due_bodies(outbox) == [trace_request(1), trace_request(2)]
-    assert outbox.requeue_dead() == 2
+    assert len(outbox.requeue_dead()) == 2
     assert _due_bodies(outbox) == [trace_request(0), trace_request(1), trace_request(2), logs_request(9)]
     counters = outbox.counters()
     assert (counters["dead_letter_count"], counters["requeued"], counters["dead_lettered"]) == (0, 3, 3)

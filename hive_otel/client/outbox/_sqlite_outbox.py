@@ -249,26 +249,28 @@ class Outbox:
             with self._transaction() as db:
                 return db.execute("UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ?", (now, now)).rowcount
 
-    def requeue_dead(self, ids: Iterable[int] | None = None) -> int:
+    def requeue_dead(self, ids: Iterable[int] | None = None) -> list[int]:
         """Move dead letters (all, or those with ``ids``) back to the queue at their original place,
-        with their attempts reset; returns how many moved. For after the cause was fixed."""
+        with their attempts reset; returns the ids moved, in order (an id that is no dead letter is
+        not among them). For after the cause was fixed."""
         where, params = "", ()
         if ids is not None:
             wanted = sorted(set(ids))
             if not wanted:
-                return 0
+                return []
             where, params = f" WHERE id IN ({', '.join('?' * len(wanted))})", tuple(wanted)
         with self._lock:
             if self._closed:
-                return 0
+                return []
             with self._transaction() as db:
-                moved = db.execute(
+                moved = [row[0] for row in db.execute(f"SELECT id FROM dead_letter{where} ORDER BY id", params)]
+                db.execute(
                     "INSERT INTO outbox (id, seq, signal, body, item_count, created_at, next_attempt_at, last_error) "
                     f"SELECT id, id, signal, body, item_count, created_at, ?, reason FROM dead_letter{where}",
                     (time.time(), *params),
-                ).rowcount
+                )
                 db.execute(f"DELETE FROM dead_letter{where}", params)
-                _bump(db, requeued=moved)
+                _bump(db, requeued=len(moved))
         return moved
 
     # ------------------------------------------------------------------ reading
