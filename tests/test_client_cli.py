@@ -522,7 +522,7 @@ def test_outbox_retry_says_which_ids_are_no_dead_letter(tmp_path, monkeypatch, c
     assert "no dead letter #999" in captured.err and "re-queued" not in captured.out
     assert run(["outbox", "retry", "--id", str(dead.id), "--id", "999"]) == EXIT_CONFIG  # the one that is, is
     captured = capsys.readouterr()
-    assert "1 dead letters re-queued" in captured.out and "no dead letter #999" in captured.err
+    assert "1 dead letter re-queued" in captured.out and "no dead letter #999" in captured.err
     assert run(["outbox", "retry"]) == EXIT_OK  # all of them, however many: none is fine
 
 
