@@ -199,18 +199,23 @@ def test_an_outbox_cap_smaller_than_one_request_is_refused_naming_both(tmp_path:
     assert fitting.outbox_max_bytes == fitting.max_request_bytes == 400000
 
 
-def test_backfill_with_an_outbox_cap_below_the_request_size_exits_2_before_reading(tmp_path: Path) -> None:
-    home, state = tmp_path / "hive", tmp_path / "state"
+def _backfill_empty_home(tmp_path: Path, *flags: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``hive-otel backfill`` of an empty Hive home, with only these variables besides the endpoint and state."""
+    home = tmp_path / "hive"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OTEL_"))}
-    env.update(HIVE_OTEL_ENDPOINT="http://127.0.0.1:9", HIVE_OTEL_STATE_DIR=str(state), HIVE_OTEL_OUTBOX_MAX_BYTES="400000")
-    done = subprocess.run(
-        [sys.executable, "-m", "hive_otel.cli", "backfill", "--hive-home", str(home)],
+    env.update(HIVE_OTEL_ENDPOINT="http://127.0.0.1:9", HIVE_OTEL_STATE_DIR=str(tmp_path / "state"), **variables)
+    return subprocess.run(
+        [sys.executable, "-m", "hive_otel.cli", "backfill", "--hive-home", str(home), *flags],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
     )  # fmt: skip
+
+
+def test_backfill_with_an_outbox_cap_below_the_request_size_exits_2_before_reading(tmp_path: Path) -> None:
+    done = _backfill_empty_home(tmp_path, HIVE_OTEL_OUTBOX_MAX_BYTES="400000")
     assert done.returncode == EXIT_CONFIG, done.stderr
     assert done.stderr.startswith("hive-otel: HIVE_OTEL_OUTBOX_MAX_BYTES: ") and "Traceback" not in done.stderr
-    assert not state.exists()  # refused before any state is made
+    assert not (tmp_path / "state").exists()  # refused before any state is made
 
 
 @pytest.mark.parametrize(
@@ -228,13 +233,6 @@ def test_a_given_flag_wins_and_its_variable_is_not_read(tmp_path: Path, name: st
 
 
 def test_backfill_with_a_timeout_flag_ignores_a_bad_timeout_variable(tmp_path: Path) -> None:
-    home, state = tmp_path / "hive", tmp_path / "state"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OTEL_"))}
-    env.update(HIVE_OTEL_ENDPOINT="http://127.0.0.1:9", HIVE_OTEL_STATE_DIR=str(state), HIVE_OTEL_BACKFILL_TIMEOUT_S="abc")
-    done = subprocess.run(
-        [sys.executable, "-m", "hive_otel.cli", "backfill", "--hive-home", str(home), "--timeout", "2"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
-    )  # fmt: skip
+    done = _backfill_empty_home(tmp_path, "--timeout", "2", HIVE_OTEL_BACKFILL_TIMEOUT_S="abc")
     assert done.returncode == 0, done.stderr  # an empty home: nothing to deliver
     assert "HIVE_OTEL_BACKFILL_TIMEOUT_S" not in done.stderr
