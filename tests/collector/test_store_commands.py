@@ -144,6 +144,27 @@ def test_a_bad_statement_is_exit_2_with_clickhouses_reason(store_url: str, state
     assert len(done.stderr) < 400 and "Traceback" not in done.stderr
 
 
+def test_a_damaged_store_is_exit_3_not_a_bad_statement(tmp_path: Path) -> None:
+    """A read that meets a damaged part (here: otel_traces' data file overwritten) is the store's failure
+    (exit 3), not the statement's (it was exit 2, a usage error)."""
+    url = f"chdb://{tmp_path / 'store'}"
+    ingest = (  # one span, as the collector stores it; prints where its part is
+        f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
+        "from hive_otel.collector.store.store import open_store\n"
+        "from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request\n"
+        f"store = open_store({url!r})\n"
+        "store.ingest_traces(traces_request([SessionBatch(Session('s', 's'), [LlmCall('k').span()])]))\n"
+        "print(store.query(\"SELECT path FROM system.parts WHERE table = 'otel_traces' AND active\")[1][0][0])\n"
+        "store.close()\n"
+    )
+    part = Path(subprocess.run([sys.executable, "-c", ingest], check=True, timeout=120, capture_output=True,
+                               text=True).stdout.strip())  # fmt: skip
+    for data in part.glob("*.bin"):
+        data.write_bytes(b"\xff" * data.stat().st_size)
+    done = _hive_otel("sql", f"--store={url}", "SELECT TraceId, StatusMessage FROM otel_traces")
+    assert done.returncode == 3, (done.returncode, done.stderr)
+
+
 @pytest.fixture
 def collector_owning(store_url: str) -> Iterator[str]:
     """A collector that owns ``store_url``: readers then ask it over loopback."""

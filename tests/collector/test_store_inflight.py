@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from hive_otel.collector.store.inflight import INFLIGHT_MARKER
+from hive_otel.collector.store.inflight import INFLIGHT_MARKER, OWN_VIEWS, InflightInserts
 from hive_otel.collector.store.store import Store, StoreError
 from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, ToolCall, logs_request, traces_request
 
@@ -126,3 +126,43 @@ def test_an_insert_a_crash_interrupted_is_completed_when_the_store_opens_again(t
     marker_left, stored = map(json.loads, reopened.stdout.splitlines())
     _, _, spans, records = _requests("crashed")
     assert (marker_left, stored) == (False, _expected(spans, records))
+
+
+def test_the_views_run_again_are_every_view_the_migrations_put_under_the_raw_tables(store: Store) -> None:
+    """A migration adding a view under otel_traces or otel_logs must decide whether it is run again."""
+    for raw, names in OWN_VIEWS.items():
+        where = f"database = currentDatabase() AND name = '{raw}'"
+        assert sorted(store.query(f"SELECT dependencies_table FROM system.tables WHERE {where}")[1][0][0]) == sorted(names)
+
+
+def test_a_view_of_someone_else_under_the_raw_table_is_not_run_again_nor_blocks_the_store(
+    store: Store, tenant: str
+) -> None:
+    """Running every view under otel_traces again made an operator's summing view count a failed insert
+    twice, and one whose query could not be rewritten (a table alias) refused every later insert."""
+    traces, logs, spans, records = _requests(tenant)
+    store.execute("CREATE TABLE spans_per_tenant (tenant String, spans UInt64) ENGINE = SummingMergeTree ORDER BY tenant")
+    store.execute(
+        "CREATE MATERIALIZED VIEW spans_per_tenant_mv TO spans_per_tenant AS SELECT "
+        "t.ResourceAttributes['hive.tenant.id'] AS tenant, count() AS spans FROM otel_traces AS t GROUP BY tenant"
+    )
+    try:
+        with keys_failing_for(store, "otel_traces", tenant), pytest.raises(StoreError, match="the key view failed"):
+            store.ingest_traces(traces, tenant)
+        store.ingest_traces(traces, tenant)
+        store.ingest_logs(logs, tenant)
+        counted = store.query(f"SELECT sum(spans) FROM spans_per_tenant WHERE tenant = '{tenant}'")[1][0][0]
+    finally:
+        store.execute("DROP VIEW spans_per_tenant_mv")
+        store.execute("DROP TABLE spans_per_tenant")
+    assert _stored(store, tenant) == _expected(spans, records)
+    assert counted in (0, spans)  # as far as it ran in the failed insert; never twice
+
+
+@pytest.mark.parametrize(
+    "content", ["", '[{"raw": "otel_traces"}]', '[{"raw": "otel_traces; DROP TABLE x", "batches": [1], "started": 0}]']
+)
+def test_an_unreadable_marker_refuses_the_store_and_says_what_to_do(tmp_path: Path, content: str) -> None:
+    (tmp_path / INFLIGHT_MARKER).write_text(content)
+    with pytest.raises(StoreError, match="If it cannot be repaired, delete it"):
+        InflightInserts(tmp_path / INFLIGHT_MARKER)

@@ -64,6 +64,23 @@ class ConsoleRefused(ValueError):
     syntax error, an unknown table); the message says why, in a line."""
 
 
+# ClickHouse errors that say the store failed, not the statement: damaged parts, no memory or disk,
+# too busy. A statement that meets one is not the caller's to fix (the store's failure: 503, exit 3).
+STORE_FAILURES = frozenset({
+    "UNKNOWN_CODEC", "CHECKSUM_DOESNT_MATCH", "CORRUPTED_DATA", "CANNOT_READ_ALL_DATA", "CANNOT_DECOMPRESS",
+    "CANNOT_OPEN_FILE", "FILE_DOESNT_EXIST", "CANNOT_READ_FROM_FILE_DESCRIPTOR", "NOT_ENOUGH_SPACE",
+    "CANNOT_ALLOCATE_MEMORY", "TOO_MANY_SIMULTANEOUS_QUERIES", "ALL_CONNECTION_TRIES_FAILED", "NETWORK_ERROR",
+    "SOCKET_TIMEOUT", "TABLE_IS_READ_ONLY",
+})  # fmt: skip
+
+
+def refuses_the_statement(message: str) -> bool:
+    """True when ClickHouse's error ``message`` blames the statement (a syntax error, an unknown table, a
+    type mismatch, a limit of the console's), False when it says the store failed."""
+    name = _ERROR_NAME.search(message.strip())
+    return name is not None and name.group(1) not in STORE_FAILURES
+
+
 def statement_reason(message: str) -> str:
     """ClickHouse's reason for refusing a statement, in a line: its sentence and error name, e.g.
     ``Unknown table expression identifier 'x' (UNKNOWN_TABLE)``, not the rest of its text."""

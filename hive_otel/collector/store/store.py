@@ -52,12 +52,13 @@ from hive_otel.collector.rollups import usage_merge as _usage_merge
 from hive_otel.collector.rollups.pricing import CostEstimator
 from hive_otel.collector.sql_files import template
 from hive_otel.collector.store import nested_values
-from hive_otel.collector.store.console import ConsoleRefused, admitted_statement, statement_reason
+from hive_otel.collector.store.console import ConsoleRefused, admitted_statement, refuses_the_statement, statement_reason
 from hive_otel.collector.store.group_commit import GroupCommit, Pending
 from hive_otel.collector.store.inflight import (
     INFLIGHT_MARKER,
     KEYED_RAW_TABLES,
-    VIEWS_UNDER_SQL,
+    OWN_VIEWS,
+    VIEWS_SQL,
     InflightInserts,
     batch_rows,
     views_again,
@@ -236,7 +237,7 @@ class Store:
             try:
                 return self._transport.query(statement)
             except StoreError as exc:
-                if clickhouse_reason(str(exc)) is None:  # not ClickHouse refusing the statement: the store failed
+                if not refuses_the_statement(str(exc)):  # the store failed (damaged parts, no memory), not the statement
                     raise
                 raise ConsoleRefused(statement_reason(str(exc))) from None
 
@@ -390,7 +391,8 @@ class Store:
         for entry in list(self._inflight.pending):
             stored = self._transport.query(f"SELECT count() FROM {batch_rows(entry)}")[1][0][0]
             if stored:  # else it failed before its raw part (a refused request, most often): nothing to do
-                views = self._transport.query(VIEWS_UNDER_SQL.format(raw=sql_string(entry.raw)))[1]
+                names = ", ".join(sql_string(name) for name in OWN_VIEWS[entry.raw])
+                views = self._transport.query(VIEWS_SQL.format(names=names))[1]
                 for statement in views_again(entry, views):
                     self._transport.execute(statement)
                 logger.info("completed an interrupted insert into %s (%d rows)", entry.raw, stored)
@@ -683,13 +685,17 @@ def open_store(
         )
     transport: Transport = ChdbTransport(path) if path is not None else HttpTransport(url)
     embedded = path is not None
-    store = Store(
-        url,
-        transport,
-        dirty_marker=path / DIRTY_MARKER if embedded else None,
-        allow_all_keys=allow_all_keys,
-        sole_writer=embedded,
-    )
+    try:  # an unreadable in-flight marker refuses the store: the transport must not stay open
+        store = Store(
+            url,
+            transport,
+            dirty_marker=path / DIRTY_MARKER if embedded else None,
+            allow_all_keys=allow_all_keys,
+            sole_writer=embedded,
+        )
+    except StoreError:
+        transport.close()
+        raise
     try:
         if migrate:
             store.migrate(render)
