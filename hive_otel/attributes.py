@@ -53,6 +53,8 @@ GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 ERROR_TYPE = "error.type"
 
 OP_CHAT = "chat"
+# Every gen_ai.operation.name of a model call: an LLM call for usage (migration 0026), Hive's or another sender's.
+MODEL_OPERATIONS = frozenset({OP_CHAT, "text_completion", "generate_content", "embeddings"})
 OP_EXECUTE_TOOL = "execute_tool"
 OP_INVOKE_AGENT = "invoke_agent"
 

@@ -21,10 +21,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from hive_otel.collector.api.live_events import items_from_traces
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store
-from tests.collector.otlp_builders import BASE_NS
+from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, traces_request
 
 
 @dataclass(frozen=True)
@@ -136,3 +137,17 @@ def test_the_provider_falls_back_to_gen_ai_system_and_prices_the_embeddings(
         expected[call.system] = expected.get(call.system, 0) + 1
     assert {row["provider"]: row["llm_calls"] for row in report.rows if row["llm_calls"]} == expected
     assert report.totals["unpriced_calls"] == 0
+
+
+def test_the_live_stream_calls_every_model_operation_an_llm_call() -> None:
+    """The rollups count these operations since migration 0026; the live stream counted only chat."""
+    session = Session("s-embed", "s-embed")
+    spans = []
+    for operation in ("embeddings", "generate_content", "invoke_agent"):
+        span = LlmCall(f"k-{operation}").span()
+        for attribute in span.attributes:
+            if attribute.key == "gen_ai.operation.name":
+                attribute.value.string_value = operation
+        spans.append(span)
+    items = items_from_traces(traces_request([SessionBatch(session, spans)]))
+    assert [(category, data["type"]) for category, data in items] == [("llm_stream", "llm_call")] * 2

@@ -133,14 +133,14 @@ def items_from_traces(request: Any) -> list[tuple[str, dict[str, Any]]]:
             for span in scope_spans.spans:
                 attrs = _attributes(span.attributes)
                 operation = attrs.get(A.GEN_AI_OPERATION_NAME)
-                if operation not in (A.OP_CHAT, A.OP_EXECUTE_TOOL):
+                if operation not in A.MODEL_OPERATIONS and operation != A.OP_EXECUTE_TOOL:
                     continue
                 if identity is None:
                     identity = _identity(_attributes(resource_spans.resource.attributes))
                 if not identity.get("session"):
                     continue
                 data: dict[str, Any] = {**identity, "at": _iso(span.end_time_unix_nano or span.start_time_unix_nano)}
-                if operation == A.OP_CHAT:
+                if operation in A.MODEL_OPERATIONS:
                     data.update(
                         type="llm_call",
                         model=attrs.get(A.GEN_AI_RESPONSE_MODEL) or attrs.get(A.GEN_AI_REQUEST_MODEL) or "",
