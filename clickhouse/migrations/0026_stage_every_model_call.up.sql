@@ -3,8 +3,8 @@
 -- same way (tokens in, tokens out, priced per model), and other senders' spans carry them. Agent
 -- spans (`invoke_agent`, `create_agent`) stay out: their tokens, where present, sum calls already counted.
 -- The provider falls back to `gen_ai.system`, its name before semantic conventions 1.37, which
--- instrumentations still send. It is outside the redaction policy, so it reaches this view only in a
--- store that keeps every key (`allow_all_keys`); Hive's own spans carry `gen_ai.provider.name`.
+-- instrumentations still send; the redaction policy allows it (it names the provider, nothing else).
+-- Hive's own spans carry `gen_ai.provider.name`.
 -- MODIFY QUERY swaps the view's query in place, so no insert meets a missing view meanwhile.
 
 ALTER TABLE otlp_spans_to_usage_staging_mv {on_cluster} MODIFY QUERY
