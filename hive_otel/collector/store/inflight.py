@@ -10,9 +10,9 @@ runs the views in an order of its own, so any of them can be the one missing.
 :class:`InflightInserts` notes each insert's batch ids (the ``IngestBatch`` of its raw rows) until the
 insert returns, in a marker file beside an embedded store, so that a crash leaves them noted. After a
 failure, and before the next insert (or on the next open), :func:`views_again` gives the statements
-that run every view under the raw table again for the rows of those batches. The views' writes are
-idempotent (keys, min/max and argMax folds, a ReplacingMergeTree), so running one that had already
-run changes nothing; the retry then finds its rows stored and stores nothing twice.
+that run hive-otel's own views under the raw table (:data:`OWN_VIEWS`) again for the rows of those
+batches. Their writes are idempotent (keys, min/max and argMax folds, a ReplacingMergeTree), so running
+one that had already run changes nothing; the retry then finds its rows stored and stores nothing twice.
 """
 
 from __future__ import annotations
