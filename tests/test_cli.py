@@ -84,3 +84,13 @@ def test_a_flag_that_falls_back_to_the_environment_names_the_variable() -> None:
             for mentioned in re.findall(r"\$([A-Z][A-Z0-9_]+)", flag.help or ""):
                 assert mentioned in ev.__all__, f"{name} {flag.option_strings} names ${mentioned}, not a known variable"
     assert tagged >= len(COLLECTOR_COMMANDS) - 1  # every command of the store has --store (tokens has none)
+
+
+@pytest.mark.parametrize("command", ["doctor", "usage"])
+def test_verbose_goes_before_or_after_the_command(command: str) -> None:
+    """`hive-otel backfill -v` was "unrecognized arguments: -v"."""
+    parser = build_parser(command)
+    extra = ["--group-by=model"] if command == "usage" else []
+    assert parser.parse_args([command, *extra, "-v"]).verbose is True
+    assert parser.parse_args(["-v", command, *extra]).verbose is True
+    assert parser.parse_args([command, *extra]).verbose is False

@@ -57,6 +57,7 @@ COLLECTOR_IMPORTS = {
 }
 COLLECTOR_INSTALL = "pip install 'hive-otel[collector]'"
 EXIT_USAGE = 2
+VERBOSE_HELP = "log debug detail to stderr"
 # The reader of our output went away (`hive-otel sql ... | head`): the code a shell reports for a command
 # SIGPIPE ended (`yes | head`), so scripts see what any other Unix filter gives them; not 1 (Python's
 # documented recipe), which `outbox`, `report` and `collector` use for outcomes of their own.
@@ -83,17 +84,26 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"hive-otel {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     register_modules(sub, CLIENT_COMMANDS)
     if command in CLIENT_COMMANDS:
+        verbose_after_the_command(sub)
         return parser
     if missing_collector_packages():
         for name in COLLECTOR_COMMANDS:  # listed in --help; run() refuses them before parsing
             sub.add_parser(name, help=f"(collector side: {COLLECTOR_INSTALL})")
         return parser
     register_modules(sub, COLLECTOR_COMMAND_MODULES)
+    verbose_after_the_command(sub)
     return parser
+
+
+def verbose_after_the_command(sub: argparse._SubParsersAction) -> None:
+    """``-v`` after the command too (``hive-otel backfill -v``), as users type it. Without a default of
+    its own, a command's ``-v`` leaves the top-level one (``hive-otel -v backfill``) as it was."""
+    for parser in sub.choices.values():
+        parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
 
 
 def register_modules(sub: argparse._SubParsersAction, commands: dict[str, str]) -> None:
