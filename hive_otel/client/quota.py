@@ -206,8 +206,14 @@ class QuotaCache:
             self.last_error = f"{type(exc).__name__}: {exc}"
             if not self._outage_logged:
                 self._outage_logged = True
-                logger.warning("hive-otel quota: cannot refresh from %s (%s); decisions fail open when stale",
-                               self.url, self.last_error)  # fmt: skip
+                if isinstance(exc, urllib.error.HTTPError) and exc.code in (401, 403):
+                    # Not an outage that passes: budgets stay unenforced until the credentials are fixed.
+                    logger.error("hive-otel quota: %s refused this client's credentials (HTTP %d): budgets are not "
+                                 "enforced (checks allow) until HIVE_OTEL_TOKEN is a token it lists for this tenant",
+                                 self.url, exc.code)  # fmt: skip
+                else:
+                    logger.warning("hive-otel quota: cannot refresh from %s (%s); decisions fail open when stale",
+                                   self.url, self.last_error)  # fmt: skip
             return False
         self._table = table
         self.tenant = tenant

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -385,7 +386,9 @@ def _quota_cache(server: Collector) -> Any:
     return cache
 
 
-def test_the_client_with_a_token_and_no_tenant_id_reads_its_tokens_decisions(loaded: Collector) -> None:
+def test_the_client_with_a_token_and_no_tenant_id_reads_its_tokens_decisions(
+    loaded: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
     """The client asked for tenant HIVE_OTEL_TENANT_ID, else 'local': with a token alone that was a 403
     ("cannot refresh"), and every check() allowed while the tenant's budget was at block."""
     from hive_otel.client.quota import QuotaCache
@@ -408,6 +411,14 @@ def test_the_client_with_a_token_and_no_tenant_id_reads_its_tokens_decisions(loa
         assert _get(loaded, "/api/quotas/@me/decisions", None).status_code == 401
         named = ClientSettings.from_env({"HIVE_OTEL_ENDPOINT": loaded.http_url, "HIVE_OTEL_TOKEN": TOKEN_A})
         assert not QuotaCache(named, tenant=B).refresh()  # naming another tenant is still refused
+        # Refused credentials are said as such (an error, not "cannot refresh" as for an outage).
+        wrong = ClientSettings.from_env({"HIVE_OTEL_ENDPOINT": loaded.http_url, "HIVE_OTEL_TOKEN": "not-a-token-0123456789"})
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hive_otel.client.quota"):
+            assert not QuotaCache(wrong).refresh()
+        assert [(r.levelname, "refused this client's credentials (HTTP 401)" in r.message) for r in caplog.records] == [
+            ("ERROR", True)
+        ]
     finally:
         httpx.delete(f"{loaded.http_url}/api/quotas/{B}", headers=admin, timeout=30)
 
