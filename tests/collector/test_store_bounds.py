@@ -141,6 +141,10 @@ REASONS = [
         "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
     ),
     ("Code: 1000. DB::Exception: Poco::Exception. secret", "ClickHouse error 1000"),
+    (  # a value it quotes looks like an error name: the name is the last one
+        "Code: 241. DB::Exception: Column values: x = '(MY_SECRET)'. (MEMORY_LIMIT_EXCEEDED)",
+        "MEMORY_LIMIT_EXCEEDED",
+    ),
     ("with its nested values as JSON text the request takes 9 bytes, over 8: not stored", None),  # the store's own
 ]
 

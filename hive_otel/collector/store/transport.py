@@ -84,7 +84,7 @@ def insert_error(message: str) -> StoreError:
 
 def clickhouse_reason(message: str) -> str | None:
     """ClickHouse's reason for an error, in a word, for a client: the input constraint it broke, else
-    its error name (an input error's first), else its error code; None for a message that is not
+    its error name (an input error's first, else the last name), else its error code; None for a message that is not
     ClickHouse's. Never the rest of ClickHouse's text, which quotes table UUIDs, the statement and the
     rows' values (the whole text goes to the collector's log)."""
     if "DB::Exception" not in message and not _ERROR_CODE.search(message):
@@ -94,8 +94,8 @@ def clickhouse_reason(message: str) -> str | None:
         return f"constraint {constraint}"
     names = _ERROR_NAME.findall(message)
     inputs = [name for name in names if name in INPUT_ERROR_CODES]
-    if inputs or names:
-        return (inputs or names)[0]
+    if inputs or names:  # else the last: ClickHouse ends with its error's name, after the values it quotes
+        return inputs[0] if inputs else names[-1]
     code = _ERROR_CODE.search(message)
     return f"ClickHouse error {code.group(1)}" if code else "a ClickHouse error"
 
