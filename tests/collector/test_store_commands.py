@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from hive_otel.cli import EXIT_BROKEN_PIPE
+from hive_otel.collector.store.console import refuses_the_statement, statement_reason
 from hive_otel.collector.store.store import read_owner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,3 +208,20 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(store_url: str, 
         os.close(write_end)
     assert done.returncode == EXIT_BROKEN_PIPE
     assert done.stderr == ""
+
+
+SERVER_ERRORS = [  # as clickhouse-connect raises them from a ClickHouse server: its version at the end
+    ("HTTPDriver for http://db:8123 received ClickHouse error code 62\n Code: 62. DB::Exception: Syntax error: failed "
+     "at position 1 ('SELEC'). (SYNTAX_ERROR) (version 25.3.1.1 (official build))", True, "(SYNTAX_ERROR)"),
+    ("Code: 432. DB::Exception: Unknown codec family code: 255. (UNKNOWN_CODEC) (version 25.3.1.1)", False, None),
+]
+
+
+@pytest.mark.parametrize(("message", "the_statement", "reason_ends"), SERVER_ERRORS)
+def test_a_server_s_error_is_told_apart_by_its_name_before_the_version(
+    message: str, the_statement: bool, reason_ends: str | None
+) -> None:
+    """A server's errors end with "(version …)" after the name: a syntax error read as the store failing."""
+    assert refuses_the_statement(message) is the_statement
+    if reason_ends:
+        assert statement_reason(message).endswith(reason_ends) and "version" not in statement_reason(message)

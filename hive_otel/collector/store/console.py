@@ -57,6 +57,8 @@ _NODE = re.compile(r"^( *)(\S+)")
 _CLICKHOUSE_PREFIX = re.compile(r"^.*?DB::Exception: ", re.S)
 _CLICKHOUSE_DETAIL = re.compile(r"(?:[.:]? In scope |\. Expected one of: |: while executing ).*", re.S)
 _ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*$")
+# A ClickHouse server ends its errors with its version, after the error name: "(version 25.3.1.1 (official build))".
+_SERVER_VERSION = re.compile(r"\s*\(version\s+(?:[^()]|\([^()]*\))*\)\s*$")
 
 
 class ConsoleRefused(ValueError):
@@ -77,15 +79,16 @@ STORE_FAILURES = frozenset({
 def refuses_the_statement(message: str) -> bool:
     """True when ClickHouse's error ``message`` blames the statement (a syntax error, an unknown table, a
     type mismatch, a limit of the console's), False when it says the store failed."""
-    name = _ERROR_NAME.search(message.strip())
+    name = _ERROR_NAME.search(_SERVER_VERSION.sub("", message))
     return name is not None and name.group(1) not in STORE_FAILURES
 
 
 def statement_reason(message: str) -> str:
     """ClickHouse's reason for refusing a statement, in a line: its sentence and error name, e.g.
     ``Unknown table expression identifier 'x' (UNKNOWN_TABLE)``, not the rest of its text."""
-    name = _ERROR_NAME.search(message.strip())
-    text = _CLICKHOUSE_DETAIL.sub("", _CLICKHOUSE_PREFIX.sub("", message.strip(), count=1))
+    message = _SERVER_VERSION.sub("", message).strip()
+    name = _ERROR_NAME.search(message)
+    text = _CLICKHOUSE_DETAIL.sub("", _CLICKHOUSE_PREFIX.sub("", message, count=1))
     reason = (text.strip().splitlines() or [message])[0].rstrip(".")[:300]
     return f"{reason} ({name.group(1)})" if name and name.group(1) not in reason else reason
 
