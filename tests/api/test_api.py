@@ -305,6 +305,25 @@ def test_sse_delivers_an_ingested_event_and_resumes(loaded: Collector) -> None:
         resumed.close()
 
 
+def test_a_request_sent_again_does_not_show_its_events_twice(loaded: Collector) -> None:
+    """A client whose acknowledgement was lost sends the request again: the store keeps its records
+    once, and the streams must not show them twice either."""
+    session = Session("session_sse_again", "session_sse_again", tenant="x")
+    url = f"{loaded.http_url}/api/sessions/session_sse_again/events/stream?filter=phase,health"
+    _post_logs(loaded, TOKEN_A, session, [(time.time_ns(), "node_stalled", {})])  # the session exists
+    reader = _SseReader(url, TOKEN_A)
+    try:
+        events: Events = [(time.time_ns(), "queen_phase_changed", {"hive.queen.phase": "working"})]
+        _post_logs(loaded, TOKEN_A, session, events)
+        _post_logs(loaded, TOKEN_A, session, events)  # the retry
+        _post_logs(loaded, TOKEN_A, session, [(time.time_ns(), "heartbeat", {})])  # comes after both
+        _wait(lambda: any(e[2]["type"] == "heartbeat" for e in reader.events), timeout_s=5)
+        assert [e[2]["type"] for e in reader.events] == ["queen_phase_changed", "heartbeat"]
+    finally:
+        reader.close()
+    assert loaded.api.broadcaster.counters["duplicates_dropped"] >= 1
+
+
 def test_sse_sends_heartbeat_comments(loaded: Collector) -> None:
     reader = _SseReader(f"{loaded.http_url}/api/agents/queen/stream", TOKEN_B)
     reader.close()

@@ -6,13 +6,15 @@ the ingest threads. Every event gets an id ``<epoch>-<n>``: ``n`` grows by one p
 process and ``epoch`` names the process, so a client reconnecting with ``Last-Event-ID`` gets what
 it missed from the per-tenant ring buffer, or a ``gap`` event when the buffer no longer holds it
 (or the collector restarted). A subscriber that cannot keep up is closed rather than allowed to
-grow without bound; the client reconnects and resumes.
+grow without bound; the client reconnects and resumes. An item already published for the tenant (a
+request the client sent again after a lost acknowledgement, a replay) is not published twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import threading
 import time
 from collections import deque
@@ -32,6 +34,9 @@ tenant must not take the descriptors every other tenant's ingest needs."""
 
 DEFAULT_BUFFER_PER_TENANT = 2048
 DEFAULT_SUBSCRIBER_QUEUE = 4096
+# Items of each tenant remembered to drop them when a request comes again; more than the buffer holds, as a
+# retry can come after a timeout of many seconds on a busy tenant (8 bytes a hash, plus the set's own).
+DEFAULT_SEEN_PER_TENANT = 16384
 DEFAULT_RETAIN_S = 300.0  # keep buffering a tenant this long after its last subscriber left (for resume)
 
 
@@ -81,6 +86,7 @@ class Broadcaster:
     def __init__(
         self,
         buffer_per_tenant: int = DEFAULT_BUFFER_PER_TENANT,
+        seen_per_tenant: int = DEFAULT_SEEN_PER_TENANT,
         retain_s: float = DEFAULT_RETAIN_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -92,9 +98,11 @@ class Broadcaster:
         self._lock = threading.Lock()
         self._buffers: dict[str, deque[LiveEvent]] = {}
         self._evicted: dict[str, int] = {}  # tenant → seq of the newest event its buffer let go
+        self._seen_size = seen_per_tenant
+        self._seen: dict[str, _SeenItems] = {}
         self._subscriptions: set[Subscription] = set()
         self._watched_until: dict[str, float] = {}  # tenant → until when its events are worth keeping
-        self.counters = {"published": 0, "delivered": 0, "subscribers_overflowed": 0}
+        self.counters = {"published": 0, "delivered": 0, "duplicates_dropped": 0, "subscribers_overflowed": 0}
 
     # -- publishing (any thread) ------------------------------------------------------------------
     def wants(self, tenant: str) -> bool:
@@ -104,13 +112,18 @@ class Broadcaster:
         return any(self._watched_until.get(t, 0.0) >= now for t in (tenant, ALL_TENANTS))
 
     def publish(self, tenant: str, items: Iterable[tuple[str, dict[str, Any]]]) -> list[LiveEvent]:
-        """Number, buffer and deliver ``(category, data)`` items of ``tenant``."""
+        """Number, buffer and deliver ``(category, data)`` items of ``tenant``, but those already published."""
         published: list[LiveEvent] = []
         with self._lock:
             buffer = self._buffers.get(tenant)
             if buffer is None:
                 buffer = self._buffers[tenant] = deque(maxlen=self._buffer_size)
+                self._seen[tenant] = _SeenItems(self._seen_size)
+            seen = self._seen[tenant]
             for category, data in items:
+                if not seen.add(hash((category, json.dumps(data, sort_keys=True)))):
+                    self.counters["duplicates_dropped"] += 1
+                    continue
                 event = LiveEvent(next(self._seq), self.epoch, tenant, category, data)
                 if len(buffer) == self._buffer_size:
                     self._evicted[tenant] = buffer[0].seq
@@ -164,3 +177,22 @@ class Broadcaster:
         )
         lost = not same_epoch or max((self._evicted.get(t, 0) for t in tenants), default=0) > after
         return events, lost
+
+
+class _SeenItems:
+    """The hashes of the last ``size`` items published for one tenant."""
+
+    def __init__(self, size: int) -> None:
+        self._order: deque[int] = deque()
+        self._hashes: set[int] = set()
+        self._size = size
+
+    def add(self, item_hash: int) -> bool:
+        """Remember ``item_hash``; False if it was remembered already."""
+        if item_hash in self._hashes:
+            return False
+        if len(self._order) == self._size:
+            self._hashes.discard(self._order.popleft())
+        self._order.append(item_hash)
+        self._hashes.add(item_hash)
+        return True
