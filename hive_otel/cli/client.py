@@ -76,8 +76,10 @@ def _add_backfill(sub: argparse._SubParsersAction) -> None:
     _common(backfill)
     backfill.add_argument("--no-wait", action="store_true", help="only write to the outbox; do not wait for delivery")
     backfill.add_argument(
-        "--replay", action="store_true", help="ignore checkpoints and send everything again (downstream deduplicates)"
-    )
+        "--replay", action="store_true",
+        help="ignore checkpoints and send everything again (spans, log records and usage are stored once; metric "
+        "points again)",
+    )  # fmt: skip
     backfill.add_argument(
         "--timeout", type=seconds, dest="backfill_timeout_s", metavar="SECONDS",
         help="seconds to wait for delivery "

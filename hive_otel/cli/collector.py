@@ -244,7 +244,7 @@ def _cmd_collector(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"hive-otel collector: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    store = open_store(args.store)  # its errors are exit codes by _guarded
+    store = open_store(args.store, allow_all_keys=args.allow_all_keys)  # its errors are exit codes by _guarded
     stop_requested = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -343,6 +343,12 @@ def _add_collector(sub: argparse._SubParsersAction) -> None:
              "listed token, and its tenant overwrites the payload's",
              fallback="none: loopback only, tenant from x-hive-tenant-id or 'local'; "
              "make one with `hive-otel tokens add`")  # fmt: skip
+    parser.add_argument(
+        "--allow-all-keys", action="store_true",
+        help="store every attribute key as sent, for a store that also takes other senders' OTLP (default: only the "
+        "keys of the redaction policy, as the client sends them; the others are dropped and counted in "
+        "redaction_dropped_attributes)",
+    )  # fmt: skip
 
 
 def _add_tokens(sub: argparse._SubParsersAction) -> None:

@@ -25,6 +25,7 @@ import pytest
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     ExponentialHistogram,
     ExponentialHistogramDataPoint,
@@ -280,6 +281,34 @@ def test_collector_command_owns_the_store_serves_readers_and_stops_on_sigterm(tm
     assert process.returncode == 0, stderr
     assert f"OTLP/HTTP on {owner_url}" in stdout
     assert read_owner(path) is None  # the lock went with the process
+
+
+def test_collector_command_with_allow_all_keys_stores_other_senders_keys(tmp_path: Path) -> None:
+    """Without the flag the store keeps only the policy's keys (tests/collector/test_store_redaction.py):
+    another sender's series that differ only by such a key would be stored as one."""
+    path = tmp_path / "store"
+    store_flag = f"--store=chdb://{path}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        _hive_otel("collector", store_flag, "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--allow-all-keys"),
+        cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        owner_url = _wait_for_owner_url(path, process)
+        request = _request(QUEEN)
+        request.resource_spans[0].resource.attributes.add(key="host.name", value=AnyValue(string_value="build-7"))
+        status, _ = _post(owner_url, "/v1/traces", request.SerializeToString(), {"Content-Type": "application/x-protobuf"})
+        assert status == 200
+        sql = subprocess.run(
+            _hive_otel("sql", store_flag, "--format=json",
+                       "SELECT DISTINCT ResourceAttributes['host.name'] AS host FROM otel_traces"),
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert sql.returncode == 0, sql.stderr
+        assert json.loads(sql.stdout) == [{"host": "build-7"}]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
 
 
 def test_collector_command_rejects_bad_flags_before_opening_the_store(tmp_path: Path) -> None:
