@@ -23,6 +23,7 @@ from hive_otel.collector.store.migrations import (
 )
 from hive_otel.collector.store.otlp_schema import OTLP_SUBSET_PROTO
 from hive_otel.collector.store.store import Store
+from tests.collector.otlp_builders import BASE_NS, Session, logs_request
 
 # Column name → type of the OpenTelemetry Collector contrib clickhouseexporter tables
 # (internal/sqltemplates/*_table.sql), as ClickHouse reports them in system.columns.
@@ -50,11 +51,11 @@ EXPORTER_COLUMNS = {
         "SpanAttributeItems": "Array(String)",
     },
     "otel_logs": {
-        "Timestamp": "DateTime64(9)", "TraceId": "String", "SpanId": "String", "TraceFlags": "UInt8",
-        "SeverityText": "LowCardinality(String)", "SeverityNumber": "UInt8", "ServiceName": "LowCardinality(String)",
-        "Body": "String", "ResourceSchemaUrl": "LowCardinality(String)", "ResourceAttributes": MAP,
-        "ScopeSchemaUrl": "LowCardinality(String)", "ScopeName": "String", "ScopeVersion": "LowCardinality(String)",
-        "ScopeAttributes": MAP, "LogAttributes": MAP, "EventName": "String",
+        "Timestamp": "DateTime64(9)", "TimestampTime": "DateTime", "TraceId": "String", "SpanId": "String",
+        "TraceFlags": "UInt8", "SeverityText": "LowCardinality(String)", "SeverityNumber": "UInt8",
+        "ServiceName": "LowCardinality(String)", "Body": "String", "ResourceSchemaUrl": "LowCardinality(String)",
+        "ResourceAttributes": MAP, "ScopeSchemaUrl": "LowCardinality(String)", "ScopeName": "String",
+        "ScopeVersion": "LowCardinality(String)", "ScopeAttributes": MAP, "LogAttributes": MAP, "EventName": "String",
         **{f"__otel_materialized_{k}": "LowCardinality(String)" for k in (
             "k8s.cluster.name", "k8s.container.name", "k8s.deployment.name", "k8s.namespace.name",
             "k8s.node.name", "k8s.pod.name", "k8s.pod.uid", "deployment.environment.name")},
@@ -78,7 +79,7 @@ CLUSTER_RENDERING_SHA256 = {
     12: "b58d0ee71e0e", 13: "5740aa4d7bd4", 14: "b5174445ad72", 15: "be406ff8bc1e", 16: "4e6255aef794",
     17: "f44698702702", 18: "f347a6f77322", 19: "33c6448e055f", 20: "ef1af072b150", 21: "935754824004",
     22: "8c85bbeb026e", 23: "1b2939042231", 24: "c9dd8ecc455a", 25: "f294437ab08b", 26: "3aee74541ef8",
-    27: "b2d0d07b5c79",
+    27: "b2d0d07b5c79", 28: "2618f86e5549",
 }  # fmt: skip
 
 
@@ -93,6 +94,16 @@ def test_raw_tables_have_the_exporter_columns_in_order(store: Store, table: str)
     expected = {**EXPORTER_COLUMNS[table], **OWN_COLUMNS.get(table, {})}
     assert dict((name, typ) for name, typ in rows) == expected
     assert [name for name, _ in rows] == list(expected)
+
+
+def test_log_records_have_the_exporters_time_in_seconds_beside_their_time(store: Store, tenant: str) -> None:
+    """Queries written for the exporter's otel_logs (ClickStack's among them) filter on TimestampTime."""
+    session = Session("sess-timestamp-time", "sess-timestamp-time")
+    store.ingest_logs(logs_request(session, [(BASE_NS + 999_999_999, "node_stalled", {})]), tenant=tenant)
+    _, rows = store.query(
+        f"SELECT TimestampTime, toDateTime(Timestamp) FROM otel_logs WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}'"
+    )
+    assert len(rows) == 1 and rows[0][0] == rows[0][1]
 
 
 def test_migrate_is_idempotent_and_records_every_version(store: Store) -> None:
