@@ -1,14 +1,17 @@
 """Real loopback OTLP receivers (HTTP and gRPC) that record what arrives and answer as scripted.
 
 Both speak the real wire protocol on 127.0.0.1 and can be taken down and brought back up on the
-same port, so a test can play "receiver down, then up" against a real exporter.
+same port, so a test can play "receiver down, then up" against a real exporter. Given a
+:class:`ServerTls`, both listen with TLS (``https://`` endpoints), mutual TLS when it names a client CA.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -17,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import grpc
 from google.protobuf.any_pb2 import Any as AnyProto
@@ -72,18 +76,45 @@ class _Script:
         return reply
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """A receiver's TLS: its certificate chain and key (PEM files) and, for mutual TLS, the CA (PEM file) that
+    client certificates must chain to: without a client certificate the handshake fails."""
+
+    cert_chain_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_chain_file, self.key_file)
+        if self.client_ca_file is not None:
+            context.load_verify_locations(self.client_ca_file)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    def grpc_credentials(self) -> grpc.ServerCredentials:
+        client_ca = self.client_ca_file.read_bytes() if self.client_ca_file else None
+        return grpc.ssl_server_credentials(
+            [(self.key_file.read_bytes(), self.cert_chain_file.read_bytes())],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
+
+
 class Receiver:
     """What the tests use; one subclass per protocol."""
 
     protocol: str
     port: int
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ServerTls | None = None) -> None:
         self._script = _Script()
+        self.tls = tls
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def answer(self, *replies: Reply) -> None:
         """Queue the next replies; once they are used up the receiver answers ok."""
@@ -114,6 +145,8 @@ class _OtlpHttpHandler(BaseHTTPRequestHandler):
     server: _HttpServer
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()  # here, in the connection's thread: a failing client cannot stall accept()
         super().setup()
         self.server.open_connections.add(self.connection)
 
@@ -137,6 +170,18 @@ class _OtlpHttpHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         for key, value in extra_headers.items():
             self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        """The quota API's decisions, which the collector serves on its OTLP/HTTP port: no budgets."""
+        if not self.path.endswith("/decisions"):
+            self.send_error(404)
+            return
+        body = json.dumps({"tenant": "local", "budgets": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -175,33 +220,44 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, port: int, script: _Script) -> None:
+    def __init__(self, port: int, script: _Script, tls: ssl.SSLContext | None = None) -> None:
         # Bound but not yet listening: connections are refused, and the port stays ours.
         super().__init__(("127.0.0.1", port), _OtlpHttpHandler, bind_and_activate=False)
         self.script = script
+        self.tls = tls
         self.open_connections: set[socket.socket] = set()
         self.server_bind()
 
+    def get_request(self) -> tuple[socket.socket, object]:
+        connection, address = super().get_request()
+        if self.tls is not None:
+            connection = self.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        return connection, address
+
     def handle_error(self, request: object, client_address: object) -> None:
-        # A client that gave up (its timeout) closes the socket under the answer; that is expected.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
+        # A client that gave up (its timeout) closes the socket under the answer, and one the TLS handshake
+        # refuses fails it: both are expected.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class HttpReceiver(Receiver):
     protocol = "http/protobuf"
 
-    def __init__(self, *, up: bool = True) -> None:
-        super().__init__()
-        self._server: _HttpServer | None = _HttpServer(0, self._script)
+    def __init__(self, *, up: bool = True, tls: ServerTls | None = None) -> None:
+        super().__init__(tls)
+        self._server: _HttpServer | None = _HttpServer(0, self._script, self._ssl_context())
         self.port = self._server.server_address[1]
         self._serving = False
         if up:
             self.up()
 
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        return self.tls.ssl_context() if self.tls else None
+
     def up(self) -> None:
         if self._server is None:
-            self._server = _HttpServer(self.port, self._script)
+            self._server = _HttpServer(self.port, self._script, self._ssl_context())
         self._server.server_activate()
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self._serving = True
@@ -236,8 +292,8 @@ _GRPC_MESSAGES = {"too_large": "Received message larger than max (5242880 vs. 41
 class GrpcReceiver(Receiver):
     protocol = "grpc"
 
-    def __init__(self, *, up: bool = True) -> None:
-        super().__init__()
+    def __init__(self, *, up: bool = True, tls: ServerTls | None = None) -> None:
+        super().__init__(tls)
         self._server: grpc.Server | None = None
         if up:
             self.port = 0
@@ -256,7 +312,11 @@ class GrpcReceiver(Receiver):
                 self._handler(signal), request_deserializer=None, response_serializer=None
             )
             server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, {name: handler}),))
-        self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
+        address = f"127.0.0.1:{self.port}"
+        if self.tls is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, self.tls.grpc_credentials())
         server.start()
         self._server = server
 
