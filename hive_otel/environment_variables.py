@@ -112,4 +112,16 @@ OTEL_EXPORTER_OTLP_COMPRESSION = "OTEL_EXPORTER_OTLP_COMPRESSION"
 OTEL_EXPORTER_OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
 """Per-request timeout in milliseconds. Default: 10000."""
 
+OTEL_EXPORTER_OTLP_CERTIFICATE = "OTEL_EXPORTER_OTLP_CERTIFICATE"
+"""PEM file of the CA certificate(s) that verify the receiver's TLS certificate, instead of the default
+roots. Used with ``https://`` only. Default: none (the system's roots; over gRPC, grpcio's bundled ones)."""
+
+OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+"""PEM file of the client certificate (and its chain) presented for mutual TLS; needs
+``OTEL_EXPORTER_OTLP_CLIENT_KEY``. Used with ``https://`` only. Default: none."""
+
+OTEL_EXPORTER_OTLP_CLIENT_KEY = "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+"""PEM file of the unencrypted private key of ``OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE``; needs it.
+Default: none."""
+
 __all__ = [name for name in dir() if name.isupper()]

@@ -10,9 +10,13 @@ import os
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from hive_otel import environment_variables as ev
+
+if TYPE_CHECKING:
+    import ssl  # imported when a context is built: most runs have no TLS files, and ssl takes ~9 ms to import
 
 DEFAULT_OUTBOX_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # an OpenTelemetry Collector's default gRPC message limit
@@ -192,8 +196,137 @@ def _base_url(env: dict[str, str], name: str, expected: str) -> str | None:
     return url.rstrip("/")
 
 
+class _EncryptedKey(Exception):
+    """Raised by the password callback when the client key is encrypted: no OTLP variable holds a passphrase
+    (and without the callback OpenSSL would ask for one on the terminal)."""
+
+
+def _refuse_password() -> str:
+    raise _EncryptedKey
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The PEM files of OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE and _CLIENT_KEY.
+
+    They apply to ``https://`` URLs only. ``ca_file`` replaces the default roots, as in the OpenTelemetry
+    exporters (gRPC's ``root_certificates``, urllib3's ``ca_certs``); without it the default roots verify the
+    server (the system's; over gRPC, grpcio's bundled ones). The client certificate and its key come together
+    or not at all.
+    """
+
+    ca_file: Path | None = None
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            given, missing = (
+                (ev.OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, ev.OTEL_EXPORTER_OTLP_CLIENT_KEY)
+                if self.client_cert_file
+                else (ev.OTEL_EXPORTER_OTLP_CLIENT_KEY, ev.OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)
+            )
+            raise SettingsError(f"{given}: set without {missing}; mutual TLS needs both the client certificate and its key")
+
+    def by_variable(self) -> dict[str, Path]:
+        """The files that are set, by the variable that names each."""
+        files = {
+            ev.OTEL_EXPORTER_OTLP_CERTIFICATE: self.ca_file,
+            ev.OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: self.client_cert_file,
+            ev.OTEL_EXPORTER_OTLP_CLIENT_KEY: self.client_key_file,
+        }
+        return {name: path for name, path in files.items() if path is not None}
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that verifies the server with ``ca_file`` (else the system's roots) and presents
+        the client certificate, if any.
+
+        Raises SettingsError naming the variable whose file cannot be read, holds no PEM certificate (or
+        no PEM private key), holds an encrypted key, or a key that is not the certificate's.
+        """
+        import ssl
+
+        if self.ca_file is None:
+            context = ssl.create_default_context()  # the system's roots
+        else:  # these CAs only
+            _check_certificates(ev.OTEL_EXPORTER_OTLP_CERTIFICATE, self.ca_file)
+            context = ssl.create_default_context(cafile=self.ca_file)
+        if self.client_cert_file is not None and self.client_key_file is not None:
+            _load_client_pair(context, self.client_cert_file, self.client_key_file)
+        return context
+
+    def pem(self) -> tuple[bytes | None, bytes | None, bytes | None]:
+        """(CA certificates, client key, client certificate chain) as bytes, None where unset: the arguments
+        of ``grpc.ssl_channel_credentials``. Raises SettingsError when a file can no longer be read."""
+        return (
+            _read(ev.OTEL_EXPORTER_OTLP_CERTIFICATE, self.ca_file) if self.ca_file else None,
+            _read(ev.OTEL_EXPORTER_OTLP_CLIENT_KEY, self.client_key_file) if self.client_key_file else None,
+            _read(ev.OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, self.client_cert_file) if self.client_cert_file else None,
+        )
+
+
+def _read(name: str, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise SettingsError(f"{name}: cannot read {path} ({err.strerror or err})") from None
+
+
+def _check_certificates(name: str, path: Path) -> None:
+    """Check that ``path`` holds at least one PEM certificate that OpenSSL can parse. By path, not by text:
+    OpenSSL skips what is not PEM, such as the non-ASCII comments of CA bundles (certifi's)."""
+    import ssl
+
+    _read(name, path)  # an unreadable file gets its own message
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except ssl.SSLError:
+        raise SettingsError(f"{name}: {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)") from None
+
+
+def _load_client_pair(context: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
+    """Load the client certificate and key into ``context``; each problem is reported against its variable."""
+    import ssl
+
+    cert_name, key_name = ev.OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, ev.OTEL_EXPORTER_OTLP_CLIENT_KEY
+    _check_certificates(cert_name, cert_file)
+    key = _read(key_name, key_file)
+    if b"-----BEGIN" not in key or b"PRIVATE KEY-----" not in key:
+        raise SettingsError(f"{key_name}: {key_file} holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)")
+    try:
+        context.load_cert_chain(cert_file, key_file, password=_refuse_password)
+    except _EncryptedKey:
+        raise SettingsError(f"{key_name}: {key_file} is encrypted; give the key unencrypted (PEM)") from None
+    except ssl.SSLError as err:
+        if err.reason == "KEY_VALUES_MISMATCH":
+            raise SettingsError(f"{key_name}: {key_file} is not the key of {cert_name} {cert_file}") from None
+        raise SettingsError(f"{cert_name}, {key_name}: cannot load {cert_file} with {key_file} ({err})") from None
+    except OSError as err:  # replaced or removed since it was read above
+        raise SettingsError(f"{cert_name}, {key_name}: cannot read {err.filename or 'a file'} ({err.strerror})") from None
+
+
+def _tls_files(env: dict[str, str]) -> TlsFiles | None:
+    """The TLS files the environment names, checked now (whatever the endpoint's scheme: the quota URL may be
+    https when the endpoint is not), so a bad one stops the start instead of failing every send; None when
+    none is set. An empty variable counts as unset, as in the OpenTelemetry exporters."""
+
+    def path(name: str) -> Path | None:
+        raw = env.get(name, "").strip()
+        # absolute(), not resolve(): a rotated certificate behind a symlink (a Kubernetes secret) is followed.
+        return Path(raw).expanduser().absolute() if raw else None
+
+    ca_file = path(ev.OTEL_EXPORTER_OTLP_CERTIFICATE)
+    cert_file = path(ev.OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)
+    key_file = path(ev.OTEL_EXPORTER_OTLP_CLIENT_KEY)
+    if ca_file is None and cert_file is None and key_file is None:
+        return None
+    files = TlsFiles(ca_file, cert_file, key_file)
+    files.ssl_context()
+    return files
+
+
 def _exporter_options(env: dict[str, str]) -> dict[str, object]:
-    """Protocol, compression, headers (with ``HIVE_OTEL_TOKEN`` as the bearer) and timeout of the exporter."""
+    """Protocol, compression, headers (with ``HIVE_OTEL_TOKEN`` as the bearer), timeout and TLS files of the exporter."""
     protocol = env.get(ev.OTEL_EXPORTER_OTLP_PROTOCOL, "").strip() or "http/protobuf"
     if protocol not in PROTOCOLS:
         raise SettingsError(f"{ev.OTEL_EXPORTER_OTLP_PROTOCOL}: expected one of {PROTOCOLS}, got {protocol!r}")
@@ -208,7 +341,8 @@ def _exporter_options(env: dict[str, str]) -> dict[str, object]:
             raise SettingsError(f"{ev.HIVE_OTEL_TOKEN}: {problem}")
         headers["authorization"] = f"Bearer {token}"
     timeout_ms = _timeout_ms(env)
-    return {"protocol": protocol, "compression": compression, "headers": headers, "timeout_ms": timeout_ms}
+    tls = _tls_files(env)
+    return {"protocol": protocol, "compression": compression, "headers": headers, "timeout_ms": timeout_ms, "tls": tls}
 
 
 # The fields a command-line flag may set, and their variables: a given flag wins, and its variable is left unread.
@@ -229,6 +363,7 @@ class ClientSettings:
     headers: dict[str, str] = field(default_factory=dict)
     compression: str = "gzip"
     timeout_ms: int = DEFAULT_TIMEOUT_MS
+    tls: TlsFiles | None = None  # None: no TLS variable set (https:// verifies with the default roots)
     service_name: str = "hive"
     resource_attributes: dict[str, str] = field(default_factory=dict)
     user_id: str | None = None

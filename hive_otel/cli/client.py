@@ -600,6 +600,7 @@ def doctor_report(settings: ClientSettings) -> dict[str, object]:
         "protocol": settings.protocol,
         "compression": settings.compression,
         "headers": headers or "-",
+        "tls files": {name: str(path) for name, path in settings.tls.by_variable().items()} if settings.tls else "-",
         "service.name": settings.service_name,
         "user": settings.user_id or "-",
         "tenant": settings.tenant_id or "-",

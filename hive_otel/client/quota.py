@@ -144,6 +144,10 @@ class QuotaCache:
         self.refresh_s = settings.quota_refresh_s
         self._user = settings.user_id
         self._headers = dict(settings.headers)  # the exporter's: the collector sees the same caller
+        # The exporter's TLS files too: the API is served by the same collector (HIVE_OTEL_QUOTA_URL defaults
+        # to the endpoint), behind the same private CA or mutual TLS. None: urllib's default (the system's roots).
+        https = urllib.parse.urlparse(base).scheme == "https"
+        self._ssl_context = settings.tls.ssl_context() if settings.tls and https else None
         self._timeout_s = max(0.5, settings.timeout_ms / 1000)
         self._table: _Table | None = None
         self._fresh_until = 0.0  # monotonic time after which the cache is too old to trust
@@ -197,7 +201,7 @@ class QuotaCache:
         """Fetch the decisions once; False (and the old cache kept) when the cloud did not answer."""
         request = urllib.request.Request(self.url, headers=self._headers)
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
+            with urllib.request.urlopen(request, timeout=self._timeout_s, context=self._ssl_context) as response:
                 document = json.loads(response.read())
             table = build_table(document["budgets"])
             tenant = str(document["tenant"])

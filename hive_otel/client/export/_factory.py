@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 from hive_otel import environment_variables as ev
 from hive_otel.client.export._http import OtlpHttpExporter
@@ -11,6 +13,8 @@ from hive_otel.settings import ClientSettings
 
 if TYPE_CHECKING:
     from hive_otel.client.export._grpc import OtlpGrpcExporter
+
+_log = logging.getLogger(__name__)
 
 
 def create_exporter(settings: ClientSettings) -> Exporter:
@@ -34,9 +38,17 @@ def create_exporter(settings: ClientSettings) -> Exporter:
         exporter_class = OtlpHttpExporter
     else:
         raise ValueError(f"{ev.OTEL_EXPORTER_OTLP_PROTOCOL}: unsupported protocol {settings.protocol!r}")
+    if settings.tls is not None and urlparse(settings.endpoint).scheme != "https":
+        # As in the OpenTelemetry exporters, the files do not turn TLS on: the scheme alone decides.
+        _log.warning(
+            "hive-otel: %s is %s, not https://, so the files of %s are not used: exports are sent unencrypted",
+            ev.HIVE_OTEL_ENDPOINT, settings.endpoint, ", ".join(settings.tls.by_variable()),
+        )  # fmt: skip
     return exporter_class(
         settings.endpoint,
         headers=settings.headers,
         compression=settings.compression,
         timeout_s=settings.timeout_ms / 1000,
+        tls=settings.tls,
     )
+

@@ -14,6 +14,7 @@ from hive_otel import __version__
 from hive_otel.client.export._otlp_responses import RESPONSE_TYPES, describe_partial_success
 from hive_otel.client.export._result import ExportResult, parse_exporter_args
 from hive_otel.client.outbox import Signal
+from hive_otel.settings import TlsFiles
 
 _log = logging.getLogger(__name__)
 
@@ -63,7 +64,12 @@ class OtlpGrpcExporter:
     retryable, honouring a ``RetryInfo`` in the status details, except a RESOURCE_EXHAUSTED without
     ``RetryInfo`` that says the message is larger than the receiver's maximum: that one is "too large"
     (the sender splits the request). UNAUTHENTICATED and PERMISSION_DENIED are "unauthorized" (the
-    sender keeps the request); every other code is permanent.
+    sender keeps the request); every other code is permanent. A failed TLS handshake is UNAVAILABLE, and
+    its details say why.
+
+    ``tls`` applies to an ``https://`` endpoint only: its CA file replaces the default roots (grpcio's bundled
+    ones, or ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``), its client certificate and key are presented for mutual
+    TLS. The files are read here, once: a renewed certificate needs a restart.
     """
 
     def __init__(
@@ -72,10 +78,13 @@ class OtlpGrpcExporter:
         headers: Mapping[str, str] | None = None,
         compression: str = "gzip",
         timeout_s: float = 10.0,
+        tls: TlsFiles | None = None,
     ) -> None:
         parsed = parse_exporter_args(endpoint, compression, timeout_s, default_port=4317)
         if parsed.scheme == "https":
-            self._channel = grpc.secure_channel(parsed.netloc, grpc.ssl_channel_credentials(), _CHANNEL_OPTIONS)
+            root_certificates, private_key, certificate_chain = tls.pem() if tls else (None, None, None)
+            credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+            self._channel = grpc.secure_channel(parsed.netloc, credentials, _CHANNEL_OPTIONS)
         else:
             self._channel = grpc.insecure_channel(parsed.netloc, _CHANNEL_OPTIONS)
         self._timeout_s = timeout_s

@@ -17,6 +17,7 @@ from hive_otel import __version__
 from hive_otel.client.export._result import ExportResult, parse_exporter_args
 from hive_otel.client.export._retry_after import parse_retry_after
 from hive_otel.client.outbox import Signal
+from hive_otel.settings import TlsFiles
 
 _log = logging.getLogger(__name__)
 
@@ -35,7 +36,10 @@ class OtlpHttpExporter:
     504 are retryable with the server's ``Retry-After`` (seconds or HTTP date) when it gives one;
     413 is "too large" (the sender splits the request), 401 and 403 "unauthorized" (the sender keeps
     the request); any other status is permanent, with the server's message; connection errors and
-    timeouts are retryable. Meant for one sender thread.
+    timeouts are retryable (a TLS handshake that fails too: the reason says why). Meant for one sender thread.
+
+    ``tls`` applies to an ``https://`` endpoint only (a plain ``http://`` connection has nothing to use it for):
+    its CA file replaces the system's roots, its client certificate and key are presented for mutual TLS.
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class OtlpHttpExporter:
         headers: Mapping[str, str] | None = None,
         compression: str = "gzip",
         timeout_s: float = 10.0,
+        tls: TlsFiles | None = None,
     ) -> None:
         parsed = parse_exporter_args(endpoint, compression, timeout_s, default_port=4318)
         self._path_prefix = parsed.path.rstrip("/")
@@ -62,6 +67,7 @@ class OtlpHttpExporter:
             maxsize=1,
             retries=False,
             timeout=urllib3.Timeout(total=timeout_s),
+            **(_tls_options(tls) if parsed.scheme == "https" else {}),
         )
         self._shut_down = False
 
@@ -97,6 +103,17 @@ class OtlpHttpExporter:
     def shutdown(self) -> None:
         self._shut_down = True
         self._pool.close()
+
+
+def _tls_options(tls: TlsFiles | None) -> dict[str, str]:
+    """urllib3's options for ``tls``. Paths, not a prebuilt context: urllib3 reads them on each new connection
+    (a renewed certificate is picked up at the next reconnect) and keeps its own hardened defaults."""
+    if tls is None:
+        return {}
+    options = {"ca_certs": str(tls.ca_file)} if tls.ca_file else {}
+    if tls.client_cert_file and tls.client_key_file:
+        options |= {"cert_file": str(tls.client_cert_file), "key_file": str(tls.client_key_file)}
+    return options
 
 
 def _partial_success(signal: Signal, payload: bytes) -> ExportResult:
