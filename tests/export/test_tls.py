@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from hive_otel.client.quota import QuotaCache
 from hive_otel.settings import ClientSettings, SettingsError
 from tests.export.receivers import RECEIVERS, Receiver, ServerTls
 from tests.otlp_bodies import trace_request
+from tests.redaction._otelcol import Agent
 
 CA = ev.OTEL_EXPORTER_OTLP_CERTIFICATE
 CLIENT_CERT = ev.OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE
@@ -293,3 +294,35 @@ def test_doctor_shows_the_files(pki, tmp_path) -> None:
 
     assert doctor_report(settings)["config"]["tls files"] == {CA: str(pki.ca)}  # type: ignore[index]
 
+
+# ------------------------------------------------------------------------------ the local agent
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("ca_file", ["", "ca"], ids=["system-roots", "private-ca"])
+def test_the_agent_verifies_its_upstream_with_the_ca_file(receivers, pki, tmp_path, ca_file) -> None:
+    """collector/agent.yaml in the real otelcol-hive: HIVE_OTEL_UPSTREAM_CA_FILE empty (its default) leaves
+    the system's roots, which still verify (and refuse the private CA); set, it delivers."""
+    upstream = _receiver(receivers, "http/protobuf", pki.server)
+    ca_env = str(getattr(pki, ca_file)) if ca_file else ""
+    agent = Agent(upstream.endpoint, "agent-token", tmp_path / "queue", tmp_path / "agent.log",
+                  env={"HIVE_OTEL_UPSTREAM_CA_FILE": ca_env})  # fmt: skip
+    try:
+        agent.wait_healthy()
+        agent.post("/v1/traces", trace_request(1))
+        if ca_file:
+            assert _wait(lambda: bool(upstream.arrivals)), agent.log_tail()
+            assert upstream.arrivals[0].headers["authorization"] == "Bearer agent-token"
+        else:
+            assert _wait(lambda: "x509: certificate signed by unknown authority" in agent.log_tail()), agent.log_tail()
+            assert upstream.arrivals == []
+    finally:
+        agent.stop()
