@@ -352,6 +352,17 @@ _OVERRIDDEN_VARIABLES = {
 }
 
 
+def opted_in(env: dict[str, str] | None = None, *, quota: bool = False) -> bool:
+    """Whether the environment turns hive-otel on: ``HIVE_OTEL_ENDPOINT`` (for the quota cache, or
+    ``HIVE_OTEL_QUOTA_URL``) set, and ``OTEL_SDK_DISABLED`` not ``true``. Asked before the other settings
+    are read: ``OTEL_*`` values meant for other programs (a protocol hive-otel does not speak, a CA file of
+    theirs) must not fail a process that never opted in."""
+    env = os.environ if env is None else env
+    names = (ev.HIVE_OTEL_ENDPOINT, ev.HIVE_OTEL_QUOTA_URL) if quota else (ev.HIVE_OTEL_ENDPOINT,)
+    disabled = env.get(ev.OTEL_SDK_DISABLED, "").strip().lower() == "true"
+    return not disabled and any(env.get(name, "").strip() for name in names)
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """Everything the client side (sources → outbox → exporter) needs to know."""

@@ -10,7 +10,8 @@ import pytest
 from framework.host.event_bus import EventBus
 
 import hive_otel
-from hive_otel.settings import ClientSettings
+from hive_otel.client import quota
+from hive_otel.settings import ClientSettings, SettingsError
 from tests.client_helpers import attrs, decode
 from tests.export.receivers import HttpReceiver
 
@@ -64,6 +65,25 @@ def test_without_endpoint_nothing_subscribes(tmp_path: Path) -> None:
     assert bus._subscriptions == {}  # no subscription at all: the runtime pays nothing
     assert live.shutdown()
     assert not (tmp_path / "otel").exists()
+
+
+def test_other_programs_otel_variables_do_not_fail_a_process_that_did_not_opt_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OTEL_* variables are shared by every instrumented program of an environment: values hive-otel does
+    not take (OTLP/JSON, another program's CA file) failed instrument() without HIVE_OTEL_ENDPOINT."""
+    monkeypatch.delenv("HIVE_OTEL_ENDPOINT", raising=False)
+    monkeypatch.delenv("HIVE_OTEL_QUOTA_URL", raising=False)
+    monkeypatch.setenv("HIVE_HOME", str(tmp_path))
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(tmp_path / "theirs.pem"))
+    bus = EventBus()
+    live = hive_otel.instrument(bus, session_id="s")
+    assert not live.enabled and bus._subscriptions == {}
+    assert quota.start() is None and quota.check(session="s", model="gpt-4o").action == "allow"
+    monkeypatch.setenv("HIVE_OTEL_ENDPOINT", "http://127.0.0.1:9")  # opted in: the same values are refused
+    with pytest.raises(SettingsError, match="OTEL_EXPORTER_OTLP_PROTOCOL"):
+        hive_otel.instrument(bus, session_id="s")
 
 
 def test_an_outbox_that_fails_for_a_while_loses_no_live_record(tmp_path: Path) -> None:

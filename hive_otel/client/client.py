@@ -18,7 +18,7 @@ from hive_otel.client.outbox import Outbox
 from hive_otel.client.pipeline import ClientPipeline
 from hive_otel.client.redaction import RedactionPolicy, RedactionProcessor
 from hive_otel.client.sources.records import HiveRecord, SessionContext
-from hive_otel.settings import ClientSettings
+from hive_otel.settings import ClientSettings, opted_in
 
 logger = logging.getLogger(__name__)
 
@@ -193,8 +193,9 @@ def instrument(
     """
     from hive_otel.client.sources.live import instrument as subscribe
 
-    settings = settings or ClientSettings.from_env()
-    if not settings.exporting:
+    if settings is None and opted_in():
+        settings = ClientSettings.from_env()
+    if settings is None or not settings.exporting:
         logger.info("hive-otel: HIVE_OTEL_ENDPOINT not set (or OTEL_SDK_DISABLED); not instrumenting")
         return LiveExport(None, None)
     client = Client(settings, join_window_ns=int(settings.join_window_s * 1e9))

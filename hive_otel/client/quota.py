@@ -38,7 +38,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from hive_otel.settings import ClientSettings
+from hive_otel.settings import ClientSettings, opted_in
 
 __all__ = [
     "ALLOW",
@@ -252,6 +252,8 @@ def start(settings: ClientSettings | None = None, *, tenant: str | None = None) 
     :func:`check` allows."""
     global _cache
     if _cache is None:
+        if settings is None and not opted_in(quota=True):
+            return None
         settings = settings or ClientSettings.from_env()
         if not (settings.quota_url or settings.endpoint) or settings.disabled:
             return None
