@@ -68,6 +68,18 @@ EXPORTER_COLUMNS = {
         "ExplicitBounds": "Array(Float64)", **EXEMPLARS, "Flags": "UInt32", "Min": "Float64", "Max": "Float64",
         "AggregationTemporality": "Int32",
     },
+    "otel_metrics_exponential_histogram": {
+        **METRIC_HEAD, "Count": "UInt64", "Sum": "Float64", "Scale": "Int32", "ZeroCount": "UInt64",
+        "PositiveOffset": "Int32", "PositiveBucketCounts": "Array(UInt64)", "NegativeOffset": "Int32",
+        "NegativeBucketCounts": "Array(UInt64)", **EXEMPLARS, "Flags": "UInt32", "Min": "Float64", "Max": "Float64",
+        "AggregationTemporality": "Int32",
+    },
+    # The exporter's summary table has MetricName String and DateTime64(9) times: ours are those of the other
+    # metric tables (README, tables).
+    "otel_metrics_summary": {
+        **METRIC_HEAD, "Count": "UInt64", "Sum": "Float64", "ValueAtQuantiles.Quantile": "Array(Float64)",
+        "ValueAtQuantiles.Value": "Array(Float64)", "Flags": "UInt32",
+    },
 }  # fmt: skip
 
 # sha256 of each up migration rendered for a cluster named "hive". The folded set (0001-0020) is what
@@ -79,7 +91,7 @@ CLUSTER_RENDERING_SHA256 = {
     12: "b58d0ee71e0e", 13: "5740aa4d7bd4", 14: "b5174445ad72", 15: "be406ff8bc1e", 16: "4e6255aef794",
     17: "f44698702702", 18: "f347a6f77322", 19: "33c6448e055f", 20: "ef1af072b150", 21: "935754824004",
     22: "8c85bbeb026e", 23: "1b2939042231", 24: "c9dd8ecc455a", 25: "f294437ab08b", 26: "3aee74541ef8",
-    27: "b2d0d07b5c79", 28: "2618f86e5549",
+    27: "b2d0d07b5c79", 28: "2618f86e5549", 29: "8ff7e076d894",
 }  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    Exemplar,
     ExponentialHistogram,
     ExponentialHistogramDataPoint,
     Gauge,
@@ -34,6 +35,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
+    Summary,
+    SummaryDataPoint,
 )
 
 from hive_otel.collector.queries.remote import RemoteStore
@@ -130,16 +133,34 @@ def test_every_transport_lands_exact_facts_and_replays_change_nothing(
     assert collector.counters()["items_accepted"] == {"traces": 3 * 12}
 
 
-def test_points_the_store_does_not_keep_come_back_as_partial_success(collector: Collector, tenant: str) -> None:
-    gauge = Metric(name="hive.cost", gauge=Gauge(data_points=[NumberDataPoint(time_unix_nano=BASE_NS, as_double=1.0)]))
+def test_every_metric_kind_is_stored_and_a_point_past_2106_comes_back_as_partial_success(
+    collector: Collector, store: Store, tenant: str
+) -> None:
+    """Exponential histograms and summaries were refused with a partial success, which the Python SDK's
+    exporter reports as a success; a metric time past 2106 was stored as 2106-02-07 without a word."""
+    gauge = Metric(name="queue.depth", gauge=Gauge(data_points=[NumberDataPoint(time_unix_nano=BASE_NS, as_int=7)]))
     exponential = Metric(
-        name="gen_ai.client.operation.duration",
+        name="http.server.request.duration",
         exponential_histogram=ExponentialHistogram(
-            data_points=[ExponentialHistogramDataPoint(time_unix_nano=BASE_NS, count=1)] * 2
+            aggregation_temporality=2,
+            data_points=[ExponentialHistogramDataPoint(
+                time_unix_nano=BASE_NS, count=6, sum=2.5, scale=-3, zero_count=1, min=0.0, max=1.5,
+                positive=ExponentialHistogramDataPoint.Buckets(offset=-2, bucket_counts=[1, 0, 3]),
+                negative=ExponentialHistogramDataPoint.Buckets(offset=4, bucket_counts=[1]),
+                exemplars=[Exemplar(time_unix_nano=BASE_NS, as_double=0.25, trace_id=bytes(range(16)))],
+            )],
         ),
-    )
+    )  # fmt: skip
+    summary = Metric(
+        name="go_gc_duration_seconds",
+        summary=Summary(data_points=[SummaryDataPoint(
+            time_unix_nano=BASE_NS, count=10, sum=0.5,
+            quantile_values=[SummaryDataPoint.ValueAtQuantile(quantile=q, value=v) for q, v in ((0.5, 0.01), (1.0, 0.2))],
+        )]),
+    )  # fmt: skip
+    late = Metric(name="late", gauge=Gauge(data_points=[NumberDataPoint(time_unix_nano=(1 << 32) * 10**9, as_int=1)]))
     request = metrics_service_pb2.ExportMetricsServiceRequest(
-        resource_metrics=[ResourceMetrics(scope_metrics=[ScopeMetrics(metrics=[gauge, exponential])])]
+        resource_metrics=[ResourceMetrics(scope_metrics=[ScopeMetrics(metrics=[gauge, exponential, summary, late])])]
     )
     status, body = _post(
         collector.http_url,
@@ -149,9 +170,22 @@ def test_points_the_store_does_not_keep_come_back_as_partial_success(collector: 
     )
     assert status == 200
     partial = metrics_service_pb2.ExportMetricsServiceResponse.FromString(body).partial_success
-    assert partial.rejected_data_points == 2
-    assert "exponential-histogram" in partial.error_message
-    assert collector.counters()["items_accepted"] == {"metrics": 1}
+    assert partial.rejected_data_points == 1 and "times_before_2106" in partial.error_message
+    assert collector.counters()["items_accepted"] == {"metrics": 3}
+    where = f"WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}'"
+    _, rows = store.query(
+        "SELECT MetricName, Count, Sum, Scale, ZeroCount, PositiveOffset, PositiveBucketCounts, NegativeOffset, "
+        "NegativeBucketCounts, Min, Max, AggregationTemporality, Exemplars.Value, Exemplars.TraceId "
+        f"FROM otel_metrics_exponential_histogram {where}"
+    )
+    assert rows == [["http.server.request.duration", 6, 2.5, -3, 1, -2, [1, 0, 3], 4, [1], 0.0, 1.5, 2, [0.25],
+                     [bytes(range(16)).hex()]]]  # fmt: skip
+    _, rows = store.query(
+        f"SELECT MetricName, Count, Sum, ValueAtQuantiles.Quantile, ValueAtQuantiles.Value FROM otel_metrics_summary {where}"
+    )
+    assert rows == [["go_gc_duration_seconds", 10, 0.5, [0.5, 1.0], [0.01, 0.2]]]
+    _, rows = store.query(f"SELECT MetricName, Value FROM otel_metrics_gauge {where}")
+    assert rows == [["queue.depth", 7.0]]
 
 
 def test_a_link_to_an_invalid_span_context_is_stored(collector: Collector, store: Store, tenant: str) -> None:

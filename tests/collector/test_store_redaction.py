@@ -94,12 +94,19 @@ def test_private_keys_leave_no_trace_in_any_table_and_are_counted(store: Store, 
         NumberDataPoint(time_unix_nano=BASE_NS + i, as_int=i, attributes=key_values({"hive.file.path": CANARIES[5]}))
         for i in range(3)
     )
+    private = key_values({"hive.file.path": CANARIES[5]})
+    exponential = rm.scope_metrics[0].metrics.add(name="hive.latency").exponential_histogram.data_points.add(
+        time_unix_nano=BASE_NS, count=1, attributes=private
+    )
+    exponential.exemplars.add(time_unix_nano=BASE_NS, as_double=1.0, filtered_attributes=private)
+    rm.scope_metrics[0].metrics.add(name="hive.gc").summary.data_points.add(time_unix_nano=BASE_NS, attributes=private)
     store.ingest_metrics(metrics, tenant=tenant)
 
     assert scan(store, CANARIES) == {}
     # Per stored row: tool span 2 own + 1 event + 1 link (hive.call_key is exported) + 1 resource,
-    # llm span 1 own + 1 resource; the log record 1 own + 1 scope; each of 3 points 1 own + 1 resource.
-    assert dropped(store, tenant) == {"logs": 2, "metrics": 6, "traces": 7}
+    # llm span 1 own + 1 resource; the log record 1 own + 1 scope; each of 3 gauge points 1 own + 1 resource,
+    # the exponential histogram's point 1 own + 1 exemplar's + 1 resource, the summary's point 1 own + 1 resource.
+    assert dropped(store, tenant) == {"logs": 2, "metrics": 11, "traces": 7}
     _, rows = store.query(
         f"SELECT SpanAttributes['gen_ai.tool.name'], `Links.Attributes` FROM otel_traces "
         f"WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}' AND SpanName LIKE 'execute_tool%'"

@@ -71,12 +71,28 @@ message HistogramDataPoint {
   double sum = 5; repeated fixed64 bucket_counts = 6; repeated double explicit_bounds = 7;
   repeated Exemplar exemplars = 8; uint32 flags = 10; double min = 11; double max = 12;
 }
+message Buckets { sint32 offset = 1; repeated uint64 bucket_counts = 2; }
+message ExponentialHistogramDataPoint {
+  repeated KeyValue attributes = 1; fixed64 start_time_unix_nano = 2; fixed64 time_unix_nano = 3; fixed64 count = 4;
+  double sum = 5; sint32 scale = 6; fixed64 zero_count = 7; Buckets positive = 8; Buckets negative = 9;
+  uint32 flags = 10; repeated Exemplar exemplars = 11; double min = 12; double max = 13; double zero_threshold = 14;
+}
+message ValueAtQuantile { double quantile = 1; double value = 2; }
+message SummaryDataPoint {
+  repeated KeyValue attributes = 7; fixed64 start_time_unix_nano = 2; fixed64 time_unix_nano = 3; fixed64 count = 4;
+  double sum = 5; repeated ValueAtQuantile quantile_values = 6; uint32 flags = 8;
+}
 message Gauge { repeated NumberDataPoint data_points = 1; }
 message Sum { repeated NumberDataPoint data_points = 1; int32 aggregation_temporality = 2; bool is_monotonic = 3; }
 message Histogram { repeated HistogramDataPoint data_points = 1; int32 aggregation_temporality = 2; }
+message ExponentialHistogram { repeated ExponentialHistogramDataPoint data_points = 1; int32 aggregation_temporality = 2; }
+message Summary { repeated SummaryDataPoint data_points = 1; }
 message Metric {
   string name = 1; string description = 2; string unit = 3;
-  oneof data { Gauge gauge = 5; Sum sum = 7; Histogram histogram = 9; }
+  oneof data {
+    Gauge gauge = 5; Sum sum = 7; Histogram histogram = 9; ExponentialHistogram exponential_histogram = 10;
+    Summary summary = 11;
+  }
 }
 message ScopeMetrics { InstrumentationScope scope = 1; repeated Metric metrics = 2; string schema_url = 3; }
 message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; string schema_url = 3; }

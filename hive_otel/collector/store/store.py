@@ -273,22 +273,17 @@ class Store:
     def ingest_metrics(
         self, request: ExportMetricsServiceRequest, tenant: str | None = None, wire: bytes | None = None
     ) -> IngestResult:
-        """Store sum, gauge and histogram points; other point types are rejected with a reason."""
-        stored = unsupported = 0
-        for rm in request.resource_metrics:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    kind = metric.WhichOneof("data")
-                    points = len(getattr(metric, kind).data_points) if kind else 0
-                    if kind in ("sum", "gauge", "histogram"):
-                        stored += points
-                    else:
-                        unsupported += points
-        result = IngestResult(accepted=stored, rejected=unsupported)
-        if unsupported:
-            result.messages.append(f"{unsupported} exponential-histogram or summary point(s) are not stored")
-        if stored:
-            return self._submit(self._metrics, request, tenant, stored, _METRICS, lambda: result, wire=wire)
+        """Store the points of every kind: gauge, sum, histogram, exponential histogram and summary."""
+        points = sum(
+            len(getattr(metric, kind).data_points)
+            for rm in request.resource_metrics
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+            if (kind := metric.WhichOneof("data"))
+        )
+        result = IngestResult(accepted=points)
+        if points:
+            return self._submit(self._metrics, request, tenant, points, _METRICS, lambda: result, wire=wire)
         return result
 
     def _submit(

@@ -68,8 +68,8 @@ INPUT_ERROR_CODES = frozenset({
     "INCORRECT_DATA", "TOO_LARGE_STRING_SIZE", "TOO_LARGE_ARRAY_SIZE", "DECIMAL_OVERFLOW", "ARGUMENT_OUT_OF_BOUND",
     "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE", "CANNOT_CONVERT_TYPE", "UNEXPECTED_END_OF_FILE", "SIZES_OF_ARRAYS_DONT_MATCH",
 })  # fmt: skip
-# The constraints of the input tables (migration 0025): the request broke them, not the store's tables.
-INPUT_CONSTRAINTS = frozenset({"values_are_flat", "times_before_2262"})
+# The constraints of the input tables (migrations 0025, 0029): the request broke them, not the store's tables.
+INPUT_CONSTRAINTS = frozenset({"values_are_flat", "times_before_2262", "times_before_2106"})
 _ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)")
 _CONSTRAINT = re.compile(r"Constraint `(\w+)`")
 _ERROR_CODE = re.compile(r"Code: (\d+)\.")
