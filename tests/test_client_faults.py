@@ -25,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,7 @@ from hive_otel.cli.client import (
     EXIT_TIMEOUT,
     EXIT_UNAUTHORIZED,
     backfill,
+    watch,
 )
 from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox
 from hive_otel.collector.auth.tokens import TokenTable, add_token
@@ -52,7 +54,8 @@ from tests.redaction._otelcol import free_port
 from tests.test_end_to_end import KEYS, _actual, _expected
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
-TENANTS = ("auth-http", "auth-grpc", "poison", "down-up", "kill-client", "small-outbox", "no-room", "kept")
+TENANTS = ("auth-http", "auth-grpc", "poison", "down-up", "kill-client", "small-outbox", "no-room", "kept",
+           "watch-full")
 POISON = b"\x0a\xff\xff\xff\xff\x0f not an OTLP request"
 
 
@@ -223,6 +226,33 @@ def test_a_history_that_does_not_fit_the_outbox_is_not_checkpointed_and_a_rerun_
     assert "did not fit the outbox (HIVE_OTEL_OUTBOX_MAX_BYTES=140000)" in capsys.readouterr().err
     assert backfill(_settings(home, state, server.http_url, _token("no-room")), timeout_s=60) == EXIT_OK
     _assert_usage_is_exact(capsys, monkeypatch, store_url, "no-room", truth)
+
+
+def test_a_watch_through_an_outage_waits_for_room_and_loses_nothing(
+    hive_workload, collector, tmp_path, capsys, monkeypatch
+) -> None:
+    """A watch's outbox at its cap dropped its oldest requests, and the watch committed checkpoints past
+    them: the history was lost, and a later backfill found nothing to read. Hive's files keep what is not
+    read yet, so reading now waits for room, and a watch stopped meanwhile does not advance its checkpoints."""
+    home, truth = hive_workload
+    _, server, store_url = collector
+    state = tmp_path / "state"
+    nobody = f"http://127.0.0.1:{free_port()}"  # the outage: nothing listens there
+    down = _settings(home, state, nobody, _token("watch-full"), OTEL_EXPORTER_OTLP_TIMEOUT="500", **SMALL_OUTBOX)
+    stop = threading.Event()
+    watching = threading.Thread(target=watch, args=(down, stop), kwargs={"interval_s": 0.1})
+    watching.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "reading waits for the receiver" not in capsys.readouterr().err:
+            assert time.monotonic() < deadline and watching.is_alive()
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        watching.join(30)
+    assert "the checkpoints were not advanced" in capsys.readouterr().err  # what it could not queue is read again
+    assert backfill(_settings(home, state, server.http_url, _token("watch-full")), timeout_s=60) == EXIT_OK
+    _assert_usage_is_exact(capsys, monkeypatch, store_url, "watch-full", truth)
 
 
 def test_a_request_larger_than_the_whole_outbox_is_refused_at_once_not_waited_for(

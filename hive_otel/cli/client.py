@@ -234,6 +234,9 @@ class _Progress:
         if self.enabled:
             sys.stderr.write("\n")
 
+    def waiting_for_room(self) -> None:
+        self.show("the outbox is full: waiting for the receiver to take some of it", force=True)
+
 
 def _unusable_state_is_a_config_error(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """A state directory the client cannot use (a file in its place, no permission, a checkpoints or
@@ -287,7 +290,9 @@ def backfill(
     if not replay:
         _warn_if_the_queue_was_lost(settings)
     # --no-wait makes no room, but a backfill's requests still never push out what the outbox holds.
-    make_room = (lambda _size: None) if no_wait else (lambda size: _wait_for_room(client, size, deadline, progress))
+    make_room = (lambda _size: None) if no_wait else (
+        lambda size: _wait_for_room(client, size, lambda: time.monotonic() >= deadline, progress.waiting_for_room)
+    )
     client: Client = Client(settings, join_window_ns=None, make_room=make_room)
     before = client.outbox.counters()
     client.outbox.retry_now()  # a new run tries the queue at once, whatever the last run was told
@@ -364,17 +369,18 @@ def _read_history(client: Client, settings: ClientSettings, replay: bool, progre
     return progress.records
 
 
-def _wait_for_room(client: Client, size: int, deadline: float, progress: _Progress) -> None:
+def _wait_for_room(client: Client, size: int, give_up: Callable[[], bool], waiting: Callable[[], None]) -> None:
     """Until the outbox has room for ``size`` more bytes without dropping a pending request (it drops
-    dead letters first), before the deadline and the receiver refusing the credentials. The sender
-    starts only then: a history that fits is sent after it is read, in the fewer, larger requests the
-    sender merges from a full queue (a collector pays a fixed cost per request it stores)."""
+    dead letters first), unless ``give_up()`` (backfill: its deadline; watch: it is stopping) or the
+    receiver refuses the credentials; ``waiting()`` says so meanwhile. The sender starts only then: a
+    history that fits is sent after it is read, in the fewer, larger requests the sender merges from a
+    full queue (a collector pays a fixed cost per request it stores)."""
     room = client.outbox.max_bytes - size  # below 0: larger than the whole outbox, which refuses it; no wait helps
-    while room >= 0 and time.monotonic() < deadline and not client.auth_failure:
+    while room >= 0 and not give_up() and not client.auth_failure:
         if client.outbox.depth()[1] <= room:
             return
         client.start_sending()
-        progress.show("the outbox is full: waiting for the receiver to take some of it", force=True)
+        waiting()
         time.sleep(0.05)
 
 
@@ -443,7 +449,14 @@ def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float 
     ``client.auth_failure`` says why); the library form of ``hive-otel watch`` (``interval_s``: the settings')."""
     interval_s = settings.watch_interval_s if interval_s is None else interval_s
     _warn_if_the_queue_was_lost(settings)
-    client = Client(settings, join_window_ns=int(settings.join_window_s * 1e9))
+    full = _FullOutboxNotice()
+    # Hive's files keep what is not read yet, so through a long outage reading waits for room in the outbox
+    # instead of the outbox dropping its oldest requests under checkpoints that say they were queued.
+    client = Client(
+        settings,
+        join_window_ns=int(settings.join_window_s * 1e9),
+        make_room=lambda size: _wait_for_room(client, size, stop.is_set, full.waiting),
+    )
     tailer = FileTailer(settings.hive_home, Checkpoints(settings.state_dir))
     client.outbox.retry_now()
     client.start_sending()
@@ -451,16 +464,45 @@ def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float 
     print(f"hive-otel: watching {settings.hive_home} → {settings.endpoint}", file=sys.stderr)
     while not stop.is_set() and not client.auth_failure:
         client.step(tailer.poll())
+        full.room_again()
         if time.monotonic() - last_checkpoint >= CHECKPOINT_INTERVAL_S:
             # Calls still waiting for a partner go out alone so the checkpoint never skips a record.
             client.checkpoint()
-            tailer.commit()
+            _commit_unless_refused(client, tailer)
             last_checkpoint = time.monotonic()
         stop.wait(interval_s)
     client.finish(tailer.poll())
-    tailer.commit()
+    if not _commit_unless_refused(client, tailer):
+        refused = client.counters()["pipeline"]["dropped_requests"]
+        print(f"hive-otel: {_count(refused, 'request')} could not be queued (the outbox was full), so the "
+              "checkpoints were not advanced: the next run reads those records again", file=sys.stderr)  # fmt: skip
     client.shutdown(timeout_millis=int(settings.timeout_ms))
     return client
+
+
+class _FullOutboxNotice:
+    """Says once per episode that reading waits because the outbox is full."""
+
+    def __init__(self) -> None:
+        self._said = False
+
+    def waiting(self) -> None:
+        if not self._said:
+            print("hive-otel: the outbox is full: reading waits for the receiver to take some of it", file=sys.stderr)
+            self._said = True
+
+    def room_again(self) -> None:
+        self._said = False
+
+
+def _commit_unless_refused(client: Client, tailer: FileTailer) -> bool:
+    """Commit the checkpoints, unless the outbox refused requests of this run (it was full when the watch
+    stopped, or the receiver refused the credentials while it was): False, and the next run reads the
+    records since the last commit again (what was queued of them the store recognises)."""
+    if client.counters()["pipeline"]["dropped_requests"]:
+        return False
+    tailer.commit()
+    return True
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
