@@ -116,6 +116,55 @@ def test_three_replays_change_nothing(hive_workload, collector, tmp_path) -> Non
     assert snapshots[0][0] == len(truth.llm_calls) + len(truth.tool_calls)
 
 
+# Hive lines that never become a log record (README "What is sent: the mapping"): streamed deltas are
+# dropped, and a call's events are its chat and execute_tool spans.
+_NOT_LOGGED = frozenset({"llm_text_delta", "llm_reasoning_delta", "client_output_delta", "client_reasoning",
+                         "llm_turn_complete", "tool_call_started", "tool_call_completed"})  # fmt: skip
+
+
+def _hive_events_by_key(truth: WorkloadTruth) -> dict[tuple[str, int, str], int]:
+    """How many distinct Hive events each (session, seq, event type) names, read from the files the
+    workload wrote. A line belongs to the worker its ``worker:<id>`` stream names, else to the session its
+    execution id names (a copied line keeps its origin's), else to its file's session; an event written
+    to two files (a worker's lifecycle lines) or copied (a fork, a colony) is one event, told apart from
+    another of the same key only by its timestamp (a fork's own seq restarts at 1)."""
+    events: dict[tuple[str, int, str], set[str]] = {}
+    for session in truth.sessions.values():
+        if session.events_path is None:
+            continue
+        for line in session.events_path.read_text(encoding="utf-8").splitlines():
+            event = json.loads(line)
+            if event["type"] in _NOT_LOGGED or "seq" not in event:  # create-colony's marker line has no seq
+                continue
+            stream = event.get("stream_id") or ""
+            owner = stream.split(":", 1)[1] if stream.startswith("worker:") else event.get("execution_id")
+            owner = owner if owner in truth.sessions else session.session_id
+            events.setdefault((owner, event["seq"], event["type"]), set()).add(event["timestamp"])
+    return {key: len(times) for key, times in events.items()}
+
+
+def test_each_hive_event_is_one_log_row(hive_workload, collector, tmp_path) -> None:
+    """A worker's lifecycle lines sit in its own file and its queen's, a fork's and a colony's copied lines
+    in the copy: each copy must map to the very same log record (the store's key hashes every field of
+    it, the span id included), so that ``otel_logs`` holds each Hive event once."""
+    home, truth = hive_workload
+    store, server, _ = collector
+    tenant = "e2e-log-rows"
+    assert backfill(_settings(home, tmp_path / "state", server.http_url, tenant), timeout_s=120) == EXIT_OK
+    rows = store.query(
+        "SELECT ResourceAttributes['hive.session.id'], toInt64(LogAttributes['hive.event.seq']),"
+        " LogAttributes['hive.event.type'], count() FROM otel_logs"
+        f" WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}' AND LogAttributes['hive.event.seq'] != ''"
+        " GROUP BY 1, 2, 3"
+    )[1]
+    stored = {(session, seq, event_type): n for session, seq, event_type, n in rows}
+    expected = _hive_events_by_key(truth)
+    assert {"worker_completed", "worker_failed", "subagent_report"} <= {t for _, _, t in expected}
+    doubled = {key: (stored.get(key), n) for key, n in expected.items() if stored.get(key) != n}
+    assert not doubled, f"(session, seq, type): (rows, events) {doubled}"
+    assert stored.keys() == expected.keys()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

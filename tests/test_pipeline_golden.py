@@ -38,12 +38,12 @@ EXPECTED = {
     "packaged": {
         "traces": "c6ac0ccb8a3ae49746cf7e27ce2cf8c7668ccc6bedf3f99931377f06baffd94f",
         "metrics": "b6704911b1433c501d57d732d16aef963ff84910668ffedaa1786718df5a988d",
-        "logs": "a7281fc49225ee0d4d4df57a74a4b5308cf21825dc2b2847f62324189976abe9",
+        "logs": "3fcd523b5647e3815eeb96d3119520d5873c2d1ec8b2136c1d8436d8c863f8c0",
     },
     "content": {
         "traces": "8b4985434e98b9c9357d351af45dd5e8955beccb7daa3a8f4aaf7e50a46ccf9c",
         "metrics": "b6704911b1433c501d57d732d16aef963ff84910668ffedaa1786718df5a988d",
-        "logs": "cebbfb424125749ec7781c9152287d5ad4f059a5b43d9f6ca4cbe6d9c9d5b158",
+        "logs": "414bcd0844a0d3000707bc02141c2346caa148cf9f518f440c74ee665a07ed8b",
     },
 }
 

@@ -14,6 +14,7 @@ from devtools.workload import WorkloadTruth, write_workload
 from hive_otel import attributes as A
 from hive_otel.client.mapping.context import ResourceFactory
 from hive_otel.client.mapping.mapper import EventMapper
+from hive_otel.client.mapping.telemetry import LogRecord
 from hive_otel.client.sources.checkpoints import Checkpoints
 from hive_otel.client.sources.files import FileTailer
 from hive_otel.client.sources.layout import SafeHome, discover
@@ -138,6 +139,49 @@ def test_a_fork_read_while_hive_writes_it_keeps_each_copied_call_once(
     assert len({s.attributes[A.HIVE_CALL_KEY] for s in keyed}) == len(truth.llm_calls) + len(truth.tool_calls)
     sessions = {dict(s.resource.attributes)[A.HIVE_SESSION_ID] for s in keyed}
     assert fork.name not in sessions and origin.name in sessions
+
+
+LogKey = tuple[str, int, str, int]  # session, seq, event type, time: one Hive event
+
+
+def _log_identity(log: LogRecord) -> tuple[object, ...]:
+    """What the store's key of a log record hashes (migration create_otel_logs), the ids included."""
+    attributes = tuple(sorted((k, str(v)) for k, v in log.attributes.items()))
+    return (log.resource, log.time_ns, log.event_name, log.severity_number, log.body, attributes, log.trace_id, log.span_id)
+
+
+def _status_logs(home: Path, state: Path) -> dict[LogKey, list[LogRecord]]:
+    """Every status log record one backfill pass maps, by the Hive event it stands for."""
+    tailer = FileTailer(home, Checkpoints(state))
+    mapper = EventMapper(ResourceFactory(), join_window_ns=None)
+    out: dict[LogKey, list[LogRecord]] = {}
+    for record in tailer.poll():
+        for log in mapper.map(record, 0).logs:
+            seq = log.attributes.get(A.HIVE_EVENT_SEQ)
+            if isinstance(seq, int):
+                session = str(dict(log.resource.attributes)[A.HIVE_SESSION_ID])
+                out.setdefault((session, seq, str(log.attributes[A.HIVE_EVENT_TYPE]), log.time_ns), []).append(log)
+    tailer.close()
+    return out
+
+
+def test_a_line_in_two_files_is_one_log_record_whichever_is_read(forked, tmp_path: Path) -> None:
+    """Hive writes a worker's lifecycle lines to the worker's file and its queen's, and a fork copies its
+    origin's: every copy maps to the same record (the store keeps one), also when one file is read alone."""
+    home, truth, _ = forked
+    whole = _status_logs(home, tmp_path / "whole")
+    assert any(len(logs) > 1 for (_, _, event_type, _), logs in whole.items() if event_type == "worker_completed")
+    assert all(len({_log_identity(log) for log in logs}) == 1 for logs in whole.values())
+    alone = tmp_path / "alone"
+    shutil.copytree(home, alone)
+    workers = [s for s in truth.sessions.values() if s.kind == "worker"]
+    for worker in workers:
+        (alone / worker.events_path.relative_to(home)).unlink()  # its lines are left in the queen's file only
+    from_queen = _status_logs(alone, tmp_path / "alone-state")
+    seen = [key for key in from_queen if key[0] in {w.session_id for w in workers}]
+    assert {key[2] for key in seen} >= {"worker_completed", "execution_completed", "subagent_report"}
+    for key in seen:
+        assert _log_identity(from_queen[key][0]) == _log_identity(whole[key][0]), key
 
 
 def test_run_logs_are_found_wherever_a_runtime_log_store_put_them(forked) -> None:

@@ -32,7 +32,14 @@ from typing import Any, NamedTuple
 from hive_otel import attributes as A
 from hive_otel.client.mapping.calls import SOURCE_EVENT, LlmCall, ToolCall, llm_call_span, tool_call_span
 from hive_otel.client.mapping.context import context_for_stream, with_colony
-from hive_otel.client.mapping.ids import derive_span_id, llm_call_key, session_span_id, session_trace_id, tool_call_key
+from hive_otel.client.mapping.ids import (
+    derive_span_id,
+    llm_call_key,
+    log_ids,
+    session_span_id,
+    session_trace_id,
+    tool_call_key,
+)
 from hive_otel.client.mapping.numbers import float_or, int_or_zero, text
 from hive_otel.client.mapping.sessions import Session, linked_to_session
 from hive_otel.client.mapping.state import MappingState
@@ -132,8 +139,8 @@ class BusEventMapper:
         if state is not None:
             out.logs.append(self._stream_state_log(state, ctx))
         if event_type not in _CALL_EVENTS:
-            trace_id, parent = session_trace_id(ctx.session_id), self._parent_span(ctx)
-            out.logs.append(status_log(event, ctx.resource, ctx.time_ns, trace_id, parent, self._state.include_content))
+            trace_id, span_id = log_ids(ctx.session_id)
+            out.logs.append(status_log(event, ctx.resource, ctx.time_ns, trace_id, span_id, self._state.include_content))
 
     # ------------------------------------------------------------------ whose event, and its place
     def _context(
@@ -185,7 +192,8 @@ class BusEventMapper:
         return with_lineage(context, parents)
 
     def _parent_span(self, ctx: EventContext) -> bytes:
-        """The innermost open span the event happened in: its node, else its execution, else the session."""
+        """The innermost open span the event happened in: its node, else its execution, else the session.
+        A call's parent only: what is open depends on which copy of a line was read first (see log_ids)."""
         node = self._nodes.get((ctx.session_id, ctx.execution_id, ctx.node_id))
         if node is not None:
             return node.span_id
@@ -194,10 +202,11 @@ class BusEventMapper:
             return execution.span_id
         return session_span_id(ctx.session_id)
 
-    def _stream_state_log(self, state: str, ctx: EventContext) -> LogRecord:
-        trace_id, parent = session_trace_id(ctx.session_id), self._parent_span(ctx)
+    @staticmethod
+    def _stream_state_log(state: str, ctx: EventContext) -> LogRecord:
+        trace_id, span_id = log_ids(ctx.session_id)
         return stream_state_log(
-            ctx.resource, ctx.time_ns, state, ctx.stream_id, ctx.node_id, ctx.execution_id, trace_id, parent
+            ctx.resource, ctx.time_ns, state, ctx.stream_id, ctx.node_id, ctx.execution_id, trace_id, span_id
         )
 
     # ------------------------------------------------------------------ executions and nodes

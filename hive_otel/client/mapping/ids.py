@@ -46,6 +46,18 @@ def session_span_id(session_id: str) -> bytes:
     return derive_span_id("session", session_id)
 
 
+def log_ids(session_id: str) -> tuple[bytes, bytes]:
+    """A log record's trace and span id: its session's trace and ``invoke_agent`` span, from the record alone.
+
+    Not the node or execution span open when the line was read: Hive writes a worker's lifecycle lines
+    to the worker's file and to its queen's, and a fork or a colony copies its origin's lines, so which
+    span is open depends on which copy was read first. The store's key of a log record hashes all of it,
+    ids included: only ids the copies agree on make them one record. Its node and execution stay in its
+    attributes (``hive.node.id``, ``hive.execution.id``).
+    """
+    return session_trace_id(session_id), session_span_id(session_id)
+
+
 @lru_cache(maxsize=_ID_CACHE_SIZE)
 def run_span_id(trace_id: bytes) -> bytes:
     """The root of one Hive run trace (an L1 summary); L2 nodes and L3 steps hang under it."""
