@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +17,8 @@ from hive_otel.client import quota
 from hive_otel.settings import ClientSettings, SettingsError
 from tests.client_helpers import attrs, decode
 from tests.export.receivers import HttpReceiver
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 async def _one_turn(bus: EventBus, execution: str = "exec-1") -> None:
@@ -55,6 +60,35 @@ def test_live_bus_is_exported(tmp_path: Path, via: str) -> None:
     assert {"hive.execution", "hive.node queen_node", "execute_tool web_search", "invoke_agent q1"} <= names
     assert b"SECRET" not in b"".join(got.bodies)
     assert {attrs(r.attributes)["hive.event.type"] for _, r in got.logs} >= {"execution_started", "execution_completed"}
+
+
+# A Hive process that instruments its bus, runs one turn and exits without shutdown().
+_EXITS_WITHOUT_SHUTDOWN = """
+import asyncio
+from framework.host.event_bus import EventBus
+import hive_otel
+from tests.test_client_live import _one_turn
+bus = EventBus()
+live = hive_otel.instrument(bus, session_id="session_exit", queen_id="q1")
+asyncio.run(_one_turn(bus))
+"""
+
+
+def test_a_process_that_exits_without_shutdown_still_sends_its_calls(tmp_path: Path) -> None:
+    """The calls wait for their other half (HIVE_OTEL_JOIN_WINDOW_S) in memory: an exit without
+    shutdown() lost the last window of them (an audit stored 65 of 195 LLM calls of such a run)."""
+    receiver = HttpReceiver()
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "HIVE_OTEL_ENDPOINT": receiver.endpoint,
+               "HIVE_OTEL_STATE_DIR": str(tmp_path), "HIVE_HOME": str(tmp_path), "HIVE_OTEL_HEARTBEAT_S": "0"}  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", _EXITS_WITHOUT_SHUTDOWN], env=env, cwd=REPO, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        got = decode(receiver.delivered())
+    finally:
+        receiver.down()
+    [(resource, _span, a)] = got.chat_spans()
+    assert resource["hive.session.id"] == "session_exit" and a["gen_ai.usage.input_tokens"] == 1200
 
 
 def test_without_endpoint_nothing_subscribes(tmp_path: Path) -> None:

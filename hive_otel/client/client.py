@@ -6,6 +6,7 @@ Nothing here is built unless the user opted in (``HIVE_OTEL_ENDPOINT`` set and
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import threading
@@ -130,6 +131,10 @@ class Client:
             self.sender.notify()
 
 
+EXIT_FLUSH_MILLIS = 2000
+"""How long a process that exits without :meth:`LiveExport.shutdown` waits for delivery at exit."""
+
+
 class LiveExport:
     """What :func:`instrument` returns: the bus subscription plus the thread that exports it."""
 
@@ -142,6 +147,10 @@ class LiveExport:
             client.start_sending()
             self._thread = threading.Thread(target=self._run, name="hive-otel-live", daemon=True)
             self._thread.start()
+            # As the OpenTelemetry SDK's providers do (shutdown_on_exit): a process that ends without
+            # shutdown() still moves the calls waiting for their other half into the outbox, rather than
+            # lose the last join window of them. What is not delivered in time stays there for the next run.
+            atexit.register(self.shutdown, EXIT_FLUSH_MILLIS)
 
     @property
     def enabled(self) -> bool:
@@ -165,6 +174,7 @@ class LiveExport:
             self.instrumentation.uninstrument()
         if self.client is None or self._stop.is_set():
             return True
+        atexit.unregister(self.shutdown)
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
