@@ -152,6 +152,16 @@ def test_joiner_releases_alone_after_window_and_on_flush() -> None:
     assert joiner.released_alone == 2
 
 
+def test_joiner_releases_what_a_clock_step_back_left_in_the_future() -> None:
+    """A half is stamped with its event's time, read from the wall clock: after the clock stepped back
+    600 s, it and every call behind it waited 600 s (an audit's live export stored 0 of 101 calls)."""
+    joiner = CallJoiner[str](lambda e, lg: e + lg, window_ns=10)
+    joiner.add("before", "old", "event", 1_000)
+    assert joiner.expired(400) == ["old"]  # the clock went back by 600
+    joiner.add("after", "new", "event", 401)
+    assert joiner.expired(405) == [] and joiner.expired(411) == ["new"]
+
+
 def test_joiner_is_bounded() -> None:
     joiner = CallJoiner[int](lambda e, lg: e, window_ns=None, max_pending=3)
     for i in range(5):

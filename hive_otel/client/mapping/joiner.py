@@ -61,7 +61,9 @@ class CallJoiner(Generic[T]):
         deadline = None if self._window_ns is None else now_ns - self._window_ns
         expired_keys = []
         for key, (_, _, first_seen) in self._pending.items():  # oldest first
-            if len(expired_keys) < over_cap or (deadline is not None and first_seen <= deadline):
+            # Seen "after" now: the wall clock stepped back since. Waiting for now to catch up would hold
+            # this half, and every one behind it, for the whole step; it goes out alone instead.
+            if len(expired_keys) < over_cap or (deadline is not None and not deadline < first_seen <= now_ns):
                 expired_keys.append(key)
             else:
                 break
