@@ -7,6 +7,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 
 from hive_otel.client.export._result import Exporter, ExportResult, ExportStatus
 from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox, OutboxItem, Signal
@@ -69,6 +70,7 @@ class OutboxSender:
         poll_interval_s: float = 1.0,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if initial_backoff_s <= 0 or max_backoff_s < initial_backoff_s:
             raise ValueError(
@@ -84,6 +86,7 @@ class OutboxSender:
         self._poll_interval_s = poll_interval_s
         self._max_request_bytes = max_request_bytes
         self._rng = rng or random.Random()
+        self._clock = clock  # wall clock, as the outbox's retry times (Unix seconds); tests step it
         # One condition for both directions: notify() wakes the worker; the worker wakes
         # force_flush() waiters after every round.
         self._condition = threading.Condition()
@@ -163,7 +166,7 @@ class OutboxSender:
 
     def _deliver_round(self) -> bool:
         """Export one batch of due requests; True when at least one was due."""
-        items = self._outbox.due(self._batch_size, time.time())
+        items = self._outbox.due(self._batch_size, self._clock())
         acked: list[int] = []
         try:
             for group in merge_groups(items, self._max_request_bytes):
@@ -267,7 +270,7 @@ class OutboxSender:
         next_attempt_at = self._outbox.next_attempt_at()
         if next_attempt_at is None:
             return self._poll_interval_s
-        return min(self._poll_interval_s, max(0.0, next_attempt_at - time.time()))
+        return min(self._poll_interval_s, max(0.0, next_attempt_at - self._clock()))
 
     def _count(self, **deltas: int) -> None:
         with self._condition:

@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,11 +88,12 @@ class Outbox:
     belongs to this instance.
     """
 
-    def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES, *, clock: Callable[[], float] = time.time) -> None:
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         self.path = Path(path)
         self.max_bytes = max_bytes
+        self._clock = clock  # wall clock (Unix seconds) of created, retry and dead times; tests step it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._closed = False
@@ -136,7 +137,7 @@ class Outbox:
                 return 0
             fitting = [r for r in batch if len(r[1]) <= self.max_bytes]
             oversized = len(batch) - len(fitting)
-            now = time.time()
+            now = self._clock()
             with self._transaction() as db:
                 first = _reserve_ids(db, len(fitting))
                 db.executemany(
@@ -173,7 +174,7 @@ class Outbox:
                 changed = db.execute(
                     "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
                     "WHERE id = ?",
-                    (time.time() + min(max(0.0, delay_s), MAX_RETRY_DELAY_S), reason, id),
+                    (self._clock() + min(max(0.0, delay_s), MAX_RETRY_DELAY_S), reason, id),
                 ).rowcount
                 _bump(db, retried=changed)
 
@@ -188,7 +189,7 @@ class Outbox:
                     "(id, signal, body, item_count, created_at, attempts, reason, dead_at) "
                     "SELECT id, signal, body, item_count, created_at, attempts + 1, ?, ? "
                     "FROM outbox WHERE id = ?",
-                    (reason, time.time(), id),
+                    (reason, self._clock(), id),
                 ).rowcount
                 db.execute("DELETE FROM outbox WHERE id = ?", (id,))
                 _bump(db, dead_lettered=moved)
@@ -201,7 +202,7 @@ class Outbox:
             if self._closed:
                 self._dropped_after_shutdown += 1
                 return
-            now = time.time()
+            now = self._clock()
             with self._transaction() as db:
                 db.execute(
                     "INSERT INTO dead_letter (id, signal, body, item_count, created_at, attempts, reason, dead_at) "
@@ -226,7 +227,7 @@ class Outbox:
                 signal, seq, created_at = row
                 (next_seq,) = db.execute("SELECT min(seq) FROM outbox WHERE seq > ?", (seq,)).fetchone()
                 step = ((next_seq if next_seq is not None else seq + 1) - seq) / len(parts)
-                first, now = _reserve_ids(db, len(parts)), time.time()
+                first, now = _reserve_ids(db, len(parts)), self._clock()
                 db.execute("DELETE FROM outbox WHERE id = ?", (id,))
                 db.executemany(
                     "INSERT INTO outbox (id, seq, signal, body, item_count, created_at, next_attempt_at, last_error) "
@@ -245,7 +246,7 @@ class Outbox:
         with self._lock:
             if self._closed:
                 return 0
-            now = time.time()
+            now = self._clock()
             with self._transaction() as db:
                 return db.execute("UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ?", (now, now)).rowcount
 
@@ -267,7 +268,7 @@ class Outbox:
                 db.execute(
                     "INSERT INTO outbox (id, seq, signal, body, item_count, created_at, next_attempt_at, last_error) "
                     f"SELECT id, id, signal, body, item_count, created_at, ?, reason FROM dead_letter{where}",
-                    (time.time(), *params),
+                    (self._clock(), *params),
                 )
                 db.execute(f"DELETE FROM dead_letter{where}", params)
                 _bump(db, requeued=len(moved))
@@ -343,7 +344,7 @@ class Outbox:
 
     def _create_schema(self) -> None:
         stat_rows = ", ".join(f"('{name}', 0)" for name in (*TOTALS, *COUNTERS))
-        latest = time.time() + MAX_RETRY_DELAY_S
+        latest = self._clock() + MAX_RETRY_DELAY_S
         try:
             self._db.executescript(f"BEGIN IMMEDIATE; {DDL}")
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
