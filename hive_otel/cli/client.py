@@ -587,7 +587,7 @@ def outbox_status(outbox: Outbox) -> dict[str, Any]:
         "queued": {
             "requests": pending,
             "bytes": pending_bytes,
-            "next_attempt_in_s": round(max(0.0, head[0].next_attempt_at - time.time()), 1) if head else None,
+            "next_attempt_in_s": round(max(0.0, (outbox.next_attempt_at() or 0.0) - time.time()), 1) if head else None,
             "last_error": head[0].last_error if head else None,
         },
         "dead_letters": {

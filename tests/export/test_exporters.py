@@ -257,6 +257,41 @@ def test_shutdown_is_idempotent_and_keeps_undelivered_requests(
     assert [i.body for i in outbox.due(limit=10, now=time.time() + 60)] == [logs_request(1)]
 
 
+class SteppedClock:
+    """The wall clock as NTP may step it: real time plus an offset the test moves."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@pytest.mark.parametrize("step_s", [-3600.0, 3600.0])
+def test_a_wall_clock_step_while_a_request_waits_does_not_park_the_queue(receiver, tmp_path, step_s) -> None:
+    """The head failed and waits for the receiver's Retry-After, the rest queued behind it; then the wall
+    clock steps back an hour (the retry and enqueue times now lie an hour ahead: the audit's queue waited
+    for the hour) or forward (everything is due). Either way delivery goes on, in order, within seconds."""
+    clock = SteppedClock()
+    outbox = Outbox(tmp_path / "otel" / "outbox.db", clock=clock)
+    receiver.answer(Reply("unavailable", retry_after_s=30))
+    sender = OutboxSender(outbox, exporter_for(receiver, tmp_path), clock=clock, poll_interval_s=0.2)
+    try:
+        enqueue(outbox, sender, [("traces", trace_request(1))])
+        wait_for(lambda: sender.counters()["retryable_failures"] == 1)
+        enqueue(outbox, sender, [("traces", trace_request(2)), ("logs", logs_request(3))])
+        assert not sender.force_flush(timeout_millis=300)  # the head waits its 30 s, the rest behind it
+
+        clock.offset = step_s
+        assert sender.force_flush(timeout_millis=5000)
+        assert by_signal(receiver.delivered()) == by_signal(  # each once, in order (the traces may go merged)
+            [("traces", trace_request(1)), ("traces", trace_request(2)), ("logs", logs_request(3))]
+        )
+    finally:
+        sender.shutdown(timeout_millis=5000)
+        outbox.shutdown()
+
+
 def test_partial_success_is_success_and_is_logged(receiver, tmp_path, caplog) -> None:
     receiver.answer(Reply("partial"))
     exporter = exporter_for(receiver, tmp_path)

@@ -325,3 +325,56 @@ def test_retry_times_are_capped_when_written_and_when_opened(db_path: Path) -> N
         assert len(reopened.due(limit=5, now=time.time())) == 2
     finally:
         reopened.shutdown()
+
+
+class SteppedClock:
+    """The wall clock as NTP may step it: real time plus an offset the test moves."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def test_a_wall_clock_step_back_holds_a_waiting_request_at_most_the_longest_retry_delay(db_path: Path) -> None:
+    """Retry times are wall-clock times: after a step back of an hour, the head's retry time (and the
+    enqueue times behind it) lie an hour ahead. No delay the sender asks for is that long, so such a
+    request is due at once; a step back within the cap keeps a failed request waiting up to the cap."""
+    clock = SteppedClock()
+    box = Outbox(db_path, clock=clock)
+    try:
+        box.enqueue_many([("traces", trace_request(n), 1) for n in range(3)])
+        first = box.due(limit=1, now=clock())[0]
+        box.retry_later(first.id, delay_s=30, reason="HTTP 503")
+        assert box.due(limit=10, now=clock()) == []
+
+        clock.offset = -3600.0
+        assert [i.id for i in box.due(limit=10, now=clock())] == [first.id, first.id + 1, first.id + 2]
+        assert box.next_attempt_at() <= clock()
+
+        clock.offset = -60.0  # a step back within the cap: the failed head waits, no longer than the cap
+        assert box.due(limit=10, now=clock()) == []
+        assert clock() < box.next_attempt_at() <= clock() + MAX_RETRY_DELAY_S
+    finally:
+        box.shutdown()
+
+
+def test_requests_that_never_failed_are_due_whatever_the_wall_clock_did(db_path: Path) -> None:
+    """A request is due from the moment it is written until an attempt fails: a clock stepped back
+    after it was enqueued (or split, or re-queued) must not hold it, nor what is queued behind it."""
+    clock = SteppedClock()
+    box = Outbox(db_path, clock=clock)
+    try:
+        box.enqueue_many([("traces", trace_request(n), 1) for n in range(3)])
+        clock.offset = -120.0
+        box.enqueue("logs", logs_request(9), 1)
+
+        assert _due_bodies_at(box, clock()) == [trace_request(0), trace_request(1), trace_request(2), logs_request(9)]
+        assert box.next_attempt_at() <= clock()
+    finally:
+        box.shutdown()
+
+
+def _due_bodies_at(outbox: Outbox, now: float) -> list[bytes]:
+    return [i.body for i in outbox.due(limit=100, now=now)]

@@ -75,7 +75,10 @@ class Outbox:
     large); :meth:`requeue_dead` puts dead letters back in their original place.
 
     Retry times are capped at :data:`MAX_RETRY_DELAY_S` from now when written, and when the file is
-    opened (a file written by an older version may hold later ones).
+    opened (a file written by an older version may hold later ones). They are wall-clock times, so a
+    step of the clock moves them: after a step forward they are due at once; after a step back, a
+    retry time more than the cap ahead is due, and a request that never failed is always due, so a
+    step back holds the queue no longer than the cap.
 
     Lifecycle, as the OpenTelemetry SDK's batch processor: bounded, drop-and-count when full or
     after :meth:`shutdown`, and ``shutdown`` is idempotent. After shutdown, :meth:`enqueue` drops
@@ -277,8 +280,9 @@ class Outbox:
     # ------------------------------------------------------------------ reading
 
     def due(self, limit: int, now: float) -> list[OutboxItem]:
-        """Up to ``limit`` pending requests in enqueue order, stopping at the first one whose retry
-        time is after ``now`` (that keeps delivery in order)."""
+        """Up to ``limit`` pending requests in enqueue order, stopping at the first one that must still
+        wait (that keeps delivery in order): a failed attempt's retry time is after ``now`` and at most
+        :data:`MAX_RETRY_DELAY_S` after it (a later one means the wall clock stepped back: due)."""
         with self._lock:
             if self._closed:
                 return []
@@ -289,18 +293,22 @@ class Outbox:
             ).fetchall()
         items: list[OutboxItem] = []
         for row in rows:
-            if row[6] > now:
+            if _waits(row[5], row[6], now):
                 break
             items.append(OutboxItem(*row))
         return items
 
     def next_attempt_at(self) -> float | None:
-        """When the oldest pending request may be sent (Unix seconds), or None when nothing is pending."""
+        """When the oldest pending request may be sent (Unix seconds, at most now when it is due), or
+        None when nothing is pending."""
         with self._lock:
             if self._closed:
                 return None
-            row = self._db.execute("SELECT next_attempt_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
-        return None if row is None else float(row[0])
+            row = self._db.execute("SELECT attempts, next_attempt_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        if row is None:
+            return None
+        now, at = self._clock(), float(row[1])
+        return at if _waits(row[0], at, now) else min(at, now)
 
     def depth(self) -> tuple[int, int]:
         """Pending requests and their body bytes (dead letters not included)."""
@@ -412,6 +420,15 @@ def _check_request(signal: str, body: bytes, items: int) -> None:
         raise TypeError(f"body must be bytes, got {type(body).__name__}")
     if items < 0:
         raise ValueError(f"item count must not be negative, got {items}")
+
+
+def _waits(attempts: int, next_attempt_at: float, now: float) -> bool:
+    """Whether a request must still wait at ``now``. Only one whose attempt failed waits, and no longer
+    than :data:`MAX_RETRY_DELAY_S`: a retry time further ahead was written before the wall clock stepped
+    back (NTP, a suspended VM), as were the enqueue times of the requests that never failed, which a
+    step back puts in the future too. Without this, a step back of an hour held the whole queue for the
+    hour, in a long-running process that never calls :meth:`Outbox.retry_now`."""
+    return attempts > 0 and now < next_attempt_at <= now + MAX_RETRY_DELAY_S
 
 
 def _reserve_ids(db: sqlite3.Connection, count: int) -> int:
