@@ -8,9 +8,13 @@ details (HTTP dates, gRPC RetryInfo, timeouts) follow.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from signal import SIGKILL
 
 import pytest
 
@@ -31,6 +35,7 @@ from tests.export.receivers import PARTIAL_MESSAGE, RECEIVERS, HttpReceiver, Rec
 from tests.otlp_bodies import REQUEST_BUILDERS, by_signal, logs_request, metrics_request, trace_request
 
 TOKEN = "s3cret-token"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MakeReceiver = Callable[..., Receiver]
 
 
@@ -290,6 +295,57 @@ def test_a_wall_clock_step_while_a_request_waits_does_not_park_the_queue(receive
     finally:
         sender.shutdown(timeout_millis=5000)
         outbox.shutdown()
+
+
+_SENDER_SCRIPT = """
+import sys, time
+from pathlib import Path
+from hive_otel.client.export import OtlpHttpExporter, OutboxSender
+from hive_otel.client.outbox import Outbox
+
+# max_request_bytes=1: every request travels alone, so each answer acks one request.
+OutboxSender(Outbox(Path(sys.argv[1])), OtlpHttpExporter(sys.argv[2]), max_request_bytes=1)
+time.sleep(60)
+"""
+
+
+def test_a_sender_killed_mid_round_has_recorded_every_request_the_receiver_acknowledged(tmp_path) -> None:
+    """The audit's repro: acks were written once per round of up to 64 requests, after the round, so a
+    backfill killed every 3 s had the collector take 420 requests while its outbox recorded none. Here a
+    sender in its own process delivers 40 requests (one round) to a receiver that answers each in 0.1 s,
+    and is killed with SIGKILL once the receiver has answered a few: the outbox holds exactly the
+    requests after those it recorded as acknowledged, and it recorded at least all but the one in flight."""
+    receiver = HttpReceiver()
+    db_path = tmp_path / "outbox.db"
+    requests = [trace_request(n) for n in range(40)]
+    box = Outbox(db_path)
+    box.enqueue_many([("traces", body, 1) for body in requests])
+    box.shutdown()
+    receiver.answer(*[Reply("slow", delay_s=0.1)] * len(requests))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SENDER_SCRIPT, str(db_path), receiver.endpoint],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    try:
+        wait_for(lambda: len(receiver.arrivals) >= 6, timeout_s=30)
+        os.kill(child.pid, SIGKILL)
+        child.wait(timeout=10)
+        arrived = len(receiver.arrivals)  # each arrival after the first: the previous one was answered
+    finally:
+        if child.poll() is None:
+            child.kill()
+        receiver.down()
+
+    box = Outbox(db_path)
+    try:
+        acked = box.counters()["acked"]
+        assert arrived - 1 <= acked <= arrived
+        assert arrived < len(requests)  # killed mid-round, or the test proves nothing
+        assert [item.body for item in box.due(limit=100, now=time.time())] == requests[acked:]
+        assert [body for _, body in receiver.delivered()[:acked]] == requests[:acked]
+    finally:
+        box.shutdown()
 
 
 def test_partial_success_is_success_and_is_logged(receiver, tmp_path, caplog) -> None:

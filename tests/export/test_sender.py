@@ -293,3 +293,45 @@ def test_a_merged_request_that_must_wait_waits_as_its_oldest_part(outbox: Outbox
     assert outbox.depth()[0] == 3
     assert outbox.due(10, time.time()) == []  # the head waits, and nothing overtakes it
     assert outbox.counters()["retried"] == 1
+
+
+class DepthRecorder(ScriptedExporter):
+    """Also records how many requests the outbox holds when each export starts: what a crash there
+    would leave to send again."""
+
+    def __init__(self, outbox: Outbox, *outcomes: ExportResult | Exception) -> None:
+        super().__init__(*outcomes)
+        self._outbox = outbox
+        self.depths: list[int] = []
+
+    def export(self, signal: Signal, body: bytes) -> ExportResult:
+        self.depths.append(self._outbox.depth()[0])
+        return super().export(signal, body)
+
+
+def test_each_acknowledged_request_is_recorded_before_the_next_is_sent(outbox: Outbox, monkeypatch) -> None:
+    """Acks used to be written once per round (up to 64 requests, 256 MiB at 4 MiB each), after it:
+    a process killed mid-round sent them all again, and one killed more often than a round takes never
+    got anywhere. A merged request's ack covers all its parts; the parts of one refused merged are
+    acked one by one as they get through."""
+    monkeypatch.setattr("hive_otel.client.export._sender.MAX_MERGED_ITEMS", 2)
+    outbox.enqueue_many([("traces", trace_request(n), 1) for n in range(4)] + [("logs", logs_request(9), 1)])
+    exporter = DepthRecorder(outbox)
+    sender = OutboxSender(outbox, exporter)
+    try:
+        assert sender.force_flush(timeout_millis=5000)
+    finally:
+        sender.shutdown()
+    assert exporter.depths == [5, 3, 1]  # traces 0+1 merged, traces 2+3 merged, the logs
+
+    refused = ExportResult.permanent("HTTP 400: unknown field")
+    outbox.enqueue_many([("traces", trace_request(n), 1) for n in range(2)] + [("logs", logs_request(9), 1)])
+    exporter = DepthRecorder(outbox, refused, refused)  # the merged traces, then their first part
+    sender = OutboxSender(outbox, exporter)
+    try:
+        assert sender.force_flush(timeout_millis=5000)
+    finally:
+        sender.shutdown()
+    assert exporter.depths == [3, 3, 2, 1]  # merged, part 1 (dead letter), part 2 (acked), the logs
+    assert exporter.bodies == [trace_request(1), logs_request(9)]
+    assert outbox.counters()["acked"] == 5 + 2

@@ -36,7 +36,8 @@ class OutboxSender:
     (the outbox keeps the others behind it); one refused as too large or for good is sent again part
     by part, so each outcome below applies to the request that caused it:
 
-    * success → ack (the request is gone);
+    * success → ack (the request is gone), written at once, before the next request goes out, so a
+      crash or ``kill -9`` sends again at most the request that was in flight;
     * retryable → ``retry_later`` by the receiver's ``Retry-After`` / ``RetryInfo`` when it gave a
       finite, non-negative one, kept within [``MIN_RETRY_AFTER_S``, ``MAX_RETRY_DELAY_S``] (1 s to
       5 min), else by exponential backoff with full jitter (uniform in
@@ -167,36 +168,32 @@ class OutboxSender:
     def _deliver_round(self) -> bool:
         """Export one batch of due requests; True when at least one was due."""
         items = self._outbox.due(self._batch_size, self._clock())
-        acked: list[int] = []
-        try:
-            for group in merge_groups(items, self._max_request_bytes):
-                if self._stopping or not self._deliver_group(group, acked):
-                    break
-        finally:
-            self._outbox.ack(acked)
+        for group in merge_groups(items, self._max_request_bytes):
+            if self._stopping or not self._deliver_group(group):
+                break
         return bool(items)
 
-    def _deliver_group(self, group: list[OutboxItem], acked: list[int]) -> bool:
+    def _deliver_group(self, group: list[OutboxItem]) -> bool:
         """Export ``group`` as one request; False when the round must stop (the queue's head waits)."""
         if len(group) == 1:
-            return self._deliver(group[0], acked)
+            return self._deliver(group[0])
         head = group[0]
         result = self._export(head.signal, b"".join(item.body for item in group), f"{len(group)} merged requests")
         if result.status is ExportStatus.SUCCESS:
-            self._delivered(group, acked, result)
+            self._delivered(group, result)
             return True
         if result.status in (ExportStatus.RETRYABLE, ExportStatus.UNAUTHORIZED):
             self.last_error = result.reason
             self._retry(head, result)
             return False
         # Too large, or refused for good: find out which part, by sending them one by one.
-        return all(self._deliver(item, acked) for item in group)
+        return all(self._deliver(item) for item in group)
 
-    def _deliver(self, item: OutboxItem, acked: list[int]) -> bool:
+    def _deliver(self, item: OutboxItem) -> bool:
         """Export one request; False when the round must stop (the queue's head changed or waits)."""
         result = self._export(item.signal, item.body, f"request {item.id}")
         if result.status is ExportStatus.SUCCESS:
-            self._delivered([item], acked, result)
+            self._delivered([item], result)
             return True
         self.last_error = result.reason
         if result.status is ExportStatus.PERMANENT:
@@ -210,9 +207,10 @@ class OutboxSender:
             self._retry(item, result)
         return False
 
-    def _delivered(self, items: list[OutboxItem], acked: list[int], result: ExportResult) -> None:
-        """Acknowledged; the items a partial success refused are counted apart (logged by the exporter)."""
-        acked.extend(item.id for item in items)
+    def _delivered(self, items: list[OutboxItem], result: ExportResult) -> None:
+        """Acknowledged: forgotten at once, in one transaction (all parts of a merged request), before
+        anything else is sent. The items a partial success refused are counted apart (logged by the exporter)."""
+        self._outbox.ack([item.id for item in items])
         self.auth_failure = None
         sent = sum(item.item_count for item in items)
         rejected = min(result.rejected_items, sent)
