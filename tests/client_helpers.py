@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -85,3 +86,13 @@ def running_collector(path: Path, **options: object) -> Iterator[tuple[Store, Co
     finally:
         server.stop()
         store.close()
+
+
+class SteppedClock:
+    """The wall clock as NTP may step it: real time plus an offset the test moves."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset

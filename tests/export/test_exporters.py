@@ -31,6 +31,7 @@ from hive_otel.client.export import (
 )
 from hive_otel.client.outbox import Outbox
 from hive_otel.settings import ClientSettings
+from tests.client_helpers import SteppedClock
 from tests.export.receivers import PARTIAL_MESSAGE, RECEIVERS, HttpReceiver, Receiver, Reply
 from tests.otlp_bodies import REQUEST_BUILDERS, by_signal, logs_request, metrics_request, trace_request
 
@@ -260,16 +261,6 @@ def test_shutdown_is_idempotent_and_keeps_undelivered_requests(
     assert time.monotonic() - started < 2
     assert not sender.force_flush(timeout_millis=100)
     assert [i.body for i in outbox.due(limit=10, now=time.time() + 60)] == [logs_request(1)]
-
-
-class SteppedClock:
-    """The wall clock as NTP may step it: real time plus an offset the test moves."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @pytest.mark.parametrize("step_s", [-3600.0, 3600.0])

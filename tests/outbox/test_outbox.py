@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hive_otel.client.outbox import MAX_RETRY_DELAY_S, Outbox
+from tests.client_helpers import SteppedClock
 from tests.otlp_bodies import logs_request, metrics_request, trace_request
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -325,16 +326,6 @@ def test_retry_times_are_capped_when_written_and_when_opened(db_path: Path) -> N
         assert len(reopened.due(limit=5, now=time.time())) == 2
     finally:
         reopened.shutdown()
-
-
-class SteppedClock:
-    """The wall clock as NTP may step it: real time plus an offset the test moves."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 def test_a_wall_clock_step_back_holds_a_waiting_request_at_most_the_longest_retry_delay(db_path: Path) -> None:
