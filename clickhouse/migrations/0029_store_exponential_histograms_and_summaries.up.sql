@@ -6,9 +6,10 @@
 --
 -- The metric input table takes the two kinds (hive_otel/collector/store/otlp_schema.py parses them),
 -- checks their values are flat like the others', and gains times_before_2106: a metric time from
--- 2^32 s on does not fit DateTime and was stored as 2106-02-07 06:28:15 without a word; such a point
--- is refused alone, with the constraint's name as the reason (as times_before_2262 for spans and
--- log records). CREATE OR REPLACE swaps the Null table; the views reading it follow (it holds no data).
+-- 2^32 s on does not fit DateTime and was stored as 2106-02-07 06:28:15 without a word. The store takes
+-- such points out before it inserts and refuses them one by one, with the constraint's name as the
+-- reason (Store.ingest_metrics); the constraint refuses any that would come in another way.
+-- CREATE OR REPLACE swaps the Null table; the views reading it follow (it holds no data).
 -- The view that counts what the allowlist removed counts their attributes too.
 
 CREATE OR REPLACE TABLE otlp_metrics_input {on_cluster} (

@@ -91,7 +91,7 @@ CLUSTER_RENDERING_SHA256 = {
     12: "b58d0ee71e0e", 13: "5740aa4d7bd4", 14: "b5174445ad72", 15: "be406ff8bc1e", 16: "4e6255aef794",
     17: "f44698702702", 18: "f347a6f77322", 19: "33c6448e055f", 20: "ef1af072b150", 21: "935754824004",
     22: "8c85bbeb026e", 23: "1b2939042231", 24: "c9dd8ecc455a", 25: "f294437ab08b", 26: "3aee74541ef8",
-    27: "b2d0d07b5c79", 28: "2618f86e5549", 29: "8ff7e076d894",
+    27: "b2d0d07b5c79", 28: "d164217de484", 29: "91495f4fb037",
 }  # fmt: skip
 
 
@@ -111,11 +111,15 @@ def test_raw_tables_have_the_exporter_columns_in_order(store: Store, table: str)
 def test_log_records_have_the_exporters_time_in_seconds_beside_their_time(store: Store, tenant: str) -> None:
     """Queries written for the exporter's otel_logs (ClickStack's among them) filter on TimestampTime."""
     session = Session("sess-timestamp-time", "sess-timestamp-time")
-    store.ingest_logs(logs_request(session, [(BASE_NS + 999_999_999, "node_stalled", {})]), tenant=tenant)
+    year_2200 = 7_258_118_400 * 10**9  # Timestamp goes to 2262, DateTime to 2106: toDateTime alone wrapped to 2063
+    events = [(BASE_NS + 999_999_999, "node_stalled", {}), (year_2200, "heartbeat", {})]
+    store.ingest_logs(logs_request(session, events), tenant=tenant)
     _, rows = store.query(
-        f"SELECT TimestampTime, toDateTime(Timestamp) FROM otel_logs WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}'"
+        "SELECT toString(TimestampTime, 'UTC'), toString(toDateTime(Timestamp), 'UTC') FROM otel_logs "
+        f"WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}' ORDER BY Timestamp"
     )
-    assert len(rows) == 1 and rows[0][0] == rows[0][1]
+    assert len(rows) == 2 and rows[0][0] == rows[0][1]
+    assert rows[1][0] == "2106-02-07 06:28:15"
 
 
 def test_migrate_is_idempotent_and_records_every_version(store: Store) -> None:

@@ -273,7 +273,11 @@ class Store:
     def ingest_metrics(
         self, request: ExportMetricsServiceRequest, tenant: str | None = None, wire: bytes | None = None
     ) -> IngestResult:
-        """Store the points of every kind: gauge, sum, histogram, exponential histogram and summary."""
+        """Store the points of every kind: gauge, sum, histogram, exponential histogram and summary; a point
+        with a time past what the tables' ``DateTime`` holds is refused alone, with a reason."""
+        late = _drop_points_past_datetime(request)
+        if late:
+            wire = None  # the request changed: its bytes no longer say what is stored
         points = sum(
             len(getattr(metric, kind).data_points)
             for rm in request.resource_metrics
@@ -281,7 +285,12 @@ class Store:
             for metric in sm.metrics
             if (kind := metric.WhichOneof("data"))
         )
-        result = IngestResult(accepted=points)
+        result = IngestResult(accepted=points, rejected=late)
+        if late:
+            result.messages.append(
+                f"{late} metric point(s) with a time past 2106-02-07 06:28:15 UTC, the last the metric tables' "
+                "DateTime holds, are not stored (times_before_2106)"
+            )
         if points:
             return self._submit(self._metrics, request, tenant, points, _METRICS, lambda: result, wire=wire)
         return result
@@ -579,6 +588,35 @@ class Store:
 _SPANS = ("resource_spans", "scope_spans", "spans")
 _LOG_RECORDS = ("resource_logs", "scope_logs", "log_records")
 _METRICS = ("resource_metrics", "scope_metrics", "metrics")
+# The first metric time, in ns, that the tables' DateTime cannot hold (2^32 s): the input table's
+# constraint times_before_2106 (migration 0029) refuses a request holding one; ingest_metrics takes such
+# points out first, so that they are refused one by one rather than with their metric or request.
+METRIC_TIME_LIMIT_NS = (1 << 32) * 1_000_000_000
+
+
+def _drop_points_past_datetime(request: ExportMetricsServiceRequest) -> int:
+    """Remove, in place, the data points with a start, end or exemplar time at or past
+    :data:`METRIC_TIME_LIMIT_NS`; how many were removed."""
+    dropped = 0
+    for rm in request.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                kind = metric.WhichOneof("data")
+                if kind is None:
+                    continue
+                points = getattr(metric, kind).data_points
+                late = [i for i, point in enumerate(points) if _past_datetime(point)]
+                for i in reversed(late):
+                    del points[i]
+                dropped += len(late)
+    return dropped
+
+
+def _past_datetime(point: Message) -> bool:
+    times = [point.start_time_unix_nano, point.time_unix_nano]  # type: ignore[attr-defined]
+    times += [exemplar.time_unix_nano for exemplar in getattr(point, "exemplars", ())]
+    return max(times) >= METRIC_TIME_LIMIT_NS
+
 
 
 ISOLATION_INSERTS = 64
