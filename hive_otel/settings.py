@@ -312,6 +312,8 @@ def _tls_files(env: dict[str, str]) -> TlsFiles | None:
 
     def path(name: str) -> Path | None:
         raw = env.get(name, "").strip()
+        if "-----BEGIN" in raw or "\n" in raw:  # the PEM text itself (a secret mounted as a variable): never echoed
+            raise SettingsError(f"{name}: expected the path of a PEM file, got PEM text (not shown); write it to a file")
         # absolute(), not resolve(): a rotated certificate behind a symlink (a Kubernetes secret) is followed.
         return Path(raw).expanduser().absolute() if raw else None
 

@@ -272,6 +272,15 @@ def test_a_bad_file_is_refused_even_for_an_http_endpoint(pki, tmp_path) -> None:
         _settings(tmp_path, "http://127.0.0.1:4318", **{CA: str(tmp_path / "missing.pem")})
 
 
+def test_a_key_given_as_text_instead_of_a_path_is_never_echoed(pki, tmp_path) -> None:
+    """A secret mounted as a variable holds the PEM text itself: the error named it as a path, in full."""
+    key = Path(pki.client_key).read_text()
+    with pytest.raises(SettingsError) as err:
+        _settings(tmp_path, "https://127.0.0.1:4318", **{CLIENT_CERT: str(pki.client_cert), CLIENT_KEY: key})
+    assert str(err.value).startswith(f"{CLIENT_KEY}: expected the path of a PEM file, got PEM text")
+    assert "PRIVATE KEY" not in str(err.value) and key.splitlines()[1] not in str(err.value)
+
+
 def test_empty_variables_are_unset(tmp_path) -> None:
     assert _settings(tmp_path, "https://127.0.0.1:4318", **{CA: " ", CLIENT_CERT: "", CLIENT_KEY: ""}).tls is None
 
