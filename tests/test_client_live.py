@@ -91,6 +91,39 @@ def test_a_process_that_exits_without_shutdown_still_sends_its_calls(tmp_path: P
     assert resource["hive.session.id"] == "session_exit" and a["gen_ai.usage.input_tokens"] == 1200
 
 
+# The same process forks a child (a daemonising helper, a plain os.fork) that exits normally.
+_FORKS_A_CHILD = """
+import asyncio, os, sys
+from framework.host.event_bus import EventBus
+import hive_otel
+from tests.test_client_live import _one_turn
+bus = EventBus()
+live = hive_otel.instrument(bus, session_id="session_fork", queen_id="q1")
+asyncio.run(_one_turn(bus))
+child = os.fork()
+if child == 0:
+    sys.exit(0)  # runs the atexit handlers it inherited
+os.waitpid(child, 0)
+live.shutdown()
+"""
+
+
+def test_a_forked_child_does_not_send_its_parents_calls_again_at_exit(tmp_path: Path) -> None:
+    """A child forked from an instrumented process inherits the exit handler with the parent's pipeline and
+    outbox connection (not its threads): it queued the parent's waiting calls a second time."""
+    receiver = HttpReceiver()
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "HIVE_OTEL_ENDPOINT": receiver.endpoint,
+               "HIVE_OTEL_STATE_DIR": str(tmp_path), "HIVE_HOME": str(tmp_path), "HIVE_OTEL_HEARTBEAT_S": "0"}  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", _FORKS_A_CHILD], env=env, cwd=REPO, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        got = decode(receiver.delivered())
+    finally:
+        receiver.down()
+    assert len(got.chat_spans()) == 1
+
+
 def test_without_endpoint_nothing_subscribes(tmp_path: Path) -> None:
     settings = ClientSettings.from_env({"HIVE_HOME": str(tmp_path)})
     bus = EventBus()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -132,7 +133,8 @@ class Client:
 
 
 EXIT_FLUSH_MILLIS = 2000
-"""How long a process that exits without :meth:`LiveExport.shutdown` waits for delivery at exit."""
+"""How long a process that exits without :meth:`LiveExport.shutdown` waits for delivery at exit (then up to
+1 s more for a request in flight); what is not delivered stays in the outbox."""
 
 
 class LiveExport:
@@ -150,7 +152,8 @@ class LiveExport:
             # As the OpenTelemetry SDK's providers do (shutdown_on_exit): a process that ends without
             # shutdown() still moves the calls waiting for their other half into the outbox, rather than
             # lose the last join window of them. What is not delivered in time stays there for the next run.
-            atexit.register(self.shutdown, EXIT_FLUSH_MILLIS)
+            self._pid = os.getpid()
+            atexit.register(self._shutdown_at_exit)
 
     @property
     def enabled(self) -> bool:
@@ -168,13 +171,19 @@ class LiveExport:
             if not records:
                 self._stop.wait(0.2)
 
+    def _shutdown_at_exit(self) -> None:
+        # Not in a child forked from this process: it inherited the pipeline, the outbox's connection and
+        # locks, but not the threads; it would queue the parent's records twice, or wait on a lock for good.
+        if os.getpid() == self._pid:
+            self.shutdown(EXIT_FLUSH_MILLIS)
+
     def shutdown(self, timeout_millis: int = 10_000) -> bool:
         """Unsubscribe, export what was seen, and flush within the timeout. Safe to call twice."""
         if self.instrumentation is not None:
             self.instrumentation.uninstrument()
         if self.client is None or self._stop.is_set():
             return True
-        atexit.unregister(self.shutdown)
+        atexit.unregister(self._shutdown_at_exit)
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
