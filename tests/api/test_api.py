@@ -26,6 +26,7 @@ import pytest
 from framework.host.event_bus import AgentEvent, EventBus, EventType
 
 import hive_otel
+from hive_otel.collector.api.broadcast import Broadcaster
 from hive_otel.collector.auth.tokens import TokenTable, add_token
 from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
@@ -322,6 +323,25 @@ def test_a_request_sent_again_does_not_show_its_events_twice(loaded: Collector) 
     finally:
         reader.close()
     assert loaded.api.broadcaster.counters["duplicates_dropped"] >= 1
+
+
+def test_live_buffers_hold_so_many_tenants_and_a_resume_past_a_dropped_one_gets_a_gap() -> None:
+    """While an operator's stream is open every tenant's events are buffered: one buffer (and its remembered
+    items) a tenant, ~2 MB each, for the life of the process, however many tenants sent (an attack's count)."""
+    broadcaster = Broadcaster(max_tenants=2)
+    first = broadcaster.publish("t1", [("health", {"type": "heartbeat", "at": "1"})])[0]
+    broadcaster.publish("t2", [("health", {"type": "heartbeat", "at": "2"})])
+    broadcaster.publish("t1", [("health", {"type": "heartbeat", "at": "3"})])  # t2 now published least recently
+    broadcaster.publish("t3", [("health", {"type": "heartbeat", "at": "4"})])
+
+    async def resume(tenant: str, last_event_id: str) -> tuple[list[str], bool]:
+        subscription, replay, gap = broadcaster.subscribe(tenant, last_event_id)
+        broadcaster.unsubscribe(subscription)
+        return [str(event.data["at"]) for event in replay], gap
+
+    assert asyncio.run(resume("t2", f"{broadcaster.epoch}-0")) == ([], True)
+    assert asyncio.run(resume("t1", first.id)) == (["3"], False)
+    assert asyncio.run(resume("t3", f"{broadcaster.epoch}-0")) == (["4"], False)
 
 
 def test_sse_sends_heartbeat_comments(loaded: Collector) -> None:

@@ -34,9 +34,13 @@ tenant must not take the descriptors every other tenant's ingest needs."""
 
 DEFAULT_BUFFER_PER_TENANT = 2048
 DEFAULT_SUBSCRIBER_QUEUE = 4096
-# Items of each tenant remembered to drop them when a request comes again; more than the buffer holds, as a
-# retry can come after a timeout of many seconds on a busy tenant (8 bytes a hash, plus the set's own).
-DEFAULT_SEEN_PER_TENANT = 16384
+# Items of each tenant remembered to drop them when a request comes again: twice what the buffer holds, as
+# a retry can come after a timeout of many seconds on a busy tenant (about 76 bytes an item: ~300 KB).
+DEFAULT_SEEN_PER_TENANT = 4096
+# Tenants whose events are buffered at once (an operator's stream wants every tenant's): past this, the
+# tenant that published least recently lets its buffer go, and a resume of its stream gets a gap. A
+# buffer and its remembered items take up to ~2 MB, so memory stays bounded however many tenants send.
+MAX_BUFFERED_TENANTS = 256
 DEFAULT_RETAIN_S = 300.0  # keep buffering a tenant this long after its last subscriber left (for resume)
 
 
@@ -87,6 +91,7 @@ class Broadcaster:
         self,
         buffer_per_tenant: int = DEFAULT_BUFFER_PER_TENANT,
         seen_per_tenant: int = DEFAULT_SEEN_PER_TENANT,
+        max_tenants: int = MAX_BUFFERED_TENANTS,
         retain_s: float = DEFAULT_RETAIN_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -99,6 +104,7 @@ class Broadcaster:
         self._buffers: dict[str, deque[LiveEvent]] = {}
         self._evicted: dict[str, int] = {}  # tenant → seq of the newest event its buffer let go
         self._seen_size = seen_per_tenant
+        self._max_tenants = max_tenants
         self._seen: dict[str, _SeenItems] = {}
         self._subscriptions: set[Subscription] = set()
         self._watched_until: dict[str, float] = {}  # tenant → until when its events are worth keeping
@@ -115,10 +121,13 @@ class Broadcaster:
         """Number, buffer and deliver ``(category, data)`` items of ``tenant``, but those already published."""
         published: list[LiveEvent] = []
         with self._lock:
-            buffer = self._buffers.get(tenant)
+            buffer = self._buffers.pop(tenant, None)  # put back last: the dict's order is the publishing order
             if buffer is None:
-                buffer = self._buffers[tenant] = deque(maxlen=self._buffer_size)
+                buffer = deque(maxlen=self._buffer_size)
                 self._seen[tenant] = _SeenItems(self._seen_size)
+                if len(self._buffers) >= self._max_tenants:
+                    self._let_go(next(iter(self._buffers)))
+            self._buffers[tenant] = buffer
             seen = self._seen[tenant]
             for category, data in items:
                 if not seen.add(hash((category, json.dumps(data, sort_keys=True)))):
@@ -136,6 +145,13 @@ class Broadcaster:
                 subscription.loop.call_soon_threadsafe(subscription._offer, event)
             self.counters["delivered"] += len(published)
         return published
+
+    def _let_go(self, tenant: str) -> None:
+        """Drop ``tenant``'s buffer and remembered items (under the lock); a resume past them gets a gap."""
+        buffer = self._buffers.pop(tenant)
+        del self._seen[tenant]
+        if buffer:
+            self._evicted[tenant] = buffer[-1].seq
 
     # -- subscribing (the web server's loop) --------------------------------------------------------
     def streams(self, tenant: str) -> int:
