@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from hive_otel.client.outbox import Outbox
 from hive_otel.settings import ClientSettings
 from tests.client_helpers import Delivered, attrs, decode
 from tests.export.receivers import GrpcReceiver, HttpReceiver, Reply
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _settings(home: Path, state: Path, endpoint: str, **env: str) -> ClientSettings:
@@ -264,6 +267,27 @@ def test_watch_tails_new_sessions(tmp_path, receiver) -> None:
         thread.join(30)
     chat = decode(receiver.delivered()).chat_spans()
     assert len({a["hive.call_key"] for _, _, a in chat}) == len(truth.llm_calls)
+
+
+def test_a_second_reader_of_one_state_directory_is_refused_naming_the_first(tmp_path, receiver) -> None:
+    """Two watches (or a watch and a backfill) on one state directory each sent what the other sent (an
+    audit counted 783 requests through one outbox for a history one run sends in 26)."""
+    home = tmp_path / "home"
+    write_workload(home, queens=1, colonies=0, turns_per_session=1)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HIVE_HOME": str(home), "HIVE_OTEL_STATE_DIR": str(tmp_path / "state"),
+           "HIVE_OTEL_ENDPOINT": receiver.endpoint}  # fmt: skip
+    watching = subprocess.Popen([sys.executable, "-m", "hive_otel.cli", "watch"], env=env, cwd=REPO, text=True,
+                                stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        assert watching.stderr is not None and "watching" in watching.stderr.readline()
+        second = subprocess.run([sys.executable, "-m", "hive_otel.cli", "backfill"], env=env, cwd=REPO, text=True,
+                                capture_output=True, timeout=60)  # fmt: skip
+    finally:
+        watching.send_signal(signal.SIGTERM)
+        watching.communicate(timeout=60)
+    assert second.returncode == EXIT_CONFIG
+    assert f"another watch or backfill (pid {watching.pid}) reads Hive's files into" in second.stderr
+    assert watching.returncode == 0
 
 
 @pytest.mark.parametrize("command", ["backfill", "watch"])

@@ -36,7 +36,7 @@ from hive_otel.cli.flags import positive_seconds, seconds
 from hive_otel.client.client import OUTBOX_FILE, Client, load_policy
 from hive_otel.client.mapping.semconv import GenAiConventions
 from hive_otel.client.outbox import Outbox
-from hive_otel.client.sources.checkpoints import CHECKPOINTS_FILE
+from hive_otel.client.sources.checkpoints import CHECKPOINTS_FILE, StateInUse, sole_reader
 from hive_otel.client.sources.files import Checkpoints, FileTailer
 from hive_otel.client.sources.records import HiveRecord
 from hive_otel.policy import PolicyError
@@ -247,7 +247,7 @@ def _unusable_state_is_a_config_error(command: Callable[[argparse.Namespace], in
     def guarded(args: argparse.Namespace) -> int:
         try:
             return command(args)
-        except PolicyError as err:
+        except (PolicyError, StateInUse) as err:
             print(f"hive-otel: {err}", file=sys.stderr)
         except BrokenPipeError:
             raise  # the reader of stdout left, the state is fine: hive_otel.cli.run ends the command quietly
@@ -283,7 +283,13 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def backfill(
     settings: ClientSettings, *, no_wait: bool = False, replay: bool = False, timeout_s: float | None = None
 ) -> int:
-    """Export all history once; the library form of ``hive-otel backfill`` (``timeout_s``: the settings')."""
+    """Export all history once; the library form of ``hive-otel backfill`` (``timeout_s``: the settings').
+    Raises :class:`StateInUse` while another watch or backfill reads into the same state directory."""
+    with sole_reader(settings.state_dir):
+        return _backfill(settings, no_wait=no_wait, replay=replay, timeout_s=timeout_s)
+
+
+def _backfill(settings: ClientSettings, *, no_wait: bool, replay: bool, timeout_s: float | None) -> int:
     timeout_s = settings.backfill_timeout_s if timeout_s is None else timeout_s
     progress = _Progress()
     deadline = time.monotonic() + timeout_s
@@ -446,7 +452,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def watch(settings: ClientSettings, stop: threading.Event, *, interval_s: float | None = None) -> Client:
     """Tail until ``stop`` is set, or until the receiver refuses the credentials (then
-    ``client.auth_failure`` says why); the library form of ``hive-otel watch`` (``interval_s``: the settings')."""
+    ``client.auth_failure`` says why); the library form of ``hive-otel watch`` (``interval_s``: the settings').
+    Raises :class:`StateInUse` while another watch or backfill reads into the same state directory."""
+    with sole_reader(settings.state_dir):
+        return _watch(settings, stop, interval_s)
+
+
+def _watch(settings: ClientSettings, stop: threading.Event, interval_s: float | None) -> Client:
     interval_s = settings.watch_interval_s if interval_s is None else interval_s
     _warn_if_the_queue_was_lost(settings)
     full = _FullOutboxNotice()

@@ -7,15 +7,46 @@ re-reads a little rather than losing anything.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CHECKPOINTS_FILE", "Checkpoints", "FileCheckpoint"]
+__all__ = ["CHECKPOINTS_FILE", "READERS_LOCK", "Checkpoints", "FileCheckpoint", "StateInUse", "sole_reader"]
 
 CHECKPOINTS_FILE = "checkpoints.db"
+READERS_LOCK = "readers.lock"
+
+
+class StateInUse(Exception):
+    """Another process reads Hive's files into the same state directory."""
+
+
+@contextmanager
+def sole_reader(state_dir: Path) -> Iterator[None]:
+    """Held while a ``watch`` or ``backfill`` reads Hive's files into ``state_dir`` (released when the process
+    dies). Two at once each sent what the other sent: the store counts it once, but the traffic doubled and
+    their checkpoints raced. Raises :class:`StateInUse` naming the holder's pid."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / READERS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise StateInUse(
+                f"another watch or backfill (pid {holder}) reads Hive's files into {state_dir}; stop it, or give "
+                "this one its own HIVE_OTEL_STATE_DIR"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS file_checkpoints (
