@@ -15,7 +15,7 @@ from framework.host.event_bus import EventBus
 import hive_otel
 from hive_otel.client import quota
 from hive_otel.settings import ClientSettings, SettingsError
-from tests.client_helpers import attrs, decode
+from tests.client_helpers import Delivered, attrs, decode
 from tests.export.receivers import HttpReceiver
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +62,20 @@ def test_live_bus_is_exported(tmp_path: Path, via: str) -> None:
     assert {attrs(r.attributes)["hive.event.type"] for _, r in got.logs} >= {"execution_started", "execution_completed"}
 
 
+def _delivered_by_a_hive_process(script: str, tmp_path: Path) -> Delivered:
+    """What a Python process running ``script`` (a real Hive bus, instrumented) delivered to a receiver."""
+    receiver = HttpReceiver()
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "HIVE_OTEL_ENDPOINT": receiver.endpoint,
+               "HIVE_OTEL_STATE_DIR": str(tmp_path), "HIVE_HOME": str(tmp_path), "HIVE_OTEL_HEARTBEAT_S": "0"}  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return decode(receiver.delivered())
+    finally:
+        receiver.down()
+
+
 # A Hive process that instruments its bus, runs one turn and exits without shutdown().
 _EXITS_WITHOUT_SHUTDOWN = """
 import asyncio
@@ -77,17 +91,7 @@ asyncio.run(_one_turn(bus))
 def test_a_process_that_exits_without_shutdown_still_sends_its_calls(tmp_path: Path) -> None:
     """The calls wait for their other half (HIVE_OTEL_JOIN_WINDOW_S) in memory: an exit without
     shutdown() lost the last window of them (an audit stored 65 of 195 LLM calls of such a run)."""
-    receiver = HttpReceiver()
-    try:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "HIVE_OTEL_ENDPOINT": receiver.endpoint,
-               "HIVE_OTEL_STATE_DIR": str(tmp_path), "HIVE_HOME": str(tmp_path), "HIVE_OTEL_HEARTBEAT_S": "0"}  # fmt: skip
-        done = subprocess.run([sys.executable, "-c", _EXITS_WITHOUT_SHUTDOWN], env=env, cwd=REPO, capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        got = decode(receiver.delivered())
-    finally:
-        receiver.down()
-    [(resource, _span, a)] = got.chat_spans()
+    [(resource, _span, a)] = _delivered_by_a_hive_process(_EXITS_WITHOUT_SHUTDOWN, tmp_path).chat_spans()
     assert resource["hive.session.id"] == "session_exit" and a["gen_ai.usage.input_tokens"] == 1200
 
 
@@ -111,17 +115,7 @@ live.shutdown()
 def test_a_forked_child_does_not_send_its_parents_calls_again_at_exit(tmp_path: Path) -> None:
     """A child forked from an instrumented process inherits the exit handler with the parent's pipeline and
     outbox connection (not its threads): it queued the parent's waiting calls a second time."""
-    receiver = HttpReceiver()
-    try:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "HIVE_OTEL_ENDPOINT": receiver.endpoint,
-               "HIVE_OTEL_STATE_DIR": str(tmp_path), "HIVE_HOME": str(tmp_path), "HIVE_OTEL_HEARTBEAT_S": "0"}  # fmt: skip
-        done = subprocess.run([sys.executable, "-c", _FORKS_A_CHILD], env=env, cwd=REPO, capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        got = decode(receiver.delivered())
-    finally:
-        receiver.down()
-    assert len(got.chat_spans()) == 1
+    assert len(_delivered_by_a_hive_process(_FORKS_A_CHILD, tmp_path).chat_spans()) == 1
 
 
 def test_without_endpoint_nothing_subscribes(tmp_path: Path) -> None:
