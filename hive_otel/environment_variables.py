@@ -44,8 +44,8 @@ HIVE_OTEL_QUEUE_SIZE = "HIVE_OTEL_QUEUE_SIZE"
 queue drops and counts. Default: 65536 events."""
 
 HIVE_OTEL_JOIN_WINDOW_S = "HIVE_OTEL_JOIN_WINDOW_S"
-"""Seconds an LLM or tool call waits for its other half (bus event vs. L3 log line) before it is
-exported alone. Default: 5."""
+"""Seconds an LLM or tool call waits for its other half (bus event vs. L3 log line) in ``watch`` before
+it is exported alone (the live hook sees no L3 line: its calls go out at once). Default: 5."""
 
 HIVE_OTEL_HEARTBEAT_S = "HIVE_OTEL_HEARTBEAT_S"
 """Seconds between the ``hive.heartbeat`` records a live session sends while instrumented, from which

@@ -217,7 +217,10 @@ def instrument(
     if settings is None or not settings.exporting:
         logger.info("hive-otel: HIVE_OTEL_ENDPOINT not set (or OTEL_SDK_DISABLED); not instrumenting")
         return LiveExport(None, None)
-    client = Client(settings, join_window_ns=int(settings.join_window_s * 1e9))
+    # The bus carries no L3 lines, so here a call never meets its other half: waiting for it only held
+    # every call in memory for the window, lost when the process was killed. It goes out at the next step;
+    # a watch or backfill of the same home joins the halves, and the store merges by call key.
+    client = Client(settings, join_window_ns=0)
     instrumentation = subscribe(
         event_bus,
         session_id=session_id,
