@@ -150,8 +150,8 @@ class LiveExport:
             self._thread = threading.Thread(target=self._run, name="hive-otel-live", daemon=True)
             self._thread.start()
             # As the OpenTelemetry SDK's providers do (shutdown_on_exit): a process that ends without
-            # shutdown() still moves the calls waiting for their other half into the outbox, rather than
-            # lose the last join window of them. What is not delivered in time stays there for the next run.
+            # shutdown() still moves the events its hook holds into the outbox, rather than lose them.
+            # What is not delivered in time stays there for the next run.
             self._pid = os.getpid()
             atexit.register(self._shutdown_at_exit)
 

@@ -275,16 +275,9 @@ class Store:
     ) -> IngestResult:
         """Store the points of every kind: gauge, sum, histogram, exponential histogram and summary; a point
         with a time past what the tables' ``DateTime`` holds is refused alone, with a reason."""
-        late = _drop_points_past_datetime(request)
+        points, late = _drop_points_past_datetime(request)
         if late:
             wire = None  # the request changed: its bytes no longer say what is stored
-        points = sum(
-            len(getattr(metric, kind).data_points)
-            for rm in request.resource_metrics
-            for sm in rm.scope_metrics
-            for metric in sm.metrics
-            if (kind := metric.WhichOneof("data"))
-        )
         result = IngestResult(accepted=points, rejected=late)
         if late:
             result.messages.append(
@@ -594,10 +587,10 @@ _METRICS = ("resource_metrics", "scope_metrics", "metrics")
 METRIC_TIME_LIMIT_NS = (1 << 32) * 1_000_000_000
 
 
-def _drop_points_past_datetime(request: ExportMetricsServiceRequest) -> int:
+def _drop_points_past_datetime(request: ExportMetricsServiceRequest) -> tuple[int, int]:
     """Remove, in place, the data points with a start, end or exemplar time at or past
-    :data:`METRIC_TIME_LIMIT_NS`; how many were removed."""
-    dropped = 0
+    :data:`METRIC_TIME_LIMIT_NS`; (points kept, points removed)."""
+    kept = dropped = 0
     for rm in request.resource_metrics:
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
@@ -608,8 +601,9 @@ def _drop_points_past_datetime(request: ExportMetricsServiceRequest) -> int:
                 late = [i for i, point in enumerate(points) if _past_datetime(point)]
                 for i in reversed(late):
                     del points[i]
+                kept += len(points)
                 dropped += len(late)
-    return dropped
+    return kept, dropped
 
 
 def _past_datetime(point: Message) -> bool:
