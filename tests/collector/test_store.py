@@ -200,6 +200,37 @@ def test_metrics_land_in_the_exporter_tables(store: Store, tenant: str) -> None:
     assert store.query(f"SELECT Value, TimeUnix FROM otel_metrics_gauge {where}")[1] == [[7, "2026-01-01 00:00:00"]]
 
 
+def test_points_past_2106_are_refused_alone_with_nested_values_and_when_all_are_late(store: Store, tenant: str) -> None:
+    """The walk over every point for a time past 2106 runs only once the input table refused a request
+    for one; with nested values refused too, both repairs apply, and a request of late points alone
+    is rejected whole with the reason (nothing stored, no error)."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue, KeyValueList
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import NumberDataPoint
+
+    past_2106 = (1 << 32) * 10**9
+    nested = KeyValue(key="gen_ai.token.type", value=AnyValue(kvlist_value=KeyValueList(values=[
+        KeyValue(key="a", value=AnyValue(int_value=1))
+    ])))  # fmt: skip
+
+    def request(*times: int) -> ExportMetricsServiceRequest:
+        out = ExportMetricsServiceRequest()
+        metric = out.resource_metrics.add().scope_metrics.add().metrics.add(name="late")
+        for value, time in enumerate(times):
+            metric.gauge.data_points.append(NumberDataPoint(time_unix_nano=time, as_int=value, attributes=[nested]))
+        return out
+
+    mixed = store.ingest_metrics(request(BASE_NS, past_2106, BASE_NS + 1, past_2106 + 1), tenant=tenant)
+    assert (mixed.accepted, mixed.rejected) == (2, 2) and "times_before_2106" in mixed.messages[0]
+    late = store.ingest_metrics(request(past_2106), tenant=tenant)
+    assert (late.accepted, late.rejected) == (0, 1) and "times_before_2106" in late.messages[0]
+    where = f"WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}'"
+    assert store.query(f"SELECT Value, Attributes FROM otel_metrics_gauge {where} ORDER BY Value")[1] == [
+        [0, {"gen_ai.token.type": '{"a":"1"}'}],
+        [2, {"gen_ai.token.type": '{"a":"1"}'}],
+    ]
+
+
 def test_raw_span_columns_are_written_like_the_exporter(store: Store, tenant: str) -> None:
     call = LlmCall("raw:1", span_id=bytes.fromhex("00f067aa0ba902b7"))
     store.ingest_traces(traces_request([SessionBatch(QUEEN, [call.span()])]), tenant=tenant)

@@ -275,18 +275,17 @@ class Store:
     ) -> IngestResult:
         """Store the points of every kind: gauge, sum, histogram, exponential histogram and summary; a point
         with a time past what the tables' ``DateTime`` holds is refused alone, with a reason."""
-        points, late = _drop_points_past_datetime(request)
-        if late:
-            wire = None  # the request changed: its bytes no longer say what is stored
-        result = IngestResult(accepted=points, rejected=late)
-        if late:
-            result.messages.append(
-                f"{late} metric point(s) with a time past 2106-02-07 06:28:15 UTC, the last the metric tables' "
-                "DateTime holds, are not stored (times_before_2106)"
-            )
-        if points:
-            return self._submit(self._metrics, request, tenant, points, _METRICS, lambda: result, wire=wire)
-        return result
+        points = sum(
+            len(getattr(metric, kind).data_points)
+            for rm in request.resource_metrics
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+            if (kind := metric.WhichOneof("data")) is not None
+        )
+        if not points:
+            return IngestResult()
+        accepted = IngestResult(accepted=points)
+        return self._submit(self._metrics, request, tenant, points, _METRICS, lambda: accepted, wire=wire)
 
     def _submit(
         self,
@@ -312,8 +311,33 @@ class Store:
                         f"{nested_values.MAX_REWRITTEN_BYTES}: not stored"
                     ) from exc
                 return self._submit(commit, request, tenant, items, path, stored, budget=budget)  # not ``wire`` now
+            if violated_constraint(str(exc)) == "times_before_2106" and path is _METRICS:
+                return self._submit_points_before_2106(commit, request, tenant, exc, budget or _IsolationBudget())
             return self._isolate(commit, request, tenant, path, exc, budget or _IsolationBudget())
         return stored() if stored is not None else result
+
+    def _submit_points_before_2106(
+        self,
+        commit: GroupCommit,
+        request: ExportMetricsServiceRequest,
+        tenant: str | None,
+        error: StoreInputError,
+        budget: _IsolationBudget,
+    ) -> IngestResult:
+        """``request`` without the points the input table's ``times_before_2106`` refused it for, each
+        rejected alone. Python walks every point here, on this rare path only: a sender's 600k-point
+        request took 0.6-1 s of it on every ingest when the walk came first."""
+        kept, late = _drop_points_past_datetime(request)
+        if not late:  # the constraint named, no such point found: leave it to the halving
+            return self._isolate(commit, request, tenant, _METRICS, error, budget)
+        result = IngestResult(rejected=late, messages=[
+            f"{late} metric point(s) with a time past 2106-02-07 06:28:15 UTC, the last the metric tables' "
+            "DateTime holds, are not stored (times_before_2106)"
+        ])  # fmt: skip
+        if not kept:
+            return result
+        stored = self._submit(commit, request, tenant, kept, _METRICS, lambda: IngestResult(accepted=kept), budget=budget)
+        return _combined(result, stored)
 
     def _isolate(
         self,
@@ -582,8 +606,8 @@ _SPANS = ("resource_spans", "scope_spans", "spans")
 _LOG_RECORDS = ("resource_logs", "scope_logs", "log_records")
 _METRICS = ("resource_metrics", "scope_metrics", "metrics")
 # The first metric time, in ns, that the tables' DateTime cannot hold (2^32 s): the input table's
-# constraint times_before_2106 (migration 0029) refuses a request holding one; ingest_metrics takes such
-# points out first, so that they are refused one by one rather than with their metric or request.
+# constraint times_before_2106 (migration 0029) refuses a request holding one; the store then takes such
+# points out and stores the rest, so that they are refused one by one, not with their metric or request.
 METRIC_TIME_LIMIT_NS = (1 << 32) * 1_000_000_000
 
 
@@ -610,7 +634,6 @@ def _past_datetime(point: Message) -> bool:
     times = [point.start_time_unix_nano, point.time_unix_nano]  # type: ignore[attr-defined]
     times += [exemplar.time_unix_nano for exemplar in getattr(point, "exemplars", ())]
     return max(times) >= METRIC_TIME_LIMIT_NS
-
 
 
 ISOLATION_INSERTS = 64
