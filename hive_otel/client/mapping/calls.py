@@ -220,7 +220,7 @@ def llm_window(call: LlmCall) -> tuple[int, int, int]:
     if call.end_ns is not None:  # the bus event is in
         start_ns = call.start_ns if call.start_ns is not None and call.start_ns <= end_ns else end_ns
     else:
-        start_ns = end_ns - (call.latency_ms or 0) * 1_000_000
+        start_ns = max(0, end_ns - (call.latency_ms or 0) * 1_000_000)  # no span before 1970 (OTLP times are unsigned)
     latency_ms = call.latency_ms if call.latency_ms is not None else (end_ns - start_ns) // 1_000_000
     return start_ns, max(end_ns, start_ns + latency_ms * 1_000_000), int(latency_ms)
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import math
 from typing import Any, TypeVar
 
-__all__ = ["float_or", "int_or_zero", "is_int64", "millis_or_none", "text"]
+__all__ = ["MAX_MILLIS", "float_or", "int_or_zero", "is_int64", "millis_or_none", "millis_or_zero", "text"]
 
 _INT64_MAX = (1 << 63) - 1
+MAX_MILLIS = 10**10
+"""The longest duration read as one, in ms (~115 days): past it a latency is no time Hive measured but a
+corrupt line, and added to a time in ns it would make a span end past what OTLP's clocks hold (2262)."""
 D = TypeVar("D")
 
 
@@ -18,9 +21,20 @@ def is_int64(value: Any) -> bool:
 
 
 def int_or_zero(value: Any) -> int:
-    if type(value) is int:  # what JSON gives: decided here, without is_int64's type checks (5 per LLM call)
-        return value if -_INT64_MAX <= value <= _INT64_MAX else 0
-    return value if is_int64(value) else 0
+    """A count, an index or a duration in JSON as an int, else 0. Read as Hive's own Pydantic models read
+    them when they write the L3 lines (a whole-number float, a string of digits), so that a bus event and
+    its L3 line carry the same numbers; past an int64, the int64 nearest (the collector refuses a token
+    count that large as usage, with a reason, where 0 would be a silent loss)."""
+    if type(value) is int:  # what JSON gives: decided here, without the checks below (5 per LLM call)
+        return value if -_INT64_MAX <= value <= _INT64_MAX else _INT64_MAX if value > 0 else -_INT64_MAX
+    if isinstance(value, float) and value.is_integer():
+        return int_or_zero(int(value))
+    if isinstance(value, str):
+        try:
+            return int_or_zero(int(value.strip()))
+        except ValueError:
+            return 0
+    return 0
 
 
 def float_or(value: Any, default: D) -> float | D:
@@ -37,9 +51,16 @@ def float_or(value: Any, default: D) -> float | D:
 
 def millis_or_none(seconds: Any) -> int | None:
     """A duration in seconds as whole milliseconds, or None when it is no duration (negative, not finite,
-    or past an int64 of milliseconds)."""
+    or past :data:`MAX_MILLIS`)."""
     number = float_or(seconds, None)
-    return int(number * 1000) if number is not None and 0 <= number < 9e15 else None
+    return int(number * 1000) if number is not None and 0 <= number * 1000 <= MAX_MILLIS else None
+
+
+def millis_or_zero(millis: Any) -> int:
+    """A duration in milliseconds, as :func:`int_or_zero` reads it, or 0 when it is no duration (negative
+    or past :data:`MAX_MILLIS`)."""
+    number = int_or_zero(millis)
+    return number if 0 <= number <= MAX_MILLIS else 0
 
 
 def text(value: Any) -> str | None:

@@ -26,7 +26,7 @@ from hive_otel.client.mapping.ids import (
     session_trace_id,
     tool_call_key,
 )
-from hive_otel.client.mapping.numbers import int_or_zero, is_int64, millis_or_none, text
+from hive_otel.client.mapping.numbers import MAX_MILLIS, int_or_zero, is_int64, millis_or_none, millis_or_zero, text
 from hive_otel.client.mapping.sessions import linked_to_session
 from hive_otel.client.mapping.state import MappingState
 from hive_otel.client.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
@@ -106,7 +106,7 @@ class RunLogMapper:
             trace_id=trace_id,
             span_id=place.span_id,
             parent_span_id=hive_span_id(step.get("parent_span_id")) or (run_span_id(trace_id) if trace_id else None),
-            latency_ms=latency if isinstance(latency, int) and latency >= 0 else None,
+            latency_ms=latency if isinstance(latency, int) and 0 <= latency <= MAX_MILLIS else None,
             verdict=text(step.get("verdict")),
             error=text(step.get("error")) if include_content else None,
             is_partial=bool(step.get("is_partial")),
@@ -150,7 +150,7 @@ class RunLogMapper:
         trace_id = hive_trace_id(detail.get("trace_id")) or derive_trace_id("run", context.session_id)
         node_id = text(detail.get("node_id")) or ""
         span_id = hive_span_id(detail.get("span_id")) or derive_span_id("l2", trace_id.hex(), node_id, detail.get("attempt"))
-        latency = int_or_zero(detail.get("latency_ms"))
+        latency = millis_or_zero(detail.get("latency_ms"))
         # L2 lines carry no time of their own: the node ends its latency after the run's id was made.
         run_start = run_id_time_ns(context.session_id)
         end_ns = run_start + latency * 1_000_000 if run_start else now_ns
@@ -189,7 +189,7 @@ class RunLogMapper:
         if quality := text(summary.get("execution_quality")):
             attrs[A.HIVE_EXIT_STATUS] = quality
         failed = status == "failure"
-        end_ns = start_ns + int_or_zero(summary.get("duration_ms")) * 1_000_000
+        end_ns = start_ns + millis_or_zero(summary.get("duration_ms")) * 1_000_000
         session = self._state.sessions.touch(context, start_ns)
         session.failed = session.failed or failed
         run = SpanRecord(
