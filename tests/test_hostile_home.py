@@ -2,8 +2,9 @@
 stopped ``hive-otel backfill`` or leaked: a FIFO where a ``meta.json`` should be (the open waited for a
 writer forever), a line nested too deep to read (RecursionError on every run), a lone surrogate in a
 string (no UTF-8 encoder takes it: the redaction's RE2 raised), an object where L3 writes a verdict or
-a tool name (its ``str()`` went out past the redaction of strings, secrets and paths included), and a
-tool call's duration that is NaN (the step's tool calls were dropped). The backfill must finish, count
+a tool name (its ``str()`` went out past the redaction of strings, secrets and paths included), a
+tool call's duration that is NaN (the step's tool calls were dropped), and a tool name in the bus
+events that is the model's text, not a tool's name (it went out as the span's name). The backfill must finish, count
 every good call exactly, and send none of the planted text.
 """
 
@@ -39,6 +40,7 @@ def _hostile_copy(source: Path, home: Path) -> None:
     meta.unlink()
     os.mkfifo(meta)
     events = sorted(home.rglob("events.jsonl"))[0]
+    _plant_tool_name(events)
     with events.open("ab") as f:
         f.write(b'{"type": "custom", "stream_id": "queen", "data": ' + b"[" * 5000 + b"]" * 5000 + b"}\n")
         f.write(b'{"type": "\\ud800odd", "stream_id": "queen", "data": {"note": "\\udfff"}}\n')
@@ -53,6 +55,17 @@ def _hostile_copy(source: Path, home: Path) -> None:
             lines[i] = json.dumps(step).encode()  # NaN as JSON's NaN, which json.loads reads
             break
     steps.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def _plant_tool_name(events: Path) -> None:
+    """The name the model gave a tool call, published before Hive checks the tool exists: text."""
+    lines = events.read_bytes().splitlines()
+    for i, line in enumerate(lines):
+        event = json.loads(line)
+        if event.get("type") in ("tool_call_started", "tool_call_completed"):
+            event["data"]["tool_name"] = f"Please summarize {CANARY} for me"
+            lines[i] = json.dumps(event).encode()
+    events.write_bytes(b"\n".join(lines) + b"\n")
 
 
 def test_a_hostile_home_is_exported_whole_and_nothing_planted_leaves(hive_workload, collector, tmp_path, capsys) -> None:

@@ -40,7 +40,7 @@ from hive_otel.client.mapping.ids import (
     session_trace_id,
     tool_call_key,
 )
-from hive_otel.client.mapping.numbers import float_or, int_or_zero, text
+from hive_otel.client.mapping.numbers import float_or, int_or_zero, tool_name
 from hive_otel.client.mapping.sessions import Session, linked_to_session
 from hive_otel.client.mapping.state import MappingState
 from hive_otel.client.mapping.status import DROPPED_EVENT_TYPES, KNOWN_EVENT_TYPES, status_log
@@ -302,7 +302,7 @@ class BusEventMapper:
             resource=ctx.resource,
             session_id=ctx.session_id,
             tool_use_id=tool_use_id,
-            tool_name=text(data.get("tool_name")) or "",
+            tool_name=tool_name(data.get("tool_name")),
             node_id=ctx.node_id or None,
             execution_id=ctx.execution_id or None,
             event_parent_span_id=self._parent_span(ctx),

@@ -4,9 +4,20 @@ anything where a count, a cost, an index or a name is expected, and OTLP can car
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, TypeVar
 
-__all__ = ["MAX_MILLIS", "float_or", "int_or_zero", "is_int64", "millis_or_none", "millis_or_zero", "text"]
+__all__ = [
+    "INVALID_TOOL_NAME",
+    "MAX_MILLIS",
+    "float_or",
+    "int_or_zero",
+    "is_int64",
+    "millis_or_none",
+    "millis_or_zero",
+    "text",
+    "tool_name",
+]
 
 _INT64_MAX = (1 << 63) - 1
 MAX_MILLIS = 10**10
@@ -67,3 +78,19 @@ def text(value: Any) -> str | None:
     """A non-empty JSON string as it is, else None: an object or a list where Hive writes a name or a
     status is not made into text (its ``str()`` could carry anything, past the redaction of strings)."""
     return value if isinstance(value, str) and value else None
+
+
+# What the providers accept as a tool's name (OpenAI and Anthropic: letters, digits, _ and -, Gemini also
+# . and :). A tool call names whatever the model wrote, and Hive publishes it before it checks the tool
+# exists: a name outside this is the model's text, which never leaves by default.
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+INVALID_TOOL_NAME = "invalid_tool_name"
+
+
+def tool_name(value: Any) -> str:
+    """A tool call's name as it is when it can be a tool's name, :data:`INVALID_TOOL_NAME` when it is
+    other text, "" when it is none."""
+    name = text(value)
+    if name is None:
+        return ""
+    return name if _TOOL_NAME.fullmatch(name) else INVALID_TOOL_NAME

@@ -26,7 +26,15 @@ from hive_otel.client.mapping.ids import (
     session_trace_id,
     tool_call_key,
 )
-from hive_otel.client.mapping.numbers import MAX_MILLIS, int_or_zero, is_int64, millis_or_none, millis_or_zero, text
+from hive_otel.client.mapping.numbers import (
+    MAX_MILLIS,
+    int_or_zero,
+    is_int64,
+    millis_or_none,
+    millis_or_zero,
+    text,
+    tool_name,
+)
 from hive_otel.client.mapping.sessions import linked_to_session
 from hive_otel.client.mapping.state import MappingState
 from hive_otel.client.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
@@ -129,7 +137,7 @@ class RunLogMapper:
                 resource=place.resource,
                 session_id=place.session_id,
                 tool_use_id=tc["tool_use_id"],
-                tool_name=text(tc.get("tool_name")) or "",
+                tool_name=tool_name(tc.get("tool_name")),
                 node_id=place.node_id or None,
                 is_error=bool(tc.get("is_error")),
                 start_ns=tool_start or place.run_time_ns,
