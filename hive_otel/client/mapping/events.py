@@ -46,7 +46,7 @@ from hive_otel.client.mapping.state import MappingState
 from hive_otel.client.mapping.status import DROPPED_EVENT_TYPES, KNOWN_EVENT_TYPES, status_log
 from hive_otel.client.mapping.stream_state import StreamStates, stream_state_log
 from hive_otel.client.mapping.telemetry import Attributes, LogRecord, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
-from hive_otel.client.mapping.timestamps import to_unix_ns
+from hive_otel.client.mapping.timestamps import run_id_time_ns, to_unix_ns
 from hive_otel.client.sources.layout import with_lineage
 from hive_otel.client.sources.records import EVENT_LOG_SESSION_PREFIX, HiveRecord, SessionContext
 
@@ -110,7 +110,7 @@ class BusEventMapper:
             # only the turn's first delta needs its time read.
             time_ns = None  # a later delta's time is read only if the delta changes the stream's state
             if place not in self._turn_start:
-                time_ns = self._turn_start[place] = to_unix_ns(event.get("timestamp")) or now_ns
+                time_ns = self._turn_start[place] = _event_time(event, file_context, now_ns)
             self._state.counters["deltas_dropped"] += 1
             state = self._streams.change(stream_key, event_type)
             if state is not None:  # the first delta of a run: the stream started thinking or typing
@@ -155,7 +155,7 @@ class BusEventMapper:
         already read) and the event's context."""
         stream_id, node_id, exec_id = place
         if time_ns is None:
-            time_ns = to_unix_ns(event.get("timestamp")) or now_ns
+            time_ns = _event_time(event, file_context, now_ns)
         context = self._attributed(file_context, stream_id, exec_id, event.get("colony_id"))
         session = self._state.sessions.touch(context, time_ns)
         return session, EventContext(context.session_id, stream_id, node_id, exec_id, time_ns, session.resource)
@@ -307,6 +307,13 @@ class BusEventMapper:
             execution_id=ctx.execution_id or None,
             event_parent_span_id=self._parent_span(ctx),
         )
+
+
+def _event_time(event: dict[str, Any], file_context: SessionContext, now_ns: int) -> int:
+    """When the event happened: its timestamp; for one that cannot be read (a hand-edited line, a year
+    past 2262), the time its session's id was made, so that a replay dates the call where the first
+    pass did (the time of reading would move it, and its cost, to the day of each replay)."""
+    return to_unix_ns(event.get("timestamp")) or run_id_time_ns(file_context.session_id) or now_ns
 
 
 _Handler = Callable[[BusEventMapper, EventContext, dict[str, Any], dict[str, Any]], SpanRecord | None]

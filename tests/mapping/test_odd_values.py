@@ -1,4 +1,4 @@
-"""Numbers a corrupt or hand-edited line, or a provider, may put where Hive writes a count or a duration.
+"""Values a corrupt or hand-edited line, or a provider, may put where Hive writes a count, a duration or a time.
 
 Hive writes its L3 lines through Pydantic, which reads ``1200.0`` and ``"1200"`` as the int 1200; the
 bus event carries the value as the runtime had it. Both halves of a call must read the same numbers,
@@ -15,6 +15,7 @@ from hive_otel.client.encoding.traces import encode_spans
 from hive_otel.client.mapping.context import ResourceFactory
 from hive_otel.client.mapping.mapper import EventMapper
 from hive_otel.client.mapping.telemetry import SpanRecord
+from hive_otel.client.mapping.timestamps import to_unix_ns
 from hive_otel.client.sources.records import HiveRecord, RecordKind, SessionContext
 
 SESSION = SessionContext("session_20260101_120000_abcdef", "queen")
@@ -87,3 +88,14 @@ def test_node_and_run_durations_no_clock_measured_keep_their_spans_encodable() -
     assert {span.name.split()[0] for span in spans} >= {"hive.node", "hive.run"}
     assert all(span.end_ns < (1 << 63) for span in spans)
     encode_spans(spans)
+
+
+@pytest.mark.parametrize("timestamp", ["", "yesterday", "1900-01-01T00:00:00", "2300-01-01T00:00:00", None])
+def test_an_event_time_that_cannot_be_read_is_its_sessions_not_the_time_of_reading(timestamp: object) -> None:
+    """Before: the time of reading, so each replay moved the call (and its cost) to the replay's day."""
+    event = _event(1200, 120)
+    event.data["timestamp"] = timestamp
+    for now in (1, 2_000_000_000_000_000_000):
+        mapper = EventMapper(ResourceFactory(), join_window_ns=None)
+        (call,) = [s for s in mapper.map(event, now).spans + mapper.flush().spans if A.HIVE_CALL_KEY in s.attributes]
+        assert call.end_ns == to_unix_ns("2026-01-01T12:00:00")  # the session id's time, local as Hive wrote it
