@@ -40,7 +40,7 @@ def _truncated(rng: random.Random, good: bytes) -> tuple[bytes, bool]:
 
 
 def _not_json(rng: random.Random, _: bytes) -> tuple[bytes, bool]:
-    noise = bytes(rng.choice(b"{}[]\":,abc\x00\xff\xfe 0123") for _ in range(rng.randrange(1, 200)))
+    noise = bytes(rng.choice(b'{}[]":,abc\x00\xff\xfe 0123') for _ in range(rng.randrange(1, 200)))
     return b"\xff" + noise, True  # no JSON text starts with 0xff
 
 
@@ -157,3 +157,26 @@ def test_a_record_the_mapping_did_not_foresee_is_skipped_alone(hive_workload, tm
         assert len(decode(receiver.delivered()).chat_spans()) == len(truth.llm_calls)
     finally:
         receiver.down()
+
+
+def test_records_without_what_identifies_them_are_counted_logged_and_said(hive_workload, tmp_path, capsys, caplog) -> None:
+    """A tool call's event without its id and an L3 step whose index is not an int: each skipped, and
+    (before) only a counter knew, while the backfill said nothing."""
+    source, truth = hive_workload
+    home = tmp_path / "home"
+    shutil.copytree(source, home)
+    events = sorted(home.rglob("events.jsonl"))[0]
+    with events.open("a") as f:
+        f.write(json.dumps({"type": "tool_call_started", "stream_id": "queen", "data": {"tool_name": "t"}}) + "\n")
+    steps = sorted(home.rglob("tool_logs.jsonl"))[0]
+    with steps.open("a") as f:
+        f.write(json.dumps({"node_id": "n", "step_index": "not an index", "input_tokens": 5}) + "\n")
+    receiver = HttpReceiver()
+    try:
+        assert backfill(_settings(home, tmp_path / "state", receiver.endpoint, "ids"), timeout_s=60) == EXIT_OK
+        assert "2 records the mapping could not use skipped" in capsys.readouterr().err
+        assert len(decode(receiver.delivered()).chat_spans()) == len(truth.llm_calls)
+    finally:
+        receiver.down()
+    warnings = [r.getMessage() for r in caplog.records if "lacks what identifies it" in r.getMessage()]
+    assert sorted(w.split(" record")[0] for w in warnings) == ["hive-otel: a EVENT", "hive-otel: a NODE_STEP"]

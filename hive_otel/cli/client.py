@@ -369,9 +369,13 @@ def _read_history(client: Client, settings: ClientSettings, replay: bool, progre
     skipped = tailer.counters["malformed_lines"]
     if skipped:
         print(f"hive-otel: {_count(skipped, 'malformed line')} skipped (logged with file and line)", file=sys.stderr)
-    unmappable = client.counters()["pipeline"]["unmappable_records"]
+    counters = client.counters()
+    unmappable = counters["pipeline"]["unmappable_records"] + counters["mapping"]["unusable_records"]
     if unmappable:
         print(f"hive-otel: {_count(unmappable, 'record')} the mapping could not use skipped (logged)", file=sys.stderr)
+    unencodable = counters["pipeline"]["unencodable_items"]
+    if unencodable:
+        print(f"hive-otel: {_count(unencodable, 'item')} OTLP cannot carry dropped (logged)", file=sys.stderr)
     return progress.records
 
 

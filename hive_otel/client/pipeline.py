@@ -87,12 +87,19 @@ class ClientPipeline:
     def consume(self, records: Iterable[HiveRecord]) -> None:
         """Map records; full batches go to the outbox as they fill."""
         now = self._clock()
+        mapping_counters = self.mapper.counters
         for record in records:
+            unusable = mapping_counters["unusable_records"]
             try:
                 self.mapper.map_into(record, now, self._pending)
             except Exception:  # a record the mapping did not foresee must not stop the export of the others
                 self.counters["unmappable_records"] += 1
                 logger.exception("hive-otel: a %s record of session %s skipped", record.kind.name, record.context.session_id)
+            if mapping_counters["unusable_records"] != unusable:
+                logger.warning(
+                    "hive-otel: a %s record of session %s skipped: it lacks what identifies it (an event's type, "
+                    "a step's node and index, a tool call's id)", record.kind.name, record.context.session_id
+                )  # fmt: skip
             if len(self._pending.spans) + len(self._pending.logs) >= self._batch_items:
                 # On an outbox failure the requests are kept, and the caller's last emit raises if it still
                 # fails; the records after these must be mapped meanwhile (live ones cannot be read again).
