@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+import unicodedata
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from hive_otel.collector.queries.remote import USAGE_PATH, RemoteStore
+from hive_otel.collector.queries.text_table import cell, render_table
 from hive_otel.collector.queries.usage import MEASURES, usage
 from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, ToolCall, traces_request
@@ -86,6 +88,25 @@ def test_bad_keys_and_ranges_are_usage_errors(store: Store) -> None:
         usage(store, ["model"], since="2026-02-01", until="2026-01-01")
     with pytest.raises(ValueError, match="ISO"):
         usage(store, ["model"], since="yesterday")
+
+
+# A model name any tenant's sender may choose: clear the screen, paint red, set the window title, ring, then
+# NUL, a new line, C1's CSI and DEL.
+HOSTILE_MODEL = "gpt-4o\x1b[2J\x1b[31mFAKE\x1b]0;pwned\x07\x00\n\x9b\x7f"
+
+
+def test_the_table_shows_each_control_character_as_its_escape(store: Store, tenant: str) -> None:
+    spans = [LlmCall("u:ctl", model=HOSTILE_MODEL, cost_usd=0.01).span()]
+    store.ingest_traces(traces_request([SessionBatch(QUEEN, spans)]), tenant=tenant)
+    report = usage(store, ["model"], tenant=tenant)
+    assert [row["model"] for row in report.rows] == [HOSTILE_MODEL]  # stored and answered as sent
+    columns = ["model", *MEASURES]
+    table = render_table(columns, [[row[c] for c in columns] for row in report.rows])
+    lines = table.split("\n")
+    assert len(lines) == 3  # header, rule, the one row
+    assert not [ch for line in lines for ch in line if unicodedata.category(ch) == "Cc"]
+    assert lines[2].startswith(r"gpt-4o\x1b[2J\x1b[31mFAKE\x1b]0;pwned\x07\x00\n\x9b\x7f ")
+    assert cell(HOSTILE_MODEL) == HOSTILE_MODEL  # CSV quotes the value as stored
 
 
 @pytest.fixture

@@ -9,6 +9,15 @@ from typing import Any
 
 __all__ = ["cell", "render_table"]
 
+# C0 controls, DEL and C1 controls, each as the escape Python writes for it: a terminal acts on them (ESC and
+# C1's CSI start sequences that clear the screen or set the window title; NUL, BEL, CR and LF break the table),
+# and any tenant's sender chooses the strings a table shows (a model's name, a session's phase).
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]} | {
+    ord("\t"): "\\t",
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+}
+
 
 def cell(value: Any) -> str:
     """One value as text: ``-`` for nothing, floats without trailing zeros, JSON for lists and maps."""
@@ -21,18 +30,25 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def _visible(text: str) -> str:
+    """``text`` with each control character written as its escape (``\\x1b``, ``\\n``), for a terminal to show, not obey."""
+    return text.translate(_CONTROL_ESCAPES)
+
+
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[str] | None = None) -> str:
-    """Aligned plain-text table; numeric columns (by default those whose every value is a number) right-aligned."""
+    """Aligned plain-text table; numeric columns (by default those whose every value is a number) right-aligned.
+    Control characters are escaped (:func:`_visible`), in the column names too (``sql`` takes them from a statement)."""
     numeric = numeric or {c for i, c in enumerate(columns) if rows and all(
         isinstance(r[i], int | float | Decimal) and not isinstance(r[i], bool) for r in rows)}  # fmt: skip
-    cells = [[cell(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    header = [_visible(c) for c in columns]
+    cells = [[_visible(cell(v)) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(header)]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(
             v.rjust(w) if columns[i] in numeric else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
         ).rstrip()
 
-    out = [line(columns), line(["-" * w for w in widths])]
+    out = [line(header), line(["-" * w for w in widths])]
     out.extend(line(r) for r in cells)
     return "\n".join(out)
