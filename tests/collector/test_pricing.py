@@ -8,8 +8,10 @@ from decimal import Decimal
 import genai_prices
 import pytest
 from genai_prices import Usage, data_snapshot
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiProviderNameValues
 
-from hive_otel.collector.rollups.pricing import ESTIMATED_SOURCE, CostEstimator
+from hive_otel.client.mapping.calls import _PROVIDER_PREFIXES, provider_for_model
+from hive_otel.collector.rollups.pricing import _PROVIDER_IDS, ESTIMATED_SOURCE, CostEstimator
 from hive_otel.collector.store.store import Store
 from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, traces_request
 
@@ -108,6 +110,38 @@ def test_rates_are_cached_per_model_provider_and_day_and_time_of_day_prices_are_
         ("deepseek-chat", "2026-01-01"), ("gpt-4o", "2026-01-01"), ("gpt-4o", "2026-01-02")
     ]  # fmt: skip
     assert estimator._days[("deepseek-chat", "deepseek", AT.date())] is None  # off-peak hours: asked every time
+
+
+@pytest.mark.parametrize(
+    ("model", "priced_as"),
+    [
+        ("openrouter/anthropic/claude-3.5-sonnet", ("anthropic/claude-3.5-sonnet", "openrouter")),
+        ("openrouter/openai/gpt-4o", ("openai/gpt-4o", "openrouter")),
+        ("groq/llama-3.1-8b-instant", ("llama-3.1-8b-instant", "groq")),
+        ("together_ai/meta-llama/Llama-3-70b-chat-hf", ("meta-llama/Llama-3-70b-chat-hf", "together")),
+        (
+            "fireworks_ai/accounts/fireworks/models/deepseek-v3-0324",
+            ("accounts/fireworks/models/deepseek-v3-0324", "fireworks"),
+        ),
+    ],
+)
+def test_a_litellm_name_is_priced_as_its_model_at_the_provider_its_prefix_names(
+    model: str, priced_as: tuple[str, str]
+) -> None:
+    """The provider is the one the client gives the call (from the prefix); the price is that provider's."""
+    got = CostEstimator().estimate(
+        model=model, provider=provider_for_model(model) or "", input_tokens=1000, output_tokens=100,
+        cached_tokens=0, cache_creation_tokens=0, at=AT,
+    )  # fmt: skip
+    expected = reference(*priced_as, (1000, 100, 0, 0), AT)
+    assert expected is not None and got == expected
+
+
+def test_each_provider_a_prefix_names_is_a_well_known_value_or_one_genai_prices_knows() -> None:
+    well_known = {v.value for v in GenAiProviderNameValues}
+    genai_ids = {p.id for p in data_snapshot.get_snapshot().providers}
+    for prefix, provider in _PROVIDER_PREFIXES.items():
+        assert provider in well_known or _PROVIDER_IDS.get(provider, provider) in genai_ids, prefix
 
 
 def test_unknown_models_and_missing_models_stay_unpriced() -> None:

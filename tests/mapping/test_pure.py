@@ -94,6 +94,10 @@ def test_naive_timestamps_are_local_time() -> None:
         ("gemini/gemini-2.5-flash", "gcp.gemini"),
         ("gemini-2.5-pro", "gcp.gemini"),
         ("bedrock/anthropic.claude-v2", "aws.bedrock"),
+        ("openrouter/anthropic/claude-3.5-sonnet", "openrouter"),
+        ("together_ai/deepseek-ai/DeepSeek-V3", "together"),  # the route, not the model's maker
+        ("fireworks_ai/accounts/fireworks/models/deepseek-v3-0324", "fireworks"),
+        ("watsonx/ibm/granite-13b-chat-v2", "ibm.watsonx.ai"),
         ("my-private-model", None),
         ("", None),
     ],
@@ -112,8 +116,16 @@ def test_worker_stream_in_queen_file_is_the_workers_session() -> None:
 
 
 def _call(source: str, **kw: object) -> LlmCall:
-    base = dict(call_key="k", source=source, resource=Resource.of({}), session_id="s", node_id="n", iteration=1,
-                input_tokens=10, output_tokens=2)
+    base = dict(
+        call_key="k",
+        source=source,
+        resource=Resource.of({}),
+        session_id="s",
+        node_id="n",
+        iteration=1,
+        input_tokens=10,
+        output_tokens=2,
+    )
     base.update(kw)
     return LlmCall(**base)  # type: ignore[arg-type]
 
@@ -196,6 +208,10 @@ def test_status_log_phase_and_task() -> None:
     assert phase.attributes[A.HIVE_QUEEN_PHASE] == "colony"
     task = status_log(
         {"type": "task_updated", "data": {"task_id": "3", "after": {"id": 3, "status": "completed"}}},
-        resource, 1, b"", b"", False,
+        resource,
+        1,
+        b"",
+        b"",
+        False,
     )
     assert task.attributes[A.HIVE_TASK_ID] == "3" and task.attributes[A.HIVE_TASK_STATUS] == "completed"

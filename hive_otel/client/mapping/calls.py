@@ -23,7 +23,10 @@ from hive_otel.call_merge import SOURCE_LOG as SOURCE_LOG
 from hive_otel.client.mapping.ids import derive_span_id, session_trace_id
 from hive_otel.client.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode
 
-# litellm-style "provider/model" prefixes → OpenTelemetry gen_ai.provider.name values.
+# LiteLLM's "provider/model" prefixes → gen_ai.provider.name: the semantic conventions' well-known value
+# where there is one, else the provider's id in genai-prices, which prices the call at that provider's
+# rates (hive_otel/collector/rollups/pricing.py). A prefix with neither (ollama: local, nobody prices it)
+# is left out, and the model's name says what it can (_PROVIDER_BY_MODEL_START).
 _PROVIDER_PREFIXES = {
     "anthropic": "anthropic",
     "openai": "openai",
@@ -31,13 +34,24 @@ _PROVIDER_PREFIXES = {
     "vertex_ai": "gcp.vertex_ai",
     "bedrock": "aws.bedrock",
     "azure": "azure.ai.openai",
+    "watsonx": "ibm.watsonx.ai",
     "mistral": "mistral_ai",
+    "codestral": "mistral_ai",
     "groq": "groq",
     "deepseek": "deepseek",
     "xai": "x_ai",
     "cohere": "cohere",
+    "cohere_chat": "cohere",
     "perplexity": "perplexity",
     "openrouter": "openrouter",
+    "together_ai": "together",
+    "fireworks_ai": "fireworks",
+    "cerebras": "cerebras",
+    "cloudflare": "cloudflare",
+    "databricks": "databricks",
+    "moonshot": "moonshotai",
+    "novita": "novita",
+    "baseten": "baseten",
 }
 _PROVIDER_BY_MODEL_START = (
     ("claude", "anthropic"),

@@ -101,10 +101,8 @@ class CostEstimator:
             return self._models[key]
         found = None
         provider_id = _PROVIDER_IDS.get(provider.lower(), provider.lower()) or None
-        # Try the provider as given, then let genai-prices infer it, then drop a "vendor/" prefix.
-        candidates = [(model, provider_id), (model, None)]
-        if "/" in model:
-            candidates.append((model.split("/", 1)[1], None))
+        # The whole name under the provider given, then under the one genai-prices infers; then without its prefix.
+        candidates = [(model, provider_id), (model, None), *_unprefixed_candidates(model, provider_id)]
         for model_ref, pid in candidates:
             try:
                 found = self._snapshot.find_provider_model(model_ref, None, pid, None)
@@ -152,6 +150,21 @@ class CostEstimator:
         if key not in self._days:
             self._days[key] = _derive_day_prices(found, day)
         return self._days[key]
+
+
+def _unprefixed_candidates(model: str, provider_id: str | None) -> list[tuple[str, str | None]]:
+    """The look-ups for ``model`` without its first "route/" prefix, after those of the whole name failed.
+
+    LiteLLM names a call by the route it took: ``openrouter/anthropic/claude-3.5-sonnet`` is OpenRouter's
+    ``anthropic/claude-3.5-sonnet``, and ``groq/llama-3.1-8b-instant`` Groq's ``llama-3.1-8b-instant``;
+    genai-prices knows them only under that provider. The provider genai-prices infers is still tried
+    first, so the names it priced before this look-up keep their price (``azure/claude-3-5-sonnet`` at
+    Anthropic's rates, where Azure's would differ).
+    """
+    rest = model.partition("/")[2]
+    if not rest:
+        return []
+    return [(rest, None), (rest, provider_id)] if provider_id else [(rest, None)]
 
 
 def _genai_prices(
