@@ -77,6 +77,43 @@ def test_bounds_admit_the_largest_sane_values(store: Store, tenant: str) -> None
     assert (totals["llm_calls"], totals["input_tokens"], totals["cost_usd"]) == (1, 10**12, 1e6)
 
 
+DATETIME_END_NS = 2**32 * 10**9  # 2106-02-07 06:28:16 UTC: the first second DateTime (the rollups' hour) cannot hold
+PAST_THE_ROLLUPS = [("2106-02-07 06:28:16", DATETIME_END_NS), ("2200-01-01", 7_258_118_400 * 10**9)]
+
+
+@pytest.mark.parametrize(("when", "time_ns"), PAST_THE_ROLLUPS, ids=[w for w, _ in PAST_THE_ROLLUPS])
+def test_a_call_past_2106_is_stored_as_a_span_but_refused_as_usage(
+    store: Store, tenant: str, when: str, time_ns: int
+) -> None:
+    """usage_hourly's DateTime ends at 2106 and usage_daily's Date at 2149: a call in 2200 was summed
+    into 2106-02-07 06:00 and 2020-07-27. Now it is refused as usage, like a call with a token count out
+    of bounds, and the reason names the limit."""
+    session = Session(f"{tenant}-s", f"{tenant}-s")
+    good = [LlmCall(f"{tenant}:{i}", model="gpt-4o", input_tokens=100 + i, cost_usd=0.25) for i in range(3)]
+    late = LlmCall(f"{tenant}:late", model="gpt-4o", input_tokens=1, cost_usd=0.5, at_ns=time_ns)
+    request = traces_request([SessionBatch(session, [c.span() for c in good] + [late.span()])])
+    for _ in range(2):  # a retry is refused the same way and changes nothing
+        result = store.ingest_traces(request, tenant)
+        assert result.rejected == 1
+        assert "at or past 2106-02-07 06:28:16 UTC" in result.message
+    by_day = usage(store, ["day"], tenant=tenant)
+    assert [(r["day"], r["llm_calls"]) for r in by_day.rows] == [("2026-01-01", 3)]
+    assert by_day.totals["input_tokens"] == 100 + 101 + 102 and by_day.totals["cost_usd"] == 0.75
+    assert usage(store, ["hour"], tenant=tenant).totals == by_day.totals
+    late_span = f"SpanAttributes['hive.call_key'] = '{tenant}:late'"
+    stored = store.query(f"SELECT toUnixTimestamp64Nano(Timestamp) FROM otel_traces WHERE {late_span}")[1]
+    assert stored == [[time_ns]]  # the span itself is stored with its time
+
+
+def test_a_call_in_the_last_second_datetime_holds_is_counted_in_its_hour(store: Store, tenant: str) -> None:
+    session = Session(f"{tenant}-s", f"{tenant}-s")
+    last = LlmCall(f"{tenant}:last", model="gpt-4o", input_tokens=7, at_ns=DATETIME_END_NS - 1)
+    result = store.ingest_traces(traces_request([SessionBatch(session, [last.span()])]), tenant)
+    assert result.rejected == 0
+    hours = usage(store, ["hour", "day"], tenant=tenant).rows
+    assert [(r["hour"], r["day"], r["input_tokens"]) for r in hours] == [("2106-02-07 06:00:00", "2106-02-07", 7)]
+
+
 TOO_LATE = [("span start", 2**63), ("span end", 2**64 - 1), ("event", 2**63 + 1)]
 
 

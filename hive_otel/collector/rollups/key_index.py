@@ -80,7 +80,7 @@ class Split:
     fresh: pa.Table  # one row per new call: the candidate is the fact
     to_merge: int  # candidates the merge query must aggregate
     unkeyed: dict[int, int]  # batch -> staged spans without a key
-    refused: dict[int, int]  # batch -> staged spans whose tokens or cost are out of bounds (never merged)
+    refused: dict[int, int]  # batch -> staged spans whose tokens, cost or time are out of bounds (never merged)
     same: dict[int, int]  # batch -> keys all of whose candidates in that batch equal the stored fact
 
 

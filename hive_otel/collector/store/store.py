@@ -449,9 +449,10 @@ class Store:
                 )
             if refused:
                 result.messages.append(
-                    f"{refused} LLM/tool span(s) had a token count (negative, not finite or above 1e12) or a "
-                    "hive.cost_usd (negative, not finite or above 1e6) out of bounds; they were stored as spans "
-                    "but not counted as usage"
+                    f"{refused} LLM/tool span(s) had a token count (negative, not finite or above 1e12), a "
+                    "hive.cost_usd (negative, not finite or above 1e6) or a time (at or past 2106-02-07 06:28:16 UTC, "
+                    "where the hourly rollup's DateTime ends) out of bounds; they were stored as spans but not "
+                    "counted as usage"
                 )
             result.new_calls = counts.get("new", 0)
             result.updated_calls = counts.get("updated", 0)
