@@ -227,10 +227,11 @@ class BusEventMapper:
         span_id = derive_span_id("node", *key, event.get("seq"), event.get("timestamp"))
         self._nodes[key] = _Open(span_id, ctx.time_ns, f"hive.node {ctx.node_id}")
 
-    def _node_completed(self, ctx: EventContext, event: dict[str, Any], data: dict[str, Any]) -> SpanRecord | None:
-        opened = self._nodes.pop((ctx.session_id, ctx.execution_id, ctx.node_id), None)
-        if opened is None:
-            return None
+    def _node_completed(self, ctx: EventContext, event: dict[str, Any], data: dict[str, Any]) -> SpanRecord:
+        key = (ctx.session_id, ctx.execution_id, ctx.node_id)
+        opened = self._nodes.pop(key, None)
+        if opened is None:  # started before we began reading (a pass that stopped mid-node): from its end alone
+            opened = _Open(derive_span_id("node", *key, "end", event.get("seq")), ctx.time_ns, f"hive.node {ctx.node_id}")
         execution = self._executions.get((ctx.session_id, ctx.execution_id))
         parent = execution.span_id if execution else session_span_id(ctx.session_id)
         return _lifecycle_span(ctx, opened, parent, failed=False)
