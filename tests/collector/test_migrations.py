@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import subprocess
 import sys
@@ -129,14 +130,19 @@ def test_migrate_is_idempotent_and_records_every_version(store: Store) -> None:
     assert applied_versions(store._transport) == versions
 
 
-def test_down_files_undo_everything_and_up_files_restore_it(store: Store) -> None:
+def test_down_files_undo_everything_and_up_files_restore_it(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     versions = [m.version for m in load_migrations()]
     assert store.rollback(0) == sorted(versions, reverse=True)
     _, rows = store.query(
         "SELECT count() FROM system.tables WHERE database = currentDatabase() AND NOT startsWith(name, 'schema_migration')"
     )
     assert rows == [[0]]
-    assert store.migrate() == versions
+    with caplog.at_level(logging.INFO, logger="hive_otel"):
+        assert store.migrate() == versions
+    names = {m.version: m.name for m in load_migrations()}
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("applied migration")] == [
+        f"applied migration {v:04d}_{names[v]}" for v in versions
+    ]  # an upgrade on a collector's start says what it did
 
 
 def test_every_migration_is_one_numbered_pair_with_safe_down_files() -> None:

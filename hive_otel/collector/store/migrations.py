@@ -384,6 +384,7 @@ def apply_migrations(executor: _Executor, options: RenderOptions | None = None, 
                 except Exception as exc:
                     raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
             _record(executor, [(migration.version, migration.name, migration.checksum(), True)])
+            logger.info("applied migration %04d_%s", migration.version, migration.name)  # an upgrade says what it did
             applied.append(migration.version)
     return applied
 
