@@ -225,6 +225,10 @@ def test_usage_routes_equal_the_usage_query_layer(loaded: Collector, collector: 
     assert by_model == usage(store, ["model"], tenant=A, filters={"session": QUEEN}).as_dict()
     tree = _get(loaded, f"/api/sessions/{QUEEN}/usage", TOKEN_A, scope="tree").json()
     assert tree["usage"]["llm_calls"] == 3 and tree["usage"]["input_tokens"] == 5000
+    # Below the root, a tree is the session and what is under it (it was 0: the route read the root's tree key).
+    alone, under = (_get(loaded, f"/api/sessions/{STALLED}/usage", TOKEN_A, scope=s).json() for s in ("session", "tree"))
+    assert (under["usage"]["llm_calls"], under["usage"]["input_tokens"], under["usage"]["cost_usd"]) == (1, 2000, 0.02)
+    assert (under["usage"], under["latency"]) == (alone["usage"], alone["latency"])  # a worker has nothing under it
 
 
 class _SseReader:

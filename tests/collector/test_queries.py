@@ -9,7 +9,7 @@ import pytest
 
 from hive_otel.collector.auth.principal import Forbidden, Principal
 from hive_otel.collector.queries.group_by import parse_keys
-from hive_otel.collector.queries.status import recent_sessions
+from hive_otel.collector.queries.status import recent_sessions, sessions_under
 from hive_otel.collector.queries.time_range import TimeRange, parse_range, parse_time
 from hive_otel.collector.queries.usage import GROUP_KEYS, UsageQuery, usage, usage_sql
 from hive_otel.collector.store.store import Store
@@ -177,3 +177,11 @@ def test_relative_times_read_usage_and_the_session_list(store: Store, tenant: st
     assert columns[:2] == ["tenant", "session"] and [r[:2] for r in rows] == [[tenant, "sess-q1"]]
     with pytest.raises(ValueError, match="between 1 and 100000"):
         recent_sessions(store, tenant, limit=0)
+
+
+def test_the_sessions_under_one_at_any_depth() -> None:
+    """A DM session, its fork, the colony made from the fork, its workers: a call names only its root and parent."""
+    parents = [("fork", "dm"), ("colony", "fork"), ("w1", "colony"), ("w2", "colony"), ("other", "dm"), ("dm", "")]
+    assert sessions_under(parents, "fork") == {"fork", "colony", "w1", "w2"}
+    assert sessions_under(parents, "w1") == {"w1"}
+    assert sessions_under(parents, "dm") == {"dm", "fork", "colony", "w1", "w2", "other"}

@@ -9,6 +9,7 @@ dicts. The SQL (``sql/*.sql``) reads the status migrations' table and views (``s
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from hive_otel.collector.queries.usage import Queryable
@@ -29,6 +30,8 @@ __all__ = [
     "session_tree",
     "session_triggers",
     "sessions_health",
+    "sessions_under",
+    "subtree_sessions",
 ]
 
 MAX_SESSIONS = 100_000
@@ -193,10 +196,33 @@ def colony_workers(store: Queryable, tenant: str | None, colony: str) -> dict[st
     return {"colony": colony, "health": health_rollup(workers), "workers": workers}
 
 
-def session_latency(store: Queryable, tenant: str, session: str, key: str = "session") -> dict[str, Any]:
+def subtree_sessions(store: Queryable, tenant: str, root: str, session: str) -> set[str]:
+    """``session`` and every session under it in ``root``'s tree."""
+    rows = sessions_health(store, tenant, _where(tenant, root_session=root))
+    return sessions_under([(row["session"], row["parent_session"]) for row in rows], session)
+
+
+def sessions_under(parents: Iterable[tuple[str, str]], session: str) -> set[str]:
+    """From (session, its parent) pairs: ``session`` and every session under it, at any depth."""
+    children: dict[str, list[str]] = {}
+    for child, parent in parents:
+        children.setdefault(parent, []).append(child)
+    found, frontier = {session}, [session]
+    while frontier:
+        frontier = [child for parent in frontier for child in children.get(parent, ()) if child not in found]
+        found.update(frontier)
+    return found
+
+
+def session_latency(
+    store: Queryable, tenant: str, session: str, key: str = "session", sessions: Sequence[str] = ()
+) -> dict[str, Any]:
     """LLM call latency (mean, p50, p95, max, in ms) of one session (``key="root_session"``: of its whole
-    tree) from the current facts."""
-    sql = template(__package__, "session_latency").format(where=_where(tenant, **{key: session}))
+    tree; with ``sessions``, of those sessions of it) from the current facts."""
+    where = _where(tenant, **{key: session})
+    if sessions:
+        where += f" AND session IN ({', '.join(sql_string(s) for s in sessions)})"
+    sql = template(__package__, "session_latency").format(where=where)
     columns, rows = store.query(sql, readonly=True)
     record = dict(zip(columns, rows[0], strict=True)) if rows else {}
     if not int(record.get("calls") or 0):
