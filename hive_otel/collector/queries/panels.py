@@ -8,8 +8,10 @@ template runs on the store for a :class:`~hive_otel.collector.queries.time_range
 values (:func:`panel_sql`), with the conditions :func:`~hive_otel.collector.queries.usage.usage` writes.
 Placeholders:
 
-* ``{range:COLUMN}`` — the time range on COLUMN. Grafana: ``$__dateFilter(day)`` on the daily rollup's
-  Date, else ``$__timeFilter(COLUMN)``; the store: ``since <= COLUMN < until``.
+* ``{range:COLUMN}`` — the time range on COLUMN. Grafana: ``hour >= $__fromTime AND hour < $__toTime`` on
+  the hourly rollup's bucket (the hours that start in the range, half-open like every usage range), else
+  ``$__timeFilter(COLUMN)``; the store: ``since <= COLUMN < until``. Usage panels read ``usage_hourly``, not
+  ``usage_daily``: a day's bucket would put the whole first and last days of a range in it.
 * ``{filter:KEY}`` — the selected values of a usage key (tenant, user, model). Grafana:
   ``$__conditionalAll(KEY IN (${KEY:singlequote}), $KEY)`` over the dashboard variable of that name; the
   store: ``KEY = 'value'``, or no condition when no value is given.
@@ -30,7 +32,7 @@ from hive_otel.collector.store.transport import sql_string
 __all__ = ["grafana_panel_sql", "panel_names", "panel_sql"]
 
 _PLACEHOLDER = re.compile(r"\{(range|filter|interval):(\w+)\}")
-_DATE_COLUMNS = frozenset({"day"})
+_HOUR_BUCKETS = frozenset({"hour"})  # usage_hourly's column: the hour a row's calls fall in
 
 
 def panel_names() -> list[str]:
@@ -42,9 +44,17 @@ def _render(name: str, fill: Callable[[str, str], str]) -> str:
     return _PLACEHOLDER.sub(lambda match: fill(match[1], match[2]), template(__package__, name))
 
 
+def _grafana_range(column: str) -> str:
+    if column in _HOUR_BUCKETS:
+        # Half-open, as `hive-otel usage` reads a range: from 10:00 to 12:00 is two hours, where the plugin's
+        # $__timeFilter (column <= to) would add the hour starting at 12:00.
+        return f"{column} >= $__fromTime AND {column} < $__toTime"
+    return f"$__timeFilter({column})"
+
+
 def _grafana(kind: str, name: str) -> str:
     if kind == "range":
-        return f"$__dateFilter({name})" if name in _DATE_COLUMNS else f"$__timeFilter({name})"
+        return _grafana_range(name)
     if kind == "filter":
         parse_keys([name], GROUP_KEYS, what="filter")
         return f"$__conditionalAll({name} IN (${{{name}:singlequote}}), ${name})"

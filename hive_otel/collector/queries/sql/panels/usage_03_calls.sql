@@ -1,4 +1,4 @@
 -- Hive · Usage: Calls (panel 3 of deploy/grafana/dashboards/usage.json)
 SELECT sum(llm_calls) AS `LLM calls`, sum(unpriced_calls) AS unpriced, sum(tool_calls) AS `tool calls`,
        sum(tool_errors) AS `tool errors`
-FROM usage_daily WHERE {range:day} AND {filter:tenant} AND {filter:user}
+FROM usage_hourly WHERE {range:hour} AND {filter:tenant} AND {filter:user}

@@ -2,4 +2,4 @@
 SELECT tenant, if(user = '', '(no user id)', user) AS user, sum(llm_calls) AS calls,
        sum(input_tokens) + sum(output_tokens) AS tokens, sum(tool_calls) AS `tool calls`,
        toFloat64(sum(cost_usd)) AS `runtime USD`, toFloat64(sum(cost_estimated_usd)) AS `estimated USD`
-FROM usage_daily WHERE {range:day} AND {filter:tenant} AND {filter:user} GROUP BY tenant, user ORDER BY tenant, user
+FROM usage_hourly WHERE {range:hour} AND {filter:tenant} AND {filter:user} GROUP BY tenant, user ORDER BY tenant, user
