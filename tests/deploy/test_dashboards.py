@@ -81,16 +81,16 @@ def _expand(
 
 
 def _drilled_into(store: Store) -> dict[str, list[str]]:
-    """The session drill-down on the last active session with something in every panel: status
+    """The session drill-down (its tenant and session) on the last active session with something in every panel: status
     events, LLM calls and tool calls. The dashboard's default, the last active session of all, is now
     and then one of RuntimeLogger's runs (L1-L3 files: spans and calls, no bus events), or a queen
     that called no tool, whose "Status events" or "Tool calls" panel is then rightly empty."""
-    (session,) = _rows(
+    (tenant, session) = _rows(
         store,
-        "SELECT session FROM agent_session_status WHERE llm_calls > 0 AND tool_calls > 0 AND session IN"
+        "SELECT tenant, session FROM agent_session_status WHERE llm_calls > 0 AND tool_calls > 0 AND session IN"
         " (SELECT ResourceAttributes['hive.session.id'] FROM otel_logs) ORDER BY last_event_at DESC, session LIMIT 1",
     )[0]
-    return {"session": [str(session)]}
+    return {"tenant": [str(tenant)], "session": [str(session)]}
 
 
 def test_the_dashboards_are_usage_status_session_and_quotas() -> None:
