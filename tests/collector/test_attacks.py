@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,6 +191,30 @@ def test_a_failed_query_does_not_corrupt_another_tenants_read_or_ingest(
     report = usage(store, ["model"], tenant=tenant)
     assert report.totals["llm_calls"] == 3
     assert report.totals["input_tokens"] == 100 + 101 + 102
+
+
+def test_an_export_waits_less_than_the_exporters_timeout_behind_a_long_console_statement(
+    collector: Collector, store: Store, tenant: str
+) -> None:
+    """The embedded store runs one statement at a time, so an export waits for a console statement: the
+    console stops it after 5 s, and the export is stored within the OTLP client's 10 s timeout (with
+    the console's 60 s, a 1-span export took 9.26 s behind a 10 s statement, and longer behind a longer one)."""
+    outcome: list[tuple[int, str]] = []
+    endless = "SELECT sum(cityHash64(number)) AS s FROM numbers(1000000000000)"
+    console = threading.Thread(target=lambda: outcome.append(_sql(collector, store, endless)))
+    console.start()
+    time.sleep(1)  # the statement is running
+    started = time.monotonic()
+    status, _ = _post(
+        collector, "/v1/traces", _spans(Session(f"{tenant}-s", f"{tenant}-s"), 1),
+        {"Content-Type": "application/x-protobuf", "x-hive-tenant-id": tenant},
+    )  # fmt: skip
+    waited = time.monotonic() - started
+    console.join()
+    assert status == 200
+    assert waited < 8
+    assert outcome[0][0] == 400
+    assert "TIMEOUT_EXCEEDED" in outcome[0][1] or "TOO_SLOW" in outcome[0][1], outcome[0][1]
 
 
 def _request(collector: Collector, method: str, path: str, headers: dict[str, str]) -> int:

@@ -26,7 +26,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CONSOLE_SETTINGS", "ConsoleRefused", "admitted_statement", "statement_reason"]
+__all__ = [
+    "CONSOLE_SETTINGS",
+    "EMBEDDED_MAX_EXECUTION_S",
+    "SERVER_MAX_EXECUTION_S",
+    "ConsoleRefused",
+    "admitted_statement",
+    "statement_reason",
+]
 
 # Table functions that only generate rows; every other one (file, url, s3, remote, mysql, ...) is refused.
 ALLOWED_TABLE_FUNCTIONS = frozenset({"numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "values"})
@@ -44,10 +51,15 @@ REFUSED_DATABASES = frozenset({"system", "information_schema"})
 # memory; max_memory_usage bounds only ClickHouse's side.
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 CONSOLE_SETTINGS = (
-    "readonly = 1, max_execution_time = 60, max_result_rows = 1000000, "
+    "readonly = 1, max_execution_time = {seconds}, max_result_rows = 1000000, "
     f"max_result_bytes = {MAX_RESULT_BYTES}, result_overflow_mode = 'throw', "
     "max_memory_usage = 2000000000"  # 2 GB: the store serves ingest and every tenant's reads meanwhile
 )
+# How long a console statement may run. The embedded store runs one statement at a time, so an export
+# waits for it: 5 s and the export's own 0.1-0.5 s stay within the OTLP client's 10 s timeout (a 10 s
+# statement made a 1-span export take 9.26 s). A server runs reads beside ingest.
+EMBEDDED_MAX_EXECUTION_S = 5
+SERVER_MAX_EXECUTION_S = 60
 # `x IN t`: the right-hand side may name a table (ClickHouse's shorthand for `IN (SELECT * FROM t)`).
 _IN_FUNCTIONS = frozenset({
     "in", "notin", "globalin", "globalnotin", "nullin", "notnullin", "globalnullin", "globalnotnullin",
@@ -100,9 +112,12 @@ def statement_reason(message: str) -> str:
     return f"{reason} ({name.group(1)})" if name and name.group(1) not in reason else reason
 
 
-def admitted_statement(sql: str, query: Callable[[str], tuple[list[str], list[list[Any]]]], database: str) -> str:
-    """The statement to run for ``sql`` (already wrapped in the console's settings), or raise
-    :class:`ConsoleRefused`. ``query`` runs trusted SQL on the store; ``database`` is the store's."""
+def admitted_statement(
+    sql: str, query: Callable[[str], tuple[list[str], list[list[Any]]]], database: str, max_execution_s: int
+) -> str:
+    """The statement to run for ``sql`` (already wrapped in the console's settings, stopping it after
+    ``max_execution_s``), or raise :class:`ConsoleRefused`. ``query`` runs trusted SQL on the store;
+    ``database`` is the store's."""
     from hive_otel.collector.store.transport import StoreError, sql_string
 
     try:
@@ -115,7 +130,7 @@ def admitted_statement(sql: str, query: Callable[[str], tuple[list[str], list[li
     except StoreError as exc:
         raise ConsoleRefused(f"not one valid statement: {statement_reason(str(exc))}") from None
     check_ast([str(line[0]) for line in lines], database)
-    return f"SELECT * FROM ({statement}) SETTINGS {CONSOLE_SETTINGS}"
+    return f"SELECT * FROM ({statement}) SETTINGS {CONSOLE_SETTINGS.format(seconds=max_execution_s)}"
 
 
 def check_ast(lines: list[str], database: str) -> None:

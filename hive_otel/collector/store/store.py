@@ -6,7 +6,9 @@ embedded store, the one writer of its files, also empties ``usage_staging`` afte
 recovers a crash between the ledger and the facts inserts from its dirty marker.
 
 Ingest (``ingest_traces`` / ``ingest_logs`` / ``ingest_metrics``), under the store's lock; requests
-that queue up meanwhile are written together (:mod:`hive_otel.collector.store.group_commit`):
+that queue up meanwhile are written together (:mod:`hive_otel.collector.store.group_commit`). Reads
+(``query``, ``console_query``) take the lock too on the embedded store, whose one chDB session runs one
+statement at a time, so a long read delays ingest there; on a server they run beside ingest.
 
 1. Each request's protobuf bytes, plus a trailer carrying the tenant override, a batch id and the
    allow-all-keys switch, go into ``otlp_*_input`` (a Null table) as one row of a ``Protobuf`` insert.
@@ -26,6 +28,7 @@ The maintenance statements are in ``sql/`` beside this module; one-line ``TRUNCA
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -52,7 +55,14 @@ from hive_otel.collector.rollups import usage_merge as _usage_merge
 from hive_otel.collector.rollups.pricing import CostEstimator
 from hive_otel.collector.sql_files import template
 from hive_otel.collector.store import nested_values
-from hive_otel.collector.store.console import ConsoleRefused, admitted_statement, refuses_the_statement, statement_reason
+from hive_otel.collector.store.console import (
+    EMBEDDED_MAX_EXECUTION_S,
+    SERVER_MAX_EXECUTION_S,
+    ConsoleRefused,
+    admitted_statement,
+    refuses_the_statement,
+    statement_reason,
+)
 from hive_otel.collector.store.group_commit import GroupCommit, Pending
 from hive_otel.collector.store.inflight import (
     INFLIGHT_MARKER,
@@ -171,7 +181,8 @@ def is_read_only_sql(sql: str) -> bool:
 
 
 class Store:
-    """One open store. Thread-safe: ingest and queries are serialised by a per-store lock.
+    """One open store. Thread-safe: ingest and maintenance are serialised by a per-store lock, and so are
+    queries on the embedded store (see ``concurrent_reads`` of the transports).
 
     Attribute keys the redaction policy does not export are removed at ingest and counted per tenant
     in ``redaction_dropped_attributes`` (the client enforces the same policy first; this is the second
@@ -223,23 +234,29 @@ class Store:
             text = sql.strip().rstrip(";")
             if text.split(None, 1)[0].upper() in ("SELECT", "WITH"):
                 sql = f"SELECT * FROM ({text}) SETTINGS readonly = 2"
-        with self._lock:
+        with self._read_lock():
             return self._transport.query(sql)
 
     def console_query(self, sql: str) -> tuple[list[str], list[list[Any]]]:
         """Run one statement of the SQL console (``hive-otel sql``, ``POST /hive/v1/query``) under its
         policy (:mod:`hive_otel.collector.store.console`); raises ``ConsoleRefused`` for anything else,
         and for a statement ClickHouse refuses (unknown table, type mismatch): the caller's to fix."""
-        with self._lock:
+        seconds = SERVER_MAX_EXECUTION_S if self._transport.concurrent_reads else EMBEDDED_MAX_EXECUTION_S
+        with self._read_lock():
             if self._database is None:
                 self._database = str(self._transport.query("SELECT currentDatabase()")[1][0][0])
-            statement = admitted_statement(sql, self._transport.query, self._database)
+            statement = admitted_statement(sql, self._transport.query, self._database, seconds)
             try:
                 return self._transport.query(statement)
             except StoreError as exc:
                 if not refuses_the_statement(str(exc)):  # the store failed (damaged parts, no memory), not the statement
                     raise
                 raise ConsoleRefused(statement_reason(str(exc))) from None
+
+    def _read_lock(self) -> contextlib.AbstractContextManager[Any]:
+        """The store's lock where a read must wait for ingest (chDB), else nothing: a server runs reads
+        beside inserts, and a read that waited for the lock waited for every queued export's insert."""
+        return contextlib.nullcontext() if self._transport.concurrent_reads else self._lock
 
     def execute(self, sql: str) -> None:
         with self._lock:

@@ -122,6 +122,8 @@ class StoreLockedError(StoreError):
 
 
 class Transport(Protocol):
+    concurrent_reads: bool  # whether a read may run while another statement (an insert) runs
+
     def execute(self, sql: str) -> None: ...
 
     def query(self, sql: str) -> tuple[list[str], list[list[Any]]]: ...
@@ -228,6 +230,10 @@ def read_admin_token(path: str | Path) -> str | None:
 
 class ChdbTransport:
     """In-process ClickHouse (chDB) on a directory this process has locked."""
+
+    # One chDB session runs one statement at a time, and a failed one leaves output behind for the next
+    # (see _drain): every statement, read or write, goes through the store's lock.
+    concurrent_reads = False
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -370,7 +376,10 @@ def _input_file(data: bytes) -> Iterator[str]:
 
 
 class HttpTransport:
-    """A ClickHouse server through clickhouse-connect (HTTP/HTTPS)."""
+    """A ClickHouse server through clickhouse-connect (HTTP/HTTPS). Thread-safe: each statement is a
+    request of its own from urllib3's connection pool, outside any ClickHouse session."""
+
+    concurrent_reads = True
 
     def __init__(self, url: str) -> None:
         import clickhouse_connect
@@ -386,6 +395,9 @@ class HttpTransport:
                 database=database,
                 secure=parsed.scheme == "https",
                 settings=dict(SESSION_SETTINGS),
+                # A session runs one request at a time (the server refuses a second with SESSION_IS_LOCKED), and
+                # nothing here needs one: the settings go with every request.
+                autogenerate_session_id=False,
             )
         except Exception as exc:
             raise StoreError(f"cannot reach ClickHouse at {parsed.hostname}:{parsed.port}: {exc}") from exc
