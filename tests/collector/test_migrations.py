@@ -92,7 +92,7 @@ CLUSTER_RENDERING_SHA256 = {
     12: "b58d0ee71e0e", 13: "5740aa4d7bd4", 14: "b5174445ad72", 15: "be406ff8bc1e", 16: "4e6255aef794",
     17: "f44698702702", 18: "f347a6f77322", 19: "33c6448e055f", 20: "ef1af072b150", 21: "935754824004",
     22: "8c85bbeb026e", 23: "1b2939042231", 24: "c9dd8ecc455a", 25: "f294437ab08b", 26: "3aee74541ef8",
-    27: "b2d0d07b5c79", 28: "d164217de484", 29: "91495f4fb037", 30: "4501139e72e6",
+    27: "b2d0d07b5c79", 28: "d164217de484", 29: "91495f4fb037", 30: "4501139e72e6", 31: "7951fdad7df4",
 }  # fmt: skip
 
 
@@ -157,6 +157,8 @@ def test_every_migration_is_one_numbered_pair_with_safe_down_files() -> None:
                 continue  # sets a view's query: run twice, the same query (ALTER has no IF EXISTS)
             if statement.startswith("CREATE OR REPLACE TABLE") and statement.endswith("ENGINE = Null"):
                 continue  # a Null table holds nothing: made again, the same table
+            if statement.startswith("CREATE OR REPLACE VIEW"):
+                continue  # a plain view holds nothing: made again, the same view
             assert "IF EXISTS" in statement or "IF NOT EXISTS" in statement, (migration.name, statement)
 
 
@@ -261,7 +263,42 @@ def test_migrate_says_when_its_ttl_or_cluster_cannot_reach_tables_made_before(tm
     again = hive_otel("migrate", "--store", url, "--ttl-days", "7")
     assert again.returncode == 0 and again.stdout == "applied 0 migration(s)\n"
     assert "shape only the migrations a run applies" in again.stderr
-    read = (f"from hive_otel.collector.store.store import open_store\nwith open_store({url!r}) as store:\n"
-            "    print(store.query(\"SELECT create_table_query FROM system.tables WHERE name = 'otel_traces'\")[1][0][0])")
+    read = (
+        f"from hive_otel.collector.store.store import open_store\nwith open_store({url!r}) as store:\n"
+        "    print(store.query(\"SELECT create_table_query FROM system.tables WHERE name = 'otel_traces'\")[1][0][0])"
+    )
     create = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, timeout=300).stdout
     assert "toIntervalDay(30)" in create and "toIntervalDay(7)" not in create
+
+
+def test_session_health_reads_its_folded_signals_as_it_read_every_status_record(store: Store, tenant: str) -> None:
+    """0031 folds the status records session_health reads per session (it grouped all of status_events,
+    every tenant's, heartbeats included, on each read): the same answer, for records stored before the
+    migration (its backfill) and after it (its view)."""
+    queen, worker = Session("sh-queen", "sh-queen"), Session("sh-worker", "sh-queen", role="worker", parent="sh-queen")
+    second = 1_000_000_000
+    store.ingest_logs(logs_request(queen, [
+        (BASE_NS, "heartbeat", {}), (BASE_NS + second, "loop_state_changed", {"hive.status": "executing"}),
+        (BASE_NS + 2 * second, "loop_state_changed", {"hive.status": "awaiting_user", "hive.loop.park_reason": "ask_user"}),
+        (BASE_NS + 3 * second, "heartbeat", {}),
+    ]), tenant=tenant)  # fmt: skip
+    store.ingest_logs(logs_request(worker, [
+        (BASE_NS, "node_loop_started", {}), (BASE_NS + second, "node_stalled", {}),
+        (BASE_NS + 2 * second, "stream_inactive", {}),
+    ]), tenant=tenant)  # fmt: skip
+    columns = (
+        "session, health, stall_score, stall_signals, waiting, loop_activity, park_reason, last_heartbeat_at, "
+        "last_progress_at"
+    )
+
+    def health() -> list[list[object]]:
+        return store.query(f"SELECT {columns} FROM session_health WHERE tenant = '{tenant}' ORDER BY session")[1]
+
+    folded = health()
+    assert [row[:2] for row in folded] == [["sh-queen", "idle"], ["sh-worker", "stalled"]]
+    assert store.rollback(30) == [31]
+    assert health() == folded  # 0019's view over status_events
+    assert store.migrate() == [31]
+    assert health() == folded  # the records from before, folded by the migration's backfill
+    store.execute(f"DELETE FROM status_events WHERE tenant = '{tenant}' SETTINGS mutations_sync = 2")
+    assert health() == folded  # read from the folded signals, not from every status record
