@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hive_otel import attributes as A
 from hive_otel.collector.auth.principal import Forbidden, Principal
 from hive_otel.collector.queries.group_by import parse_keys
-from hive_otel.collector.queries.status import recent_sessions, sessions_under
+from hive_otel.collector.queries.status import recent_sessions, sessions_under, subtree_sessions
 from hive_otel.collector.queries.time_range import TimeRange, parse_range, parse_time
 from hive_otel.collector.queries.usage import GROUP_KEYS, UsageQuery, usage, usage_sql
 from hive_otel.collector.store.store import Store
-from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, traces_request
+from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, session_span, traces_request
 
 NOW = datetime(2026, 3, 18, 15, 42, 7, 500000, tzinfo=UTC)  # a Wednesday
 
@@ -201,3 +202,21 @@ def test_a_report_past_its_row_cap_is_refused_with_what_to_do(
     with pytest.raises(ValueError, match="more than 2 rows: narrow the time range"):
         usage(store, ["model"], tenant=tenant)
     assert usage(store, ["model"], tenant=tenant, filters={"model": "gpt-4o"}).totals["llm_calls"] == 1
+
+
+def test_the_sessions_under_one_are_all_found_in_a_tree_of_more_than_a_list_of_sessions(store: Store, tenant: str) -> None:
+    """The walk read ``session_health``'s list, which stops at 10,000 sessions by start: a session started
+    after the 10,000th of its root's tree was left out of its parent's tree, and its usage with it."""
+    second = 1_000_000_000
+    root = Session("big-root", "big-root")
+    batches = [SessionBatch(root, [session_span(root, BASE_NS, BASE_NS + second)])]
+    for i in range(10_001):
+        sibling = Session(f"big-{i:05d}", "big-root", role=A.ROLE_WORKER, worker=f"w{i}", parent="big-root")
+        batches.append(SessionBatch(sibling, [session_span(sibling, BASE_NS + i * second, BASE_NS + (i + 1) * second)]))
+    late = BASE_NS + 20_000 * second
+    middle = Session("big-m", "big-root", role=A.ROLE_WORKER, worker="m", parent="big-root")
+    leaf = Session("big-x", "big-root", role=A.ROLE_WORKER, worker="x", parent="big-m")
+    batches += [SessionBatch(middle, [session_span(middle, late, late + second)]),
+                SessionBatch(leaf, [session_span(leaf, late + second, late + 2 * second)])]  # fmt: skip
+    store.ingest_traces(traces_request(batches), tenant=tenant)
+    assert subtree_sessions(store, tenant, "big-root", "big-m") == {"big-m", "big-x"}

@@ -197,9 +197,9 @@ def colony_workers(store: Queryable, tenant: str | None, colony: str) -> dict[st
 
 
 def subtree_sessions(store: Queryable, tenant: str, root: str, session: str) -> set[str]:
-    """``session`` and every session under it in ``root``'s tree."""
-    rows = sessions_health(store, tenant, _where(tenant, root_session=root))
-    return sessions_under([(row["session"], row["parent_session"]) for row in rows], session)
+    """``session`` and every session under it in ``root``'s tree (all of them: no list limit applies)."""
+    sql = f"SELECT session, parent_session FROM agent_session_status{_where(tenant, root_session=root)}"
+    return sessions_under([(child, parent) for child, parent in store.query(sql, readonly=True)[1]], session)
 
 
 def sessions_under(parents: Iterable[tuple[str, str]], session: str) -> set[str]:
