@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from hive_otel import attributes as A
+from hive_otel.client.encoding.logs import encode_logs
 from hive_otel.client.encoding.traces import encode_spans
 from hive_otel.client.mapping.context import ResourceFactory
 from hive_otel.client.mapping.mapper import EventMapper
@@ -99,3 +100,12 @@ def test_an_event_time_that_cannot_be_read_is_its_sessions_not_the_time_of_readi
         mapper = EventMapper(ResourceFactory(), join_window_ns=None)
         (call,) = [s for s in mapper.map(event, now).spans + mapper.flush().spans if A.HIVE_CALL_KEY in s.attributes]
         assert call.end_ns == to_unix_ns("2026-01-01T12:00:00")  # the session id's time, local as Hive wrote it
+
+
+def test_a_status_record_with_a_seq_past_int64_is_sent_without_it() -> None:
+    """Before: the record could not be encoded and was dropped, a stall or an execution's end with it."""
+    event = {"type": "node_stalled", "seq": 1 << 63, "stream_id": "queen", "node_id": "queen",
+             "timestamp": "2026-01-01T12:00:05", "data": {"reason": "similar responses"}}  # fmt: skip
+    (record,) = EventMapper(ResourceFactory(), join_window_ns=None).map(HiveRecord(RecordKind.EVENT, event, SESSION), 1).logs
+    assert A.HIVE_EVENT_SEQ not in record.attributes
+    encode_logs([record])

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from hive_otel import attributes as A
-from hive_otel.client.mapping.numbers import text
+from hive_otel.client.mapping.numbers import is_int64, text
 from hive_otel.client.mapping.telemetry import Attributes, LogRecord, Resource
 
 SEVERITY_INFO, SEVERITY_WARN, SEVERITY_ERROR = 9, 13, 17
@@ -240,7 +240,7 @@ def status_log(
     known = event_type in KNOWN_EVENT_TYPES
     attrs: Attributes = {A.HIVE_EVENT_TYPE: event_type}
     seq = event.get("seq")
-    if isinstance(seq, int):
+    if is_int64(seq):  # past an int64 the record could not be encoded, and was dropped
         attrs[A.HIVE_EVENT_SEQ] = seq
     for key, attr in _ID_FIELDS:
         value = event.get(key)
