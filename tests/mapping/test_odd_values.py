@@ -15,6 +15,7 @@ from hive_otel.client.encoding.logs import encode_logs
 from hive_otel.client.encoding.traces import encode_spans
 from hive_otel.client.mapping.context import ResourceFactory
 from hive_otel.client.mapping.mapper import EventMapper
+from hive_otel.client.mapping.numbers import int_or_zero
 from hive_otel.client.mapping.telemetry import SpanRecord
 from hive_otel.client.mapping.timestamps import to_unix_ns
 from hive_otel.client.sources.records import HiveRecord, RecordKind, SessionContext
@@ -109,3 +110,19 @@ def test_a_status_record_with_a_seq_past_int64_is_sent_without_it() -> None:
     (record,) = EventMapper(ResourceFactory(), join_window_ns=None).map(HiveRecord(RecordKind.EVENT, event, SESSION), 1).logs
     assert A.HIVE_EVENT_SEQ not in record.attributes
     encode_logs([record])
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1200", " 1200 ", "+1200", "-3", "1_200", "1200.0", "1200.00", " 1200.0 ", "-3.0", "-0", True, False, 1200.0,
+     "1200.5", "1e3", "0x10", "\u0661\u0662", "", " ", "1 200", "12.", ".5", None, [], {}, 1200.5, float("nan")],
+)  # fmt: skip
+def test_counts_are_read_as_hives_pydantic_reads_them(value: object) -> None:
+    """The L3 half's numbers went through Pydantic when Hive wrote them; the event half's did not."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        expected = TypeAdapter(int).validate_python(value)
+    except ValidationError:
+        expected = 0
+    assert int_or_zero(value) == expected

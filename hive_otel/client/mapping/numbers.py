@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 _INT64_MAX = (1 << 63) - 1
+_WHOLE_NUMBER = re.compile(r"([+-]?[0-9]+(?:_[0-9]+)*)(?:\.0+)?")  # the text Pydantic reads as an int
 MAX_MILLIS = 10**10
 """The longest duration read as one, in ms (~115 days): past it a latency is no time Hive measured but a
 corrupt line, and added to a time in ns it would make a span end past what OTLP's clocks hold (2262)."""
@@ -33,18 +34,17 @@ def is_int64(value: Any) -> bool:
 
 def int_or_zero(value: Any) -> int:
     """A count, an index or a duration in JSON as an int, else 0. Read as Hive's own Pydantic models read
-    them when they write the L3 lines (a whole-number float, a string of digits), so that a bus event and
-    its L3 line carry the same numbers; past an int64, the int64 nearest (the collector refuses a token
-    count that large as usage, with a reason, where 0 would be a silent loss)."""
+    them when they write the L3 lines (a whole-number float, ``"1200"`` or ``"1200.0"``, true as 1), so that
+    a bus event and its L3 line carry the same numbers; past an int64, the int64 nearest (the collector
+    refuses a token count that large as usage, with a reason, where 0 would be a silent loss)."""
     if type(value) is int:  # what JSON gives: decided here, without the checks below (5 per LLM call)
         return value if -_INT64_MAX <= value <= _INT64_MAX else _INT64_MAX if value > 0 else -_INT64_MAX
+    if isinstance(value, bool):
+        return int(value)
     if isinstance(value, float) and value.is_integer():
         return int_or_zero(int(value))
-    if isinstance(value, str):
-        try:
-            return int_or_zero(int(value.strip()))
-        except ValueError:
-            return 0
+    if isinstance(value, str) and (whole := _WHOLE_NUMBER.fullmatch(value.strip())):
+        return int_or_zero(int(whole[1]))
     return 0
 
 
