@@ -32,6 +32,7 @@ __all__ = [
     "SERVER_MAX_EXECUTION_S",
     "ConsoleRefused",
     "admitted_statement",
+    "console_column_names",
     "statement_reason",
 ]
 
@@ -130,7 +131,17 @@ def admitted_statement(
     except StoreError as exc:
         raise ConsoleRefused(f"not one valid statement: {statement_reason(str(exc))}") from None
     check_ast([str(line[0]) for line in lines], database)
-    return f"SELECT * FROM ({statement}) SETTINGS {CONSOLE_SETTINGS.format(seconds=max_execution_s)}"
+    # materialize: ClickHouse counts a constant column's bytes once per block, so without it a constant
+    # string of 1 KB on 200,000 rows passed the byte cap as a few KB and reached Python as 200 MB.
+    return f"SELECT * APPLY(materialize) FROM ({statement}) SETTINGS {CONSOLE_SETTINGS.format(seconds=max_execution_s)}"
+
+
+def console_column_names(columns: list[str]) -> list[str]:
+    """The names of the statement's columns, as written before :func:`admitted_statement` materialized them."""
+    return [name[len(_MATERIALIZED) : -1] if name.startswith(_MATERIALIZED) else name for name in columns]
+
+
+_MATERIALIZED = "materialize("
 
 
 def check_ast(lines: list[str], database: str) -> None:

@@ -60,6 +60,7 @@ from hive_otel.collector.store.console import (
     SERVER_MAX_EXECUTION_S,
     ConsoleRefused,
     admitted_statement,
+    console_column_names,
     refuses_the_statement,
     statement_reason,
 )
@@ -247,7 +248,8 @@ class Store:
                 self._database = str(self._transport.query("SELECT currentDatabase()")[1][0][0])
             statement = admitted_statement(sql, self._transport.query, self._database, seconds)
             try:
-                return self._transport.query(statement)
+                columns, rows = self._transport.query(statement)
+                return console_column_names(columns), rows
             except StoreError as exc:
                 if not refuses_the_statement(str(exc)):  # the store failed (damaged parts, no memory), not the statement
                     raise
