@@ -58,6 +58,7 @@ COLLECTOR_IMPORTS = {
 COLLECTOR_INSTALL = "pip install 'hive-otel[collector]'"
 EXIT_USAGE = 2
 VERBOSE_HELP = "log debug detail to stderr"
+MIGRATIONS_LOGGER = "hive_otel.collector.store.migrations"  # named, not imported: a client-only install has none
 # The reader of our output went away (`hive-otel sql ... | head`): the code a shell reports for a command
 # SIGPIPE ended (`yes | head`), so scripts see what any other Unix filter gives them; not 1 (Python's
 # documented recipe), which `outbox`, `report` and `collector` use for outcomes of their own.
@@ -123,6 +124,8 @@ def run(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # every command that opens a store migrates it: each migration applied is said
+        logging.getLogger(MIGRATIONS_LOGGER).setLevel(logging.INFO)
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a reader that left is found here, not by the interpreter's flush at exit

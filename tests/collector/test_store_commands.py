@@ -21,6 +21,7 @@ import pytest
 
 from hive_otel.cli import EXIT_BROKEN_PIPE
 from hive_otel.collector.store.console import refuses_the_statement, statement_reason
+from hive_otel.collector.store.migrations import load_migrations
 from hive_otel.collector.store.store import read_owner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -211,8 +212,12 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(store_url: str, 
 
 
 SERVER_ERRORS = [  # as clickhouse-connect raises them from a ClickHouse server: its version at the end
-    ("HTTPDriver for http://db:8123 received ClickHouse error code 62\n Code: 62. DB::Exception: Syntax error: failed "
-     "at position 1 ('SELEC'). (SYNTAX_ERROR) (version 25.3.1.1 (official build))", True, "(SYNTAX_ERROR)"),
+    (
+        "HTTPDriver for http://db:8123 received ClickHouse error code 62\n Code: 62. DB::Exception: Syntax error: failed "
+        "at position 1 ('SELEC'). (SYNTAX_ERROR) (version 25.3.1.1 (official build))",
+        True,
+        "(SYNTAX_ERROR)",
+    ),
     ("Code: 432. DB::Exception: Unknown codec family code: 255. (UNKNOWN_CODEC) (version 25.3.1.1)", False, None),
 ]
 
@@ -225,3 +230,14 @@ def test_a_server_s_error_is_told_apart_by_its_name_before_the_version(
     assert refuses_the_statement(message) is the_statement
     if reason_ends:
         assert statement_reason(message).endswith(reason_ends) and "version" not in statement_reason(message)
+
+
+def test_a_command_that_migrates_a_store_says_which_migrations_it_applied(tmp_path: Path) -> None:
+    """Every command that opens a store migrates it; at the default verbosity this was said nowhere."""
+    url = f"chdb://{tmp_path / 'store'}"
+    assert _hive_otel("migrate", f"--store={url}").returncode == 0
+    assert _hive_otel("migrate", f"--store={url}", "--down-to=29").returncode == 0
+    done = _hive_otel("usage", f"--store={url}", "--group-by=model")
+    assert done.returncode == 0, done.stderr
+    applied = [line.split(": ", 1)[1] for line in done.stderr.splitlines() if "applied migration" in line]
+    assert applied == [f"applied migration {m.version:04d}_{m.name}" for m in load_migrations() if m.version > 29]
