@@ -109,6 +109,12 @@ def test_the_table_shows_each_control_character_as_its_escape(store: Store, tena
     assert cell(HOSTILE_MODEL) == HOSTILE_MODEL  # CSV quotes the value as stored
 
 
+def test_the_table_shows_invisible_reordering_characters_as_escapes() -> None:
+    """A right-to-left override or a zero-width space printed raw made the table show another name."""
+    spoof = "gpt-4o\u202einiм\u200b\u2028x"
+    assert render_table(["model"], [[spoof]]).split("\n")[2] == r"gpt-4o\u202einiм\u200b\u2028x"
+
+
 @pytest.fixture
 def owner(store: Store) -> Iterator[str]:
     """A minimal server side of the usage contract (by parameters), the way the collector's HTTP receiver serves it."""

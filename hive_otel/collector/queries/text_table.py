@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -31,8 +32,16 @@ def cell(value: Any) -> str:
 
 
 def _visible(text: str) -> str:
-    """``text`` with each control character written as its escape (``\\x1b``, ``\\n``), for a terminal to show, not obey."""
-    return text.translate(_CONTROL_ESCAPES)
+    """``text`` with each control character written as its escape (``\\x1b``, ``\\n``), for a terminal to show, not obey,
+    and each invisible format or separator character too (``\\u202e``): a right-to-left override or a zero-width
+    space in a model's name would make the table show another name."""
+    shown = text.translate(_CONTROL_ESCAPES)
+    if shown.isascii():
+        return shown
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _INVISIBLE else ch for ch in shown)
+
+
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp"})  # format characters (bidi, zero-width), line and paragraph separators
 
 
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[str] | None = None) -> str:
