@@ -15,7 +15,7 @@ own parser says it is harmless:
    the server's internals, whether called or passed by name (``arrayMap(file, …)``). ``APPLY``
    column transformers are refused: ``EXPLAIN AST`` does not show what they call. ``x IN table``
    must name a table of the store's database, as ``FROM`` must.
-3. It runs as ``SELECT * FROM (<statement>) SETTINGS readonly = 1, ...``, with time, memory and result
+3. It runs as ``SELECT * APPLY(materialize) FROM (<statement>) SETTINGS readonly = 1, ...``, with time, memory and result
    (rows and bytes) caps:
    ClickHouse itself then refuses writes, DDL, setting changes and table functions that reach out.
 """
@@ -47,8 +47,8 @@ REFUSED_FUNCTIONS = frozenset({
 })  # fmt: skip
 REFUSED_DATABASES = frozenset({"system", "information_schema"})
 # The result is parsed from JSON into Python lists (and the collector writes it out as JSON again) at
-# ~13x its size in ClickHouse's blocks: 999,999 spans of a 2M-span store (~500 MB of blocks) took a
-# process to 5.2 GB. 64 MB of blocks (~115,000 whole spans) peaks at ~0.9 GB above the store's own
+# ~13x its size in ClickHouse's blocks: 999,999 spans of a 2M-span store (~500 MB of blocks) took the
+# collector to a 5.9 GB peak. 64 MB of blocks (~115,000 whole spans) peaks at ~0.9 GB above the store's own
 # memory; max_memory_usage bounds only ClickHouse's side.
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 CONSOLE_SETTINGS = (
