@@ -48,8 +48,16 @@ SCRIPT = [
 LOOKUP_SCHEMA = {"type": "object", "properties": {"query": {"type": "string"}}}
 
 
-async def _run_agent(home: Path, llm: ScriptedLLM, settings: ClientSettings, queries: list[str]) -> list[AgentEvent]:
-    """One run of the graph agent with the live hook on its bus; Hive's LLM turns as the bus carried them."""
+async def _run_agent(
+    home: Path,
+    llm: ScriptedLLM,
+    live_settings: ClientSettings | None,
+    queries: list[str],
+    loop_config: dict[str, Any],
+    wait_s: float,
+) -> tuple[list[AgentEvent], Any]:
+    """One run of the graph agent, with the live hook on its bus if ``live_settings``, stopped after ``wait_s``:
+    Hive's LLM turns as the bus carried them, and the run's result (None if it had not ended)."""
 
     def lookup(query: str = "") -> dict[str, str]:
         queries.append(query)
@@ -60,7 +68,7 @@ async def _run_agent(home: Path, llm: ScriptedLLM, settings: ClientSettings, que
     node = NodeSpec(id="finder", name="Finder", description="find", node_type="event_loop", tools=["lookup"],
                     system_prompt="Find the answer.")  # fmt: skip
     graph = GraphSpec(id=AGENT, goal_id="g1", entry_node="finder", terminal_nodes=["finder"], nodes=[node], edges=[],
-                      default_model=MODEL, loop_config={"max_iterations": 2})  # fmt: skip
+                      default_model=MODEL, loop_config=loop_config)  # fmt: skip
     agent_dir = home.parent / "agent_src"
     agent_dir.mkdir()
     (agent_dir / "mcp_servers.json").write_text('{"servers": []}')
@@ -77,17 +85,16 @@ async def _run_agent(home: Path, llm: ScriptedLLM, settings: ClientSettings, que
         turns.append(event)
 
     bus.subscribe(event_types=[EventType.LLM_TURN_COMPLETE], handler=on_turn)
-    live = hive_otel.instrument(bus, session_id=AGENT, settings=settings)
+    live = hive_otel.instrument(bus, session_id=AGENT, settings=live_settings) if live_settings else None
     runner._setup(event_bus=bus)
     host = runner._agent_runtime
     await host.start()
     try:
-        result = await host.trigger_and_wait("default", {"task": "find x"}, timeout=30)
+        result = await host.trigger_and_wait("default", {"task": "find x"}, timeout=wait_s)
     finally:
         await asyncio.wait_for(host.stop(), 30)
-        assert live.shutdown(timeout_millis=15_000)
-    assert result is not None and "Max iterations (2)" in (result.error or ""), result
-    return turns
+        assert live is None or live.shutdown(timeout_millis=15_000)
+    return turns, result
 
 
 def _stored(store: Any) -> dict[str, float]:
@@ -95,19 +102,30 @@ def _stored(store: Any) -> dict[str, float]:
     return {f: totals[f] for f in FIELDS} | {"cost_usd": float(totals["cost_usd"])}
 
 
-def test_a_real_agent_loop_stores_the_providers_usage_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HIVE_HOME", str(home))
     monkeypatch.setenv("HIVE_NO_FILE_LOG", "1")
     monkeypatch.setattr("framework.config.HIVE_HOME", home)  # read at import; the MCP registry writes under it
     monkeypatch.setattr("framework.observability.configure_logging", lambda **_: None)  # the root logger is pytest's
+    return home
+
+
+def _settings(home: Path, endpoint: str) -> ClientSettings:
+    env = {"HIVE_HOME": str(home), "HIVE_OTEL_STATE_DIR": str(home.parent / "state"), "HIVE_OTEL_ENDPOINT": endpoint}
+    return ClientSettings.from_env(env | {"HIVE_OTEL_HEARTBEAT_S": "0"})
+
+
+def test_a_real_agent_loop_stores_the_providers_usage_once(home: Path, tmp_path: Path) -> None:
     llm = ScriptedLLM(SCRIPT, default=Reply("Unscripted.", (), 7, 1, 0, 0.0))
     queries: list[str] = []
     with running_collector(tmp_path / "store") as (store, server, _):
-        env = {"HIVE_HOME": str(home), "HIVE_OTEL_STATE_DIR": str(tmp_path / "state"), "HIVE_OTEL_ENDPOINT": server.http_url}
-        settings = ClientSettings.from_env(env | {"HIVE_OTEL_HEARTBEAT_S": "0"})
-        turns = asyncio.run(asyncio.wait_for(_run_agent(home, llm, settings, queries), 90))
+        settings = _settings(home, server.http_url)
+        run = _run_agent(home, llm, settings, queries, {"max_iterations": 2}, wait_s=30)
+        turns, result = asyncio.run(asyncio.wait_for(run, 90))
+        assert result is not None and "Max iterations (2)" in (result.error or ""), result
 
         assert llm.requests == SCRIPT and llm.completions == 0  # the script ran as written, nothing beyond it
         assert queries == ["x", "fail", "y"]
@@ -128,3 +146,24 @@ def test_a_real_agent_loop_stores_the_providers_usage_once(tmp_path: Path, monke
         assert [len(step["tool_calls"]) for step in steps] == [2, 1]  # Hive's L3: what the backfill reads
         assert backfill(settings, timeout_s=60) == EXIT_OK
         assert _stored(store) == stored  # the backfill adds nothing
+
+
+def test_a_run_stopped_before_its_end_ends_its_session_on_file(home: Path, tmp_path: Path) -> None:
+    """A graph worker whose turns end without tools waits for a queen after its stall grace; stopping the
+    host then cancels the run. Hive writes no summary.json for it, only ``run_cancelled`` in the session's
+    runs.jsonl, which hive-otel did not read: a backfill left the session active for good."""
+    replies = [Reply(text, (), 7, 1, 0, 0.0) for text in ("Reading the task.", "Thinking it over, step two.",
+               "A third, different thought.", "Still no tool to call here.", "Four words, then more.")]  # fmt: skip
+    llm = ScriptedLLM(replies, default=Reply("The default reply.", (), 7, 1, 0, 0.0))
+    with running_collector(tmp_path / "store") as (store, server, _):
+        settings = _settings(home, server.http_url)
+        # No live hook: on the bus Hive says the execution failed, and that is not what is tested here.
+        _, result = asyncio.run(asyncio.wait_for(_run_agent(home, llm, None, [], {}, wait_s=3), 90))
+        assert result is None  # still waiting when the host stopped
+        (runs,) = home.rglob("runs.jsonl")
+        assert [json.loads(line)["event"] for line in runs.read_text().splitlines()] == ["run_started", "run_cancelled"]
+        assert not list(home.rglob("summary.json"))
+        assert backfill(settings, timeout_s=60) == EXIT_OK
+        session = runs.parent.name
+        _, rows = store.query(f"SELECT status FROM agent_session_status WHERE session = '{session}'")
+        assert rows == [["failed"]]

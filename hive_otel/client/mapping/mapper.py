@@ -44,6 +44,7 @@ class EventMapper:
             RecordKind.NODE_STEP: run_logs.map_step,
             RecordKind.NODE_DETAIL: run_logs.map_node_detail,
             RecordKind.RUN_SUMMARY: run_logs.map_run_summary,
+            RecordKind.RUN_LIFECYCLE: run_logs.map_run_event,
             RecordKind.QUEEN_SESSION_META: self._map_queen_session_meta,
         }
 

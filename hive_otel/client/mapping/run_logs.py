@@ -214,3 +214,20 @@ class RunLogMapper:
             links=[(session_trace_id(context.session_id), session_span_id(context.session_id))],
         )
         return Telemetry(spans=[self._state.sessions.end(context.session_id, session, end_ns), run])
+
+    # ------------------------------------------------------------------ runs.jsonl: a run's start and end
+    def map_run_event(self, record: HiveRecord, now_ns: int) -> Telemetry:
+        """A run's end as ExecutionManager appends it to the session's ``runs.jsonl``: the session's end,
+        failed unless the run completed. A cancelled run writes no summary.json, so this is its only end
+        on file (its session stayed active); a run with both ends its session twice, with the same ids."""
+        failed = _RUN_ENDS.get(record.data.get("event"))  # type: ignore[arg-type]
+        if failed is None:  # run_started, run_paused: the session goes on
+            return Telemetry()
+        context = self._state.sessions.known_context(record.context)
+        end_ns = to_unix_ns(record.data.get("timestamp")) or run_id_time_ns(context.session_id) or now_ns
+        session = self._state.sessions.touch(context, end_ns)
+        session.failed = session.failed or failed
+        return Telemetry(spans=[self._state.sessions.end(context.session_id, session, end_ns)])
+
+
+_RUN_ENDS = {"run_completed": False, "run_failed": True, "run_cancelled": True}  # the event → whether the run failed

@@ -73,6 +73,7 @@ _LINE_KINDS = {
     "events.jsonl": RecordKind.EVENT,
     "details.jsonl": RecordKind.NODE_DETAIL,
     "tool_logs.jsonl": RecordKind.NODE_STEP,
+    "runs.jsonl": RecordKind.RUN_LIFECYCLE,
 }
 # Documents Hive rewrites whole: emitted again only when their content changed.
 _DOCUMENT_KINDS = {"summary.json": RecordKind.RUN_SUMMARY, "meta.json": RecordKind.QUEEN_SESSION_META}

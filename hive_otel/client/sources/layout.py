@@ -12,7 +12,8 @@ session its path tells (see :func:`discover`):
 - L1-L3 run logs (``summary.json``, ``details.jsonl``, ``tool_logs.jsonl``) wherever a RuntimeLogStore
   put them: ``<storage>/sessions/<sid>/logs/`` at any depth (``agents/<agent>/`` for an agent loaded by
   AgentLoader, ``agents/<agent>/graphs/<g>/`` for a secondary graph, a session's own directory for
-  other hosts) and the legacy ``<storage>/runtime_logs/runs/<run_id>/``.
+  other hosts) and the legacy ``<storage>/runtime_logs/runs/<run_id>/``; beside such a ``logs/``, the
+  session's ``runs.jsonl``, where ExecutionManager appends each run's start and end.
 - ``event_logs/*.jsonl``: HIVE_DEBUG_EVENTS dumps, whose events name no session.
 - a queen session's ``meta.json``: what Hive persisted about it (phase, queen, colony loaded or
   spawned), read as a document whenever it changes.
@@ -209,6 +210,7 @@ class _Walk:
             if name == "sessions":
                 for sid in _dirs(self.home, child):
                     self.run_dir(f"{child}/{sid}/logs", sid, rel)
+                    self.run_lifecycle(f"{child}/{sid}", sid)
                     self.run_logs(f"{child}/{sid}", depth + 2)
             elif name == "runs":
                 for run_id in _dirs(self.home, child):
@@ -222,6 +224,13 @@ class _Walk:
             return
         self.contexts.setdefault(run_id, SessionContext(run_id, agent_role=ROLE_AGENT))
         self.files.extend((f"{rel_dir}/{n}", run_id) for n in found)
+
+
+    def run_lifecycle(self, rel_dir: str, sid: str) -> None:
+        """A graph agent session's ``runs.jsonl``: its runs' ends, a cancelled one's only (no summary.json)."""
+        if _is_file(self.home, f"{rel_dir}/runs.jsonl"):
+            self.contexts.setdefault(sid, SessionContext(sid, agent_role=ROLE_AGENT))
+            self.files.append((f"{rel_dir}/runs.jsonl", sid))
 
 
 def _lineage(sid: str, parents: dict[str, str]) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ class RecordKind(StrEnum):
     NODE_DETAIL = "l2"  # sessions/<sid>/logs/details.jsonl
     NODE_STEP = "l3"  # sessions/<sid>/logs/tool_logs.jsonl
     QUEEN_SESSION_META = "meta"  # a queen session's meta.json (rewritten whole by Hive)
+    RUN_LIFECYCLE = "runs"  # sessions/<sid>/runs.jsonl: a graph agent run's start and end (ExecutionManager)
 
 
 @dataclass(frozen=True, slots=True)
