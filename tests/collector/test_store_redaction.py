@@ -160,3 +160,14 @@ def test_unrelated_spans_keep_their_exported_keys(store: Store, tenant: str) -> 
     _, rows = store.query(f"SELECT SpanAttributes FROM otel_traces WHERE ResourceAttributes['hive.tenant.id'] = '{tenant}'")
     assert rows == [[{"error.type": "timeout"}]]
     assert dropped(store, tenant) == {"traces": 1}
+
+
+def test_a_request_sent_again_counts_its_dropped_keys_once(store: Store, tenant: str) -> None:
+    """A retry after a lost acknowledgement, or a replay, stores no span or log record again, so it drops no
+    key again: the counter counts what was stored (it counted every delivery). Metric points are stored
+    again (at-least-once), and so are counted again."""
+    logs = logs_request(QUEEN, [(BASE_NS, "tool_call_completed", {"gen_ai.tool.call.result": CANARIES[4]})])
+    for _ in range(3):
+        store.ingest_traces(leaky_traces(), tenant=tenant)
+        store.ingest_logs(logs, tenant=tenant)
+    assert dropped(store, tenant) == {"logs": 1, "traces": 7}
