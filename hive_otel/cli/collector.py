@@ -7,7 +7,8 @@ receiver with the API on its HTTP port) in the foreground. Exit codes: 0 ok, 1 a
 statement), 3 store unavailable or locked, or no store at the path: only ``collector``, ``migrate``
 and ``api`` create one, the others refuse a path that holds no store. While a collector owns an
 embedded (chDB) store, ``usage``, ``sql``, ``status`` and ``report`` ask it over HTTP (the owner URL
-recorded in the store's lock file) instead of opening the files.
+recorded in the store's lock file) instead of opening the files; on a server store they apply no
+migration (it is shared with the collectors writing into it) and refuse one that lacks any (3).
 """
 
 from __future__ import annotations

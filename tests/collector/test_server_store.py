@@ -15,6 +15,7 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
 
 from devtools import clickhouse_http
+from hive_otel.collector.queries.remote import open_reader
 from hive_otel.collector.queries.usage import usage
 from hive_otel.collector.store.console import ConsoleRefused
 from hive_otel.collector.store.migrations import load_migrations
@@ -152,3 +153,25 @@ def test_a_facts_insert_that_fails_after_the_ledger_leaves_the_rollups_exact(ser
         assert (totals["llm_calls"], totals["input_tokens"]) == (3, 3003)
         _, rows = store.query("SELECT sum(llm_calls), sum(input_tokens) FROM usage_session_totals WHERE tenant = 't-undo'")
         assert rows == [[3, 3003]]
+
+
+def test_a_reader_of_a_server_store_never_changes_its_schema(server_url: str) -> None:
+    """`hive-otel usage`, `sql`, `status` and `report` on a server store share it with the collectors that
+    write into it: they read it as it is (a newer hive-otel on an operator's laptop applied its migrations
+    under the running fleet). A store without this package's migrations is refused with what to do."""
+    url = _database(server_url, "reader")
+    with open_store(url) as store:
+        assert store.rollback(30) == [32, 31]
+    with pytest.raises(StoreError, match=r"lacks 2 of this hive-otel's migrations \(0031_.*hive-otel migrate"):
+        open_reader(url)
+    with open_store(url, migrate=False) as store:
+        _, rows = store.query("SELECT max(version) FROM schema_migrations FINAL WHERE is_applied")
+        assert rows == [[30]]  # the reader applied nothing
+        store.migrate()
+    reader, close = open_reader(url)
+    try:
+        assert usage(reader, "model").totals["llm_calls"] == 0
+    finally:
+        close()
+    with pytest.raises(StoreError, match="no store"):  # an empty database is not made into one
+        open_reader(_database(server_url, "reader_empty"))

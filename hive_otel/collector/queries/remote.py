@@ -94,7 +94,8 @@ def _error_text(error: urllib.error.HTTPError) -> str:
 def open_reader(url: str | None) -> tuple[Queryable, Callable[[], None]]:
     """The store itself, or the collector that owns it, and how to let go of it; raises StoreError
     when neither is usable (:class:`StoreLockedError` when another process holds it without a URL),
-    or when a chDB path holds no store: a reader never creates one."""
+    when a chDB path holds no store (a reader never creates one), or when a server store lacks this
+    package's migrations (a reader never applies them there)."""
     url = url or default_store_url()
     path = chdb_path(url)
     if path is not None:
@@ -104,5 +105,13 @@ def open_reader(url: str | None) -> tuple[Queryable, Callable[[], None]]:
                 remote = RemoteStore(owner["owner_url"], token=read_admin_token(path))
                 return remote, remote.close
             raise StoreLockedError(path, owner)
-    store = open_store(url, create=False)
+    if path is not None:  # this process owns the embedded store now: opening it migrates and recovers it
+        store = open_store(url, create=False)
+        return store, store.close
+    store = open_store(url, migrate=False)  # a server store is shared: read it as it is
+    try:
+        store.check_migrated()
+    except Exception:
+        store.close()
+        raise
     return store, store.close

@@ -315,6 +315,18 @@ def applied_history(executor: _Executor) -> dict[int, tuple[str, str]]:
     return {int(row[0]): (str(row[1]), str(row[2])) for row in rows if int(row[3])}
 
 
+def missing_migrations(executor: _Executor) -> list[Migration]:
+    """This package's migrations the store has not applied, all of them where it records none; checked as
+    :func:`apply_migrations` checks first (MigrationHistoryError for another set's). Writes nothing."""
+    _, rows = executor.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'"
+    )
+    history = applied_history(executor) if int(str(rows[0][0])) else {}
+    migrations = load_migrations()
+    check_history(history, migrations)
+    return [migration for migration in migrations if migration.version not in history]
+
+
 def check_history(history: dict[int, tuple[str, str]], migrations: list[Migration]) -> None:
     """Raise :class:`MigrationHistoryError` unless every applied migration is one of ``migrations``.
 

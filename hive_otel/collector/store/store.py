@@ -75,9 +75,11 @@ from hive_otel.collector.store.inflight import (
     views_again,
 )
 from hive_otel.collector.store.migrations import (
+    MigrationError,
     RenderOptions,
     apply_migrations,
     load_migrations,
+    missing_migrations,
     restamp_prefold,
     rollback_migrations,
 )
@@ -550,6 +552,22 @@ class Store:
                 self.reconcile()
             self._write_allowed_keys(RedactionPolicy.load(None).exported_keys)
             return applied
+
+    def check_migrated(self) -> None:
+        """Raise StoreError unless the store has every migration of this package. Changes nothing: how a
+        reader opens a server store, which it shares with the collectors writing into it (a newer hive-otel
+        on an operator's laptop applied its migrations under them when reading migrated)."""
+        missing = missing_migrations(self._transport)
+        if missing and missing[0].version == 1:
+            raise StoreError("no store in this database: `hive-otel collector` or `hive-otel migrate` create one")
+        if missing:
+            first, last = missing[0], missing[-1]
+            raise MigrationError(
+                f"the store lacks {len(missing)} of this hive-otel's migrations ({first.version:04d}_{first.name}"
+                f"{f' to {last.version:04d}_{last.name}' if last is not first else ''}); a reader does not change "
+                "a shared store's schema: run `hive-otel migrate` with the same --store (once the collectors "
+                "writing into it run this version), or read it with the hive-otel they run"
+            )
 
     def _write_allowed_keys(self, keys: frozenset[str]) -> None:
         """A new version row when the policy changed; ingest sees the old list or the new one, whole."""
