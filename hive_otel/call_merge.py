@@ -17,8 +17,10 @@ version already joined ranks as both halves), and ClickHouse applies it when par
 Why Hive's L3 ids win: they are the ids of Hive's own trace (the run's L1/L2/L3 tree, and whatever a
 user's trace links to); the bus event carries none, so an event alone gets ids derived from its session
 and call key, which nothing else refers to. A log half without ids gets the same derived ids as its
-event half, so the choice never depends on arrival order. Forks: a forked session (and a colony made
-from one) copies its origin's lines; the copies stay the origin's (a queen's execution id names the
+event half, so the choice never depends on arrival order. A graph agent's log half is sent without
+Hive's ids (``client/mapping/run_logs.py``): its bus half only ever comes live, never joined with it,
+and cannot know them, so only the derived ids make the two one span. Forks: a forked session (and a
+colony made from one) copies its origin's lines; the copies stay the origin's (a queen's execution id names the
 session that wrote them), so they carry the same call key and the same Hive ids, and reach the store as
 a replay that changes nothing. Two log halves of one key with different ids (a copy re-stamped by a
 newer Hive) would be ranked equal; the larger pair then wins in the store, and the client keeps the first

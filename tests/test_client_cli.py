@@ -20,7 +20,7 @@ import pytest
 from devtools.workload import CANARIES, WorkloadTruth, write_workload
 from hive_otel.cli import EXIT_BROKEN_PIPE, run
 from hive_otel.cli.client import EXIT_CONFIG, EXIT_DEAD_LETTERS, EXIT_OK, EXIT_TIMEOUT, backfill, doctor_report, watch
-from hive_otel.client.mapping.ids import session_span_id
+from hive_otel.client.mapping.ids import derive_span_id, llm_call_key, session_span_id, session_trace_id
 from hive_otel.client.outbox import Outbox
 from hive_otel.settings import ClientSettings
 from tests.client_helpers import Delivered, attrs, decode
@@ -88,18 +88,24 @@ def test_metric_totals_agree_with_spans(hive_workload, tmp_path, receiver) -> No
     assert token_sums == {"input": t.input_tokens, "output": t.output_tokens}
 
 
-def test_hive_ids_are_kept_verbatim_and_the_tree_resolves(hive_workload, tmp_path, receiver) -> None:
+def test_hive_ids_are_kept_where_the_bus_can_have_them_too_and_the_tree_resolves(hive_workload, tmp_path, receiver) -> None:
     home, truth = hive_workload
     got = _backfilled(home, tmp_path, receiver)
     ids = {(s.trace_id, s.span_id) for _, s in got.spans}
-    step_ids = set()
-    for sess in truth.sessions.values():
-        path = sess.logs_dir / "tool_logs.jsonl" if sess.logs_dir else None
-        for line in path.read_text().splitlines() if path else []:
+    node_ids, call_ids = set(), set()
+    for sess in (s for s in truth.sessions.values() if s.logs_dir):
+        for line in (sess.logs_dir / "details.jsonl").read_text().splitlines():
+            node = json.loads(line)
+            node_ids.add((bytes.fromhex(node["trace_id"]), bytes.fromhex(node["span_id"])))
+        for line in (sess.logs_dir / "tool_logs.jsonl").read_text().splitlines():
             step = json.loads(line)
             if step["input_tokens"] or step["output_tokens"]:
-                step_ids.add((bytes.fromhex(step["trace_id"]), bytes.fromhex(step["span_id"])))
-    assert step_ids and step_ids <= ids  # L3 trace and span ids verbatim
+                key = llm_call_key(sess.session_id, step["node_id"], step["step_index"], step["input_tokens"],
+                                   step["output_tokens"])  # fmt: skip
+                call_ids.add((session_trace_id(sess.session_id), derive_span_id(key)))
+    assert node_ids and node_ids <= ids  # L2 trace and span ids verbatim
+    # A graph agent's L3 ids are random and never on its bus: its calls take the ids their bus halves take.
+    assert call_ids and call_ids <= ids
     # Every parent is a span we sent, in the same trace, but for the spans of sessions Hive has not
     # ended (a queen waiting for the user, a stalled one): their session and execution spans are open.
     open_sessions = {s.session_id for s in truth.sessions.values() if s.health in ("idle", "stalled")}

@@ -2,7 +2,7 @@
 Orchestrator → AgentLoop) runs with the live hook on its bus into our collector on loopback, then
 ``hive-otel backfill`` reads the run logs Hive wrote into the same collector. The stored usage equals the
 provider's own record — a Hive LLM call being a turn whose requests' tokens and costs Hive sums — and the
-backfill adds nothing.
+backfill adds nothing: no usage, and no second span of a call (the bus and the L3 line give it the same ids).
 
 The agent ends through ``max_iterations``: in Hive 1.0.12 the implicit judge of a graph worker never
 accepts (a turn with tools is retried, a text-only turn takes the worker's stall grace, and after
@@ -97,6 +97,15 @@ async def _run_agent(
     return turns, result
 
 
+def _spans_per_call(store: Any) -> dict[str, int]:
+    """How many spans ``otel_traces`` holds of each LLM and tool call (by call key)."""
+    _, rows = store.query(
+        "SELECT SpanAttributes['hive.call_key'], toInt64(count()) FROM otel_traces "
+        "WHERE SpanAttributes['hive.call_key'] != '' GROUP BY 1"
+    )
+    return dict(rows)
+
+
 def _stored(store: Any) -> dict[str, float]:
     totals = usage(store, ["model"]).totals
     return {f: totals[f] for f in FIELDS} | {"cost_usd": float(totals["cost_usd"])}
@@ -144,8 +153,11 @@ def test_a_real_agent_loop_stores_the_providers_usage_once(home: Path, tmp_path:
 
         steps = [json.loads(line) for path in home.rglob("tool_logs.jsonl") for line in path.read_text().splitlines()]
         assert [len(step["tool_calls"]) for step in steps] == [2, 1]  # Hive's L3: what the backfill reads
+        live_spans = _spans_per_call(store)
+        assert len(live_spans) == len(turns) + truth["tool_calls"] and set(live_spans.values()) == {1}
         assert backfill(settings, timeout_s=60) == EXIT_OK
         assert _stored(store) == stored  # the backfill adds nothing
+        assert _spans_per_call(store) == live_spans  # each call's span once: the L3 line's ids are the bus's
 
 
 def test_a_run_stopped_before_its_end_ends_its_session_on_file(home: Path, tmp_path: Path) -> None:

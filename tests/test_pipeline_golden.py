@@ -36,12 +36,12 @@ MTIME_NS = 1_768_467_600_000_000_000  # every file's mtime: a meta.json record i
 
 EXPECTED = {
     "packaged": {
-        "traces": "c6ac0ccb8a3ae49746cf7e27ce2cf8c7668ccc6bedf3f99931377f06baffd94f",
+        "traces": "6085213c0c418ded5e291fb5ad439a7c52c28e7e2fdac50fc9545dcb8fd68356",
         "metrics": "b6704911b1433c501d57d732d16aef963ff84910668ffedaa1786718df5a988d",
         "logs": "3fcd523b5647e3815eeb96d3119520d5873c2d1ec8b2136c1d8436d8c863f8c0",
     },
     "content": {
-        "traces": "8b4985434e98b9c9357d351af45dd5e8955beccb7daa3a8f4aaf7e50a46ccf9c",
+        "traces": "cfdbe938d3baf5835752f56ed557549ce2fa96abd7eafc996516117f4a44cb97",
         "metrics": "b6704911b1433c501d57d732d16aef963ff84910668ffedaa1786718df5a988d",
         "logs": "414bcd0844a0d3000707bc02141c2346caa148cf9f518f440c74ee665a07ed8b",
     },

@@ -1,11 +1,12 @@
 """Hive's run logs → spans in Hive's own trace: L1 ``summary.json``, L2 ``details.jsonl``, L3 ``tool_logs.jsonl``.
 
 L1 becomes ``hive.run`` (the root of the run's trace, linked to the session span) and ends the
-session; L2 nodes and L3 steps keep their trace and span ids verbatim. An L3 step is the log half of
-one LLM call and of each tool call it made; the event halves come from the bus (:mod:`.events`), and
-a call seen both ways is exported once, with Hive's ids and the event's model and cost, linked back
-to its place in the session trace. L2 and L3 lines carry no time of their own: they are dated by
-their tool calls' starts, else by the run id (which Hive makes from the run's start time).
+session; L2 nodes and L3 steps keep their trace and span ids verbatim, but for a graph agent's steps
+(see :func:`_step_ids`). An L3 step is the log half of one LLM call and of each tool call it made; the
+event halves come from the bus (:mod:`.events`), and a call seen both ways is exported once, with
+Hive's ids and the event's model and cost, linked back to its place in the session trace. L2 and L3
+lines carry no time of their own: they are dated by their tool calls' starts, else by the run id (which
+Hive makes from the run's start time).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from hive_otel.client.mapping.sessions import linked_to_session
 from hive_otel.client.mapping.state import MappingState
 from hive_otel.client.mapping.telemetry import Attributes, Resource, SpanKind, SpanRecord, StatusCode, Telemetry
 from hive_otel.client.mapping.timestamps import run_id_time_ns, to_unix_ns
-from hive_otel.client.sources.records import HiveRecord
+from hive_otel.client.sources.records import HiveRecord, SessionContext
 
 __all__ = ["RunLogMapper", "StepContext"]
 
@@ -50,8 +51,9 @@ class StepContext(NamedTuple):
     session_id: str
     resource: Resource
     node_id: str
-    trace_id: bytes | None  # Hive's, verbatim
+    trace_id: bytes | None  # Hive's, verbatim (None: the step's calls are keyed in the session trace)
     span_id: bytes | None
+    session_parent: bytes | None  # the calls' parent in the session trace when keyed there
     run_time_ns: int  # the run's start: the time of a step without tool calls
     now_ns: int
 
@@ -80,12 +82,14 @@ class RunLogMapper:
         # Each tool call's start, read once: it dates the LLM call and starts the tool's span.
         tool_starts = [to_unix_ns(tc.get("start_timestamp")) if isinstance(tc, dict) else None for tc in tool_calls]
         tool_times = [t for t in tool_starts if t]
+        trace_id, span_id, session_parent = _step_ids(step, context)
         place = StepContext(
             session_id=sid,
             resource=self._state.sessions.resources.for_context(context),
             node_id=raw_node or "",
-            trace_id=hive_trace_id(step.get("trace_id")),
-            span_id=hive_span_id(step.get("span_id")),
+            trace_id=trace_id,
+            span_id=span_id,
+            session_parent=session_parent,
             run_time_ns=run_id_time_ns(sid) or now_ns,
             now_ns=now_ns,
         )
@@ -113,6 +117,7 @@ class RunLogMapper:
             output_tokens=output_tokens,
             trace_id=trace_id,
             span_id=place.span_id,
+            event_parent_span_id=place.session_parent,
             parent_span_id=hive_span_id(step.get("parent_span_id")) or (run_span_id(trace_id) if trace_id else None),
             latency_ms=latency if isinstance(latency, int) and 0 <= latency <= MAX_MILLIS else None,
             verdict=text(step.get("verdict")),
@@ -146,6 +151,7 @@ class RunLogMapper:
                 result=str(tc.get("result") or "") if include_content else None,
                 trace_id=place.trace_id,
                 step_span_id=place.span_id,
+                event_parent_span_id=place.session_parent,
             )
             merged = self._state.tools.add(tool.call_key, tool, SOURCE_LOG, place.now_ns)
             if merged is not None:
@@ -228,6 +234,22 @@ class RunLogMapper:
         session = self._state.sessions.touch(context, end_ns)
         session.failed = session.failed or failed
         return Telemetry(spans=[self._state.sessions.end(context.session_id, session, end_ns)])
+
+
+def _step_ids(step: dict[str, Any], context: SessionContext) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """(trace, span, parent in the session trace) for a step's calls: Hive's trace and span ids verbatim,
+    but none for a graph agent's step, whose calls then take the ids their bus halves take, under the
+    session span.
+
+    A graph agent writes no events.jsonl: its calls' bus halves reach us only live, from a hook that never
+    sees the L3 line, and Hive makes the line's ids at random (uuid4) and never publishes them. Only ids
+    both halves can make, the session's trace and a span id from the call key, make them one span in
+    ``otel_traces`` when a backfill reads the line after the live hook sent the event. The session span
+    is the one parent the line can name there (the bus half's node span is made from the bus's seq and
+    time); the run's L1 and L2 spans keep Hive's trace, linked to the session span."""
+    if context.agent_role == A.ROLE_AGENT:
+        return None, None, session_span_id(context.session_id)
+    return hive_trace_id(step.get("trace_id")), hive_span_id(step.get("span_id")), None
 
 
 _RUN_ENDS = {"run_completed": False, "run_failed": True, "run_cancelled": True}  # the event → whether the run failed
