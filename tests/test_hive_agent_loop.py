@@ -106,6 +106,15 @@ def _spans_per_call(store: Any) -> dict[str, int]:
     return dict(rows)
 
 
+def _roles(store: Any) -> set[str]:
+    """The agent roles every stored span and log record names."""
+    _, rows = store.query(
+        "SELECT ResourceAttributes['hive.agent.role'] FROM otel_traces "
+        "UNION DISTINCT SELECT ResourceAttributes['hive.agent.role'] FROM otel_logs"
+    )
+    return {row[0] for row in rows}
+
+
 def _stored(store: Any) -> dict[str, float]:
     totals = usage(store, ["model"]).totals
     return {f: totals[f] for f in FIELDS} | {"cost_usd": float(totals["cost_usd"])}
@@ -158,6 +167,7 @@ def test_a_real_agent_loop_stores_the_providers_usage_once(home: Path, tmp_path:
         assert backfill(settings, timeout_s=60) == EXIT_OK
         assert _stored(store) == stored  # the backfill adds nothing
         assert _spans_per_call(store) == live_spans  # each call's span once: the L3 line's ids are the bus's
+        assert _roles(store) == {"agent"}  # a graph agent's bus and its run logs name one role
 
 
 def test_a_run_stopped_before_its_end_ends_its_session_on_file(home: Path, tmp_path: Path) -> None:

@@ -128,6 +128,26 @@ def test_publish_hook_counts_events_it_cannot_convert_and_keeps_the_rest() -> No
     assert record.data["data"] == {"when": "2026-01-15 09:00:00", "what": "opaque-object"}
 
 
+def test_records_say_agent_from_the_event_that_shows_a_graph_agents_bus() -> None:
+    """ExecutionManager (AgentHost) alone publishes a run stream's start and a run's start, on an entry
+    point's stream; a queen's bus fed an execution_started on her own stream stays a queen's."""
+
+    async def run() -> tuple[Instrumentation, Instrumentation]:
+        queen_bus, graph_bus = EventBus(), EventBus()
+        queen = instrument(queen_bus, session_id="s", queen_id="q", queue_size=10)
+        graph = instrument(graph_bus, session_id="lookup_agent", queue_size=10)
+        await queen_bus.emit_execution_started("queen", "exec-1")
+        await graph_bus.emit_node_loop_iteration("default", "finder", 0)
+        await graph_bus.publish(AgentEvent(type=EventType.STREAM_STARTED, stream_id="default", data={"entry_point": "x"}))
+        await graph_bus.emit_execution_started("default", "session_20261207_120000_0a1b2c3d")
+        return queen, graph
+
+    queen, graph = asyncio.run(run())
+    assert [r.context.agent_role for r in queen.drain()] == ["queen"]
+    assert [r.context.agent_role for r in graph.drain()] == ["queen", "agent", "agent"]
+    assert graph.context == SessionContext("lookup_agent", agent_role="agent")
+
+
 def test_drain_takes_at_most_max_items() -> None:
     async def run() -> Instrumentation:
         bus = EventBus()

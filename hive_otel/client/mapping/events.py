@@ -163,10 +163,13 @@ class BusEventMapper:
     def _attributed(self, file_context: SessionContext, stream_id: str, exec_id: str, colony: object) -> SessionContext:
         """Whose event this is. A worker stream is the worker's; a line a fork or a colony copied from
         an ancestor (a queen's execution id is her session id, so it names the session that wrote it)
-        stays its origin's, with the same ids wherever it is read."""
+        stays its origin's, with the same ids wherever it is read; a graph agent's run is the session
+        its execution id names."""
         context = context_for_stream(file_context, stream_id)
         if context is file_context and exec_id and exec_id != file_context.session_id:
-            if exec_id in file_context.lineage:
+            if file_context.agent_role == A.ROLE_AGENT:
+                context = _graph_run_context(exec_id)
+            elif exec_id in file_context.lineage:
                 context = _origin_context(file_context, exec_id)
             elif file_context.agent_role == A.ROLE_QUEEN and _QUEEN_SESSION_ID.fullmatch(exec_id):
                 # Copied, but read before the copy's meta.json names its origin (live): fork_session_dir
@@ -357,6 +360,14 @@ def _lifecycle_span(ctx: EventContext, opened: _Open, parent: bytes, *, failed: 
 def _unlisted_origin_context(file_context: SessionContext, origin: str) -> SessionContext:
     """An origin the copy's meta.json does not name yet: a queen session of the same queen."""
     return SessionContext(session_id=origin, queen_id=file_context.queen_id, agent_role=A.ROLE_QUEEN)
+
+
+@lru_cache(maxsize=4096)
+def _graph_run_context(execution_id: str) -> SessionContext:
+    """A graph agent's run: ExecutionManager makes its execution id the id of the session it writes
+    (``sessions/<id>/``, with runs.jsonl and the L1-L3 logs), so the context is the one a backfill of
+    those files gives (layout.discover), and its calls have the same keys and ids both ways."""
+    return SessionContext(session_id=execution_id, agent_role=A.ROLE_AGENT)
 
 
 # Every line a fork copied asks again (a sixth of a forked history's events); the same object back

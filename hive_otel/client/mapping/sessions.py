@@ -105,7 +105,10 @@ def linked_to_session(span: SpanRecord, event_half: LlmCall) -> SpanRecord:
 
 
 def _richer(new: SessionContext, old: SessionContext) -> bool:
-    """Prefer the context that knows more (a worker file's meta.json beats a bare session id)."""
+    """Prefer the context that knows more (a worker file's meta.json beats a bare session id). A graph
+    agent's role beats the queen a live hook assumes until its bus shows otherwise (a heartbeat may come first)."""
+    if new.agent_role == A.ROLE_AGENT and old.agent_role == A.ROLE_QUEEN:
+        return True
     return sum(v is not None for v in (new.queen_id, new.colony_id, new.worker_id, new.parent_session_id)) > sum(
         v is not None for v in (old.queen_id, old.colony_id, old.worker_id, old.parent_session_id)
     )

@@ -9,6 +9,10 @@ streaming text deltas are discarded there (never exported, seed §8.1) and each 
 stream is kept as a bare record (type, ids and time, no text), so the mapping can tell when a stream
 starts thinking or typing (S3) without seeing a record per token.
 
+The hook is meant for a queen session's bus, and its records say ``queen`` until the bus shows it is a
+graph agent's (AgentLoader → AgentHost): from the event that shows it on, they say ``agent``, as a
+backfill of the agent's run logs does (see :func:`_shows_a_graph_agent`).
+
 Two ways to hook the bus (``via``):
 
 - ``"subscribe"`` (default): an async subscriber to every EventType, the bus's public API. Hive runs
@@ -24,8 +28,10 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
+from dataclasses import replace
 from typing import Any, Literal
 
+from hive_otel.attributes import ROLE_AGENT, ROLE_QUEEN
 from hive_otel.client.sources.files import decode_json
 from hive_otel.client.sources.layout import SafeHome, session_parents, with_lineage
 from hive_otel.client.sources.records import HiveRecord, RecordKind, SessionContext
@@ -103,6 +109,8 @@ class Instrumentation:
                 continue
             if self._delta_run:
                 self._delta_run.pop(event.stream_id, None)
+            if self.context.agent_role == ROLE_QUEEN and _shows_a_graph_agent(event):
+                self.context = replace(self.context, agent_role=ROLE_AGENT)
             try:
                 data = _as_written(event)
             except Exception as err:
@@ -133,6 +141,23 @@ class Instrumentation:
 
 
 _CLASS_METHOD = object()  # marks "publish was the class's own method", restored by deleting ours
+
+# What ExecutionManager, a graph agent's AgentHost, publishes as its run stream starts and as each run
+# starts, before any node's event; in aden-hive 1.0.12 nothing else publishes either.
+_GRAPH_AGENT_EVENT_TYPES = frozenset({"stream_started", "execution_started"})
+
+
+def _shows_a_graph_agent(event: Any) -> bool:
+    """Whether ``event`` shows the bus is a graph agent's: its run stream or a run starting, on an entry
+    point's stream ("default"), not a queen's ("queen") or a worker's ("worker", "worker:<id>"), which
+    keeps a queen's bus that a test or another host feeds an ``execution_started`` a queen's."""
+    stream = event.stream_id
+    return (
+        event.type in _GRAPH_AGENT_EVENT_TYPES
+        and isinstance(stream, str)
+        and stream not in ("queen", "worker")
+        and not stream.startswith("worker:")
+    )
 
 
 def _delta_marker(event: Any) -> dict[str, Any]:
