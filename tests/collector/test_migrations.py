@@ -7,6 +7,7 @@ import logging
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,15 @@ def test_session_health_reads_its_folded_signals_as_it_read_every_status_record(
     assert health() == folded  # the records from before, folded by the migration's backfill
     store.execute(f"DELETE FROM status_events WHERE tenant = '{tenant}' SETTINGS mutations_sync = 2")
     assert health() == folded  # read from the folded signals, not from every status record
+
+
+def test_a_lease_a_killed_migrator_left_does_not_hold_an_embedded_store(store: Store) -> None:
+    """A collector killed while it migrated a new embedded store left its lease row unreleased, and every
+    later collector, `migrate` and reader of that store waited up to LEASE_SECONDS (15 min) for a process
+    that was gone (a crash audit). An embedded store has one owner, its lock file's: it takes no lease."""
+    store.execute("INSERT INTO schema_migration_leases VALUES ('killed-migrator', now64(6), 0)")
+    done: list[tuple[list[int], list[int]]] = []
+    cycle = threading.Thread(target=lambda: done.append((store.rollback(31), store.migrate())), daemon=True)
+    cycle.start()
+    cycle.join(120)
+    assert done == [([32], [32])]

@@ -114,8 +114,8 @@ PREFOLD_CHAIN: dict[int, tuple[str, str]] = {
 }
 RESTAMP_COMMAND = "hive-otel migrate --restamp-prefold"
 LEASE_SECONDS = 900
-"""How long a migration lease holds unless released: a migrator that died frees the store after this.
-A migration that could run longer (a very large store) is best run alone first: ``hive-otel migrate``."""
+"""How long a server store's migration lease holds unless released (an embedded store takes none): a
+migrator that died frees the store after this. A migration that could run longer (a very large store) is best run alone first: ``hive-otel migrate``."""
 FOLDED_LAST = 20
 """The last migration of the fold: 0001-0020 are the pre-fold chain's end schema, and what comes after
 is fix-forward, applied to a restamped store like to any other."""
@@ -292,6 +292,13 @@ def _migration_lease(executor: _Executor, poll_s: float = 0.2) -> Iterator[None]
         )
 
 
+def _lease_if_shared(executor: _Executor, shared: bool) -> contextlib.AbstractContextManager[None]:
+    """The migration lease for a store other processes may migrate at once (a server's); none for an
+    embedded one, whose lock file already makes this process its only user: a lease there only outlived
+    a migrator killed mid-way, and held the next owner for LEASE_SECONDS (a crash audit)."""
+    return _migration_lease(executor) if shared else contextlib.nullcontext()
+
+
 def _lease_holder(executor: _Executor) -> str | None:
     _, rows = executor.query(
         "SELECT owner FROM schema_migration_leases FINAL "
@@ -369,12 +376,15 @@ def _prefold_message(history: dict[int, tuple[str, str]]) -> str:
     )
 
 
-def apply_migrations(executor: _Executor, options: RenderOptions | None = None, directory: Path | None = None) -> list[int]:
+def apply_migrations(
+    executor: _Executor, options: RenderOptions | None = None, directory: Path | None = None, *, shared: bool = True
+) -> list[int]:
     """Apply every migration not applied yet, in order; returns the versions applied now.
 
     Idempotent: applied versions are skipped, and each statement uses IF NOT EXISTS, so a run that
     died half-way through a file simply re-runs that file. ``directory`` is for tests (the pre-fold
     chain); raises :class:`MigrationHistoryError` for a store another set of migrations made.
+    ``shared=False``: see :func:`_lease_if_shared`.
     """
     options = options or RenderOptions()
     _bootstrap(executor, options)
@@ -383,7 +393,7 @@ def apply_migrations(executor: _Executor, options: RenderOptions | None = None, 
     check_history(history, migrations)
     if all(migration.version in history for migration in migrations):
         return []  # the usual start: nothing to do, no lease taken
-    with _migration_lease(executor):
+    with _lease_if_shared(executor, shared):
         history = applied_history(executor)  # read again: a process we waited for may have applied them
         check_history(history, migrations)
         applied = []
@@ -401,12 +411,14 @@ def apply_migrations(executor: _Executor, options: RenderOptions | None = None, 
     return applied
 
 
-def rollback_migrations(executor: _Executor, to_version: int, options: RenderOptions | None = None) -> list[int]:
+def rollback_migrations(
+    executor: _Executor, to_version: int, options: RenderOptions | None = None, *, shared: bool = True
+) -> list[int]:
     """Run the down files of every applied migration above ``to_version``, newest first."""
     options = options or RenderOptions()
     _bootstrap(executor, options)
     migrations = load_migrations()
-    with _migration_lease(executor):
+    with _lease_if_shared(executor, shared):
         history = applied_history(executor)
         check_history(history, migrations)
         rolled = []

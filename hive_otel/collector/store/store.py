@@ -547,7 +547,7 @@ class Store:
     def migrate(self, options: RenderOptions | None = None) -> list[int]:
         """Apply pending migrations, then write the redaction policy's keys as the store's allowlist."""
         with self._lock:
-            applied = apply_migrations(self._transport, options)
+            applied = apply_migrations(self._transport, options, shared=not self._sole_writer)
             if any(m.name in REBUILD_AFTER for m in load_migrations() if m.version in applied):
                 self.reconcile()
             self._write_allowed_keys(RedactionPolicy.load(None).exported_keys)
@@ -620,7 +620,7 @@ class Store:
     def rollback(self, to_version: int, options: RenderOptions | None = None) -> list[int]:
         """Run the down migrations above ``to_version``, newest first."""
         with self._lock:
-            return rollback_migrations(self._transport, to_version, options)
+            return rollback_migrations(self._transport, to_version, options, shared=not self._sole_writer)
 
     def restamp_prefold(self, options: RenderOptions | None = None) -> list[int]:
         """Record a store the complete pre-fold migration chain made as migrated by the folded set."""
