@@ -115,7 +115,8 @@ PREFOLD_CHAIN: dict[int, tuple[str, str]] = {
 RESTAMP_COMMAND = "hive-otel migrate --restamp-prefold"
 LEASE_SECONDS = 900
 """How long a server store's migration lease holds unless released (an embedded store takes none): a
-migrator that died frees the store after this. A migration that could run longer (a very large store) is best run alone first: ``hive-otel migrate``."""
+migrator that died frees the store after this. A migration that could run longer (a very large store) is
+best run alone first: ``hive-otel migrate``."""
 FOLDED_LAST = 20
 """The last migration of the fold: 0001-0020 are the pre-fold chain's end schema, and what comes after
 is fix-forward, applied to a restamped store like to any other."""
