@@ -81,6 +81,13 @@ def test_time_keys_and_ranges(store: Store, loaded: str) -> None:
     ] == pytest.approx(0.02)
 
 
+def test_a_filter_on_an_hour_reads_a_table_that_has_hours(store: Store, loaded: str) -> None:
+    """A range on whole days chose usage_daily, whose day has no hour: ClickHouse refused toStartOfHour(Date)."""
+    report = usage(store, ["model"], tenant=loaded, filters={"hour": "2026-01-01T01:00:00"})
+    assert report.source == "usage_hourly"
+    assert [(row["model"], row["llm_calls"]) for row in report.rows] == [("gpt-4o", 1)]
+
+
 def test_bad_keys_and_ranges_are_usage_errors(store: Store) -> None:
     with pytest.raises(ValueError, match="unknown group-by"):
         usage(store, ["nope"])

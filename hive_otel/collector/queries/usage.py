@@ -187,10 +187,10 @@ def _where(query: UsageQuery, table: str) -> str:
 def usage_sql(query: UsageQuery, keys: Sequence[str] | None = None) -> tuple[str, str]:
     """The grouped query (by ``keys``, default the query's) and the table it reads.
 
-    A filter on ``session`` is answered from the facts, like a group by it."""
+    A filter is answered by a table that holds its key, like a group by it: ``session`` by the facts,
+    ``hour`` by the hours (usage_daily has no hour to compare)."""
     keys = query.group_by if keys is None else keys
-    filtered = [key for key, _ in query.filters if key not in _TIME_KEYS]
-    table = _choose_table([*keys, *filtered], query.since, query.until)
+    table = _choose_table([*keys, *(key for key, _ in query.filters)], query.since, query.until)
     on_facts = table == "usage_facts"
     columns = [f"{_key_expression(key, table)} AS `{key}`" for key in keys]
     columns += [(_FACT_MEASURES[m] if on_facts else f"sum({m})") + f" AS {m}" for m in MEASURES]
