@@ -5,7 +5,10 @@ An embedded (chDB) store has one owner process; while a collector holds it, ``hi
 (:func:`open_reader`), with the local admin token the collector wrote beside the store (whoever may
 read the store's files may ask its owner), else ``HIVE_OTEL_TOKEN``:
 
-* usage: ``POST {owner}/hive/v1/usage`` ``{"group_by", "since", "until", "tenant"}`` → the usage report;
+* usage: ``POST {owner}/hive/v1/usage`` ``{"group_by", "since", "until", "tenant", "filters"}`` → the usage
+  report; ``filters`` holds ``session`` as a list for a set of sessions (up to ~24,000 ids of 40 characters
+  in the 1 MiB a body may be), which a collector from before that form refuses (400: "filter session:
+  expected a string value, got list") rather than ignores; one from before 6 December ignores ``filters``;
 * status: ``POST {owner}/hive/v1/status`` ``{"tenant", "limit"}`` → ``{"columns", "rows"}``;
 * SQL (``hive-otel sql``, ``report``'s dashboard panels): ``POST {owner}/hive/v1/query`` ``{"sql"}`` →
   ``{"columns", "rows"}``, the SQL console, served to an admin token on this machine only.
@@ -52,8 +55,12 @@ class RemoteStore:
         """The usage report, asked by parameters (``POST /hive/v1/usage``), not as SQL."""
         since, until = (t.isoformat() if t else None for t in (query.since, query.until))
         body = {"group_by": list(query.group_by), "since": since, "until": until, "tenant": query.tenant}
-        if query.filters:
-            body["filters"] = dict(query.filters)
+        filters: dict[str, Any] = dict(query.filters)
+        if query.sessions is not None:
+            # A list where a collector took only strings: an older one refuses the set, never answers without it.
+            filters["session"] = list(query.sessions)
+        if filters:
+            body["filters"] = filters
         return UsageReport(**{**self._post(USAGE_PATH, body), "group_by": list(query.group_by)})
 
     def recent_sessions(self, tenant: str | None, limit: int) -> tuple[list[str], list[list[Any]]]:

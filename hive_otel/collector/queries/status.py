@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from hive_otel.collector.queries.usage import Queryable
+from hive_otel.collector.queries.usage import Queryable, one_of
 from hive_otel.collector.sql_files import template
 from hive_otel.collector.store.transport import sql_string
 
@@ -221,7 +221,7 @@ def session_latency(
     tree; with ``sessions``, of those sessions of it) from the current facts."""
     where = _where(tenant, **{key: session})
     if sessions:
-        where += f" AND session IN ({', '.join(sql_string(s) for s in sessions)})"
+        where += f" AND {one_of('session', sessions)}"
     sql = template(__package__, "session_latency").format(where=where)
     columns, rows = store.query(sql, readonly=True)
     record = dict(zip(columns, rows[0], strict=True)) if rows else {}

@@ -320,7 +320,8 @@ def _field(document: dict[str, Any], name: str, kind: type) -> Any:
 
 
 def _usage_answer(store: IngestStore, document: dict[str, Any], principal: Principal) -> dict[str, Any]:
-    """``{"group_by": [...], "since"?: ISO, "until"?: ISO, "tenant"?, "filters"?: {key: value}}`` → the report."""
+    """``{"group_by": [...], "since"?: ISO, "until"?: ISO, "tenant"?, "filters"?: {key: value}}`` → the report
+    (a ``session`` filter's value may be a list of ids: any of them)."""
     group_by = _field(document, "group_by", list)
     if not group_by:
         raise ValueError('expected {"group_by": ["model", ...], "since"?: ISO, "until"?: ISO}')

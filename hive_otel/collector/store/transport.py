@@ -49,6 +49,9 @@ SESSION_SETTINGS: dict[str, Any] = {
     # partitions; a request (a backfill of an old history, or requests group commit merges) can hold any
     # number of days.
     "max_partitions_per_insert_block": 0,
+    # A usage read of a session's tree names its sessions in the statement (queries.usage.one_of): 100,000
+    # ids are ~4 MB, past the 256 KiB the parser takes by default.
+    "max_query_size": 64 * 1024 * 1024,
 }
 
 
