@@ -26,12 +26,13 @@ import pytest
 from framework.host.event_bus import AgentEvent, EventBus, EventType
 
 import hive_otel
+from hive_otel.attributes import ROLE_WORKER
 from hive_otel.collector.api.broadcast import Broadcaster
 from hive_otel.collector.auth.tokens import TokenTable, add_token
 from hive_otel.collector.service import Collector
 from hive_otel.collector.store.store import Store, open_store
 from hive_otel.settings import ClientSettings
-from tests.collector.otlp_builders import LlmCall, Session, SessionBatch, logs_request, traces_request
+from tests.collector.otlp_builders import BASE_NS, LlmCall, Session, SessionBatch, logs_request, session_span, traces_request
 
 TOKEN_A = "token-of-tenant-a-api-3f9c1e7b2d"
 TOKEN_B = "token-of-tenant-b-api-8a2e4c6f0b"
@@ -229,6 +230,41 @@ def test_usage_routes_equal_the_usage_query_layer(loaded: Collector, collector: 
     alone, under = (_get(loaded, f"/api/sessions/{STALLED}/usage", TOKEN_A, scope=s).json() for s in ("session", "tree"))
     assert (under["usage"]["llm_calls"], under["usage"]["input_tokens"], under["usage"]["cost_usd"]) == (1, 2000, 0.02)
     assert (under["usage"], under["latency"]) == (alone["usage"], alone["latency"])  # a worker has nothing under it
+
+
+def test_a_tree_below_its_root_sums_its_sessions_at_any_depth_in_sql(
+    loaded: Collector, collector: tuple[Collector, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """root → a → b → c → d, and a sibling of a: a's tree is a, b, c and d. The route summed the root's
+    rows per session in Python, and a root of more than 100,000 sessions with calls hit the report's cap
+    (here 2 rows, under the root's 6 sessions)."""
+    import hive_otel.collector.queries.usage as usage_module
+    from hive_otel.collector.queries.status import session_latency
+    from hive_otel.collector.queries.usage import usage
+
+    monkeypatch.setattr(usage_module, "MAX_ROWS", 2)
+
+    _, store = collector
+    parents = {"deep-a": "deep-root", "deep-b": "deep-a", "deep-c": "deep-b", "deep-d": "deep-c", "deep-s": "deep-root"}
+    sessions = [Session("deep-root", "deep-root")] + [
+        Session(child, "deep-root", role=ROLE_WORKER, worker=child, parent=parent) for child, parent in parents.items()
+    ]
+    batches = [
+        SessionBatch(s, [session_span(s, BASE_NS, BASE_NS + 10**9), LlmCall(f"deep:{i}", input_tokens=10**i, cost_usd=0.001,
+                                                                            latency_ms=100 * (i + 1), at_ns=BASE_NS).span()])
+        for i, s in enumerate(sessions)
+    ]  # fmt: skip
+    store.ingest_traces(traces_request(batches), tenant=A)
+    under_a = ["deep-a", "deep-b", "deep-c", "deep-d"]  # 10, 100, 1000, 10000 tokens
+    tree = _get(loaded, "/api/sessions/deep-a/usage", TOKEN_A, scope="tree").json()
+    assert tree["usage"]["input_tokens"] == 11110 and tree["usage"]["llm_calls"] == 4
+    assert tree["usage"] == usage(store, [], tenant=A, filters={"session": under_a}).totals
+    assert tree["latency"] == session_latency(store, A, "deep-root", "root_session", sessions=under_a)
+    assert tree["latency"]["max_ms"] == 500  # deep-d's, not the sibling's 600
+    below = _get(loaded, "/api/sessions/deep-c/usage", TOKEN_A, scope="tree").json()
+    assert (below["usage"]["input_tokens"], below["usage"]["cost_usd"]) == (11000, 0.002)
+    whole = _get(loaded, "/api/sessions/deep-root/usage", TOKEN_A, scope="tree").json()
+    assert whole["usage"]["input_tokens"] == 111111  # the root's own tree key: every session, the sibling too
 
 
 class _SseReader:

@@ -73,8 +73,11 @@ def keys(text: str | None, allowed: tuple[str, ...], what: str = "group_by") -> 
         raise HTTPException(400, str(exc)) from None
 
 
-def report(store: Queryable, group_by: list[str], span: TimeRange, tenant: str | None, **filters: str) -> M.UsageReport:
-    """The query layer's usage report as the API's model; 400 for what the query layer refuses."""
+def report(
+    store: Queryable, group_by: list[str], span: TimeRange, tenant: str | None, **filters: str | list[str]
+) -> M.UsageReport:
+    """The query layer's usage report as the API's model; 400 for what the query layer refuses.
+    ``filters``: a key's value, or ``session`` a list of ids (any of them)."""
     try:
         answer = usage(store, group_by, span.since, span.until, tenant, filters=filters or None)
     except ValueError as exc:

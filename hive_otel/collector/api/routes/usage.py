@@ -51,10 +51,9 @@ def get_session_usage(
         totals = report(store, [], _EVER, owner, **{key: session_id}).totals
         latency = S.session_latency(store, owner, session_id, key)
     else:  # below the root: the facts name only a call's root and parent, so its tree is walked
-        under = S.subtree_sessions(store, owner, root, session_id)
-        by_session = report(store, ["session"], _EVER, owner, root_session=root).rows
-        totals = _summed([row for row in by_session if row["session"] in under])
-        latency = S.session_latency(store, owner, root, "root_session", sessions=sorted(under))
+        under = sorted(S.subtree_sessions(store, owner, root, session_id))
+        totals = report(store, [], _EVER, owner, root_session=root, session=under).totals
+        latency = S.session_latency(store, owner, root, "root_session", sessions=under)
     started, ended = found["started_at"], found["ended_at"] or found["last_seen_at"]
     wall = (parse_iso(ended) - parse_iso(started)).total_seconds() if started and ended else None
     return {
@@ -64,13 +63,6 @@ def get_session_usage(
         "latency": latency,
         "wall_clock_s": max(0.0, wall) if wall is not None else None,
     }
-
-
-def _summed(rows: list[dict[str, Any]]) -> M.UsageTotals:
-    """The measures of ``rows`` (a report's rows, one per session) added up, as a report's totals."""
-    measures = M.UsageTotals.model_fields
-    sums = {name: sum(row[name] for row in rows) for name in measures}
-    return M.UsageTotals(**{name: round(value, 10) if isinstance(value, float) else value for name, value in sums.items()})
 
 
 @router.get("/api/sessions/{session_id}/usage/by-model", response_model=M.UsageReport, responses=NOT_FOUND)
