@@ -238,7 +238,8 @@ def _cmd_collector(args: argparse.Namespace) -> int:
     whole request, or a connection held open, is cut off (README: slow clients). Without --tokens the collector
     listens on loopback only, and a request's tenant is its x-hive-tenant-id header, else 'local'. Exit codes:
     0 after a clean shutdown, 1 when a port is taken, 2 for invalid settings, 3 when the store cannot be opened
-    or another process owns the embedded store.
+    or another process owns the embedded store; a signal while the store opens (migrations, recovery) ends it as
+    the signal does (143 for SIGTERM), and the next start does that work again.
     """
     try:
         config = ReceiverConfig.from_env(grpc=args.grpc, http=args.http, max_body=args.max_body, tokens=args.tokens)
