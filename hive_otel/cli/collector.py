@@ -82,7 +82,7 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
 def _cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the ClickHouse migrations (idempotent).
 
-    Apply the migrations under clickhouse/migrations the store has not run yet (opening a store does it too),
+    Apply the migrations under clickhouse/migrations the store has not run yet (a collector does it too as it opens one),
     or roll back with --down-to; --restamp-prefold first records a store migrated before the migrations were
     folded (clickhouse/migrations/README.md). Exit codes: 0 ok, 2 usage error, 3 store unavailable, locked or
     migrated by another set of migrations.
