@@ -198,14 +198,17 @@ def test_a_filter_on_a_set_of_sessions_reads_usage_and_latency_of_those_only(sto
     assert usage(store, [], tenant=tenant, filters={"session": []}).totals["llm_calls"] == 0
     latency = session_latency(store, tenant, "set-root", "root_session", sessions=[*absent, ids[1]])
     assert latency == session_latency(store, tenant, ids[1]) and latency["max_ms"] == 200
+    assert session_latency(store, tenant, "set-root", "root_session", sessions=[])["llm_calls_timed"] == 0  # as usage
 
 
 @pytest.mark.parametrize(
     ("filters", "reason"),
     [({"session": ["a", 3]}, "filter session: expected a string or a list of strings"),
-     ({"model": ["gpt-4o"]}, "filter model: expected a string value, got list")],
+     ({"model": ["gpt-4o"]}, "filter model: expected a string value, got list"),
+     ({"session": ["a", "\ud800"]}, "filter session: '\\\\ud800' is not valid text"),
+     ({"model": "\ud800"}, "filter model: '\\\\ud800' is not valid text")],
 )  # fmt: skip
-def test_a_list_is_a_filter_value_of_session_only(filters: dict, reason: str) -> None:
+def test_a_list_is_a_filter_value_of_session_only_and_values_are_text(filters: dict, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         UsageQuery.parse([], filters=filters)
 

@@ -215,12 +215,13 @@ def sessions_under(parents: Iterable[tuple[str, str]], session: str) -> set[str]
 
 
 def session_latency(
-    store: Queryable, tenant: str, session: str, key: str = "session", sessions: Sequence[str] = ()
+    store: Queryable, tenant: str, session: str, key: str = "session", sessions: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """LLM call latency (mean, p50, p95, max, in ms) of one session (``key="root_session"``: of its whole
-    tree; with ``sessions``, of those sessions of it) from the current facts."""
+    tree; with ``sessions``, of those sessions of it, none for an empty list, as usage reads one) from the
+    current facts."""
     where = _where(tenant, **{key: session})
-    if sessions:
+    if sessions is not None:
         where += f" AND {one_of('session', sessions)}"
     sql = template(__package__, "session_latency").format(where=where)
     columns, rows = store.query(sql, readonly=True)

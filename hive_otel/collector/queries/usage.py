@@ -130,6 +130,7 @@ def _checked_filters(
             continue
         if not isinstance(value, str):
             raise ValueError(f"filter {name}: expected a string value, got {type(value).__name__}")
+        _check_text(name, value)
         if name in _TIME_KEYS:
             moment = parse_time(value)
             value = "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S" if name == "hour" else "%Y-%m-%d")
@@ -142,7 +143,18 @@ def _session_set(ids: Sequence[Any]) -> tuple[str, ...]:
     """A ``session`` filter's ids, distinct and sorted (one set, one SQL text)."""
     if not all(isinstance(one, str) for one in ids):
         raise ValueError("filter session: expected a string or a list of strings")
+    for one in ids:
+        _check_text("session", one)
     return tuple(sorted(set(ids)))
+
+
+def _check_text(name: str, value: str) -> None:
+    """Refuse a value that is not text UTF-8 can carry: JSON's ``"\\ud800"`` decodes to a lone surrogate,
+    which failed the query (a 500) as a value, and as one id of a set emptied the whole set in SQL."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"filter {name}: {value!r} is not valid text (a lone surrogate)") from None
 
 
 @runtime_checkable
