@@ -3,7 +3,11 @@
 Hive writes two kinds: bus events carry *naive local* times (``datetime.now().isoformat()``), L1
 summaries and L3 tool calls carry UTC with an offset. A naive time is read as the local zone of the
 machine doing the mapping (Python's ``astimezone()``), which is the machine that wrote it when the
-client runs beside Hive, as it is meant to. The zone offset is cached per hour of wall time.
+client runs beside Hive, as it is meant to. The zone offset is cached per hour of wall time (date and
+hour), for hours with one offset throughout: a zone may change mid-hour (Pacific/Chatham at 03:45).
+
+A wall time that happens twice (the hour a DST change repeats) reads as its first pass, as
+``astimezone()`` reads it: a bus event carries nothing that tells the two apart (README, Timestamps).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import re
 from datetime import datetime
 
 _offset_by_hour: dict[str, int] = {}
+_OFFSET_CACHE_HOURS = 4096  # ~170 days of hours; emptied when full, so a long watch or backfill stays small
 
 
 # OTLP times are unsigned 64-bit nanoseconds; a time at or before the epoch or past the largest signed
@@ -47,10 +52,24 @@ def _parse_iso_ns(value: str) -> int | None:
         return int(dt.timestamp() * 1_000_000) * 1000
     offset = _offset_by_hour.get(value[:13])
     if offset is None:
-        offset = int(dt.astimezone().utcoffset().total_seconds())  # type: ignore[union-attr]
-        _offset_by_hour[value[:13]] = offset
+        offset = _local_offset(dt, value[:13])
     naive_utc_seconds = (dt - _EPOCH).total_seconds() - offset
     return round(naive_utc_seconds * 1_000_000) * 1000
+
+
+def _local_offset(dt: datetime, key: str) -> int:
+    """The local zone's offset at naive ``dt``, cached under ``key`` if its whole wall-clock hour has it."""
+    offset = _utc_offset(dt)
+    hour = dt.replace(minute=0, second=0, microsecond=0)
+    if _utc_offset(hour) == offset == _utc_offset(hour.replace(minute=59, second=59, microsecond=999999)):
+        if len(_offset_by_hour) >= _OFFSET_CACHE_HOURS:
+            _offset_by_hour.clear()
+        _offset_by_hour[key] = offset
+    return offset
+
+
+def _utc_offset(dt: datetime) -> int:
+    return int(dt.astimezone().utcoffset().total_seconds())  # type: ignore[union-attr]
 
 
 _fromisoformat = datetime.fromisoformat
