@@ -112,8 +112,7 @@ def open_reader(url: str | None) -> tuple[Queryable, Callable[[], None]]:
                 remote = RemoteStore(owner["owner_url"], token=read_admin_token(path))
                 return remote, remote.close
             raise StoreLockedError(path, owner)
-    if path is not None:  # this process owns the embedded store now: opening it migrates and recovers it
-        store = open_store(url, create=False)
+        store = open_store(url, create=False)  # this process owns it now: opening migrates and recovers it
         return store, store.close
     store = open_store(url, migrate=False)  # a server store is shared: read it as it is
     try:
