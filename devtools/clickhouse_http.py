@@ -170,9 +170,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def start(path: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start(path: Path, log: Path, readonly: int = 0) -> tuple[subprocess.Popen[bytes], str]:
     """This server in a process of its own on a free loopback port: the process and its URL."""
     command = [sys.executable, "-m", "devtools.clickhouse_http", "--path", str(path), "--port", "0"]
+    command += ["--readonly", str(readonly)] if readonly else []
     with log.open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + 60
@@ -192,9 +193,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--path", type=Path, required=True, help="the chDB store's directory (created if missing)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123, help="0 picks a free port (default 8123)")
+    parser.add_argument("--readonly", type=int, choices=(0, 1, 2), default=0,
+                        help="the session's readonly setting: a user whose profile is read-only (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     path = args.path.resolve()
     server = ChdbHttpServer(path, (args.host, args.port))
+    if args.readonly:
+        server.transport.execute(f"SET readonly = {args.readonly}")
     os.chdir(path)  # chDB caches an inline protobuf schema in a __cache__ folder of the working directory
     print(f"ClickHouse HTTP interface over chDB {args.path} at http://{args.host}:{server.server_port}", flush=True)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
@@ -175,3 +176,27 @@ def test_a_reader_of_a_server_store_never_changes_its_schema(server_url: str) ->
         close()
     with pytest.raises(StoreError, match="no store"):  # an empty database is not made into one
         open_reader(_database(server_url, "reader_empty"))
+
+
+def test_the_sql_console_on_a_read_only_account(tmp_path: Path) -> None:
+    """A ClickHouse user whose profile sets ``readonly = 2`` (reads and settings, no writes) reads usage and
+    runs the console: the console keeps the account's ``readonly = 2`` (its own ``readonly = 1`` is a change
+    ClickHouse refuses in read-only mode), and a write is still refused."""
+    proc, url = clickhouse_http.start(tmp_path / "store", tmp_path / "writer.log")
+    with open_store(url) as store:
+        store.ingest_traces(traces_request([SessionBatch(Session("s-ro", "s-ro"), [LlmCall("ro:1").span()])]), tenant="ro")
+    proc.terminate()
+    proc.wait(30)
+    proc, url = clickhouse_http.start(tmp_path / "store", tmp_path / "reader.log", readonly=2)
+    try:
+        reader, close = open_reader(url)
+        try:
+            assert usage(reader, "tenant").totals["llm_calls"] == 1
+            assert reader.console_query("SELECT count() AS calls FROM usage_facts FINAL") == (["calls"], [[1]])
+            with pytest.raises(ConsoleRefused):
+                reader.console_query("INSERT INTO usage_facts SELECT * FROM usage_facts")
+        finally:
+            close()
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -17,7 +17,10 @@ own parser says it is harmless:
    must name a table of the store's database, as ``FROM`` must.
 3. It runs as ``SELECT * APPLY(materialize) FROM (<statement>) SETTINGS readonly = 1, ...``, with time, memory and result
    (rows and bytes) caps:
-   ClickHouse itself then refuses writes, DDL, setting changes and table functions that reach out.
+   ClickHouse itself then refuses writes, DDL, setting changes and table functions that reach out. On
+   an account whose profile already sets ``readonly = 2`` it keeps that level (ClickHouse refuses any
+   change of ``readonly`` in read-only mode): writes and DDL are still refused, and 2. already refused
+   the statement's own settings and the table functions.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ REFUSED_DATABASES = frozenset({"system", "information_schema"})
 # memory; max_memory_usage bounds only ClickHouse's side.
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 CONSOLE_SETTINGS = (
-    "readonly = 1, max_execution_time = {seconds}, max_result_rows = 1000000, "
+    "readonly = {readonly}, max_execution_time = {seconds}, max_result_rows = 1000000, "
     f"max_result_bytes = {MAX_RESULT_BYTES}, result_overflow_mode = 'throw', "
     "max_memory_usage = 2000000000"  # 2 GB: the store serves ingest and every tenant's reads meanwhile
 )
@@ -114,11 +117,15 @@ def statement_reason(message: str) -> str:
 
 
 def admitted_statement(
-    sql: str, query: Callable[[str], tuple[list[str], list[list[Any]]]], database: str, max_execution_s: int
+    sql: str,
+    query: Callable[[str], tuple[list[str], list[list[Any]]]],
+    database: str,
+    max_execution_s: int,
+    readonly: int = 1,
 ) -> str:
     """The statement to run for ``sql`` (already wrapped in the console's settings, stopping it after
-    ``max_execution_s``), or raise :class:`ConsoleRefused`. ``query`` runs trusted SQL on the store;
-    ``database`` is the store's."""
+    ``max_execution_s``, at ``readonly`` 1, or 2 on an account whose profile sets 2), or raise
+    :class:`ConsoleRefused`. ``query`` runs trusted SQL on the store; ``database`` is the store's."""
     from hive_otel.collector.store.transport import StoreError, sql_string
 
     try:
@@ -133,7 +140,8 @@ def admitted_statement(
     check_ast([str(line[0]) for line in lines], database)
     # materialize: ClickHouse counts a constant column's bytes once per block, so without it a constant
     # string of 1 KB on 200,000 rows passed the byte cap as a few KB and reached Python as 200 MB.
-    return f"SELECT * APPLY(materialize) FROM ({statement}) SETTINGS {CONSOLE_SETTINGS.format(seconds=max_execution_s)}"
+    settings = CONSOLE_SETTINGS.format(readonly=readonly, seconds=max_execution_s)
+    return f"SELECT * APPLY(materialize) FROM ({statement}) SETTINGS {settings}"
 
 
 def console_column_names(columns: list[str]) -> list[str]:

@@ -217,6 +217,7 @@ class Store:
         )
         self._estimator: CostEstimator | None = None
         self._database: str | None = None  # the console's database, asked once
+        self._readonly_level = 1  # the console's readonly setting: 2 where the account's profile sets 2
         # The SQL console's credential for local readers of an embedded store (see set_owner_url).
         self.admin_token = secrets.token_urlsafe(32)
         self._closed = False
@@ -247,8 +248,9 @@ class Store:
         seconds = SERVER_MAX_EXECUTION_S if self._transport.concurrent_reads else EMBEDDED_MAX_EXECUTION_S
         with self._read_lock():
             if self._database is None:
-                self._database = str(self._transport.query("SELECT currentDatabase()")[1][0][0])
-            statement = admitted_statement(sql, self._transport.query, self._database, seconds)
+                database, readonly = self._transport.query("SELECT currentDatabase(), getSetting('readonly')")[1][0]
+                self._database, self._readonly_level = str(database), 2 if int(str(readonly)) == 2 else 1
+            statement = admitted_statement(sql, self._transport.query, self._database, seconds, self._readonly_level)
             try:
                 columns, rows = self._transport.query(statement)
                 return console_column_names(columns), rows
